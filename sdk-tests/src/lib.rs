@@ -1,0 +1,651 @@
+//! Harness for the SDK acceptance tests in `tests/`.
+//!
+//! It starts the real `wa-emulator` binary (virtual clock, fixed seed) and, next to it, a
+//! business app written with a real client SDK (`python/app.py` on pywa,
+//! `node/app.mjs` on @kapso/whatsapp-cloud-api). The app registers as the emulator's
+//! webhook receiver, appends one JSON line per update it gets to an events file, and runs
+//! SDK calls on request (`POST /control/<action>`). Tests act as the WhatsApp user through
+//! the emulator's admin API and assert on what the SDK saw.
+//!
+//! The binary is looked up next to the test executable (`target/<profile>/wa-emulator`),
+//! so the test command builds it first: `cargo build -p wa-emulator`. `WA_EMULATOR_BIN`
+//! overrides the path.
+//!
+//! A missing runtime or SDK (see `sdk-tests/setup.sh`) skips a test with a printed reason,
+//! except when `CI` is set: there it fails, so CI cannot pass with SDK tests skipped.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Pinned versions; `setup.sh` installs exactly these.
+pub const PYWA_VERSION: &str = "4.5.0";
+pub const KAPSO_VERSION: &str = "0.3.0";
+const NODE_MAJOR_MIN: u32 = 20;
+
+/// How long to wait for a webhook to reach an app (real time; the emulator's clock is virtual).
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("sdk-tests sits inside the repository")
+        .to_path_buf()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Skips (prints why) or, under CI, fails. Returns `None` so callers can `let … else { return }`.
+fn unavailable<T>(what: &str, reason: &str) -> Option<T> {
+    let msg = format!(
+        "{what} tests cannot run: {reason}. Install with `bash sdk-tests/setup.sh` (the README's test command does)."
+    );
+    if in_ci() {
+        panic!("{msg} CI is set, so a skipped SDK test is a failure.");
+    }
+    // Straight to the process's stderr: the test harness hides captured output of tests
+    // that pass, and a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {msg}");
+    None
+}
+
+/// The venv interpreter with pywa installed, or a skip.
+pub fn pywa_python() -> Option<PathBuf> {
+    let venv = repo_root().join(".local/venv/bin/python");
+    if !venv.exists() {
+        return unavailable("pywa", "no Python venv at .local/venv");
+    }
+    let check = format!(
+        "import sys\nfrom importlib.metadata import version\nv = version('pywa')\n\
+         import fastapi, uvicorn, httpx\nsys.exit(0 if v == '{PYWA_VERSION}' else 3)"
+    );
+    match Command::new(&venv).arg("-c").arg(check).output() {
+        Ok(out) if out.status.success() => Some(venv),
+        Ok(out) => unavailable(
+            "pywa",
+            &format!(
+                "pywa {PYWA_VERSION} with fastapi/uvicorn/httpx is not importable from .local/venv ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ),
+        Err(e) => unavailable("pywa", &format!("cannot run .local/venv/bin/python: {e}")),
+    }
+}
+
+/// `node` (≥ 20) with the pinned kapso package installed in `sdk-tests/node`, or a skip.
+pub fn kapso_node() -> Option<PathBuf> {
+    let node = PathBuf::from("node");
+    let version = match Command::new(&node).arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(_) | Err(_) => return unavailable("kapso", "no `node` on PATH"),
+    };
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < NODE_MAJOR_MIN {
+        return unavailable(
+            "kapso",
+            &format!("node {version} is older than {NODE_MAJOR_MIN}"),
+        );
+    }
+    let pkg =
+        repo_root().join("sdk-tests/node/node_modules/@kapso/whatsapp-cloud-api/package.json");
+    let installed = std::fs::read_to_string(&pkg)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_string));
+    match installed {
+        Some(v) if v == KAPSO_VERSION => Some(node),
+        Some(v) => unavailable(
+            "kapso",
+            &format!("@kapso/whatsapp-cloud-api {v} installed, {KAPSO_VERSION} expected"),
+        ),
+        None => unavailable(
+            "kapso",
+            "@kapso/whatsapp-cloud-api is not installed in sdk-tests/node",
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A minimal blocking HTTP/1.1 client: enough for JSON on loopback, no extra dependencies.
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| Value::String(self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn http(method: &str, url: &str, body: Option<&Value>) -> Response {
+    try_http(method, url, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+pub fn try_http(method: &str, url: &str, body: Option<&Value>) -> std::io::Result<Response> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n");
+    if body.is_some() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", payload.len()));
+    stream.write_all(req.as_bytes())?;
+    stream.write_all(payload.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body);
+    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.truncate(len);
+    }
+    Ok(Response { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_line = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or(0);
+        if size == 0 || data.len() < eol + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[(eol + 2 + size + 2).min(data.len())..];
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Child processes whose output is kept for failure messages.
+
+struct Proc {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Spawns `cmd` and waits for a stdout line starting with `ready_prefix`; returns the
+    /// rest of that line.
+    fn spawn(mut cmd: Command, what: &str, ready_prefix: &str) -> (Proc, String) {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let out = output.clone();
+        let prefix = ready_prefix.to_string();
+        // Both pipes are drained for the child's whole life so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(&prefix) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+                out.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let err = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                err.lock().unwrap().push_str(&format!("[stderr] {line}\n"));
+            }
+        });
+        let mut proc = Proc { child, output };
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(rest) => (proc, rest),
+            Err(_) => {
+                let status = proc.child.try_wait().ok().flatten();
+                panic!(
+                    "{what} did not print `{ready_prefix}…` within 30 s (exit status: {status:?}); its output:\n{}",
+                    proc.output()
+                );
+            }
+        }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Only this child, by its own handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The emulator.
+
+pub fn emulator_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("WA_EMULATOR_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test exe> → target/<profile>/wa-emulator
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    profile_dir.join(format!("wa-emulator{}", std::env::consts::EXE_SUFFIX))
+}
+
+pub struct Emulator {
+    proc: Proc,
+    pub base: String,
+    /// `GET /__emulator/config`.
+    pub config: Value,
+}
+
+impl Emulator {
+    /// `wa-emulator serve --addr 127.0.0.1:0 --clock virtual --seed 7`.
+    pub fn start() -> Emulator {
+        let bin = emulator_binary();
+        assert!(
+            bin.exists(),
+            "no emulator binary at {}: build it first with `cargo build -p wa-emulator` \
+             (same profile and target dir as the tests), or set WA_EMULATOR_BIN",
+            bin.display()
+        );
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--clock",
+            "virtual",
+            "--seed",
+            "7",
+        ]);
+        let (proc, addr) = Proc::spawn(cmd, "wa-emulator", "wa-emulator listening on ");
+        let base = addr.trim_end_matches('/').to_string();
+        let mut emu = Emulator {
+            proc,
+            base,
+            config: Value::Null,
+        };
+        let cfg = emu.admin("GET", "/__emulator/config", None);
+        assert_eq!(cfg.status, 200, "GET /__emulator/config: {}", cfg.text());
+        emu.config = cfg.json();
+        emu
+    }
+
+    pub fn cfg(&self, key: &str) -> String {
+        match &self.config[key] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => panic!(
+                "GET /__emulator/config has no string `{key}` (got {other}): {}",
+                self.config
+            ),
+        }
+    }
+
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        http(method, &format!("{}{}", self.base, path), body.as_ref())
+    }
+
+    /// An admin call that must succeed; returns its JSON.
+    pub fn admin_ok(&self, method: &str, path: &str, body: Value) -> Value {
+        let body = if method == "GET" { None } else { Some(body) };
+        let shown = body.clone().unwrap_or(Value::Null);
+        let res = self.admin(method, path, body);
+        assert!(
+            (200..300).contains(&res.status),
+            "{method} {path} {shown} answered {}: {}\n{}",
+            res.status,
+            res.text(),
+            self.diagnostics()
+        );
+        res.json()
+    }
+
+    pub fn advance(&self, seconds: u64) -> Value {
+        self.admin_ok(
+            "POST",
+            "/__emulator/clock/advance",
+            json!({ "seconds": seconds }),
+        )
+    }
+
+    /// Registers `url` as the callback (the emulator performs the GET handshake).
+    pub fn set_webhook(&self, url: &str) {
+        let res = self.admin_ok(
+            "PUT",
+            "/__emulator/webhook",
+            json!({ "url": url, "verify_token": self.cfg("verify_token") }),
+        );
+        assert_eq!(
+            res["verified"],
+            json!(true),
+            "webhook handshake with {url}: {res}"
+        );
+    }
+
+    pub fn deliveries(&self) -> Vec<Value> {
+        let res = self.admin("GET", "/__emulator/webhooks", None);
+        res.json()["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The emulator's output, delivery log and request journal, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        let mut s = String::new();
+        s.push_str("--- emulator webhook deliveries (field/event: state, attempts) ---\n");
+        match try_http("GET", &format!("{}/__emulator/webhooks", self.base), None) {
+            Ok(r) => {
+                for d in r.json()["deliveries"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let attempts: Vec<String> = d["attempts"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{}{}",
+                                a["status"],
+                                a["error"]
+                                    .as_str()
+                                    .map(|e| format!(" {e}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    s.push_str(&format!(
+                        "{}/{}: {} attempts={:?}\n    {}\n",
+                        d["field"].as_str().unwrap_or("?"),
+                        d["event"].as_str().unwrap_or("?"),
+                        d["state"].as_str().unwrap_or("?"),
+                        attempts,
+                        truncate(
+                            &d["raw"]
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| d["body"].to_string()),
+                            1500
+                        ),
+                    ));
+                }
+            }
+            Err(e) => s.push_str(&format!("(unavailable: {e})\n")),
+        }
+        s.push_str("--- emulator Graph request journal ---\n");
+        if let Ok(r) = try_http("GET", &format!("{}/__emulator/requests", self.base), None) {
+            for q in r.json()["requests"].as_array().cloned().unwrap_or_default() {
+                s.push_str(&format!(
+                    "{} {} {} -> {} {}\n",
+                    q["method"].as_str().unwrap_or("?"),
+                    q["path"].as_str().unwrap_or("?"),
+                    truncate(&q["body"].to_string(), 600),
+                    q["status"],
+                    truncate(&q["response"].to_string(), 600),
+                ));
+            }
+        }
+        s.push_str("--- emulator output ---\n");
+        s.push_str(&truncate(&self.proc.output(), 4000));
+        s
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The SDK-side business app.
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub struct App<'e> {
+    proc: Proc,
+    pub url: String,
+    events: PathBuf,
+    dir: PathBuf,
+    pub emu: &'e Emulator,
+    name: &'static str,
+}
+
+impl<'e> App<'e> {
+    fn start(emu: &'e Emulator, name: &'static str, mut cmd: Command) -> App<'e> {
+        let dir = std::env::temp_dir().join(format!(
+            "wa-sdk-tests-{}-{}-{}",
+            std::process::id(),
+            name,
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let events = dir.join("events.jsonl");
+        std::fs::write(&events, "").expect("events file");
+        cmd.arg("--base")
+            .arg(&emu.base)
+            .arg("--events")
+            .arg(&events)
+            .arg("--phone-id")
+            .arg(emu.cfg("phone_number_id"))
+            .arg("--waba-id")
+            .arg(emu.cfg("waba_id"))
+            .arg("--token")
+            .arg(emu.cfg("access_token"))
+            .arg("--app-secret")
+            .arg(emu.cfg("app_secret"))
+            .arg("--verify-token")
+            .arg(emu.cfg("verify_token"));
+        let (proc, url) = Proc::spawn(cmd, name, "READY ");
+        let app = App {
+            proc,
+            url,
+            events,
+            dir,
+            emu,
+            name,
+        };
+        emu.set_webhook(&format!("{}/webhook", app.url));
+        app
+    }
+
+    /// The pywa app (`python/app.py`), registered as the emulator's webhook receiver.
+    pub fn pywa(emu: &'e Emulator, python: &Path) -> App<'e> {
+        let mut cmd = Command::new(python);
+        cmd.arg(repo_root().join("sdk-tests/python/app.py"));
+        App::start(emu, "pywa app", cmd)
+    }
+
+    /// The kapso app (`node/app.mjs`), registered as the emulator's webhook receiver.
+    pub fn kapso(emu: &'e Emulator, node: &Path) -> App<'e> {
+        let mut cmd = Command::new(node);
+        cmd.current_dir(repo_root().join("sdk-tests/node"))
+            .arg("app.mjs")
+            .arg("--display-number")
+            .arg(emu.cfg("display_phone_number"));
+        App::start(emu, "kapso app", cmd)
+    }
+
+    /// Runs one SDK call in the app: `{"ok":true,"result":…}` or `{"ok":false,"error":…}`.
+    pub fn control(&self, action: &str, args: Value) -> Value {
+        let res = http(
+            "POST",
+            &format!("{}/control/{action}", self.url),
+            Some(&args),
+        );
+        assert_eq!(
+            res.status,
+            200,
+            "{} control {action}: {}\n{}",
+            self.name,
+            res.text(),
+            self.proc.output()
+        );
+        res.json()
+    }
+
+    /// A control call that must succeed; returns its result.
+    pub fn call_ok(&self, action: &str, args: Value) -> Value {
+        let out = self.control(action, args.clone());
+        if out["ok"] != json!(true) {
+            panic!(
+                "{}: {action}({args}) failed inside the SDK: {}\n{}",
+                self.name,
+                serde_json::to_string_pretty(&out["error"]).unwrap_or_default(),
+                self.emu.diagnostics()
+            );
+        }
+        out["result"].clone()
+    }
+
+    /// A control call that must fail; returns the error the SDK raised.
+    pub fn call_err(&self, action: &str, args: Value) -> Value {
+        let out = self.control(action, args.clone());
+        if out["ok"] != json!(false) {
+            panic!(
+                "{}: {action}({args}) succeeded, an error was expected: {}\n{}",
+                self.name,
+                out["result"],
+                self.emu.diagnostics()
+            );
+        }
+        out["error"].clone()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.events)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
+            .collect()
+    }
+
+    /// Waits for the first event of `kind` matching `pred`.
+    pub fn wait_for(&self, kind: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self
+                .events()
+                .into_iter()
+                .find(|e| e["kind"] == kind && pred(e))
+            {
+                return e;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{}: no {kind} event ({what}) within {:?}.\n{}",
+                    self.name,
+                    WAIT,
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Asserts that no event of `kind` matching `pred` arrives within `within`.
+    pub fn assert_none(
+        &self,
+        kind: &str,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(e) = self
+                .events()
+                .into_iter()
+                .find(|e| e["kind"] == kind && pred(e))
+            {
+                panic!(
+                    "{}: unexpected {kind} event ({what}): {e}\n{}",
+                    self.name,
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the app saw (compact) plus the emulator's side.
+    pub fn diagnostics(&self) -> String {
+        let mut s = format!("--- {} events ---\n", self.name);
+        for e in self.events() {
+            s.push_str(&truncate(&e.to_string(), 1500));
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "--- {} output ---\n{}\n",
+            self.name,
+            truncate(&self.proc.output(), 4000)
+        ));
+        s.push_str(&self.emu.diagnostics());
+        s
+    }
+}
+
+impl Drop for App<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
