@@ -1,0 +1,578 @@
+//! `wa-emulator run`: finds scenario files, shards them, checks them all, runs them in
+//! parallel (each against its own emulator) and reports, optionally as JUnit XML.
+
+use crate::check::check;
+use crate::diagnostic::{render_all, Source};
+use crate::runner::http::Http;
+use crate::runner::target::{RemoteTarget, RunningTarget, TargetFactory};
+use crate::runner::{needs_app, run_scenario, Failure, Options};
+use crate::syntax::duration::{format_elapsed, parse_duration};
+use crate::syntax::{parse, Scenario};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Flags of `wa-emulator run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Scenario files, or folders searched recursively for `*.scn`.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Scenarios run at once (default: the number of cores). With --target it is 1.
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+
+    /// Seed for each in-process emulator, so ids are the same on every run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Run only shard K of N (1-based); files are dealt round-robin by sorted path.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    pub partition: Option<Partition>,
+
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Run against the emulator at this URL instead of fresh in-process ones; it is
+    /// reset before each scenario and scenarios run one at a time.
+    #[arg(long, value_name = "URL", env = "WA_EMULATOR_TARGET")]
+    pub target: Option<String>,
+
+    /// Point webhooks at the app under test at this URL; `expect the app to …` steps
+    /// check the Graph requests it makes. Scenarios with such steps are skipped without it.
+    #[arg(long, value_name = "URL")]
+    pub app: Option<String>,
+
+    /// Bearer token for the admin API, if the emulator was started with one.
+    #[arg(long, value_name = "TOKEN", env = "WA_EMULATOR_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Longest a single scenario may run, like 60s or 2m.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Only parse and check the files; run nothing.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print only failures and the summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `--partition K/N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub k: usize,
+    pub n: usize,
+}
+
+pub fn parse_partition(s: &str) -> Result<Partition, String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not K/N, like 2/4"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{k}` in `{s}` is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` in `{s}` is not a number"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!(
+            "`{s}`: K must be between 1 and N, and N at least 1"
+        ));
+    }
+    Ok(Partition { k, n })
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+        .map(Duration::from_millis)
+        .map_err(|e| e.0)
+}
+
+/// Exit codes, per the product contract.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// One scenario file, parsed and checked.
+pub struct Loaded {
+    /// As the user gave it, relative where possible; used in every report.
+    pub name: String,
+    pub source: Source,
+    pub scenario: Scenario,
+}
+
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub name: String,
+    pub verdict: Verdict,
+    pub elapsed: Duration,
+}
+
+/// Runs `wa-emulator run` and returns the process exit code.
+pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
+    let files = match discover(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if files.is_empty() {
+        eprintln!("error: no `.scn` files under {}", show_paths(&args.paths));
+        return EXIT_USAGE;
+    }
+    let files = shard(files, args.partition);
+    let (loaded, diagnostics) = load_all(&files);
+    if !diagnostics.is_empty() {
+        eprint!("{diagnostics}");
+        return EXIT_USAGE;
+    }
+    if args.check {
+        println!("{} checked, no errors", plural(loaded.len(), "scenario"));
+        return EXIT_OK;
+    }
+    let jobs = if args.target.is_some() {
+        1
+    } else {
+        args.jobs
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .max(1)
+    };
+    let opts = Options {
+        app: args.app.clone(),
+        admin_token: args.admin_token.clone(),
+        reset: args.target.is_some(),
+        ..Options::default()
+    };
+    let door = match &args.target {
+        Some(url) => format!("against {url}"),
+        None => format!("in-process, seed {}", args.seed),
+    };
+    if !args.quiet {
+        println!(
+            "running {} ({door}, {} at once)",
+            plural(loaded.len(), "scenario"),
+            jobs
+        );
+    }
+    let started = Instant::now();
+    let outcomes = execute(loaded, jobs, &args, &opts, factory).await;
+    let wall = started.elapsed();
+    print_report(&outcomes, wall, args.quiet);
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, junit_xml(&outcomes, wall)) {
+            eprintln!("error: writing JUnit XML to {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if outcomes
+        .iter()
+        .any(|o| matches!(o.verdict, Verdict::Failed(_)))
+    {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Every `.scn` file under the given paths, sorted and without duplicates.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if meta.is_dir() {
+            walk(p, &mut out).map_err(|e| format!("{}: {e}", p.display()))?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "scn") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Shard K of N: the files at sorted positions K-1, K-1+N, K-1+2N, …
+pub fn shard(files: Vec<PathBuf>, partition: Option<Partition>) -> Vec<PathBuf> {
+    match partition {
+        None => files,
+        Some(Partition { k, n }) => files
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, f)| f)
+            .collect(),
+    }
+}
+
+/// Parses and checks every file; returns the good ones and the rendered diagnostics of
+/// the bad ones (empty when all are fine).
+pub fn load_all(files: &[PathBuf]) -> (Vec<Loaded>, String) {
+    let mut loaded = Vec::new();
+    let mut out = String::new();
+    for f in files {
+        let name = f.display().to_string();
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(out, "error: {name}: {e}");
+                continue;
+            }
+        };
+        match load(&name, &text) {
+            Ok(l) => loaded.push(l),
+            Err(rendered) => out.push_str(&rendered),
+        }
+    }
+    (loaded, out)
+}
+
+/// Parses and checks one file's text; `Err` holds the rendered diagnostics.
+pub fn load(name: &str, text: &str) -> Result<Loaded, String> {
+    let source = Source::new(name, text);
+    let (scenario, mut diags) = parse(text);
+    diags.extend(check(&scenario));
+    diags.sort_by_key(|d| d.span.start);
+    if diags.is_empty() {
+        Ok(Loaded {
+            name: name.to_string(),
+            source,
+            scenario,
+        })
+    } else {
+        Err(render_all(&diags, &source))
+    }
+}
+
+async fn execute(
+    loaded: Vec<Loaded>,
+    jobs: usize,
+    args: &RunArgs,
+    opts: &Options,
+    factory: Arc<dyn TargetFactory>,
+) -> Vec<Outcome> {
+    let http = Http::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let opts = Arc::new(opts.clone());
+    let mut tasks = Vec::new();
+    for l in loaded {
+        let (sem, http, opts, factory) = (sem.clone(), http.clone(), opts.clone(), factory.clone());
+        let (target, seed, timeout, quiet) =
+            (args.target.clone(), args.seed, args.timeout, args.quiet);
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let started = Instant::now();
+            let verdict = run_one(&l, &http, &opts, target, seed, timeout, factory).await;
+            let outcome = Outcome {
+                name: l.name.clone(),
+                verdict,
+                elapsed: started.elapsed(),
+            };
+            print_progress(&outcome, quiet);
+            outcome
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(o) => outcomes.push(o),
+            Err(e) => outcomes.push(Outcome {
+                name: "(a scenario task)".into(),
+                verdict: Verdict::Failed(format!("the runner crashed: {e}")),
+                elapsed: Duration::ZERO,
+            }),
+        }
+    }
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    outcomes
+}
+
+async fn run_one(
+    l: &Loaded,
+    http: &Http,
+    opts: &Options,
+    target: Option<String>,
+    seed: u64,
+    timeout: Duration,
+    factory: Arc<dyn TargetFactory>,
+) -> Verdict {
+    if needs_app(&l.scenario) && opts.app.is_none() {
+        return Verdict::Skipped("has `expect the app …` steps; run with --app URL".into());
+    }
+    let running: Box<dyn RunningTarget> = match target {
+        Some(url) => Box::new(RemoteTarget(url)),
+        None => match factory.start(seed).await {
+            Ok(t) => t,
+            Err(e) => return Verdict::Failed(format!("could not start an emulator: {e}")),
+        },
+    };
+    let base = running.base_url();
+    let result = tokio::time::timeout(
+        timeout,
+        run_scenario(http, &base, &l.source, &l.scenario, opts),
+    )
+    .await;
+    drop(running);
+    match result {
+        Ok(Ok(())) => Verdict::Passed,
+        Ok(Err(f)) => Verdict::Failed(render_failure(l, &f)),
+        Err(_) => Verdict::Failed(format!(
+            "timed out after {} (raise it with --timeout)",
+            format_elapsed(timeout)
+        )),
+    }
+}
+
+/// A failure as the report shows it: the step's position and line, then what happened.
+pub fn render_failure(l: &Loaded, f: &Failure) -> String {
+    let mut out = String::new();
+    if let Some(i) = f.step {
+        let step = &l.scenario.steps[i];
+        let (line, _) = l.source.line_col(step.span.start);
+        let _ = writeln!(out, "  step {}", l.source.position(step.span.start));
+        let _ = writeln!(out, "  {line} | {}", l.source.line_text(line).trim());
+    } else {
+        let _ = writeln!(out, "  before the first step:");
+    }
+    for line in f.message.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
+fn print_progress(o: &Outcome, quiet: bool) {
+    let t = format_elapsed(o.elapsed);
+    match &o.verdict {
+        Verdict::Passed if !quiet => println!("ok    {} ({t})", o.name),
+        Verdict::Skipped(why) if !quiet => println!("skip  {} ({why})", o.name),
+        Verdict::Failed(_) => println!("FAIL  {} ({t})", o.name),
+        _ => {}
+    }
+}
+
+fn print_report(outcomes: &[Outcome], wall: Duration, _quiet: bool) {
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Failed(_)))
+        .collect();
+    for o in &failed {
+        if let Verdict::Failed(msg) = &o.verdict {
+            println!("\n---- {} ----\n{}", o.name, msg.trim_end());
+        }
+    }
+    let passed = outcomes
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Passed))
+        .count();
+    let skipped = outcomes.len() - passed - failed.len();
+    println!(
+        "\n{}: {} passed, {} failed, {} skipped in {}",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        passed,
+        failed.len(),
+        skipped,
+        format_elapsed(wall)
+    );
+}
+
+fn show_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// JUnit XML: one `<testsuite>` per folder, one `<testcase>` per file.
+pub fn junit_xml(outcomes: &[Outcome], wall: Duration) -> String {
+    let count =
+        |f: fn(&Verdict) -> bool, os: &[&Outcome]| os.iter().filter(|o| f(&o.verdict)).count();
+    let is_failed = |v: &Verdict| matches!(v, Verdict::Failed(_));
+    let is_skipped = |v: &Verdict| matches!(v, Verdict::Skipped(_));
+    let all: Vec<&Outcome> = outcomes.iter().collect();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"wa-emulator scenarios\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+        all.len(),
+        count(is_failed, &all),
+        count(is_skipped, &all),
+        wall.as_secs_f64()
+    );
+    let mut suites: Vec<(String, Vec<&Outcome>)> = Vec::new();
+    for o in outcomes {
+        let dir = Path::new(&o.name)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match suites.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, v)) => v.push(o),
+            None => suites.push((dir, vec![o])),
+        }
+    }
+    for (dir, os) in suites {
+        let time: f64 = os.iter().map(|o| o.elapsed.as_secs_f64()).sum();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+            xml_escape(&dir),
+            os.len(),
+            count(is_failed, &os),
+            count(is_skipped, &os),
+            time
+        );
+        for o in os {
+            let file = Path::new(&o.name)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{:.3}\"",
+                xml_escape(&file),
+                xml_escape(&dir.replace('/', ".")),
+                xml_escape(&o.name),
+                o.elapsed.as_secs_f64()
+            );
+            match &o.verdict {
+                Verdict::Passed => out.push_str("/>\n"),
+                Verdict::Skipped(why) => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        xml_escape(why)
+                    );
+                }
+                Verdict::Failed(msg) => {
+                    let first = msg
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("failed")
+                        .trim();
+                    let _ = writeln!(
+                        out,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        xml_escape(first),
+                        xml_escape(msg)
+                    );
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0 forbids.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_deals_sorted_files_round_robin() {
+        let files: Vec<PathBuf> = (0..7).map(|i| PathBuf::from(format!("{i}.scn"))).collect();
+        let p = |s| Some(parse_partition(s).unwrap());
+        let a = shard(files.clone(), p("1/3"));
+        let b = shard(files.clone(), p("2/3"));
+        let c = shard(files.clone(), p("3/3"));
+        assert_eq!(
+            a,
+            vec![PathBuf::from("0.scn"), "3.scn".into(), "6.scn".into()]
+        );
+        assert_eq!(a.len() + b.len() + c.len(), 7);
+        assert!(b.iter().all(|f| !a.contains(f) && !c.contains(f)));
+    }
+
+    #[test]
+    fn partition_flags_are_validated() {
+        assert!(parse_partition("0/2").is_err());
+        assert!(parse_partition("3/2").is_err());
+        assert!(parse_partition("2").is_err());
+        assert_eq!(parse_partition("2/2"), Ok(Partition { k: 2, n: 2 }));
+    }
+
+    #[test]
+    fn junit_marks_failures_and_skips_and_escapes_text() {
+        let outcomes = vec![
+            Outcome {
+                name: "s/button/a.scn".into(),
+                verdict: Verdict::Passed,
+                elapsed: Duration::from_millis(5),
+            },
+            Outcome {
+                name: "s/button/b.scn".into(),
+                verdict: Verdict::Failed("expected <x> & \"y\"".into()),
+                elapsed: Duration::ZERO,
+            },
+            Outcome {
+                name: "s/app/c.scn".into(),
+                verdict: Verdict::Skipped("needs --app".into()),
+                elapsed: Duration::ZERO,
+            },
+        ];
+        let xml = junit_xml(&outcomes, Duration::from_secs(1));
+        assert!(xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""));
+        assert!(xml.contains("<testsuite name=\"s/button\" tests=\"2\" failures=\"1\""));
+        assert!(xml.contains("<failure message=\"expected &lt;x&gt; &amp; &quot;y&quot;\">"));
+        assert!(xml.contains("<skipped message=\"needs --app\"/>"));
+    }
+}

@@ -1,0 +1,442 @@
+//! JSON written inside a scenario, with `$name` allowed wherever a value goes.
+//!
+//! A small hand parser instead of serde_json because patterns carry variables
+//! (`{"context": {"id": $msg}}`) and errors need spans into the scenario file.
+
+use super::ast::Var;
+use crate::diagnostic::{Diagnostic, Span};
+use serde_json::{Map, Number, Value};
+
+/// A JSON value that may hold variables.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pat {
+    Null,
+    Bool(bool),
+    Num(Number),
+    Str(String),
+    Arr(Vec<Pat>),
+    Obj(Vec<(String, Pat)>),
+    Var(Var),
+}
+
+impl Pat {
+    /// Every variable used, in order of appearance.
+    pub fn vars(&self) -> Vec<&Var> {
+        let mut out = Vec::new();
+        self.collect_vars(&mut out);
+        out
+    }
+
+    fn collect_vars<'a>(&'a self, out: &mut Vec<&'a Var>) {
+        match self {
+            Pat::Var(v) => out.push(v),
+            Pat::Arr(items) => items.iter().for_each(|p| p.collect_vars(out)),
+            Pat::Obj(fields) => fields.iter().for_each(|(_, p)| p.collect_vars(out)),
+            _ => {}
+        }
+    }
+
+    /// The JSON value with variables replaced by their bound strings.
+    pub fn to_value(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
+        Ok(match self {
+            Pat::Null => Value::Null,
+            Pat::Bool(b) => Value::Bool(*b),
+            Pat::Num(n) => Value::Number(n.clone()),
+            Pat::Str(s) => Value::String(s.clone()),
+            Pat::Arr(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|p| p.to_value(lookup))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Pat::Obj(fields) => {
+                let mut map = Map::new();
+                for (k, p) in fields {
+                    map.insert(k.clone(), p.to_value(lookup)?);
+                }
+                Value::Object(map)
+            }
+            Pat::Var(v) => {
+                Value::String(lookup(&v.name).ok_or_else(|| format!("`${}` is not bound", v.name))?)
+            }
+        })
+    }
+
+    /// Canonical text: `{"a": 1, "b": [true, $x]}`.
+    pub fn print(&self) -> String {
+        match self {
+            Pat::Null => "null".into(),
+            Pat::Bool(b) => b.to_string(),
+            Pat::Num(n) => n.to_string(),
+            Pat::Str(s) => quote(s),
+            Pat::Arr(items) => format!(
+                "[{}]",
+                items.iter().map(Pat::print).collect::<Vec<_>>().join(", ")
+            ),
+            Pat::Obj(fields) => format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", quote(k), v.print()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Pat::Var(v) => format!("${}", v.name),
+        }
+    }
+}
+
+/// A string as a JSON (and scenario) string literal, ASCII control characters escaped.
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always serialise")
+}
+
+/// Reads a `"…"` literal starting at `start` (which must hold `"`), with JSON escapes.
+/// Returns the value and the offset just past the closing quote.
+pub fn scan_string(text: &str, start: usize) -> Result<(String, usize), Diagnostic> {
+    let bytes = text.as_bytes();
+    debug_assert_eq!(bytes[start], b'"');
+    let mut out = String::new();
+    let mut i = start + 1;
+    loop {
+        let Some(c) = text[i..].chars().next() else {
+            return Err(unterminated(start, i));
+        };
+        match c {
+            '"' => return Ok((out, i + 1)),
+            '\n' => return Err(unterminated(start, i)),
+            '\\' => {
+                let esc_start = i;
+                i += 1;
+                let Some(e) = text[i..].chars().next() else {
+                    return Err(unterminated(start, i));
+                };
+                i += e.len_utf8();
+                match e {
+                    '"' => out.push('"'),
+                    '\\' => out.push('\\'),
+                    '/' => out.push('/'),
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    'b' => out.push('\u{8}'),
+                    'f' => out.push('\u{c}'),
+                    'u' => {
+                        let (ch, next) = scan_unicode_escape(text, esc_start)?;
+                        out.push(ch);
+                        i = next;
+                    }
+                    other => {
+                        return Err(Diagnostic::new(
+                            format!("unknown escape `\\{other}` in a string"),
+                            Span::new(esc_start, i),
+                            "not an escape",
+                        )
+                        .help("strings use JSON escapes: \\\" \\\\ \\n \\t \\uXXXX"))
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+}
+
+fn scan_unicode_escape(text: &str, esc_start: usize) -> Result<(char, usize), Diagnostic> {
+    let hex4 = |at: usize| -> Option<u32> {
+        let h = text.get(at..at + 4)?;
+        if h.chars().all(|c| c.is_ascii_hexdigit()) {
+            u32::from_str_radix(h, 16).ok()
+        } else {
+            None
+        }
+    };
+    let bad = |end: usize| {
+        Diagnostic::new(
+            "invalid `\\u` escape",
+            Span::new(esc_start, end.min(text.len())),
+            "expected four hex digits naming a character",
+        )
+    };
+    let first = hex4(esc_start + 2).ok_or_else(|| bad(esc_start + 6))?;
+    let mut next = esc_start + 6;
+    let code = if (0xD800..0xDC00).contains(&first) {
+        // A surrogate pair spells one character outside the basic plane.
+        if text.get(next..next + 2) != Some("\\u") {
+            return Err(bad(next));
+        }
+        let second = hex4(next + 2).ok_or_else(|| bad(next + 6))?;
+        if !(0xDC00..0xE000).contains(&second) {
+            return Err(bad(next + 6));
+        }
+        next += 6;
+        0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+    } else {
+        first
+    };
+    char::from_u32(code)
+        .map(|c| (c, next))
+        .ok_or_else(|| bad(next))
+}
+
+fn unterminated(start: usize, at: usize) -> Diagnostic {
+    Diagnostic::new(
+        "unterminated string",
+        Span::new(start, at.max(start + 1)),
+        "this string has no closing `\"`",
+    )
+    .help("close the string on the same line with `\"`")
+}
+
+/// Parses a JSON pattern starting at `start` (`{` or `[`), possibly across lines.
+/// Returns the pattern and the offset just past it.
+pub fn parse_json(text: &str, start: usize) -> Result<(Pat, usize), Diagnostic> {
+    let mut p = JsonParser { text, pos: start };
+    let pat = p.value(0)?;
+    Ok((pat, p.pos))
+}
+
+struct JsonParser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// Deeper nesting than any scenario needs; the guard keeps hostile input from
+/// overflowing the stack.
+const MAX_DEPTH: usize = 64;
+
+impl JsonParser<'_> {
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() {
+                self.pos += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.text[self.pos..].chars().next()
+    }
+
+    fn error_here(&self, message: &str, label: &str) -> Diagnostic {
+        let end = self
+            .peek()
+            .map(|c| self.pos + c.len_utf8())
+            .unwrap_or(self.pos);
+        Diagnostic::new(message, Span::new(self.pos, end), label)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Pat, Diagnostic> {
+        if depth > MAX_DEPTH {
+            return Err(self.error_here("JSON nested too deeply", "too deep"));
+        }
+        self.skip_ws();
+        match self.peek() {
+            Some('{') => self.object(depth),
+            Some('[') => self.array(depth),
+            Some('"') => {
+                let (s, end) = scan_string(self.text, self.pos)?;
+                self.pos = end;
+                Ok(Pat::Str(s))
+            }
+            Some('$') => {
+                let start = self.pos;
+                self.pos += 1;
+                let len: usize = self.text[self.pos..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .map(char::len_utf8)
+                    .sum();
+                if len == 0 {
+                    return Err(Diagnostic::new(
+                        "`$` must be followed by a name",
+                        Span::new(start, start + 1),
+                        "expected a variable name",
+                    ));
+                }
+                self.pos += len;
+                Ok(Pat::Var(Var {
+                    name: self.text[start + 1..self.pos].to_string(),
+                    span: Span::new(start, self.pos),
+                }))
+            }
+            Some(c) if c == '-' || c.is_ascii_digit() => self.number(),
+            Some(c) if c.is_alphabetic() => {
+                let start = self.pos;
+                let len: usize = self.text[self.pos..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric())
+                    .map(char::len_utf8)
+                    .sum();
+                self.pos += len;
+                match &self.text[start..self.pos] {
+                    "true" => Ok(Pat::Bool(true)),
+                    "false" => Ok(Pat::Bool(false)),
+                    "null" => Ok(Pat::Null),
+                    word => Err(Diagnostic::new(
+                        format!("`{word}` is not a JSON value"),
+                        Span::new(start, self.pos),
+                        "not a JSON value",
+                    )
+                    .help("quote strings (\"…\"); bare words allowed are true, false and null")),
+                }
+            }
+            None => Err(self.error_here("JSON ends too early", "expected a value")),
+            Some(_) => Err(self.error_here("expected a JSON value", "expected a value")),
+        }
+    }
+
+    fn number(&mut self) -> Result<Pat, Diagnostic> {
+        let start = self.pos;
+        let len: usize = self.text[self.pos..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+            .count();
+        self.pos += len;
+        let text = &self.text[start..self.pos];
+        serde_json::from_str::<Number>(text)
+            .map(Pat::Num)
+            .map_err(|_| {
+                Diagnostic::new(
+                    format!("`{text}` is not a JSON number"),
+                    Span::new(start, self.pos),
+                    "not a number",
+                )
+            })
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Pat, Diagnostic> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(']') {
+            self.pos += 1;
+            return Ok(Pat::Arr(items));
+        }
+        loop {
+            items.push(self.value(depth + 1)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(',') => self.pos += 1,
+                Some(']') => {
+                    self.pos += 1;
+                    return Ok(Pat::Arr(items));
+                }
+                _ => {
+                    return Err(self
+                        .error_here("expected `,` or `]` in a JSON array", "expected `,` or `]`"))
+                }
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Pat, Diagnostic> {
+        self.pos += 1;
+        let mut fields: Vec<(String, Pat)> = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some('}') {
+            self.pos += 1;
+            return Ok(Pat::Obj(fields));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some('"') {
+                return Err(self
+                    .error_here(
+                        "expected a quoted key in a JSON object",
+                        "expected `\"key\"`",
+                    )
+                    .help("JSON keys are quoted: {\"cta_payload\": \"x\"}"));
+            }
+            let key_start = self.pos;
+            let (key, end) = scan_string(self.text, self.pos)?;
+            self.pos = end;
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(Diagnostic::new(
+                    format!("key `{key}` appears twice"),
+                    Span::new(key_start, end),
+                    "duplicate key",
+                ));
+            }
+            self.skip_ws();
+            if self.peek() != Some(':') {
+                return Err(self.error_here("expected `:` after a JSON key", "expected `:`"));
+            }
+            self.pos += 1;
+            let value = self.value(depth + 1)?;
+            fields.push((key, value));
+            self.skip_ws();
+            match self.peek() {
+                Some(',') => self.pos += 1,
+                Some('}') => {
+                    self.pos += 1;
+                    return Ok(Pat::Obj(fields));
+                }
+                _ => {
+                    return Err(self.error_here(
+                        "expected `,` or `}` in a JSON object",
+                        "expected `,` or `}`",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Pat, Diagnostic> {
+        parse_json(text, 0).map(|(p, _)| p)
+    }
+
+    #[test]
+    fn parses_nested_json_with_variables() {
+        let p = parse(r#"{"a": [1, -2.5e3, true, null], "id": $call, "s": "\u00e9\n"}"#).unwrap();
+        assert_eq!(
+            p.print(),
+            r#"{"a": [1, -2500.0, true, null], "id": $call, "s": "é\n"}"#
+        );
+        assert_eq!(p.vars().len(), 1);
+    }
+
+    #[test]
+    fn substitutes_bound_variables() {
+        let p = parse(r#"{"id": $call}"#).unwrap();
+        let v = p
+            .to_value(&|n| (n == "call").then(|| "wacid.X".to_string()))
+            .unwrap();
+        assert_eq!(v, serde_json::json!({"id": "wacid.X"}));
+        assert!(p.to_value(&|_| None).is_err());
+    }
+
+    #[test]
+    fn reports_unquoted_keys_and_bare_words() {
+        assert!(parse("{a: 1}").unwrap_err().message.contains("quoted key"));
+        assert!(parse(r#"{"a": yes}"#)
+            .unwrap_err()
+            .message
+            .contains("`yes`"));
+        assert!(parse(r#"{"a": 1"#)
+            .unwrap_err()
+            .message
+            .contains("`,` or `}`"));
+        assert!(parse(r#"{"a": 1, "a": 2}"#)
+            .unwrap_err()
+            .message
+            .contains("twice"));
+    }
+
+    #[test]
+    fn surrogate_pairs_decode_to_one_character() {
+        assert_eq!(
+            parse(r#"["\ud83d\ude00"]"#).unwrap(),
+            Pat::Arr(vec![Pat::Str("😀".into())])
+        );
+    }
+}
