@@ -1,0 +1,152 @@
+//! SIP signalling of user-initiated calls to a business's SIP server.
+//!
+//! When a number's calling settings enable SIP, the emulator plays Meta's SIP gateway: it
+//! sends the INVITE (with the `x-wa-meta-*` headers) to the configured server, answers the
+//! server's responses, and ends the call with a BYE carrying `x-wa-meta-call-duration`.
+//!
+//! # Layout
+//! - [`message`]: parsing and rendering SIP text (pure).
+//! - [`digest`]: answering 401/407 Digest challenges (pure).
+//! - [`uac`]: the call's client state machine: transactions, timers, dialog (pure; time
+//!   and randomness are inputs).
+//! - [`transport`]: the tokio shell: UDP/TCP sockets, the clock, the command channel.
+//!
+//! The caller starts a call with [`start_call`], receives [`SipEvent`]s tagged with the
+//! wacid, and hangs up through the returned [`CallHandle`].
+
+pub mod digest;
+pub mod message;
+pub mod transport;
+pub mod uac;
+
+#[cfg(test)]
+mod sipp_tests;
+
+use std::time::Duration;
+
+pub use transport::{start_call, start_call_with, CallHandle};
+
+/// The transport the business's SIP server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// The token used in Via (`SIP/2.0/UDP`).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    /// The `transport=` URI parameter value.
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+
+    /// Reliable transports have no retransmissions (RFC 3261 §17.1.1.2).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+}
+
+/// One configured SIP server of a phone number (`settings.calling.sip.servers[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipServer {
+    pub hostname: String,
+    pub port: u16,
+    pub transport: Transport,
+    /// Inserted in the user part of the Request-URI, in order: `sip:+1555;k=v@host`.
+    pub request_uri_user_params: Vec<(String, String)>,
+}
+
+/// Everything needed to place one user-initiated call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteParams {
+    /// WhatsApp call id (`wacid.…`): Call-ID `outgoing:<wacid>` and `x-wa-meta-wacid`.
+    pub wacid: String,
+    /// Caller digits without `+`.
+    pub user_number: String,
+    /// Caller user name, sent as `x-wa-meta-user-name` when present.
+    pub user_name: Option<String>,
+    /// Caller BSUID, sent as `x-wa-meta-user-id` when present.
+    pub user_id: Option<String>,
+    /// Business display number digits without `+`.
+    pub business_number: String,
+    /// Sent as `x-wa-meta-phone-number-id` (seen on production INVITEs).
+    pub phone_number_id: String,
+    pub server: SipServer,
+    /// SDP offer with CRLF line endings.
+    pub sdp_offer: String,
+    /// `x-wa-meta-cta-payload`, when the caller decided the call carries one.
+    pub cta_payload: Option<String>,
+    /// `x-wa-meta-deeplink-payload`, likewise.
+    pub deeplink_payload: Option<String>,
+    /// Digest username: the business number digits.
+    pub digest_username: String,
+    /// Digest password: the SIP password of the number's settings.
+    pub digest_password: String,
+}
+
+/// What happened on a call's signalling, in order. Exactly one of `Failed`, `TimedOut`,
+/// `ByeFromServer` and `Ended` closes every call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipEvent {
+    /// Every SIP message sent or received (retransmissions included), for the admin log.
+    Message {
+        outgoing: bool,
+        first_line: String,
+        raw: String,
+    },
+    /// A provisional response (100/180/183…), reported once per status in a row.
+    Provisional { status: u16 },
+    /// The server answered (200 OK to INVITE; the ACK is already sent).
+    Answered { sdp: String },
+    /// A final non-2xx response after the one digest retry, e.g. 486, 480, 603, 5xx.
+    Failed { status: u16, reason: String },
+    /// No final response in time (Timer B or Timer C), or the transport failed.
+    TimedOut,
+    /// The business hung up; its BYE got our 200 OK.
+    ByeFromServer,
+    /// Our hang-up finished: the BYE got its response (or timed out), or the CANCEL ended
+    /// the unanswered call.
+    Ended,
+}
+
+/// Timers of RFC 3261 §17, adjustable so tests run fast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UacConfig {
+    /// RTT estimate; retransmissions start at T1 and double. Timer B and F are 64·T1.
+    pub t1: Duration,
+    /// Cap of non-INVITE retransmission intervals.
+    pub t2: Duration,
+    /// How long a ringing INVITE may wait for a final response before we CANCEL it.
+    pub timer_c: Duration,
+    /// How long a finished call keeps its UDP socket to absorb retransmissions
+    /// (re-ACK a repeated final response, re-answer a repeated BYE). Unused over TCP.
+    pub linger: Duration,
+}
+
+impl Default for UacConfig {
+    fn default() -> Self {
+        UacConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            timer_c: Duration::from_secs(180),
+            linger: Duration::from_secs(32),
+        }
+    }
+}
+
+impl UacConfig {
+    /// Timer B (INVITE) and Timer F (non-INVITE): 64·T1.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.t1 * 64
+    }
+}

@@ -1,0 +1,1 @@
+//! sipp tests

@@ -1,0 +1,1531 @@
+//! The client side of one call, as a pure state machine (RFC 3261 §13, §15, §17.1).
+//!
+//! [`Uac`] never touches a socket or the clock: the shell feeds it received messages,
+//! hang-up commands, transport failures and the current time, and carries out the
+//! [`Output`]s (messages to send, events to report). [`Uac::next_deadline`] says when it
+//! next needs [`Uac::on_timeout`]. That keeps retransmission and timeout behaviour
+//! testable to the millisecond without waiting.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::digest::{self, ClientNonce};
+use super::message::{response_to, uri_of, SipMessage, StartLine};
+use super::{InviteParams, SipEvent, Transport, UacConfig};
+
+/// Meta's gateway identifies itself with this.
+pub const USER_AGENT: &str = "Facebook SipGateway";
+/// The methods Meta's INVITE advertises.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, NOTIFY, OPTIONS";
+/// Host of the WhatsApp user's SIP address, and the `X-FB-External-Domain` value.
+pub const META_DOMAIN: &str = "wa.meta.vc";
+
+/// Something the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this message text to the server.
+    Send(String),
+    /// Report this event to the caller.
+    Event(SipEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InviteState {
+    /// Sent, no response yet: retransmitting (UDP), Timer B running.
+    Calling,
+    /// A provisional response arrived: Timer C running.
+    Proceeding,
+    /// A final non-2xx arrived and was ACKed.
+    Completed,
+    /// A 2xx arrived and was ACKed.
+    Accepted,
+}
+
+struct InviteTx {
+    branch: String,
+    cseq: u32,
+    request: SipMessage,
+    rendered: String,
+    state: InviteState,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    /// Timer B while Calling, Timer C while Proceeding.
+    timeout_at: Option<Instant>,
+    /// The ACK of a non-2xx final response, re-sent when that response is repeated.
+    ack: Option<String>,
+}
+
+struct NonInviteTx {
+    method: &'static str,
+    branch: String,
+    rendered: String,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    /// Timer F.
+    timeout_at: Instant,
+    auth_retried: bool,
+    /// The call duration a BYE carries, kept for a challenged BYE's retry.
+    duration: u64,
+}
+
+struct Dialog {
+    /// The To header of the 2xx (with the server's tag): our To from now on.
+    remote_to: String,
+    remote_target: String,
+    route_set: Vec<String>,
+    ack: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Inviting,
+    Confirmed,
+    /// Our BYE is out.
+    Terminating,
+    /// The call is over; still answering retransmissions until `linger_until`.
+    Lingering,
+    Done,
+}
+
+/// One outgoing call's signalling state.
+pub struct Uac {
+    cfg: UacConfig,
+    transport: Transport,
+    rng: StdRng,
+    params: InviteParams,
+    request_uri: String,
+    from: String,
+    to: String,
+    contact: String,
+    call_id: String,
+    local_tag: String,
+    via_sent_by: String,
+    cseq: u32,
+    invite: Option<InviteTx>,
+    /// Challenged INVITE transactions, to re-ACK a repeated 401/407.
+    old_invites: Vec<InviteTx>,
+    /// Credentials of the current INVITE; its 2xx ACK carries them too.
+    invite_auth: Option<(&'static str, String)>,
+    non_invite: Vec<NonInviteTx>,
+    dialog: Option<Dialog>,
+    phase: Phase,
+    hangup: Option<u64>,
+    cancel_sent: bool,
+    auth_retried: bool,
+    last_provisional: Option<u16>,
+    /// A closing event (Failed, TimedOut, ByeFromServer, Ended) was reported.
+    closed: bool,
+    linger_until: Option<Instant>,
+    give_up_at: Option<Instant>,
+}
+
+/// `host` or `[v6]`, with `:port` when given.
+fn host_port(host: &str, port: Option<u16>) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    }
+}
+
+/// Header values come from API input: a CR or LF would inject headers.
+fn header_safe(value: &str) -> String {
+    value.replace(['\r', '\n'], " ")
+}
+
+impl Uac {
+    /// `local` is the address the server sees us at (for Via and Contact); `seed` makes
+    /// tags, branches and nonces reproducible in tests.
+    pub fn new(params: InviteParams, cfg: UacConfig, local: SocketAddr, seed: u64) -> Uac {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let server = &params.server;
+        let transport = server.transport;
+        let mut user_part = format!("+{}", params.business_number);
+        for (k, v) in &server.request_uri_user_params {
+            user_part.push(';');
+            user_part.push_str(k);
+            if !v.is_empty() {
+                user_part.push('=');
+                user_part.push_str(v);
+            }
+        }
+        let mut request_uri = format!(
+            "sip:{}@{}",
+            header_safe(&user_part),
+            host_port(&server.hostname, Some(server.port))
+        );
+        if transport != Transport::Udp {
+            request_uri.push_str(&format!(";transport={}", transport.uri_param()));
+        }
+        let local_tag = uuid_like(&mut rng);
+        let user = &params.user_number;
+        let from = format!("\"{user}\" <sip:+{user}@{META_DOMAIN}>;tag={local_tag}");
+        let to = format!(
+            "<sip:+{}@{}>",
+            params.business_number,
+            host_port(&server.hostname, None)
+        );
+        let via_sent_by = host_port(&local.ip().to_string(), Some(local.port()));
+        let contact = format!(
+            "<sip:+{user}@{via_sent_by};transport={};ob>",
+            transport.uri_param()
+        );
+        let call_id = format!("outgoing:{}", params.wacid);
+        let cseq = rng.gen_range(1..10_000);
+        Uac {
+            cfg,
+            transport,
+            rng,
+            params,
+            request_uri,
+            from,
+            to,
+            contact,
+            call_id,
+            local_tag,
+            via_sent_by,
+            cseq,
+            invite: None,
+            old_invites: Vec::new(),
+            invite_auth: None,
+            non_invite: Vec::new(),
+            dialog: None,
+            phase: Phase::Inviting,
+            hangup: None,
+            cancel_sent: false,
+            auth_retried: false,
+            last_provisional: None,
+            closed: false,
+            linger_until: None,
+            give_up_at: None,
+        }
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    pub fn request_uri(&self) -> &str {
+        &self.request_uri
+    }
+
+    /// The call is over and nothing more will be sent: the shell may drop the socket.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Sends the first INVITE.
+    pub fn start(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.invite.is_none() {
+            self.send_invite(now, &mut out);
+        }
+        out
+    }
+
+    /// When [`Uac::on_timeout`] must next run, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.phase == Phase::Done {
+            return None;
+        }
+        let invite = self
+            .invite
+            .iter()
+            .flat_map(|tx| [tx.retransmit_at, tx.timeout_at]);
+        let non_invite = self
+            .non_invite
+            .iter()
+            .flat_map(|tx| [tx.retransmit_at, Some(tx.timeout_at)]);
+        invite
+            .chain(non_invite)
+            .chain([self.give_up_at, self.linger_until])
+            .flatten()
+            .min()
+    }
+
+    /// The user hung up after `duration_secs` of conversation.
+    pub fn hangup(&mut self, now: Instant, duration_secs: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.hangup.is_some() {
+            return out;
+        }
+        self.hangup = Some(duration_secs);
+        match self.phase {
+            Phase::Inviting => {
+                // Before any provisional response a CANCEL must wait (RFC 3261 §9.1).
+                if self.invite_state() == Some(InviteState::Proceeding) {
+                    self.send_cancel(now, &mut out);
+                }
+            }
+            Phase::Confirmed => self.send_bye(now, duration_secs, None, &mut out),
+            Phase::Terminating | Phase::Lingering | Phase::Done => {}
+        }
+        out
+    }
+
+    /// The connection broke or the server is unreachable.
+    pub fn on_transport_error(&mut self, _now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        match self.phase {
+            Phase::Inviting => {
+                self.close(self.unfinished_outcome(), &mut out);
+                self.phase = Phase::Done;
+            }
+            Phase::Terminating => {
+                self.close(SipEvent::Ended, &mut out);
+                self.phase = Phase::Done;
+            }
+            Phase::Lingering => self.phase = Phase::Done,
+            // An established call survives until someone hangs up; the shell reconnects
+            // (TCP) to send the BYE.
+            Phase::Confirmed | Phase::Done => {}
+        }
+        out
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.phase == Phase::Done {
+            return out;
+        }
+        self.invite_timers(now, &mut out);
+        self.non_invite_timers(now, &mut out);
+        if self.give_up_at.is_some_and(|t| t <= now) {
+            self.give_up_at = None;
+            self.close(self.unfinished_outcome(), &mut out);
+            self.phase = Phase::Done;
+        }
+        if self.linger_until.is_some_and(|t| t <= now) {
+            self.linger_until = None;
+            self.phase = Phase::Done;
+        }
+        out
+    }
+
+    /// A message arrived from the server.
+    pub fn on_message(&mut self, now: Instant, msg: &SipMessage) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.phase == Phase::Done {
+            return out;
+        }
+        if msg.status().is_some() {
+            self.on_response(now, msg, &mut out);
+        } else {
+            self.on_request(now, msg, &mut out);
+        }
+        out
+    }
+
+    // ---- INVITE transaction -------------------------------------------------------
+
+    fn invite_state(&self) -> Option<InviteState> {
+        self.invite.as_ref().map(|tx| tx.state)
+    }
+
+    fn send_invite(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let branch = self.new_branch();
+        let p = &self.params;
+        let mut req = SipMessage::request("INVITE", &self.request_uri)
+            .with("Via", self.via(&branch))
+            .with("Max-Forwards", "70")
+            .with("From", self.from.clone())
+            .with("To", self.to.clone())
+            .with("Contact", self.contact.clone())
+            .with("Call-ID", self.call_id.clone())
+            .with("CSeq", format!("{} INVITE", self.cseq))
+            .with("X-FB-External-Domain", META_DOMAIN)
+            .with("Allow", ALLOW)
+            .with("User-Agent", USER_AGENT);
+        if let Some((name, value)) = &self.invite_auth {
+            req.push(name, value.clone());
+        }
+        req.push("x-wa-meta-wacid", header_safe(&p.wacid));
+        req.push("x-wa-meta-phone-number-id", header_safe(&p.phone_number_id));
+        let optional = [
+            ("x-wa-meta-user-id", &p.user_id),
+            ("x-wa-meta-user-name", &p.user_name),
+            ("x-wa-meta-cta-payload", &p.cta_payload),
+            ("x-wa-meta-deeplink-payload", &p.deeplink_payload),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                req.push(name, header_safe(value));
+            }
+        }
+        req.push("Content-Type", "application/sdp");
+        req.body = p.sdp_offer.clone();
+        let rendered = req.render();
+        let reliable = self.transport.is_reliable();
+        self.invite = Some(InviteTx {
+            branch,
+            cseq: self.cseq,
+            request: req,
+            rendered: rendered.clone(),
+            state: InviteState::Calling,
+            retransmit_at: (!reliable).then(|| now + self.cfg.t1),
+            interval: self.cfg.t1,
+            timeout_at: Some(now + self.cfg.transaction_timeout()),
+            ack: None,
+        });
+        out.push(Output::Send(rendered));
+    }
+
+    fn invite_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(tx) = self.invite.as_mut() else {
+            return;
+        };
+        match tx.state {
+            InviteState::Calling => {
+                if tx.timeout_at.is_some_and(|t| t <= now) {
+                    // Timer B: the server never answered.
+                    tx.timeout_at = None;
+                    tx.retransmit_at = None;
+                    tx.state = InviteState::Completed;
+                    self.close(self.unfinished_outcome(), out);
+                    self.phase = Phase::Done;
+                } else if tx.retransmit_at.is_some_and(|t| t <= now) {
+                    // Timer A doubles without a cap (RFC 3261 §17.1.1.2).
+                    tx.interval *= 2;
+                    tx.retransmit_at = Some(now + tx.interval);
+                    out.push(Output::Send(tx.rendered.clone()));
+                }
+            }
+            InviteState::Proceeding => {
+                if tx.timeout_at.is_some_and(|t| t <= now) {
+                    // Timer C: ringing too long; give the server a CANCEL and stop waiting
+                    // for it after one more transaction timeout.
+                    tx.timeout_at = None;
+                    if !self.cancel_sent {
+                        self.send_cancel(now, out);
+                    }
+                    self.close(self.unfinished_outcome(), out);
+                    self.give_up_at = Some(now + self.cfg.transaction_timeout());
+                }
+            }
+            InviteState::Completed | InviteState::Accepted => {}
+        }
+    }
+
+    fn on_invite_response(&mut self, now: Instant, msg: &SipMessage, out: &mut Vec<Output>) {
+        let status = msg.status().unwrap_or(0);
+        let Some(tx) = self.invite.as_mut() else {
+            return;
+        };
+        let state = tx.state;
+        match status {
+            100..=199 => {
+                if !matches!(state, InviteState::Calling | InviteState::Proceeding) {
+                    return;
+                }
+                if state == InviteState::Calling {
+                    tx.state = InviteState::Proceeding;
+                    tx.retransmit_at = None;
+                    tx.timeout_at = Some(now + self.cfg.timer_c);
+                }
+                if self.last_provisional != Some(status) && !self.closed {
+                    self.last_provisional = Some(status);
+                    out.push(Output::Event(SipEvent::Provisional { status }));
+                }
+                if self.hangup.is_some() && !self.cancel_sent {
+                    self.send_cancel(now, out);
+                }
+            }
+            200..=299 => match state {
+                InviteState::Calling | InviteState::Proceeding => {
+                    tx.state = InviteState::Accepted;
+                    tx.retransmit_at = None;
+                    tx.timeout_at = None;
+                    self.give_up_at = None;
+                    self.accept(msg, out);
+                    if self.closed || self.hangup.is_some() {
+                        // Answered after the user hung up or we gave up: end it at once.
+                        let duration = self.hangup.unwrap_or(0);
+                        self.send_bye(now, duration, None, out);
+                    } else {
+                        self.phase = Phase::Confirmed;
+                        out.push(Output::Event(SipEvent::Answered {
+                            sdp: msg.body.clone(),
+                        }));
+                    }
+                }
+                InviteState::Accepted => {
+                    // A repeated 2xx means our ACK was lost.
+                    if let Some(d) = &self.dialog {
+                        out.push(Output::Send(d.ack.clone()));
+                    }
+                }
+                InviteState::Completed => {}
+            },
+            _ => match state {
+                InviteState::Calling | InviteState::Proceeding => {
+                    tx.state = InviteState::Completed;
+                    tx.retransmit_at = None;
+                    tx.timeout_at = None;
+                    let ack = self.ack_for_failure(msg);
+                    out.push(Output::Send(ack.clone()));
+                    if let Some(tx) = self.invite.as_mut() {
+                        tx.ack = Some(ack);
+                    }
+                    if self.try_auth_retry(now, msg, out) {
+                        return;
+                    }
+                    let event = if self.hangup.is_some() {
+                        SipEvent::Ended
+                    } else {
+                        SipEvent::Failed {
+                            status,
+                            reason: reason_of(msg),
+                        }
+                    };
+                    self.close(event, out);
+                    self.enter_linger(now);
+                }
+                InviteState::Completed => {
+                    if let Some(ack) = &tx.ack {
+                        out.push(Output::Send(ack.clone()));
+                    }
+                }
+                InviteState::Accepted => {}
+            },
+        }
+    }
+
+    /// Answers a 401/407 once with credentials; `true` when a new INVITE went out.
+    fn try_auth_retry(&mut self, now: Instant, msg: &SipMessage, out: &mut Vec<Output>) -> bool {
+        let status = msg.status().unwrap_or(0);
+        if !matches!(status, 401 | 407) || self.auth_retried || self.hangup.is_some() {
+            return false;
+        }
+        let body = self.params.sdp_offer.clone();
+        let Some(auth) = self.answer_challenge(msg, "INVITE", &body) else {
+            return false;
+        };
+        self.auth_retried = true;
+        self.invite_auth = Some(auth);
+        if let Some(old) = self.invite.take() {
+            self.old_invites.push(old);
+        }
+        self.cseq += 1;
+        self.last_provisional = None;
+        self.send_invite(now, out);
+        true
+    }
+
+    /// The credentials header answering the first usable challenge of a 401/407.
+    fn answer_challenge(
+        &mut self,
+        msg: &SipMessage,
+        method: &str,
+        body: &str,
+    ) -> Option<(&'static str, String)> {
+        let (challenge_header, answer_header) = match msg.status() {
+            Some(407) => ("proxy-authenticate", "Proxy-Authorization"),
+            _ => ("www-authenticate", "Authorization"),
+        };
+        let challenges: Vec<_> = msg
+            .headers_named(challenge_header)
+            .filter_map(digest::parse_challenge)
+            .collect();
+        for ch in challenges {
+            let client = ClientNonce {
+                cnonce: format!("{:016x}", self.rng.gen::<u64>()),
+                nc: 1,
+            };
+            let uri = self.request_uri.clone();
+            if let Ok(value) = digest::authorization(
+                &ch,
+                &self.params.digest_username,
+                &self.params.digest_password,
+                method,
+                &uri,
+                body,
+                &client,
+            ) {
+                return Some((answer_header, value));
+            }
+        }
+        None
+    }
+
+    /// ACK of a non-2xx final response: same branch and Request-URI as the INVITE
+    /// (RFC 3261 §17.1.1.3).
+    fn ack_for_failure(&self, resp: &SipMessage) -> String {
+        let Some(tx) = &self.invite else {
+            return String::new();
+        };
+        let via = tx.request.header("via").unwrap_or_default();
+        SipMessage::request("ACK", &self.request_uri)
+            .with("Via", via)
+            .with("Max-Forwards", "70")
+            .with("From", self.from.clone())
+            .with("To", resp.header("to").unwrap_or(&self.to))
+            .with("Call-ID", self.call_id.clone())
+            .with("CSeq", format!("{} ACK", tx.cseq))
+            .render()
+    }
+
+    /// Sets up the dialog from a 2xx and sends its ACK (a new transaction, to the remote
+    /// target, RFC 3261 §13.2.2.4).
+    fn accept(&mut self, resp: &SipMessage, out: &mut Vec<Output>) {
+        let remote_to = resp.header("to").unwrap_or(&self.to).to_owned();
+        let remote_target = resp
+            .header("contact")
+            .map(uri_of)
+            .filter(|u| !u.is_empty())
+            .unwrap_or(&self.request_uri)
+            .to_owned();
+        let mut route_set: Vec<String> = resp
+            .header_values("record-route")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        route_set.reverse();
+        let cseq = self.invite.as_ref().map_or(self.cseq, |tx| tx.cseq);
+        let branch = self.new_branch();
+        let mut ack = SipMessage::request("ACK", &remote_target).with("Via", self.via(&branch));
+        for route in &route_set {
+            ack.push("Route", route.clone());
+        }
+        ack.push("Max-Forwards", "70");
+        ack.push("From", self.from.clone());
+        ack.push("To", remote_to.clone());
+        ack.push("Call-ID", self.call_id.clone());
+        ack.push("CSeq", format!("{cseq} ACK"));
+        if let Some((name, value)) = &self.invite_auth {
+            ack.push(name, value.clone());
+        }
+        let ack = ack.render();
+        out.push(Output::Send(ack.clone()));
+        self.dialog = Some(Dialog {
+            remote_to,
+            remote_target,
+            route_set,
+            ack,
+        });
+    }
+
+    // ---- non-INVITE transactions (CANCEL, BYE) -----------------------------------
+
+    fn send_cancel(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(tx) = &self.invite else {
+            return;
+        };
+        let via = tx.request.header("via").unwrap_or_default().to_owned();
+        let cancel = SipMessage::request("CANCEL", &self.request_uri)
+            .with("Via", via)
+            .with("Max-Forwards", "70")
+            .with("From", self.from.clone())
+            .with("To", self.to.clone())
+            .with("Call-ID", self.call_id.clone())
+            .with("CSeq", format!("{} CANCEL", tx.cseq))
+            .with("User-Agent", USER_AGENT);
+        let branch = tx.branch.clone();
+        self.cancel_sent = true;
+        self.start_non_invite(now, "CANCEL", branch, cancel.render(), 0, false, out);
+    }
+
+    fn send_bye(
+        &mut self,
+        now: Instant,
+        duration: u64,
+        auth: Option<(&'static str, String)>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.dialog.is_none() {
+            return;
+        }
+        self.cseq += 1;
+        let branch = self.new_branch();
+        let Some(dialog) = &self.dialog else {
+            return;
+        };
+        let mut bye =
+            SipMessage::request("BYE", &dialog.remote_target).with("Via", self.via(&branch));
+        for route in &dialog.route_set {
+            bye.push("Route", route.clone());
+        }
+        bye.push("Max-Forwards", "70");
+        bye.push("From", self.from.clone());
+        bye.push("To", dialog.remote_to.clone());
+        bye.push("Call-ID", self.call_id.clone());
+        bye.push("CSeq", format!("{} BYE", self.cseq));
+        bye.push("User-Agent", USER_AGENT);
+        let retried = auth.is_some();
+        if let Some((name, value)) = auth {
+            bye.push(name, value);
+        }
+        bye.push("x-wa-meta-wacid", header_safe(&self.params.wacid));
+        bye.push("x-wa-meta-call-duration", duration.to_string());
+        self.phase = Phase::Terminating;
+        self.start_non_invite(now, "BYE", branch, bye.render(), duration, retried, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_non_invite(
+        &mut self,
+        now: Instant,
+        method: &'static str,
+        branch: String,
+        rendered: String,
+        duration: u64,
+        auth_retried: bool,
+        out: &mut Vec<Output>,
+    ) {
+        out.push(Output::Send(rendered.clone()));
+        self.non_invite.push(NonInviteTx {
+            method,
+            branch,
+            rendered,
+            retransmit_at: (!self.transport.is_reliable()).then(|| now + self.cfg.t1),
+            interval: self.cfg.t1,
+            timeout_at: now + self.cfg.transaction_timeout(),
+            auth_retried,
+            duration,
+        });
+    }
+
+    fn non_invite_timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let mut expired = Vec::new();
+        for tx in &mut self.non_invite {
+            if tx.timeout_at <= now {
+                expired.push(tx.method);
+            } else if tx.retransmit_at.is_some_and(|t| t <= now) {
+                // Timer E doubles up to T2 (RFC 3261 §17.1.2.2).
+                tx.interval = (tx.interval * 2).min(self.cfg.t2);
+                tx.retransmit_at = Some(now + tx.interval);
+                out.push(Output::Send(tx.rendered.clone()));
+            }
+        }
+        self.non_invite.retain(|tx| tx.timeout_at > now);
+        if expired.contains(&"BYE") {
+            // Timer F: the server never confirmed our BYE; the call is over regardless.
+            self.close(SipEvent::Ended, out);
+            self.phase = Phase::Done;
+        }
+    }
+
+    fn on_non_invite_response(&mut self, now: Instant, index: usize, msg: &SipMessage, out: &mut Vec<Output>) {
+        let status = msg.status().unwrap_or(0);
+        if status < 200 {
+            let reliable = self.transport.is_reliable();
+            let tx = &mut self.non_invite[index];
+            tx.interval = self.cfg.t2;
+            tx.retransmit_at = (!reliable).then(|| now + self.cfg.t2);
+            return;
+        }
+        let tx = self.non_invite.remove(index);
+        if tx.method != "BYE" {
+            // A CANCEL's answer changes nothing: the INVITE's 487 (or 2xx) decides.
+            return;
+        }
+        if matches!(status, 401 | 407) && !tx.auth_retried {
+            if let Some(auth) = self.answer_challenge(msg, "BYE", "") {
+                self.send_bye(now, tx.duration, Some(auth), out);
+                return;
+            }
+        }
+        self.close(SipEvent::Ended, out);
+        self.enter_linger(now);
+    }
+
+    // ---- dispatch ------------------------------------------------------------------
+
+    fn on_response(&mut self, now: Instant, msg: &SipMessage, out: &mut Vec<Output>) {
+        let Some((_, method)) = msg.cseq() else {
+            return;
+        };
+        let branch = msg.top_via_branch().unwrap_or_default();
+        if method == "INVITE" {
+            if self.invite.as_ref().is_some_and(|tx| tx.branch == branch) {
+                self.on_invite_response(now, msg, out);
+            } else if msg.status().is_some_and(|s| s >= 300) {
+                // A repeated challenge of an earlier INVITE: its ACK was lost.
+                if let Some(ack) = self
+                    .old_invites
+                    .iter()
+                    .find(|tx| tx.branch == branch)
+                    .and_then(|tx| tx.ack.clone())
+                {
+                    out.push(Output::Send(ack));
+                }
+            }
+            return;
+        }
+        if let Some(index) = self
+            .non_invite
+            .iter()
+            .position(|tx| tx.branch == branch && tx.method == method)
+        {
+            self.on_non_invite_response(now, index, msg, out);
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, req: &SipMessage, out: &mut Vec<Output>) {
+        let method = req.method().unwrap_or_default().to_ascii_uppercase();
+        if method == "ACK" {
+            return;
+        }
+        let tag = self.local_tag.clone();
+        let reply = |status: u16, reason: &str| response_to(req, status, reason, &tag);
+        if req.call_id() != Some(self.call_id.as_str()) {
+            let resp = reply(481, "Call/Transaction Does Not Exist");
+            out.push(Output::Send(resp.render()));
+            return;
+        }
+        let resp = match method.as_str() {
+            "BYE" => match self.phase {
+                Phase::Confirmed => {
+                    out.push(Output::Send(reply(200, "OK").render()));
+                    self.close(SipEvent::ByeFromServer, out);
+                    self.enter_linger(now);
+                    return;
+                }
+                // Both sides hung up at once, or the server repeats its BYE.
+                Phase::Terminating | Phase::Lingering => reply(200, "OK"),
+                Phase::Inviting | Phase::Done => reply(481, "Call/Transaction Does Not Exist"),
+            },
+            // Meta's gateway does not support re-INVITE.
+            "INVITE" => reply(500, "Server Internal Error"),
+            "OPTIONS" => reply(200, "OK").with("Allow", ALLOW),
+            "NOTIFY" => reply(200, "OK"),
+            "CANCEL" => reply(481, "Call/Transaction Does Not Exist"),
+            _ => reply(405, "Method Not Allowed").with("Allow", ALLOW),
+        };
+        out.push(Output::Send(resp.render()));
+    }
+
+    // ---- helpers -------------------------------------------------------------------
+
+    /// The closing event of a call that never got a final answer.
+    fn unfinished_outcome(&self) -> SipEvent {
+        if self.hangup.is_some() {
+            SipEvent::Ended
+        } else {
+            SipEvent::TimedOut
+        }
+    }
+
+    fn close(&mut self, event: SipEvent, out: &mut Vec<Output>) {
+        if !self.closed {
+            self.closed = true;
+            out.push(Output::Event(event));
+        }
+    }
+
+    fn enter_linger(&mut self, now: Instant) {
+        if self.transport.is_reliable() || self.cfg.linger.is_zero() {
+            self.phase = Phase::Done;
+        } else {
+            self.phase = Phase::Lingering;
+            self.linger_until = Some(now + self.cfg.linger);
+        }
+    }
+
+    fn via(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};rport;branch={branch}",
+            self.transport.via_token(),
+            self.via_sent_by
+        )
+    }
+
+    fn new_branch(&mut self) -> String {
+        // The z9hG4bK cookie marks an RFC 3261 branch.
+        format!("z9hG4bK{:016x}{:08x}", self.rng.gen::<u64>(), self.rng.gen::<u32>())
+    }
+}
+
+fn reason_of(msg: &SipMessage) -> String {
+    match &msg.start {
+        StartLine::Response { reason, .. } => reason.clone(),
+        StartLine::Request { .. } => String::new(),
+    }
+}
+
+/// A tag shaped like Meta's (`bbf1ad6e-79bb-4d9c-8a2c-094168a10bea`).
+fn uuid_like(rng: &mut StdRng) -> String {
+    let b: [u8; 16] = rng.gen();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::header_param;
+    use super::super::SipServer;
+    use super::*;
+    use proptest::prelude::*;
+
+    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+
+    fn params(transport: Transport) -> InviteParams {
+        InviteParams {
+            wacid: "wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA=".into(),
+            user_number: "16315551234".into(),
+            user_name: None,
+            user_id: Some("US.13491208655302741918".into()),
+            business_number: "15550783881".into(),
+            phone_number_id: "106540352242922".into(),
+            server: SipServer {
+                hostname: "pbx.example.com".into(),
+                port: 5060,
+                transport,
+                request_uri_user_params: vec![
+                    ("tgrp".into(), "wacall".into()),
+                    ("trunk-context".into(), "byoc.example.com".into()),
+                ],
+            },
+            sdp_offer: SDP.into(),
+            cta_payload: Some("P-42".into()),
+            deeplink_payload: None,
+            digest_username: "15550783881".into(),
+            digest_password: "s3cret".into(),
+        }
+    }
+
+    fn config() -> UacConfig {
+        UacConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            timer_c: Duration::from_secs(180),
+            linger: Duration::from_secs(32),
+        }
+    }
+
+    fn new_uac(p: InviteParams) -> Uac {
+        Uac::new(p, config(), "127.0.0.1:40000".parse().unwrap(), 7)
+    }
+
+    fn sent(out: &[Output]) -> Vec<SipMessage> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(text) => Some(SipMessage::parse(text.as_bytes()).unwrap()),
+                Output::Event(_) => None,
+            })
+            .collect()
+    }
+
+    fn events(out: &[Output]) -> Vec<SipEvent> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e.clone()),
+                Output::Send(_) => None,
+            })
+            .collect()
+    }
+
+    fn only_sent(out: &[Output]) -> SipMessage {
+        let msgs = sent(out);
+        assert_eq!(msgs.len(), 1, "expected one message, got {out:?}");
+        msgs.into_iter().next().unwrap()
+    }
+
+    /// A server response to `req`, with the server's tag, a Contact and a body.
+    fn reply(req: &SipMessage, status: u16, reason: &str) -> SipMessage {
+        let mut resp = response_to(req, status, reason, "srv-tag");
+        if (200..300).contains(&status) {
+            resp.push("Contact", "<sip:+15550783881@10.1.2.3:5070;transport=udp>");
+            resp.push("Record-Route", "<sip:p1.example.com;lr>, <sip:p2.example.com;lr>");
+            resp.push("Content-Type", "application/sdp");
+            resp.body = "v=0\r\nanswer\r\n".into();
+        }
+        resp
+    }
+
+    /// A request from the server within our dialog.
+    fn server_request(method: &str, invite: &SipMessage) -> SipMessage {
+        SipMessage::request(method, "sip:+16315551234@127.0.0.1:40000")
+            .with("Via", "SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKsrv1")
+            .with("From", "<sip:+15550783881@pbx.example.com>;tag=srv-tag")
+            .with("To", invite.header("from").unwrap())
+            .with("Call-ID", invite.call_id().unwrap())
+            .with("CSeq", format!("1 {method}"))
+    }
+
+    /// Starts a call and answers it with 200 OK; returns the INVITE.
+    fn answered(uac: &mut Uac, now: Instant) -> SipMessage {
+        let invite = only_sent(&uac.start(now));
+        let out = uac.on_message(now, &reply(&invite, 200, "OK"));
+        assert!(events(&out).contains(&SipEvent::Answered {
+            sdp: "v=0\r\nanswer\r\n".into()
+        }));
+        invite
+    }
+
+    #[test]
+    fn invite_is_shaped_like_metas() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let invite = only_sent(&uac.start(Instant::now()));
+        assert_eq!(
+            invite.start,
+            StartLine::Request {
+                method: "INVITE".into(),
+                uri: "sip:+15550783881;tgrp=wacall;trunk-context=byoc.example.com@pbx.example.com:5060".into(),
+            }
+        );
+        let from = invite.header("from").unwrap();
+        assert!(from.starts_with("\"16315551234\" <sip:+16315551234@wa.meta.vc>;tag="), "{from}");
+        assert!(header_param(from, "tag").is_some_and(|t| t.len() == 36));
+        assert_eq!(invite.header("to"), Some("<sip:+15550783881@pbx.example.com>"));
+        assert_eq!(invite.call_id(), Some("outgoing:wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA="));
+        let (cseq, method) = invite.cseq().unwrap();
+        assert_eq!(method, "INVITE");
+        assert!((1..10_000).contains(&cseq));
+        let via = invite.header("via").unwrap();
+        assert!(via.starts_with("SIP/2.0/UDP 127.0.0.1:40000;rport;branch=z9hG4bK"), "{via}");
+        assert_eq!(invite.header("max-forwards"), Some("70"));
+        assert_eq!(
+            invite.header("contact"),
+            Some("<sip:+16315551234@127.0.0.1:40000;transport=udp;ob>")
+        );
+        assert_eq!(invite.header("x-fb-external-domain"), Some("wa.meta.vc"));
+        assert_eq!(invite.header("user-agent"), Some("Facebook SipGateway"));
+        assert_eq!(invite.header("allow"), Some(ALLOW));
+        assert_eq!(invite.header("x-wa-meta-wacid"), Some("wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA="));
+        assert_eq!(invite.header("x-wa-meta-user-id"), Some("US.13491208655302741918"));
+        assert_eq!(invite.header("x-wa-meta-phone-number-id"), Some("106540352242922"));
+        assert_eq!(invite.header("x-wa-meta-cta-payload"), Some("P-42"));
+        assert_eq!(invite.header("x-wa-meta-deeplink-payload"), None);
+        assert_eq!(invite.header("x-wa-meta-user-name"), None);
+        assert_eq!(invite.header("content-type"), Some("application/sdp"));
+        assert_eq!(invite.header("content-length"), Some(SDP.len().to_string().as_str()));
+        assert_eq!(invite.body, SDP);
+    }
+
+    #[test]
+    fn payload_headers_appear_only_when_given() {
+        let mut p = params(Transport::Udp);
+        p.cta_payload = None;
+        p.user_id = None;
+        let invite = only_sent(&new_uac(p.clone()).start(Instant::now()));
+        assert!(invite.header("x-wa-meta-cta-payload").is_none());
+        assert!(invite.header("x-wa-meta-deeplink-payload").is_none());
+        assert!(invite.header("x-wa-meta-user-id").is_none());
+
+        p.deeplink_payload = Some("Q".into());
+        p.user_name = Some("Jo".into());
+        let invite = only_sent(&new_uac(p).start(Instant::now()));
+        assert_eq!(invite.header("x-wa-meta-deeplink-payload"), Some("Q"));
+        assert_eq!(invite.header("x-wa-meta-user-name"), Some("Jo"));
+        assert!(invite.header("x-wa-meta-cta-payload").is_none());
+    }
+
+    #[test]
+    fn header_values_cannot_inject_headers() {
+        let mut p = params(Transport::Udp);
+        p.cta_payload = Some("P\r\nx-evil: 1".into());
+        let invite = only_sent(&new_uac(p).start(Instant::now()));
+        assert_eq!(invite.header("x-wa-meta-cta-payload"), Some("P  x-evil: 1"));
+        assert!(invite.header("x-evil").is_none());
+    }
+
+    #[test]
+    fn tcp_and_ipv6_shape_the_uris() {
+        let mut p = params(Transport::Tcp);
+        p.server.hostname = "::1".into();
+        p.server.request_uri_user_params = vec![("flag".into(), String::new())];
+        let mut uac = Uac::new(p, config(), "[::1]:41000".parse().unwrap(), 1);
+        let invite = only_sent(&uac.start(Instant::now()));
+        assert_eq!(uac.request_uri(), "sip:+15550783881;flag@[::1]:5060;transport=tcp");
+        assert!(invite.header("via").unwrap().starts_with("SIP/2.0/TCP [::1]:41000;"));
+        assert_eq!(invite.header("to"), Some("<sip:+15550783881@[::1]>"));
+    }
+
+    #[test]
+    fn udp_invite_is_retransmitted_with_doubling_intervals_until_timer_b() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let first = uac.start(t0);
+        let mut retransmits = Vec::new();
+        let mut closing = Vec::new();
+        while let Some(at) = uac.next_deadline() {
+            let out = uac.on_timeout(at);
+            for msg in sent(&out) {
+                assert_eq!(msg.render(), sent(&first)[0].render());
+                retransmits.push(at - t0);
+            }
+            closing.extend(events(&out));
+        }
+        let ms: Vec<u128> = retransmits.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![500, 1500, 3500, 7500, 15500, 31500]);
+        assert_eq!(closing, vec![SipEvent::TimedOut]);
+        assert!(uac.is_finished());
+    }
+
+    #[test]
+    fn tcp_invite_is_never_retransmitted_but_still_times_out() {
+        let mut uac = new_uac(params(Transport::Tcp));
+        let t0 = Instant::now();
+        uac.start(t0);
+        let at = uac.next_deadline().unwrap();
+        assert_eq!(at - t0, Duration::from_secs(32));
+        let out = uac.on_timeout(at);
+        assert!(sent(&out).is_empty());
+        assert_eq!(events(&out), vec![SipEvent::TimedOut]);
+        assert!(uac.is_finished());
+    }
+
+    #[test]
+    fn provisional_responses_stop_retransmissions_and_are_reported_once() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        let out = uac.on_message(t0, &reply(&invite, 100, "Trying"));
+        assert_eq!(events(&out), vec![SipEvent::Provisional { status: 100 }]);
+        let out = uac.on_message(t0, &reply(&invite, 180, "Ringing"));
+        assert_eq!(events(&out), vec![SipEvent::Provisional { status: 180 }]);
+        assert!(uac.on_message(t0, &reply(&invite, 180, "Ringing")).is_empty());
+        // Only Timer C is left: 180 s.
+        assert_eq!(uac.next_deadline(), Some(t0 + Duration::from_secs(180)));
+    }
+
+    #[test]
+    fn answer_is_acked_within_the_dialog() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        let ok = reply(&invite, 200, "OK");
+        let out = uac.on_message(t0, &ok);
+        assert_eq!(
+            events(&out),
+            vec![SipEvent::Answered {
+                sdp: "v=0\r\nanswer\r\n".into()
+            }]
+        );
+        let ack = only_sent(&out);
+        assert_eq!(
+            ack.start,
+            StartLine::Request {
+                method: "ACK".into(),
+                uri: "sip:+15550783881@10.1.2.3:5070;transport=udp".into()
+            }
+        );
+        assert_eq!(ack.header("to"), Some("<sip:+15550783881@pbx.example.com>;tag=srv-tag"));
+        assert_eq!(ack.header("from"), invite.header("from"));
+        assert_eq!(ack.cseq(), Some((invite.cseq().unwrap().0, "ACK".into())));
+        assert_ne!(ack.top_via_branch(), invite.top_via_branch());
+        // The route set is the Record-Route in reverse.
+        assert_eq!(
+            ack.header_values("route"),
+            vec!["<sip:p2.example.com;lr>", "<sip:p1.example.com;lr>"]
+        );
+        // A repeated 200 is ACKed again but not reported again.
+        let again = uac.on_message(t0, &ok);
+        assert!(events(&again).is_empty());
+        assert_eq!(only_sent(&again).render(), ack.render());
+        // No timers run while the call is up.
+        assert_eq!(uac.next_deadline(), None);
+    }
+
+    #[test]
+    fn busy_is_acked_and_reported_as_failed() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        uac.on_message(t0, &reply(&invite, 100, "Trying"));
+        let busy = reply(&invite, 486, "Busy Here");
+        let out = uac.on_message(t0, &busy);
+        assert_eq!(
+            events(&out),
+            vec![SipEvent::Failed {
+                status: 486,
+                reason: "Busy Here".into()
+            }]
+        );
+        let ack = only_sent(&out);
+        assert_eq!(ack.method(), Some("ACK"));
+        assert_eq!(ack.top_via_branch(), invite.top_via_branch());
+        assert_eq!(ack.header("to"), busy.header("to"));
+        assert_eq!(ack.cseq(), Some((invite.cseq().unwrap().0, "ACK".into())));
+        // A repeated 486 gets the same ACK and no second event.
+        let again = uac.on_message(t0, &busy);
+        assert!(events(&again).is_empty());
+        assert_eq!(only_sent(&again).render(), ack.render());
+        // The socket lingers for retransmissions, then the call is done.
+        let end = uac.next_deadline().unwrap();
+        assert_eq!(end - t0, Duration::from_secs(32));
+        assert!(uac.on_timeout(end).is_empty());
+        assert!(uac.is_finished());
+    }
+
+    #[test]
+    fn every_failure_status_ends_the_call_as_failed() {
+        for (status, reason) in [(480, "Temporarily Unavailable"), (603, "Decline"), (503, "Service Unavailable"), (404, "Not Found")] {
+            let mut uac = new_uac(params(Transport::Tcp));
+            let invite = only_sent(&uac.start(Instant::now()));
+            let out = uac.on_message(Instant::now(), &reply(&invite, status, reason));
+            assert_eq!(
+                events(&out),
+                vec![SipEvent::Failed { status, reason: reason.into() }]
+            );
+            // Over TCP nothing needs absorbing: done at once.
+            assert!(uac.is_finished());
+        }
+    }
+
+    fn challenge(invite: &SipMessage, status: u16) -> SipMessage {
+        let (reason, header) = if status == 407 {
+            ("Proxy Authentication Required", "Proxy-Authenticate")
+        } else {
+            ("Unauthorized", "WWW-Authenticate")
+        };
+        reply(invite, status, reason).with(
+            header,
+            "Digest realm=\"wa.meta.vc\",nonce=\"419ac2415577f8e1\",opaque=\"440badfc05072367\",algorithm=MD5,qop=\"auth\"",
+        )
+    }
+
+    fn check_credentials(retry: &SipMessage, header: &str, uac: &Uac) {
+        let value = retry.header(header).unwrap_or_else(|| panic!("no {header}"));
+        let ch = digest::parse_challenge(&value.replacen("Digest", "Digest ", 1)).unwrap();
+        assert_eq!(ch.realm, "wa.meta.vc");
+        let param = |name: &str| {
+            value
+                .split(',')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix(&format!("{name}=")).map(|v| v.trim_matches('"').to_owned()))
+                .unwrap_or_else(|| panic!("no {name} in {value}"))
+        };
+        assert_eq!(param("Digest username"), "15550783881");
+        assert_eq!(param("uri"), uac.request_uri());
+        assert_eq!(param("nc"), "00000001");
+        assert_eq!(param("qop"), "auth");
+        let client = ClientNonce {
+            cnonce: param("cnonce"),
+            nc: 1,
+        };
+        let expected = digest::response_hash(
+            &ch,
+            "15550783881",
+            "s3cret",
+            "INVITE",
+            uac.request_uri(),
+            SDP,
+            &client,
+        )
+        .unwrap();
+        assert_eq!(param("response"), expected);
+    }
+
+    #[test]
+    fn proxy_challenge_is_answered_once_with_credentials() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        let out = uac.on_message(t0, &challenge(&invite, 407));
+        assert!(events(&out).is_empty(), "{out:?}");
+        let msgs = sent(&out);
+        assert_eq!(msgs.len(), 2);
+        let (ack, retry) = (&msgs[0], &msgs[1]);
+        assert_eq!(ack.method(), Some("ACK"));
+        assert_eq!(ack.top_via_branch(), invite.top_via_branch());
+        assert_eq!(retry.method(), Some("INVITE"));
+        assert_eq!(retry.call_id(), invite.call_id());
+        assert_eq!(retry.header("from"), invite.header("from"));
+        assert_eq!(retry.cseq().unwrap().0, invite.cseq().unwrap().0 + 1);
+        assert_ne!(retry.top_via_branch(), invite.top_via_branch());
+        assert_eq!(retry.header("x-wa-meta-cta-payload"), Some("P-42"));
+        check_credentials(retry, "proxy-authorization", &uac);
+        // A repeated 407 for the first INVITE is re-ACKed only.
+        let again = uac.on_message(t0, &challenge(&invite, 407));
+        assert_eq!(only_sent(&again).render(), ack.render());
+        // A second challenge is a failure.
+        let out = uac.on_message(t0, &challenge(retry, 407));
+        assert_eq!(
+            events(&out),
+            vec![SipEvent::Failed {
+                status: 407,
+                reason: "Proxy Authentication Required".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn www_challenge_is_answered_with_authorization_and_the_ack_keeps_it() {
+        let mut uac = new_uac(params(Transport::Tcp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        let out = uac.on_message(t0, &challenge(&invite, 401));
+        let retry = sent(&out).pop().unwrap();
+        check_credentials(&retry, "authorization", &uac);
+        assert!(retry.header("proxy-authorization").is_none());
+        let out = uac.on_message(t0, &reply(&retry, 200, "OK"));
+        let ack = only_sent(&out);
+        assert_eq!(ack.header("authorization"), retry.header("authorization"));
+    }
+
+    #[test]
+    fn a_challenge_without_digest_is_a_failure() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let invite = only_sent(&uac.start(Instant::now()));
+        let resp = reply(&invite, 401, "Unauthorized").with("WWW-Authenticate", "Basic realm=\"x\"");
+        let out = uac.on_message(Instant::now(), &resp);
+        assert_eq!(
+            events(&out),
+            vec![SipEvent::Failed {
+                status: 401,
+                reason: "Unauthorized".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn hangup_sends_bye_with_wacid_and_duration() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = answered(&mut uac, t0);
+        let out = uac.hangup(t0, 42);
+        let bye = only_sent(&out);
+        assert_eq!(
+            bye.start,
+            StartLine::Request {
+                method: "BYE".into(),
+                uri: "sip:+15550783881@10.1.2.3:5070;transport=udp".into()
+            }
+        );
+        assert_eq!(bye.header("x-wa-meta-wacid"), invite.header("x-wa-meta-wacid"));
+        assert_eq!(bye.header("x-wa-meta-call-duration"), Some("42"));
+        assert_eq!(bye.header("to"), Some("<sip:+15550783881@pbx.example.com>;tag=srv-tag"));
+        assert_eq!(bye.cseq(), Some((invite.cseq().unwrap().0 + 1, "BYE".into())));
+        assert_eq!(bye.call_id(), invite.call_id());
+        // A second hang-up does nothing.
+        assert!(uac.hangup(t0, 50).is_empty());
+        let out = uac.on_message(t0, &reply(&bye, 200, "OK"));
+        assert_eq!(events(&out), vec![SipEvent::Ended]);
+    }
+
+    #[test]
+    fn unanswered_bye_is_retransmitted_up_to_t2_then_given_up() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        answered(&mut uac, t0);
+        uac.hangup(t0, 3);
+        let mut times = Vec::new();
+        let mut closing = Vec::new();
+        while let Some(at) = uac.next_deadline() {
+            let out = uac.on_timeout(at);
+            times.extend(sent(&out).iter().map(|_| (at - t0).as_millis()));
+            closing.extend(events(&out));
+        }
+        assert_eq!(
+            &times[..6],
+            &[500, 1500, 3500, 7500, 11500, 15500],
+            "intervals double up to T2 = 4 s"
+        );
+        assert_eq!(*times.last().unwrap(), 31500);
+        assert_eq!(closing, vec![SipEvent::Ended]);
+    }
+
+    #[test]
+    fn hangup_while_ringing_cancels_and_the_487_ends_the_call() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        uac.on_message(t0, &reply(&invite, 180, "Ringing"));
+        let cancel = only_sent(&uac.hangup(t0, 0));
+        assert_eq!(cancel.method(), Some("CANCEL"));
+        assert_eq!(cancel.top_via_branch(), invite.top_via_branch());
+        assert_eq!(cancel.cseq(), Some((invite.cseq().unwrap().0, "CANCEL".into())));
+        assert_eq!(cancel.header("to"), invite.header("to"));
+        assert!(uac.on_message(t0, &reply(&cancel, 200, "OK")).is_empty());
+        let out = uac.on_message(t0, &reply(&invite, 487, "Request Terminated"));
+        assert_eq!(events(&out), vec![SipEvent::Ended]);
+        assert_eq!(only_sent(&out).method(), Some("ACK"));
+    }
+
+    #[test]
+    fn hangup_before_any_response_waits_for_a_provisional_to_cancel() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        assert!(uac.hangup(t0, 0).is_empty());
+        let out = uac.on_message(t0, &reply(&invite, 100, "Trying"));
+        assert!(sent(&out).iter().any(|m| m.method() == Some("CANCEL")));
+    }
+
+    #[test]
+    fn answer_racing_a_cancel_is_acked_and_hung_up() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        uac.on_message(t0, &reply(&invite, 180, "Ringing"));
+        uac.hangup(t0, 0);
+        let out = uac.on_message(t0, &reply(&invite, 200, "OK"));
+        let methods: Vec<_> = sent(&out).iter().map(|m| m.method().unwrap().to_owned()).collect();
+        assert_eq!(methods, vec!["ACK", "BYE"]);
+        assert!(events(&out).is_empty(), "a call the user left is not reported answered");
+    }
+
+    #[test]
+    fn timer_c_cancels_a_call_that_rings_too_long() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        uac.on_message(t0, &reply(&invite, 180, "Ringing"));
+        let at = uac.next_deadline().unwrap();
+        let out = uac.on_timeout(at);
+        assert_eq!(only_sent(&out).method(), Some("CANCEL"));
+        assert_eq!(events(&out), vec![SipEvent::TimedOut]);
+        // The 487 that follows is ACKed without another event.
+        let out = uac.on_message(at, &reply(&invite, 487, "Request Terminated"));
+        assert_eq!(only_sent(&out).method(), Some("ACK"));
+        assert!(events(&out).is_empty());
+    }
+
+    #[test]
+    fn bye_from_the_server_is_answered_and_reported() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = answered(&mut uac, t0);
+        let bye = server_request("BYE", &invite);
+        let out = uac.on_message(t0, &bye);
+        assert_eq!(events(&out), vec![SipEvent::ByeFromServer]);
+        let ok = only_sent(&out);
+        assert_eq!(ok.status(), Some(200));
+        assert_eq!(ok.cseq(), Some((1, "BYE".into())));
+        assert_eq!(ok.top_via_branch(), Some("z9hG4bKsrv1"));
+        assert_eq!(ok.header("to"), invite.header("from"));
+        // A repeated BYE is answered again, not reported again; a hang-up now is moot.
+        let again = uac.on_message(t0, &bye);
+        assert_eq!(only_sent(&again).status(), Some(200));
+        assert!(events(&again).is_empty());
+        assert!(uac.hangup(t0, 9).is_empty());
+    }
+
+    #[test]
+    fn other_requests_get_sensible_answers() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = answered(&mut uac, t0);
+        let status = |uac: &mut Uac, req: SipMessage| only_sent(&uac.on_message(t0, &req)).status();
+        assert_eq!(status(&mut uac, server_request("INVITE", &invite)), Some(500));
+        assert_eq!(status(&mut uac, server_request("OPTIONS", &invite)), Some(200));
+        assert_eq!(status(&mut uac, server_request("INFO", &invite)), Some(405));
+        let mut stranger = server_request("BYE", &invite);
+        stranger.headers.retain(|h| h.name != "Call-ID");
+        stranger.push("Call-ID", "someone-else");
+        assert_eq!(status(&mut uac, stranger), Some(481));
+        assert!(uac.on_message(t0, &server_request("ACK", &invite)).is_empty());
+        // The call is still up.
+        assert_eq!(only_sent(&uac.hangup(t0, 1)).method(), Some("BYE"));
+    }
+
+    #[test]
+    fn transport_failure_before_an_answer_is_a_timeout() {
+        let mut uac = new_uac(params(Transport::Tcp));
+        uac.start(Instant::now());
+        let out = uac.on_transport_error(Instant::now());
+        assert_eq!(events(&out), vec![SipEvent::TimedOut]);
+        assert!(uac.is_finished());
+    }
+
+    #[test]
+    fn responses_for_other_transactions_are_ignored() {
+        let mut uac = new_uac(params(Transport::Udp));
+        let t0 = Instant::now();
+        let invite = only_sent(&uac.start(t0));
+        let mut stray = reply(&invite, 200, "OK");
+        stray.headers.retain(|h| h.name != "Via");
+        stray.push("Via", "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKother");
+        assert!(uac.on_message(t0, &stray).is_empty());
+        let mut no_cseq = reply(&invite, 200, "OK");
+        no_cseq.headers.retain(|h| h.name != "CSeq");
+        assert!(uac.on_message(t0, &no_cseq).is_empty());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Respond(u16),
+        RespondToLast(u16),
+        ServerBye,
+        Hangup(u64),
+        Timeout,
+        TransportError,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            prop::sample::select(vec![100u16, 180, 183, 200, 401, 407, 486, 487, 500, 603])
+                .prop_map(Step::Respond),
+            prop::sample::select(vec![100u16, 200, 401, 481]).prop_map(Step::RespondToLast),
+            Just(Step::ServerBye),
+            (0u64..100).prop_map(Step::Hangup),
+            Just(Step::Timeout),
+            Just(Step::TransportError),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the server and user do, a call reports at most one closing event,
+        /// never reports an answer after closing, and always finishes once time passes.
+        #[test]
+        fn every_call_closes_exactly_once(
+            tcp in any::<bool>(),
+            steps in prop::collection::vec(step(), 0..20),
+        ) {
+            let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+            let mut uac = new_uac(params(transport));
+            let mut now = Instant::now();
+            let mut out = uac.start(now);
+            let invite = only_sent(&out);
+            let mut last_sent = invite.clone();
+            for step in steps {
+                let more = match step {
+                    Step::Respond(status) => {
+                        let mut target = invite.clone();
+                        // After a challenge, answer the newest INVITE.
+                        if let Some(retry) = sent(&out).into_iter().rev().find(|m| m.method() == Some("INVITE")) {
+                            target = retry;
+                        }
+                        uac.on_message(now, &challenge(&target, status))
+                    }
+                    Step::RespondToLast(status) => uac.on_message(now, &reply(&last_sent, status, "X")),
+                    Step::ServerBye => uac.on_message(now, &server_request("BYE", &invite)),
+                    Step::Hangup(d) => uac.hangup(now, d),
+                    Step::Timeout => match uac.next_deadline() {
+                        Some(at) => { now = at; uac.on_timeout(at) }
+                        None => vec![],
+                    },
+                    Step::TransportError => uac.on_transport_error(now),
+                };
+                if let Some(m) = sent(&more).into_iter().rev().find(|m| m.method().is_some()) {
+                    last_sent = m;
+                }
+                out.extend(more);
+            }
+            // Let time run out, hanging up if the call is still up.
+            out.extend(uac.hangup(now, 1));
+            for _ in 0..200 {
+                match uac.next_deadline() {
+                    Some(at) => out.extend(uac.on_timeout(at)),
+                    None => break,
+                }
+            }
+            prop_assert!(uac.is_finished(), "call never finished: {:?}", events(&out));
+            let evs = events(&out);
+            let closing: Vec<_> = evs.iter().enumerate().filter(|(_, e)| matches!(e,
+                SipEvent::Failed { .. } | SipEvent::TimedOut | SipEvent::ByeFromServer | SipEvent::Ended)).collect();
+            prop_assert_eq!(closing.len(), 1, "{:?}", evs);
+            let answered: Vec<_> = evs.iter().enumerate().filter(|(_, e)| matches!(e, SipEvent::Answered { .. })).collect();
+            prop_assert!(answered.len() <= 1);
+            if let Some((i, _)) = answered.first() {
+                prop_assert!(*i < closing[0].0);
+            }
+        }
+    }
+}
