@@ -162,6 +162,9 @@ def user_json(u) -> dict:
 def build(args: argparse.Namespace) -> tuple[fastapi.FastAPI, WhatsApp]:
     events = Events(args.events)
     logging.getLogger("pywa").addHandler(EventLogHandler(events))
+    # pywa reports unknown enum values (e.g. a status it does not know) as Python warnings.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").addHandler(EventLogHandler(events))
     app = fastapi.FastAPI()
 
     def client(token: str | None = None, server=None) -> WhatsApp:
@@ -264,7 +267,7 @@ def build(args: argparse.Namespace) -> tuple[fastapi.FastAPI, WhatsApp]:
             response=p.response,
             response_source=p.response_source,
             expiration_timestamp=p.expiration_timestamp,
-            reply_to=p.reply_to_message.message_id if p.reply_to_message else None,
+            reply_to=p.reply_to_message.id if p.reply_to_message else None,
             user=user_json(p.from_user),
         )
 

@@ -627,6 +627,24 @@ impl<'e> App<'e> {
         }
     }
 
+    /// pywa parsed every webhook it got without a complaint: no dropped update, no
+    /// unknown field or enum value (its warnings and errors are logged as `pywa_log`).
+    pub fn assert_sdk_quiet(&self) {
+        let complaints: Vec<String> = self
+            .events()
+            .into_iter()
+            .filter(|e| e["kind"] == "pywa_log")
+            .map(|e| truncate(&e.to_string(), 2000))
+            .collect();
+        assert!(
+            complaints.is_empty(),
+            "{} logged complaints about what the emulator sent:\n{}\n{}",
+            self.name,
+            complaints.join("\n"),
+            self.diagnostics()
+        );
+    }
+
     /// What the app saw (compact) plus the emulator's side.
     pub fn diagnostics(&self) -> String {
         let mut s = format!("--- {} events ---\n", self.name);

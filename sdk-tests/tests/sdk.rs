@@ -153,6 +153,7 @@ fn pywa_voice_call_button_tap_accept_hang_up() {
         e["id"] == wamid.as_str()
             && (e["status"] == "sent" || e["status"] == "delivered" || e["status"] == "read")
     });
+    app.assert_sdk_quiet();
 }
 
 /// Flow 2: the business shares a wa.me/call link with biz_payload; the user opens it.
@@ -196,6 +197,7 @@ fn pywa_deep_link_carries_deeplink_payload() {
     assert_eq!(term["duration"], 10, "{term}");
     assert_eq!(term["deeplink_payload"], "lead-77", "{term}");
     assert_eq!(term["cta_payload"], Value::Null, "{term}");
+    app.assert_sdk_quiet();
 }
 
 /// Flow 3: a template with a voice_call button created through pywa, sent with a send-time
@@ -256,6 +258,7 @@ fn pywa_voice_call_template_with_ttl_and_payload() {
         Duration::from_millis(500),
         |e| e["cta_payload"] == "tpl-short",
     );
+    app.assert_sdk_quiet();
 }
 
 /// Flow 4: permission request → user accepts → CallPermissionUpdate → initiate_call →
@@ -333,6 +336,7 @@ fn pywa_business_initiated_call_after_permission() {
     assert_eq!(term["status"], "COMPLETED", "{term}");
     assert_eq!(term["duration"], 30, "{term}");
     assert_eq!(term["tracker"], "biz-call-1", "{term}");
+    app.assert_sdk_quiet();
 }
 
 fn assert_pywa_error(err: &Value, class: &str, code: i64, http: Option<i64>) {
@@ -351,6 +355,7 @@ fn pywa_error_no_permission_is_call_permission_not_found() {
     let app = App::pywa(&emu, &py);
     let err = app.call_err("initiate_call", json!({"to": "16315555678"}));
     assert_pywa_error(&err, "CallPermissionNotFound", 138006, Some(401));
+    app.assert_sdk_quiet();
 }
 
 /// Flow 5b: after disabling calling through pywa, calls raise CallingNotEnabled.
@@ -365,6 +370,7 @@ fn pywa_error_calling_disabled_is_calling_not_enabled() {
     assert_eq!(settings["calling"]["status"], "DISABLED", "{settings}");
     let err = app.call_err("initiate_call", json!({"to": "16315556789"}));
     assert_pywa_error(&err, "CallingNotEnabled", 138000, Some(401));
+    app.assert_sdk_quiet();
 }
 
 /// Flow 5c: a template that does not exist raises TemplateNotExists.
@@ -378,6 +384,7 @@ fn pywa_error_unknown_template_is_template_not_exists() {
         json!({"to": "16315557890", "name": "no_such_template"}),
     );
     assert_pywa_error(&err, "TemplateNotExists", 132001, None);
+    app.assert_sdk_quiet();
 }
 
 /// Flow 5d: a wrong access token raises ExpiredAccessToken (190, HTTP 401).
@@ -391,6 +398,7 @@ fn pywa_error_bad_token_is_expired_access_token() {
         json!({"token": "not-the-emulator-token", "to": "16315558901", "text": "hello"}),
     );
     assert_pywa_error(&err, "ExpiredAccessToken", 190, Some(401));
+    app.assert_sdk_quiet();
 }
 
 /// Flow 5e: a voice_call button to Android 2.23.0 is accepted (200 + wamid), then pywa gets
@@ -417,6 +425,7 @@ fn pywa_old_client_gets_failed_status_131026() {
     });
     assert_eq!(failed["error"]["class"], "MessageUndeliverable", "{failed}");
     assert_eq!(failed["error"]["code"], 131026, "{failed}");
+    app.assert_sdk_quiet();
 }
 
 // ---------------------------------------------------------------------------------------
