@@ -194,8 +194,24 @@ fn unterminated(start: usize, at: usize) -> Diagnostic {
 /// Returns the pattern and the offset just past it.
 pub fn parse_json(text: &str, start: usize) -> Result<(Pat, usize), Diagnostic> {
     let mut p = JsonParser { text, pos: start };
-    let pat = p.value(0)?;
-    Ok((pat, p.pos))
+    match p.value(0) {
+        Ok(pat) => Ok((pat, p.pos)),
+        // Running off the end of the file means a bracket was never closed; the
+        // opening one is the useful place to point at.
+        Err(_) if text[p.pos..].trim().is_empty() => {
+            let open = &text[start..start + 1];
+            let close = if open == "{" { "}" } else { "]" };
+            Err(Diagnostic::new(
+                format!("this `{open}` is never closed"),
+                Span::new(start, start + 1),
+                format!("no matching `{close}` before the end of the file"),
+            )
+            .help(format!(
+                "JSON may run over several lines, but must end with `{close}`"
+            )))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 struct JsonParser<'a> {
@@ -298,15 +314,22 @@ impl JsonParser<'_> {
             .count();
         self.pos += len;
         let text = &self.text[start..self.pos];
-        serde_json::from_str::<Number>(text)
-            .map(Pat::Num)
-            .map_err(|_| {
-                Diagnostic::new(
-                    format!("`{text}` is not a JSON number"),
-                    Span::new(start, self.pos),
-                    "not a number",
-                )
-            })
+        let bad = || {
+            Diagnostic::new(
+                format!("`{text}` is not a JSON number"),
+                Span::new(start, self.pos),
+                "not a number",
+            )
+        };
+        // Shape check by serde_json; floats then re-parsed by the standard library,
+        // which rounds correctly, so printed numbers read back to the same value.
+        let shaped = serde_json::from_str::<Number>(text).map_err(|_| bad())?;
+        if shaped.is_f64() {
+            let f: f64 = text.parse().map_err(|_| bad())?;
+            Number::from_f64(f).map(Pat::Num).ok_or_else(bad)
+        } else {
+            Ok(Pat::Num(shaped))
+        }
     }
 
     fn array(&mut self, depth: usize) -> Result<Pat, Diagnostic> {

@@ -372,3 +372,319 @@ impl Words {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::json::Pat;
+    use super::super::parser::{parse, STEP_WORDS};
+    use super::*;
+    use crate::diagnostic::Span;
+    use proptest::prelude::*;
+
+    const CLAUSE_WORDS: [&str; 5] = ["for", "with", "without", "within", "as"];
+
+    fn sp() -> Span {
+        Span::default()
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9_]{0,7}".prop_filter("not a step or clause word", |w| {
+            !STEP_WORDS.contains(&w.as_str()) && !CLAUSE_WORDS.contains(&w.as_str())
+        })
+    }
+    fn name() -> impl Strategy<Value = Name> {
+        word().prop_map(|text| Name { text, span: sp() })
+    }
+    fn text() -> impl Strategy<Value = Text> {
+        any::<String>().prop_map(|value| Text { value, span: sp() })
+    }
+    fn opt_text() -> impl Strategy<Value = Option<Text>> {
+        proptest::option::of(text())
+    }
+    fn var() -> impl Strategy<Value = Var> {
+        "[a-z_][a-z0-9_]{0,6}".prop_map(|name| Var { name, span: sp() })
+    }
+    fn dur() -> impl Strategy<Value = Dur> {
+        (0u64..10_000_000_000_000).prop_map(|ms| Dur { ms, span: sp() })
+    }
+    fn int() -> impl Strategy<Value = Int> {
+        (0u64..10_000_000).prop_map(|value| Int { value, span: sp() })
+    }
+    fn pat() -> impl Strategy<Value = Pat> {
+        let leaf = prop_oneof![
+            Just(Pat::Null),
+            any::<bool>().prop_map(Pat::Bool),
+            any::<i64>().prop_map(|n| Pat::Num(n.into())),
+            proptest::num::f64::NORMAL
+                .prop_map(|f| Pat::Num(serde_json::Number::from_f64(f).unwrap())),
+            any::<String>().prop_map(Pat::Str),
+            var().prop_map(Pat::Var),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Pat::Arr),
+                proptest::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|m| Pat::Obj(m.into_iter().collect())),
+            ]
+        })
+    }
+    /// Scenario JSON opens with `{` or `[`; scalars go inside.
+    fn json() -> impl Strategy<Value = Json> {
+        prop_oneof![
+            proptest::collection::vec(pat(), 0..4).prop_map(Pat::Arr),
+            proptest::collection::btree_map(any::<String>(), pat(), 0..4)
+                .prop_map(|m| Pat::Obj(m.into_iter().collect())),
+        ]
+        .prop_map(|pat| Json { pat, span: sp() })
+    }
+    fn path() -> impl Strategy<Value = Text> {
+        "/[a-z_]{1,8}(/[a-z0-9_]{1,8})?".prop_map(|value| Text { value, span: sp() })
+    }
+    fn method() -> impl Strategy<Value = Name> {
+        prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("DELETE")].prop_map(|m| Name {
+            text: m.into(),
+            span: sp(),
+        })
+    }
+    fn verb() -> impl Strategy<Value = CallVerb> {
+        prop_oneof![
+            Just(CallVerb::PreAccept),
+            Just(CallVerb::Accept),
+            Just(CallVerb::Reject),
+            Just(CallVerb::Terminate)
+        ]
+    }
+
+    fn business() -> impl Strategy<Value = BusinessAction> {
+        prop_oneof![
+            (
+                name(),
+                opt_text(),
+                opt_text(),
+                opt_text(),
+                proptest::option::of(dur())
+            )
+                .prop_map(|(to, label, body, payload, ttl)| {
+                    BusinessAction::SendButton {
+                        to,
+                        label,
+                        body,
+                        payload,
+                        ttl,
+                    }
+                }),
+            (name(), text()).prop_map(|(to, text)| BusinessAction::SendText { to, text }),
+            (name(), opt_text()).prop_map(|(to, body)| BusinessAction::AskPermission { to, body }),
+            (
+                text(),
+                opt_text(),
+                opt_text(),
+                proptest::option::of(dur()),
+                proptest::option::of("[A-Z]{1,10}"),
+                opt_text()
+            )
+                .prop_map(|(name, label, body, ttl, category, language)| {
+                    BusinessAction::CreateTemplate {
+                        name,
+                        label,
+                        body,
+                        ttl,
+                        category: category.map(|text| Name { text, span: sp() }),
+                        language,
+                    }
+                }),
+            (
+                name(),
+                text(),
+                opt_text(),
+                opt_text(),
+                proptest::option::of(dur())
+            )
+                .prop_map(|(to, name, language, payload, ttl)| {
+                    BusinessAction::SendTemplate {
+                        to,
+                        name,
+                        language,
+                        payload,
+                        ttl,
+                    }
+                }),
+            (name(), opt_text()).prop_map(|(to, callback)| BusinessAction::Call { to, callback }),
+            (verb(), var(), opt_text()).prop_map(|(verb, call, callback)| {
+                BusinessAction::CallAction {
+                    verb,
+                    call,
+                    callback,
+                }
+            }),
+            name().prop_map(|user| BusinessAction::CheckPermission { user }),
+            any::<bool>().prop_map(|enabled| BusinessAction::SetCalling { enabled }),
+            json().prop_map(|json| BusinessAction::UpdateSettings { json }),
+            Just(BusinessAction::ReadSettings),
+            (method(), path(), proptest::option::of(json()))
+                .prop_map(|(method, path, body)| BusinessAction::Request { method, path, body }),
+        ]
+    }
+
+    fn user_action() -> impl Strategy<Value = UserAction> {
+        prop_oneof![
+            text().prop_map(UserAction::Say),
+            var().prop_map(UserAction::Tap),
+            text().prop_map(UserAction::OpenLink),
+            (opt_text(), opt_text())
+                .prop_map(|(number, payload)| UserAction::OpenCallLink { number, payload }),
+            Just(UserAction::CallBusiness),
+            var().prop_map(UserAction::HangUp),
+            var().prop_map(UserAction::Answer),
+            var().prop_map(UserAction::Decline),
+            (any::<bool>(), proptest::option::of(var()), any::<bool>()).prop_map(
+                |(accept, request, permanent)| {
+                    UserAction::ReplyPermission {
+                        accept,
+                        request,
+                        permanent: accept && permanent,
+                    }
+                }
+            ),
+            var().prop_map(UserAction::Read),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = StepKind> {
+        let platform = proptest::sample::select(Platform::ALL.map(|(_, p)| p).to_vec());
+        let version = proptest::option::of("[0-9]{1,2}(\\.[0-9]{1,3}){1,3}");
+        let number = proptest::option::of("[0-9]{1,15}");
+        let quant = prop_oneof![
+            Just(Quant::A),
+            Just(Quant::No),
+            int().prop_map(Quant::Exactly)
+        ];
+        let subject = proptest::option::of(prop_oneof![
+            var().prop_map(Subject::Var),
+            name().prop_map(Subject::User)
+        ]);
+        let app_action = prop_oneof![
+            (verb(), var()).prop_map(|(v, c)| AppAction::CallAction(v, c)),
+            name().prop_map(AppAction::Call),
+            (name(), opt_text()).prop_map(|(to, payload)| AppAction::SendButton { to, payload }),
+            (name(), text()).prop_map(|(to, name)| AppAction::SendTemplate { to, name }),
+            name().prop_map(|to| AppAction::SendMessage { to }),
+            name().prop_map(|to| AppAction::AskPermission { to }),
+            (method(), path()).prop_map(|(method, path)| AppAction::Request { method, path }),
+        ];
+        prop_oneof![
+            (name(), platform, version, opt_text(), number, any::<bool>()).prop_map(
+                |(name, platform, version, display_name, number, window_open)| StepKind::User(
+                    UserDecl {
+                        name,
+                        platform,
+                        version: version.map(|text| Name { text, span: sp() }),
+                        display_name,
+                        number: number.map(|value| Text { value, span: sp() }),
+                        window_open
+                    }
+                )
+            ),
+            dur().prop_map(StepKind::Advance),
+            dur().prop_map(StepKind::Wait),
+            (business(), proptest::option::of(var()))
+                .prop_map(|(action, bind)| StepKind::Business { action, bind }),
+            (name(), user_action(), proptest::option::of(var()))
+                .prop_map(|(user, action, bind)| StepKind::Act { user, action, bind }),
+            prop_oneof![
+                int().prop_map(ResponseExpect::Status),
+                (proptest::option::of(int()), proptest::option::of(int()))
+                    .prop_map(|(code, status)| ResponseExpect::Error { code, status }),
+                Just(ResponseExpect::Success),
+                json().prop_map(ResponseExpect::Body),
+            ]
+            .prop_map(StepKind::ExpectResponse),
+            (
+                any::<bool>(),
+                quant,
+                name(),
+                proptest::option::of(name()),
+                subject,
+                proptest::option::of(json()),
+                proptest::collection::vec(text(), 0..3),
+                proptest::option::of(dur()),
+                proptest::option::of(var())
+            )
+                .prop_map(
+                    |(then, quant, field, event, subject, with, without, within, bind)| {
+                        StepKind::ExpectWebhook {
+                            then,
+                            exp: WebhookExpect {
+                                quant,
+                                field,
+                                event,
+                                subject,
+                                with,
+                                without,
+                                within,
+                                bind,
+                            },
+                        }
+                    }
+                ),
+            (
+                any::<bool>(),
+                any::<bool>(),
+                app_action,
+                proptest::option::of(json()),
+                proptest::option::of(dur()),
+                proptest::option::of(var())
+            )
+                .prop_map(|(then, negated, action, with, within, bind)| {
+                    StepKind::ExpectApp {
+                        then,
+                        exp: AppExpect {
+                            negated,
+                            action,
+                            with,
+                            within,
+                            bind,
+                        },
+                    }
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Printing a scenario and parsing it again gives the same scenario.
+        #[test]
+        fn print_then_parse_gives_the_same_scenario(steps in proptest::collection::vec(step(), 0..8)) {
+            let scenario = Scenario {
+                steps: steps.into_iter().map(|kind| Step { span: sp(), kind }).collect(),
+            };
+            let text = print_scenario(&scenario);
+            let (parsed, diags) = parse(&text);
+            prop_assert!(diags.is_empty(), "{text}\n{diags:?}");
+            prop_assert_eq!(parsed, scenario, "{}", text);
+        }
+
+        /// The parser returns diagnostics, never panics, on any text.
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(text in any::<String>()) {
+            let _ = parse(&text);
+        }
+
+        /// Nor on soups of its own words, which reach deep into the grammar.
+        #[test]
+        fn parse_never_panics_on_shuffled_keywords(words in proptest::collection::vec(prop_oneof![
+            Just("user"), Just("alice"), Just("is"), Just("android"), Just("2.25.30"), Just("business"),
+            Just("sends"), Just("a"), Just("call"), Just("button"), Just("with"), Just("payload"),
+            Just("ttl"), Just("\"x\""), Just("$m"), Just("as"), Just("expect"), Just("then"), Just("the"),
+            Just("app"), Just("to"), Just("webhook"), Just("calls"), Just("no"), Just("within"), Just("30s"),
+            Just("{"), Just("}"), Just("{\"a\": $x}"), Just("["), Just("\n"), Just("taps"), Just("opens"),
+            Just("link"), Just("without"), Just(","), Just("error"), Just("status"), Just("200"), Just("/messages"),
+            Just("requests"), Just("POST"), Just("\"unterminated"), Just("#"), Just("$"), Just("2x"),
+        ], 0..30)) {
+            let text = words.join(" ");
+            let (s, _) = parse(&text);
+            let _ = crate::check::check(&s);
+        }
+    }
+}

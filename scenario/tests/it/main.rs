@@ -1,0 +1,3 @@
+//! The scenario crate's one integration-test binary.
+
+mod golden;
