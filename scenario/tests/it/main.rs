@@ -1,3 +1,4 @@
 //! The scenario crate's one integration-test binary.
 
+mod corpus;
 mod golden;
