@@ -96,6 +96,12 @@ pub fn diff_at(pat: &Value, actual: &Value, path: &str) -> Vec<Mismatch> {
 /// The position in `actual` (the body or anything nested in it) where `pat` fits best,
 /// with the differences there; an empty list means it matches.
 pub fn best_match(pat: &Value, actual: &Value) -> Vec<Mismatch> {
+    // A key present with the wrong value is a nearer miss than a key that is absent.
+    let weight = |d: &[Mismatch]| -> usize {
+        d.iter()
+            .map(|m| if m.got.starts_with("nothing") { 2 } else { 1 })
+            .sum()
+    };
     let mut best = diff_at(pat, actual, "");
     if best.is_empty() {
         return best;
@@ -119,7 +125,7 @@ pub fn best_match(pat: &Value, actual: &Value) -> Vec<Mismatch> {
                     if d.is_empty() {
                         return d;
                     }
-                    if d.len() < best.len() {
+                    if weight(&d) < weight(&best) {
                         best = d;
                     }
                 }

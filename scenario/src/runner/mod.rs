@@ -857,7 +857,7 @@ impl<'a> Ctx<'a> {
                     self.refresh_webhooks().await?;
                     let found = self.deliveries.iter().find(|d| {
                         !self.consumed.contains_key(&d.seq)
-                            && after.is_none_or(|a| d.seq > a)
+                            && is_after(after, d.seq)
                             && crit.score(d).matched
                     });
                     if let Some(d) = found {
@@ -899,7 +899,7 @@ impl<'a> Ctx<'a> {
                     .iter()
                     .filter(|d| {
                         !self.consumed.contains_key(&d.seq)
-                            && after.is_none_or(|a| d.seq > a)
+                            && is_after(after, d.seq)
                             && crit.score(d).matched
                     })
                     .collect();
@@ -921,7 +921,7 @@ impl<'a> Ctx<'a> {
                 let hits: Vec<&Delivery> = self
                     .deliveries
                     .iter()
-                    .filter(|d| after.is_none_or(|a| d.seq > a) && crit.score(d).matched)
+                    .filter(|d| is_after(after, d.seq) && crit.score(d).matched)
                     .collect();
                 if hits.len() as u64 != n.value {
                     let mut msg = format!(
@@ -1042,7 +1042,7 @@ impl<'a> Ctx<'a> {
             if let Some(r) = self
                 .requests
                 .iter()
-                .find(|r| after.is_none_or(|a| r.seq > a) && m.score(r).0)
+                .find(|r| is_after(after, r.seq) && m.score(r).0)
             {
                 return Err(format!(
                     "expected the app not to {}{}, but it did (request #{}: {} {} {})",
@@ -1064,7 +1064,7 @@ impl<'a> Ctx<'a> {
             self.refresh_requests().await?;
             let found = self.requests.iter().find(|r| {
                 !self.requests_consumed.contains_key(&r.seq)
-                    && after.is_none_or(|a| r.seq > a)
+                    && is_after(after, r.seq)
                     && m.score(r).0
             });
             if let Some(r) = found {
@@ -1351,6 +1351,11 @@ impl AppCriteria {
         }
         (diffs.is_empty(), rank, diffs)
     }
+}
+
+/// Whether `seq` comes after the `then` anchor, if there is one.
+fn is_after(anchor: Option<u64>, seq: u64) -> bool {
+    anchor.map_or(true, |a| seq > a)
 }
 
 fn digits(s: &str) -> String {

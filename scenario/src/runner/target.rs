@@ -7,13 +7,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
+/// What [`TargetFactory::start`] returns.
+pub type Starting<'a> =
+    Pin<Box<dyn Future<Output = Result<Box<dyn RunningTarget>, String>> + Send + 'a>>;
+
 /// Starts a fresh, isolated emulator for one scenario.
 pub trait TargetFactory: Send + Sync {
     /// Start an emulator with a virtual clock and deterministic ids from `seed`.
-    fn start(
-        &self,
-        seed: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn RunningTarget>, String>> + Send + '_>>;
+    fn start(&self, seed: u64) -> Starting<'_>;
 }
 
 /// A running emulator. Dropping it stops that emulator.
@@ -36,10 +37,7 @@ impl RunningTarget for RemoteTarget {
 pub struct NoInProcess;
 
 impl TargetFactory for NoInProcess {
-    fn start(
-        &self,
-        _seed: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn RunningTarget>, String>> + Send + '_>> {
+    fn start(&self, _seed: u64) -> Starting<'_> {
         Box::pin(async {
             Err("no in-process emulator is available here; pass --target URL".to_string())
         })

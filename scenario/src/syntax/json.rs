@@ -448,6 +448,10 @@ mod tests {
         assert!(parse(r#"{"a": 1"#)
             .unwrap_err()
             .message
+            .contains("never closed"));
+        assert!(parse(r#"{"a": 1 2}"#)
+            .unwrap_err()
+            .message
             .contains("`,` or `}`"));
         assert!(parse(r#"{"a": 1, "a": 2}"#)
             .unwrap_err()

@@ -1,4 +1,6 @@
 //! The scenario crate's one integration-test binary.
 
 mod corpus;
+mod fake;
 mod golden;
+mod runner;

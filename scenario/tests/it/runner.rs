@@ -1,0 +1,303 @@
+//! The runner end to end against the fake emulator: what passes, and how failures read.
+
+use crate::fake::{Fake, FakeFactory, PHONE};
+use scenario::cli::{load, render_failure, RunArgs};
+use scenario::runner::http::Http;
+use scenario::runner::{run_scenario, Options};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn opts() -> Options {
+    Options {
+        grace: Duration::from_millis(50),
+        ..Options::default()
+    }
+}
+
+async fn run_on(fake: &Fake, text: &str, opts: &Options) -> Result<(), String> {
+    let l = load("t.scn", text).unwrap_or_else(|e| panic!("{e}"));
+    run_scenario(&Http::new(), &fake.url, &l.source, &l.scenario, opts)
+        .await
+        .map_err(|f| render_failure(&l, &f))
+}
+
+const BUTTON_FLOW: &str = "user alice is android 2.25.30 with an open window
+business sends alice a call button with payload \"order-42\" as $msg
+expect a messages webhook sent for $msg
+alice taps $msg as $call
+expect a calls webhook connect for $call with {\"cta_payload\": \"order-42\"}
+business accepts $call
+advance 2m
+alice hangs up $call
+then expect a calls webhook terminate for $call with {\"duration\": 120, \"cta_payload\": \"order-42\"}
+expect 2 calls webhooks for $call
+";
+
+#[tokio::test]
+async fn a_button_call_flow_passes() {
+    let fake = Fake::start().await;
+    run_on(&fake, BUTTON_FLOW, &opts()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_payload_fails_with_the_step_and_a_field_level_diff() {
+    let fake = Fake::start().await;
+    fake.echo_wrong_payload("order-41");
+    let err = run_on(&fake, BUTTON_FLOW, &opts()).await.unwrap_err();
+    assert!(err.contains("step t.scn:5:1"), "{err}");
+    assert!(
+        err.contains(
+            "5 | expect a calls webhook connect for $call with {\"cta_payload\": \"order-42\"}"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("expected a `calls` webhook `connect` for $call (wacid.FAKE2)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the closest delivered webhook was #2 `calls` `connect` (held)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("entry[0].changes[0].value.calls[0].cta_payload: expected \"order-42\", got \"order-41\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn within_steps_through_the_virtual_clock_until_the_webhook_is_due() {
+    let fake = Fake::start().await;
+    let text = "user alice is android 2.25.30
+alice calls the business as $call
+expect no calls webhook terminate for $call within 20s
+expect a calls webhook terminate for $call within 2m without duration
+";
+    run_on(&fake, text, &opts()).await.unwrap();
+    let too_soon = "user bob is android 2.25.30 with number 16505559999
+bob calls the business as $call
+expect a calls webhook terminate for $call within 30s
+";
+    let fake = Fake::start().await;
+    let err = run_on(&fake, too_soon, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("expected a `calls` webhook `terminate`"),
+        "{err}"
+    );
+    assert!(err.contains("within 30s"), "{err}");
+    assert!(
+        err.contains("event: expected `terminate`, got `connect`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unexpected_error_response_fails_and_suggests_expecting_it() {
+    let fake = Fake::start().await;
+    let text = "user alice is android 2.25.30\nbusiness sends alice a call button \"Call us right now!!!!\"\n";
+    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    assert!(err.contains("the request failed with HTTP 400"), "{err}");
+    assert!(
+        err.contains("add `expect error 131009` on the next line"),
+        "{err}"
+    );
+    let expected = "user alice is android 2.25.30\nbusiness sends alice a call button \"Call us right now!!!!\"\nexpect error 131009 with status 400\n";
+    run_on(&fake, expected, &opts()).await.unwrap();
+    let wrong = "user alice is android 2.25.30\nbusiness sends alice a call button \"Call us right now!!!!\"\nexpect error 100\n";
+    let err = run_on(&fake, wrong, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("expected error code 100, got code 131009 (HTTP 400)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn then_requires_order_and_each_webhook_is_matched_once() {
+    let fake = Fake::start().await;
+    let text = "user alice is android 2.25.30
+alice calls the business as $call
+alice hangs up $call
+expect a calls webhook terminate for $call
+then expect a calls webhook connect for $call
+";
+    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("arrived before webhook #2 that `then` must follow"),
+        "{err}"
+    );
+    let fake = Fake::start().await;
+    let twice = "user alice is android 2.25.30
+alice calls the business as $call
+expect a calls webhook connect for $call
+expect a calls webhook connect for $call
+";
+    let err = run_on(&fake, twice, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("already matched by the expectation on line 3"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn absence_fails_when_a_matching_webhook_arrived() {
+    let fake = Fake::start().await;
+    let text = "user alice is android 2.25.30\nalice calls the business as $call\nexpect no calls webhook within 5s\n";
+    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("expected no `calls` webhooks within 5s, but 1 matching webhook arrived"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn app_mode_matches_the_graph_requests_the_app_makes() {
+    let fake = Fake::start().await;
+    // The "app": waits for the connect in the delivery log, then pre-accepts and accepts.
+    let url = fake.url.clone();
+    let app = tokio::spawn(async move {
+        let http = Http::new();
+        let call_id = loop {
+            let log = http
+                .send("GET", &format!("{url}/__emulator/webhooks"), None, None)
+                .await
+                .unwrap();
+            let found = log.body["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|d| {
+                    d.pointer("/body/entry/0/changes/0/value/calls/0/id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+            if let Some(id) = found {
+                break id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        for action in ["pre_accept", "accept"] {
+            let body =
+                json!({"messaging_product": "whatsapp", "call_id": call_id, "action": action});
+            http.send(
+                "POST",
+                &format!("{url}/v21.0/{PHONE}/calls"),
+                Some("t"),
+                Some(&body),
+            )
+            .await
+            .unwrap();
+        }
+    });
+    let text = "user alice is android 2.25.30
+alice calls the business as $call
+expect the app to pre_accept $call within 5s
+expect success
+then expect the app to accept $call within 5s
+advance 1m
+alice hangs up $call
+expect a calls webhook terminate for $call with {\"duration\": 60}
+expect the app not to terminate $call
+";
+    let app_opts = Options {
+        app: Some("http://127.0.0.1:9/app".into()),
+        ..opts()
+    };
+    run_on(&fake, text, &app_opts).await.unwrap();
+    app.await.unwrap();
+    let late = "user bob is android 2.25.30 with number 16505559999
+bob calls the business as $call
+expect the app to reject $call within 300ms
+";
+    let err = run_on(&fake, late, &app_opts).await.unwrap_err();
+    assert!(err.contains("expected the app to reject $call"), "{err}");
+    assert!(
+        err.contains("the app made no Graph request at all"),
+        "{err}"
+    );
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("scenario-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("calls")).unwrap();
+    dir
+}
+
+fn args(paths: Vec<std::path::PathBuf>) -> RunArgs {
+    RunArgs {
+        paths,
+        jobs: Some(2),
+        seed: 7,
+        partition: None,
+        junit: None,
+        target: None,
+        app: None,
+        admin_token: None,
+        timeout: Duration::from_secs(20),
+        check: false,
+        quiet: true,
+    }
+}
+
+#[tokio::test]
+async fn the_cli_runs_folders_in_parallel_writes_junit_and_sets_the_exit_code() {
+    let dir = temp_dir("cli");
+    std::fs::write(dir.join("calls/a-passes.scn"), BUTTON_FLOW).unwrap();
+    std::fs::write(dir.join("calls/b-passes.scn"), "user bob is ios 2.25.30\nbob calls the business as $c\nexpect a calls webhook connect for $c\n").unwrap();
+    std::fs::write(dir.join("calls/c-fails.scn"), "user bob is ios 2.25.30\nbob calls the business as $c\nexpect a calls webhook terminate for $c\n").unwrap();
+    std::fs::write(
+        dir.join("calls/d-needs-app.scn"),
+        "user bob is ios 2.25.30\nbob calls the business as $c\nexpect the app to accept $c\n",
+    )
+    .unwrap();
+    let junit = dir.join("junit.xml");
+    let mut a = args(vec![dir.clone()]);
+    a.junit = Some(junit.clone());
+    assert_eq!(scenario::run(a, Arc::new(FakeFactory)).await, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"4\" failures=\"1\" skipped=\"1\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase name=\"c-fails.scn\""), "{xml}");
+
+    // Shard 1 of 2 holds a-passes and c-fails; shard 2 holds the ones that pass or skip.
+    let mut shard2 = args(vec![dir.clone()]);
+    shard2.partition = Some(scenario::cli::parse_partition("2/2").unwrap());
+    assert_eq!(scenario::run(shard2, Arc::new(FakeFactory)).await, 0);
+
+    std::fs::write(dir.join("calls/e-broken.scn"), "advence 2h\n").unwrap();
+    assert_eq!(
+        scenario::run(args(vec![dir.clone()]), Arc::new(FakeFactory)).await,
+        2
+    );
+    assert_eq!(
+        scenario::run(args(vec![dir.join("missing")]), Arc::new(FakeFactory)).await,
+        2
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
+    let fake = Fake::start().await;
+    let dir = temp_dir("target");
+    // Both files declare the same user number; without a reset between them the second
+    // would see the first one's webhooks and fail `expect exactly 1`.
+    for name in ["a", "b"] {
+        std::fs::write(
+            dir.join(format!("calls/{name}.scn")),
+            "user bob is ios 2.25.30\nbob calls the business as $c\nexpect exactly 1 calls webhook connect\n",
+        )
+        .unwrap();
+    }
+    let mut a = args(vec![dir.clone()]);
+    a.target = Some(fake.url.clone());
+    assert_eq!(
+        scenario::run(a, Arc::new(scenario::runner::target::NoInProcess)).await,
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
