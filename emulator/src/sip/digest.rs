@@ -325,7 +325,10 @@ mod tests {
         let ha1 = md5_hex("u:r:p");
         let ha2 = md5_hex("INVITE:sip:x@y");
         let expected = md5_hex(&format!("{ha1}:n:{ha2}"));
-        assert!(header.contains(&format!("response=\"{expected}\"")), "{header}");
+        assert!(
+            header.contains(&format!("response=\"{expected}\"")),
+            "{header}"
+        );
         assert!(!header.contains("cnonce"));
         assert!(!header.contains("nc="));
     }
@@ -344,12 +347,7 @@ mod tests {
         let header =
             authorization(&ch, "15550783881", "s3cret", "INVITE", uri, "", &client).unwrap();
         let params = params_of(&header);
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("username"), Some("15550783881"));
         assert_eq!(get("realm"), Some("wa.meta.vc"));
         assert_eq!(get("uri"), Some(uri));
@@ -368,8 +366,10 @@ mod tests {
 
     #[test]
     fn md5_sess_and_auth_int_follow_rfc2617() {
-        let ch = parse_challenge("Digest realm=\"r\", nonce=\"n\", algorithm=MD5-sess, qop=\"auth-int\"")
-            .unwrap();
+        let ch = parse_challenge(
+            "Digest realm=\"r\", nonce=\"n\", algorithm=MD5-sess, qop=\"auth-int\"",
+        )
+        .unwrap();
         let client = ClientNonce {
             cnonce: "c".into(),
             nc: 2,

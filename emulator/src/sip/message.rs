@@ -40,7 +40,10 @@ pub enum ParseError {
     BadHeader(String),
     BadContentLength(String),
     /// `Content-Length` promises more body than arrived.
-    Truncated { expected: usize, got: usize },
+    Truncated {
+        expected: usize,
+        got: usize,
+    },
     TooLarge,
 }
 
@@ -697,10 +700,9 @@ mod tests {
     }
 
     fn token() -> impl Strategy<Value = String> {
-        "[A-Za-z][A-Za-z0-9-]{0,15}"
-            .prop_filter("not a length header", |n| {
-                canonical_name(n) != "content-length"
-            })
+        "[A-Za-z][A-Za-z0-9-]{0,15}".prop_filter("not a length header", |n| {
+            canonical_name(n) != "content-length"
+        })
     }
 
     fn value() -> impl Strategy<Value = String> {

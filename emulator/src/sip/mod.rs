@@ -128,8 +128,8 @@ pub struct UacConfig {
     pub t2: Duration,
     /// How long a ringing INVITE may wait for a final response before we CANCEL it.
     pub timer_c: Duration,
-    /// How long a finished call keeps its UDP socket to absorb retransmissions
-    /// (re-ACK a repeated final response, re-answer a repeated BYE). Unused over TCP.
+    /// How long a finished call keeps its socket or connection, to absorb retransmissions
+    /// (re-ACK a repeated final response, re-answer a repeated BYE) and close cleanly.
     pub linger: Duration,
 }
 

@@ -48,10 +48,7 @@ impl CallHandle {
 /// Starts signalling a call on the current tokio runtime with the standard RFC 3261
 /// timers. Every event goes to `events`, tagged with the wacid.
 #[must_use = "the handle is the only way to hang the call up"]
-pub fn start_call(
-    params: InviteParams,
-    events: UnboundedSender<(String, SipEvent)>,
-) -> CallHandle {
+pub fn start_call(params: InviteParams, events: UnboundedSender<(String, SipEvent)>) -> CallHandle {
     start_call_with(params, UacConfig::default(), events)
 }
 
@@ -161,7 +158,10 @@ async fn run(
 }
 
 async fn resolve(server: &SipServer) -> io::Result<SocketAddr> {
-    let host = server.hostname.trim_start_matches('[').trim_end_matches(']');
+    let host = server
+        .hostname
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     tokio::net::lookup_host((host, server.port))
         .await?
         .next()
@@ -181,7 +181,11 @@ enum Link {
 }
 
 impl Link {
-    async fn open(transport: Transport, remote: SocketAddr, config: &UacConfig) -> io::Result<Link> {
+    async fn open(
+        transport: Transport,
+        remote: SocketAddr,
+        config: &UacConfig,
+    ) -> io::Result<Link> {
         match transport {
             Transport::Udp => {
                 let any: SocketAddr = if remote.is_ipv4() {
@@ -211,7 +215,9 @@ impl Link {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Link::Udp(socket) => socket.local_addr(),
-            Link::Tcp { stream: Some(s), .. } => s.local_addr(),
+            Link::Tcp {
+                stream: Some(s), ..
+            } => s.local_addr(),
             Link::Tcp { stream: None, .. } => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -290,4 +296,239 @@ async fn connect(remote: SocketAddr, timeout: std::time::Duration) -> io::Result
         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn params(port: u16, transport: Transport) -> InviteParams {
+        InviteParams {
+            wacid: "wacid.T".into(),
+            user_number: "16315551234".into(),
+            user_name: None,
+            user_id: None,
+            business_number: "15550783881".into(),
+            phone_number_id: "1".into(),
+            server: SipServer {
+                hostname: "127.0.0.1".into(),
+                port,
+                transport,
+                request_uri_user_params: vec![],
+            },
+            sdp_offer: "v=0\r\n".into(),
+            cta_payload: None,
+            deeplink_payload: None,
+            digest_username: "15550783881".into(),
+            digest_password: "x".into(),
+        }
+    }
+
+    fn quick() -> UacConfig {
+        UacConfig {
+            t1: Duration::from_millis(50),
+            t2: Duration::from_millis(200),
+            timer_c: Duration::from_secs(5),
+            linger: Duration::from_millis(100),
+        }
+    }
+
+    /// The next event that is not a message log entry.
+    async fn next_event(rx: &mut UnboundedReceiver<(String, SipEvent)>) -> SipEvent {
+        loop {
+            let (_, event) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("an event in time")
+                .expect("channel open");
+            if !matches!(event, SipEvent::Message { .. }) {
+                return event;
+            }
+        }
+    }
+
+    /// Every datagram already queued on `socket`.
+    fn drain(socket: &UdpSocket) -> Vec<String> {
+        let mut buf = vec![0u8; 65_535];
+        let mut got = Vec::new();
+        while let Ok(n) = socket.try_recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn udp_invite_to_a_silent_server_is_retransmitted_then_times_out() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        let (tx, mut rx) = unbounded_channel();
+        let started = Instant::now();
+        let handle = start_call_with(params(port, Transport::Udp), quick(), tx);
+        assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
+        assert!(
+            started.elapsed() >= Duration::from_millis(50 * 64),
+            "Timer B is 64·T1"
+        );
+        let copies = drain(&server);
+        // Sent at 0, 50, 150, 350, 750, 1550 and 3150 ms; a loaded machine may be late
+        // for the last one, which Timer B (3200 ms) then pre-empts.
+        assert!((6..=7).contains(&copies.len()), "{} copies", copies.len());
+        assert!(copies[0].starts_with("INVITE sip:+15550783881@127.0.0.1:"));
+        assert!(
+            copies.iter().all(|c| *c == copies[0]),
+            "retransmissions are identical"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(handle.is_finished());
+    }
+
+    #[tokio::test]
+    async fn unreachable_udp_server_fails_fast() {
+        // A port nobody listens on: the ICMP "port unreachable" ends the call at once.
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (tx, mut rx) = unbounded_channel();
+        let started = Instant::now();
+        let _handle = start_call(params(port, Transport::Udp), tx);
+        assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn refused_tcp_connection_is_a_timeout() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (tx, mut rx) = unbounded_channel();
+        let _handle = start_call(params(port, Transport::Tcp), tx);
+        assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn tcp_responses_split_and_coalesced_are_framed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, mut rx) = unbounded_channel();
+        let handle = start_call_with(params(port, Transport::Tcp), quick(), tx);
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let invite = loop {
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            if let Ok(Some(len)) = frame_len(&buf) {
+                break SipMessage::parse(&buf[..len]).unwrap();
+            }
+        };
+        let respond = |status: u16, reason: &str, body: &str| {
+            let mut r = super::super::message::response_to(&invite, status, reason, "t1");
+            if status == 200 {
+                r.push("Contact", "<sip:127.0.0.1>");
+            }
+            r.body = body.into();
+            r.render()
+        };
+        // A keep-alive, then 100 and 180 in one write.
+        let two = format!(
+            "\r\n\r\n{}{}",
+            respond(100, "Trying", ""),
+            respond(180, "Ringing", "")
+        );
+        conn.write_all(two.as_bytes()).await.unwrap();
+        assert_eq!(
+            next_event(&mut rx).await,
+            SipEvent::Provisional { status: 100 }
+        );
+        assert_eq!(
+            next_event(&mut rx).await,
+            SipEvent::Provisional { status: 180 }
+        );
+        // A 200 OK cut in the middle of its body.
+        let ok = respond(200, "OK", "v=0\r\nanswer\r\n");
+        let (a, b) = ok.split_at(ok.len() - 5);
+        conn.write_all(a.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        conn.write_all(b.as_bytes()).await.unwrap();
+        assert_eq!(
+            next_event(&mut rx).await,
+            SipEvent::Answered {
+                sdp: "v=0\r\nanswer\r\n".into()
+            }
+        );
+        // The ACK arrives on the same connection, then the BYE after hang-up.
+        handle.hangup(12);
+        let mut buf = Vec::new();
+        let mut methods = Vec::new();
+        while methods.len() < 2 {
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed early");
+            buf.extend_from_slice(&chunk[..n]);
+            while let Ok(Some(len)) = frame_len(&buf) {
+                let msg = SipMessage::parse(&buf[..len]).unwrap();
+                methods.push(msg.method().unwrap().to_owned());
+                if msg.method() == Some("BYE") {
+                    assert_eq!(msg.header("x-wa-meta-call-duration"), Some("12"));
+                    let ok = super::super::message::response_to(&msg, 200, "OK", "");
+                    conn.write_all(ok.render().as_bytes()).await.unwrap();
+                }
+                buf.drain(..len);
+            }
+        }
+        assert_eq!(methods, vec!["ACK", "BYE"]);
+        assert_eq!(next_event(&mut rx).await, SipEvent::Ended);
+    }
+
+    #[tokio::test]
+    async fn every_sent_and_received_message_is_reported() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        let (tx, mut rx) = unbounded_channel();
+        let _handle = start_call_with(params(port, Transport::Udp), quick(), tx);
+        let mut buf = vec![0u8; 65_535];
+        let (n, from) = server.recv_from(&mut buf).await.unwrap();
+        let invite = SipMessage::parse(&buf[..n]).unwrap();
+        let busy = super::super::message::response_to(&invite, 486, "Busy Here", "t");
+        server
+            .send_to(busy.render().as_bytes(), from)
+            .await
+            .unwrap();
+        let mut log = Vec::new();
+        loop {
+            let (wacid, event) = rx.recv().await.unwrap();
+            assert_eq!(wacid, "wacid.T");
+            match event {
+                SipEvent::Message {
+                    outgoing,
+                    first_line,
+                    raw,
+                } => {
+                    assert!(raw.starts_with(&first_line));
+                    log.push((outgoing, first_line));
+                }
+                // The ACK is already out (and logged) when the failure is reported.
+                SipEvent::Failed { status: 486, .. } => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let expected_invite = format!("INVITE sip:+15550783881@127.0.0.1:{port} SIP/2.0");
+        assert_eq!(
+            log,
+            vec![
+                (true, expected_invite.clone()),
+                (false, "SIP/2.0 486 Busy Here".to_owned()),
+                (true, expected_invite.replacen("INVITE", "ACK", 1)),
+            ]
+        );
+    }
 }

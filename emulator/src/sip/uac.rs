@@ -712,7 +712,13 @@ impl Uac {
         }
     }
 
-    fn on_non_invite_response(&mut self, now: Instant, index: usize, msg: &SipMessage, out: &mut Vec<Output>) {
+    fn on_non_invite_response(
+        &mut self,
+        now: Instant,
+        index: usize,
+        msg: &SipMessage,
+        out: &mut Vec<Output>,
+    ) {
         let status = msg.status().unwrap_or(0);
         if status < 200 {
             let reliable = self.transport.is_reliable();
@@ -820,8 +826,11 @@ impl Uac {
         }
     }
 
+    /// Keeps the socket (UDP) or connection (TCP) a while: retransmissions get answered,
+    /// and servers that treat a connection closed right after the last response as an
+    /// aborted call (sipp does) see a clean end.
     fn enter_linger(&mut self, now: Instant) {
-        if self.transport.is_reliable() || self.cfg.linger.is_zero() {
+        if self.cfg.linger.is_zero() {
             self.phase = Phase::Done;
         } else {
             self.phase = Phase::Lingering;
@@ -839,7 +848,11 @@ impl Uac {
 
     fn new_branch(&mut self) -> String {
         // The z9hG4bK cookie marks an RFC 3261 branch.
-        format!("z9hG4bK{:016x}{:08x}", self.rng.gen::<u64>(), self.rng.gen::<u32>())
+        format!(
+            "z9hG4bK{:016x}{:08x}",
+            self.rng.gen::<u64>(),
+            self.rng.gen::<u32>()
+        )
     }
 }
 
@@ -940,7 +953,10 @@ mod tests {
         let mut resp = response_to(req, status, reason, "srv-tag");
         if (200..300).contains(&status) {
             resp.push("Contact", "<sip:+15550783881@10.1.2.3:5070;transport=udp>");
-            resp.push("Record-Route", "<sip:p1.example.com;lr>, <sip:p2.example.com;lr>");
+            resp.push(
+                "Record-Route",
+                "<sip:p1.example.com;lr>, <sip:p2.example.com;lr>",
+            );
             resp.push("Content-Type", "application/sdp");
             resp.body = "v=0\r\nanswer\r\n".into();
         }
@@ -979,15 +995,27 @@ mod tests {
             }
         );
         let from = invite.header("from").unwrap();
-        assert!(from.starts_with("\"16315551234\" <sip:+16315551234@wa.meta.vc>;tag="), "{from}");
+        assert!(
+            from.starts_with("\"16315551234\" <sip:+16315551234@wa.meta.vc>;tag="),
+            "{from}"
+        );
         assert!(header_param(from, "tag").is_some_and(|t| t.len() == 36));
-        assert_eq!(invite.header("to"), Some("<sip:+15550783881@pbx.example.com>"));
-        assert_eq!(invite.call_id(), Some("outgoing:wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA="));
+        assert_eq!(
+            invite.header("to"),
+            Some("<sip:+15550783881@pbx.example.com>")
+        );
+        assert_eq!(
+            invite.call_id(),
+            Some("outgoing:wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA=")
+        );
         let (cseq, method) = invite.cseq().unwrap();
         assert_eq!(method, "INVITE");
         assert!((1..10_000).contains(&cseq));
         let via = invite.header("via").unwrap();
-        assert!(via.starts_with("SIP/2.0/UDP 127.0.0.1:40000;rport;branch=z9hG4bK"), "{via}");
+        assert!(
+            via.starts_with("SIP/2.0/UDP 127.0.0.1:40000;rport;branch=z9hG4bK"),
+            "{via}"
+        );
         assert_eq!(invite.header("max-forwards"), Some("70"));
         assert_eq!(
             invite.header("contact"),
@@ -996,14 +1024,26 @@ mod tests {
         assert_eq!(invite.header("x-fb-external-domain"), Some("wa.meta.vc"));
         assert_eq!(invite.header("user-agent"), Some("Facebook SipGateway"));
         assert_eq!(invite.header("allow"), Some(ALLOW));
-        assert_eq!(invite.header("x-wa-meta-wacid"), Some("wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA="));
-        assert_eq!(invite.header("x-wa-meta-user-id"), Some("US.13491208655302741918"));
-        assert_eq!(invite.header("x-wa-meta-phone-number-id"), Some("106540352242922"));
+        assert_eq!(
+            invite.header("x-wa-meta-wacid"),
+            Some("wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA=")
+        );
+        assert_eq!(
+            invite.header("x-wa-meta-user-id"),
+            Some("US.13491208655302741918")
+        );
+        assert_eq!(
+            invite.header("x-wa-meta-phone-number-id"),
+            Some("106540352242922")
+        );
         assert_eq!(invite.header("x-wa-meta-cta-payload"), Some("P-42"));
         assert_eq!(invite.header("x-wa-meta-deeplink-payload"), None);
         assert_eq!(invite.header("x-wa-meta-user-name"), None);
         assert_eq!(invite.header("content-type"), Some("application/sdp"));
-        assert_eq!(invite.header("content-length"), Some(SDP.len().to_string().as_str()));
+        assert_eq!(
+            invite.header("content-length"),
+            Some(SDP.len().to_string().as_str())
+        );
         assert_eq!(invite.body, SDP);
     }
 
@@ -1041,8 +1081,14 @@ mod tests {
         p.server.request_uri_user_params = vec![("flag".into(), String::new())];
         let mut uac = Uac::new(p, config(), "[::1]:41000".parse().unwrap(), 1);
         let invite = only_sent(&uac.start(Instant::now()));
-        assert_eq!(uac.request_uri(), "sip:+15550783881;flag@[::1]:5060;transport=tcp");
-        assert!(invite.header("via").unwrap().starts_with("SIP/2.0/TCP [::1]:41000;"));
+        assert_eq!(
+            uac.request_uri(),
+            "sip:+15550783881;flag@[::1]:5060;transport=tcp"
+        );
+        assert!(invite
+            .header("via")
+            .unwrap()
+            .starts_with("SIP/2.0/TCP [::1]:41000;"));
         assert_eq!(invite.header("to"), Some("<sip:+15550783881@[::1]>"));
     }
 
@@ -1089,7 +1135,9 @@ mod tests {
         assert_eq!(events(&out), vec![SipEvent::Provisional { status: 100 }]);
         let out = uac.on_message(t0, &reply(&invite, 180, "Ringing"));
         assert_eq!(events(&out), vec![SipEvent::Provisional { status: 180 }]);
-        assert!(uac.on_message(t0, &reply(&invite, 180, "Ringing")).is_empty());
+        assert!(uac
+            .on_message(t0, &reply(&invite, 180, "Ringing"))
+            .is_empty());
         // Only Timer C is left: 180 s.
         assert_eq!(uac.next_deadline(), Some(t0 + Duration::from_secs(180)));
     }
@@ -1115,7 +1163,10 @@ mod tests {
                 uri: "sip:+15550783881@10.1.2.3:5070;transport=udp".into()
             }
         );
-        assert_eq!(ack.header("to"), Some("<sip:+15550783881@pbx.example.com>;tag=srv-tag"));
+        assert_eq!(
+            ack.header("to"),
+            Some("<sip:+15550783881@pbx.example.com>;tag=srv-tag")
+        );
         assert_eq!(ack.header("from"), invite.header("from"));
         assert_eq!(ack.cseq(), Some((invite.cseq().unwrap().0, "ACK".into())));
         assert_ne!(ack.top_via_branch(), invite.top_via_branch());
@@ -1165,15 +1216,25 @@ mod tests {
 
     #[test]
     fn every_failure_status_ends_the_call_as_failed() {
-        for (status, reason) in [(480, "Temporarily Unavailable"), (603, "Decline"), (503, "Service Unavailable"), (404, "Not Found")] {
+        for (status, reason) in [
+            (480, "Temporarily Unavailable"),
+            (603, "Decline"),
+            (503, "Service Unavailable"),
+            (404, "Not Found"),
+        ] {
             let mut uac = new_uac(params(Transport::Tcp));
             let invite = only_sent(&uac.start(Instant::now()));
             let out = uac.on_message(Instant::now(), &reply(&invite, status, reason));
             assert_eq!(
                 events(&out),
-                vec![SipEvent::Failed { status, reason: reason.into() }]
+                vec![SipEvent::Failed {
+                    status,
+                    reason: reason.into()
+                }]
             );
-            // Over TCP nothing needs absorbing: done at once.
+            assert!(!uac.is_finished(), "keeps the connection a while");
+            let end = uac.next_deadline().unwrap();
+            assert!(uac.on_timeout(end).is_empty());
             assert!(uac.is_finished());
         }
     }
@@ -1191,14 +1252,19 @@ mod tests {
     }
 
     fn check_credentials(retry: &SipMessage, header: &str, uac: &Uac) {
-        let value = retry.header(header).unwrap_or_else(|| panic!("no {header}"));
+        let value = retry
+            .header(header)
+            .unwrap_or_else(|| panic!("no {header}"));
         let ch = digest::parse_challenge(&value.replacen("Digest", "Digest ", 1)).unwrap();
         assert_eq!(ch.realm, "wa.meta.vc");
         let param = |name: &str| {
             value
                 .split(',')
                 .map(str::trim)
-                .find_map(|p| p.strip_prefix(&format!("{name}=")).map(|v| v.trim_matches('"').to_owned()))
+                .find_map(|p| {
+                    p.strip_prefix(&format!("{name}="))
+                        .map(|v| v.trim_matches('"').to_owned())
+                })
                 .unwrap_or_else(|| panic!("no {name} in {value}"))
         };
         assert_eq!(param("Digest username"), "15550783881");
@@ -1273,7 +1339,8 @@ mod tests {
     fn a_challenge_without_digest_is_a_failure() {
         let mut uac = new_uac(params(Transport::Udp));
         let invite = only_sent(&uac.start(Instant::now()));
-        let resp = reply(&invite, 401, "Unauthorized").with("WWW-Authenticate", "Basic realm=\"x\"");
+        let resp =
+            reply(&invite, 401, "Unauthorized").with("WWW-Authenticate", "Basic realm=\"x\"");
         let out = uac.on_message(Instant::now(), &resp);
         assert_eq!(
             events(&out),
@@ -1298,10 +1365,19 @@ mod tests {
                 uri: "sip:+15550783881@10.1.2.3:5070;transport=udp".into()
             }
         );
-        assert_eq!(bye.header("x-wa-meta-wacid"), invite.header("x-wa-meta-wacid"));
+        assert_eq!(
+            bye.header("x-wa-meta-wacid"),
+            invite.header("x-wa-meta-wacid")
+        );
         assert_eq!(bye.header("x-wa-meta-call-duration"), Some("42"));
-        assert_eq!(bye.header("to"), Some("<sip:+15550783881@pbx.example.com>;tag=srv-tag"));
-        assert_eq!(bye.cseq(), Some((invite.cseq().unwrap().0 + 1, "BYE".into())));
+        assert_eq!(
+            bye.header("to"),
+            Some("<sip:+15550783881@pbx.example.com>;tag=srv-tag")
+        );
+        assert_eq!(
+            bye.cseq(),
+            Some((invite.cseq().unwrap().0 + 1, "BYE".into()))
+        );
         assert_eq!(bye.call_id(), invite.call_id());
         // A second hang-up does nothing.
         assert!(uac.hangup(t0, 50).is_empty());
@@ -1340,7 +1416,10 @@ mod tests {
         let cancel = only_sent(&uac.hangup(t0, 0));
         assert_eq!(cancel.method(), Some("CANCEL"));
         assert_eq!(cancel.top_via_branch(), invite.top_via_branch());
-        assert_eq!(cancel.cseq(), Some((invite.cseq().unwrap().0, "CANCEL".into())));
+        assert_eq!(
+            cancel.cseq(),
+            Some((invite.cseq().unwrap().0, "CANCEL".into()))
+        );
         assert_eq!(cancel.header("to"), invite.header("to"));
         assert!(uac.on_message(t0, &reply(&cancel, 200, "OK")).is_empty());
         let out = uac.on_message(t0, &reply(&invite, 487, "Request Terminated"));
@@ -1366,9 +1445,15 @@ mod tests {
         uac.on_message(t0, &reply(&invite, 180, "Ringing"));
         uac.hangup(t0, 0);
         let out = uac.on_message(t0, &reply(&invite, 200, "OK"));
-        let methods: Vec<_> = sent(&out).iter().map(|m| m.method().unwrap().to_owned()).collect();
+        let methods: Vec<_> = sent(&out)
+            .iter()
+            .map(|m| m.method().unwrap().to_owned())
+            .collect();
         assert_eq!(methods, vec!["ACK", "BYE"]);
-        assert!(events(&out).is_empty(), "a call the user left is not reported answered");
+        assert!(
+            events(&out).is_empty(),
+            "a call the user left is not reported answered"
+        );
     }
 
     #[test]
@@ -1413,14 +1498,22 @@ mod tests {
         let t0 = Instant::now();
         let invite = answered(&mut uac, t0);
         let status = |uac: &mut Uac, req: SipMessage| only_sent(&uac.on_message(t0, &req)).status();
-        assert_eq!(status(&mut uac, server_request("INVITE", &invite)), Some(500));
-        assert_eq!(status(&mut uac, server_request("OPTIONS", &invite)), Some(200));
+        assert_eq!(
+            status(&mut uac, server_request("INVITE", &invite)),
+            Some(500)
+        );
+        assert_eq!(
+            status(&mut uac, server_request("OPTIONS", &invite)),
+            Some(200)
+        );
         assert_eq!(status(&mut uac, server_request("INFO", &invite)), Some(405));
         let mut stranger = server_request("BYE", &invite);
         stranger.headers.retain(|h| h.name != "Call-ID");
         stranger.push("Call-ID", "someone-else");
         assert_eq!(status(&mut uac, stranger), Some(481));
-        assert!(uac.on_message(t0, &server_request("ACK", &invite)).is_empty());
+        assert!(uac
+            .on_message(t0, &server_request("ACK", &invite))
+            .is_empty());
         // The call is still up.
         assert_eq!(only_sent(&uac.hangup(t0, 1)).method(), Some("BYE"));
     }
