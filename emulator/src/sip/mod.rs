@@ -9,21 +9,24 @@
 //! - [`digest`]: answering 401/407 Digest challenges (pure).
 //! - [`uac`]: the call's client state machine: transactions, timers, dialog (pure; time
 //!   and randomness are inputs).
-//! - [`transport`]: the tokio shell: UDP/TCP sockets, the clock, the command channel.
+//! - [`transport`]: the tokio shell: UDP/TCP sockets, the clock, the command channel
+//!   (only with the `server` feature; the rest builds without tokio).
 //!
 //! The caller starts a call with [`start_call`], receives [`SipEvent`]s tagged with the
 //! wacid, and hangs up through the returned [`CallHandle`].
 
 pub mod digest;
 pub mod message;
+#[cfg(feature = "server")]
 pub mod transport;
 pub mod uac;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod sipp_tests;
 
 use std::time::Duration;
 
+#[cfg(feature = "server")]
 pub use transport::{start_call, start_call_with, CallHandle};
 
 /// The transport the business's SIP server listens on.

@@ -3,7 +3,8 @@
 //! make sipp exit non-zero when one is missing or wrong.
 //!
 //! Each test is skipped, with a printed reason, only when `sipp` is not on PATH (Debian
-//! package `sip-tester`). `SIPP_SCENARIO_DIR` overrides where the scenarios are found.
+//! package `sip-tester`); with `SIPP_REQUIRED` set, a missing sipp fails them instead.
+//! `SIPP_SCENARIO_DIR` overrides where the scenarios are found.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -38,6 +39,11 @@ fn sipp_missing() -> bool {
         .status()
         .is_ok();
     if !found {
+        // CI sets SIPP_REQUIRED so that a missing sipp cannot pass as a skip.
+        assert!(
+            std::env::var_os("SIPP_REQUIRED").is_none(),
+            "SIPP_REQUIRED is set but `sipp` is not on PATH"
+        );
         eprintln!("skipped: `sipp` is not on PATH (install the Debian package sip-tester)");
     }
     !found

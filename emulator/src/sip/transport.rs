@@ -45,8 +45,8 @@ impl CallHandle {
     }
 }
 
-/// Starts signalling a call on the current tokio runtime with the standard RFC 3261
-/// timers. Every event goes to `events`, tagged with the wacid.
+/// Starts signalling a call on the current tokio runtime (panics outside one) with the
+/// standard RFC 3261 timers. Every event goes to `events`, tagged with the wacid.
 #[must_use = "the handle is the only way to hang the call up"]
 pub fn start_call(params: InviteParams, events: UnboundedSender<(String, SipEvent)>) -> CallHandle {
     start_call_with(params, UacConfig::default(), events)
@@ -84,7 +84,7 @@ async fn run(
         let _ = events.send((wacid.clone(), event));
     };
     let server = params.server.clone();
-    let link = match resolve(&server).await {
+    let link = match resolve(&server, config.transaction_timeout()).await {
         Ok(remote) => Link::open(server.transport, remote, &config).await,
         Err(e) => Err(e),
     };
@@ -157,13 +157,14 @@ async fn run(
     }
 }
 
-async fn resolve(server: &SipServer) -> io::Result<SocketAddr> {
+async fn resolve(server: &SipServer, timeout: std::time::Duration) -> io::Result<SocketAddr> {
     let host = server
         .hostname
         .trim_start_matches('[')
         .trim_end_matches(']');
-    tokio::net::lookup_host((host, server.port))
-        .await?
+    tokio::time::timeout(timeout, tokio::net::lookup_host((host, server.port)))
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for SIP server"))
 }
