@@ -20,3 +20,28 @@ pub mod syntax;
 
 pub use cli::{run, RunArgs};
 pub use runner::target::{RunningTarget, TargetFactory};
+
+/// A typical 15-step scenario (a button call with payload, accepted, timed, hung up),
+/// varied by `i`; the speed benchmark runs a thousand of these.
+pub fn bench_scenario(i: usize) -> String {
+    format!(
+        "# benchmark story {i}
+user alice is android 2.25.30 with an open window
+user bob is ios 2.25.30
+business sends alice a call button \"Call us\" with payload \"order-{i}\" with ttl 1h as $msg
+expect success
+expect a messages webhook sent for $msg
+alice taps $msg as $call
+expect a calls webhook connect for $call with {{\"cta_payload\": \"order-{i}\"}}
+business pre-accepts $call
+business accepts $call
+advance {secs}s
+alice hangs up $call
+then expect a calls webhook terminate for $call with {{\"duration\": {secs}, \"cta_payload\": \"order-{i}\"}}
+expect 2 calls webhooks for $call
+expect no calls webhook for bob
+bob says \"hello\"
+",
+        secs = 30 + i % 60
+    )
+}

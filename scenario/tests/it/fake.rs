@@ -147,6 +147,16 @@ fn handle(st: &mut State, method: &str, path: &str, query: &str, body: Value) ->
             st.call_event(&id, "connect");
             ok(json!({"call_id": id}))
         }
+        ("POST", ["__emulator", "users", wa, "messages"]) => {
+            let id = st.id("wamid");
+            let now = st.now.to_string();
+            st.deliver(
+                "messages",
+                json!({"messaging_product": "whatsapp", "messages": [{"from": wa, "id": id,
+                "timestamp": now, "type": "text", "text": {"body": body["text"]}}]}),
+            );
+            ok(json!({"message_id": id}))
+        }
         ("POST", ["__emulator", "users", wa, "call"]) => {
             let id = st.id("wacid");
             st.calls

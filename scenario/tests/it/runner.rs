@@ -301,3 +301,25 @@ async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The runner's own overhead on the benchmark workload, against the fake emulator.
+/// `cargo test -p scenario --release --test it -- --ignored --nocapture bench`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark, not a test"]
+async fn bench_a_thousand_fifteen_step_scenarios_against_the_fake() {
+    let dir = temp_dir("bench");
+    for i in 0..1000 {
+        std::fs::write(
+            dir.join(format!("calls/story-{i:04}.scn")),
+            scenario::bench_scenario(i),
+        )
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(
+        scenario::run(args(vec![dir.clone()]), Arc::new(FakeFactory)).await,
+        0
+    );
+    println!("1000 scenarios x 15 steps: {:?}", started.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
