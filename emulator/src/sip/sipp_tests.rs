@@ -191,18 +191,18 @@ impl Sipp {
     /// Waits for sipp to finish its one call; `Err` carries its logs when it failed.
     async fn finish(mut self) -> Result<(), String> {
         let status = tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await;
-        match status {
-            Ok(Ok(status)) if status.success() => {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                Ok(())
-            }
+        let result = match status {
+            Ok(Ok(status)) if status.success() => Ok(()),
             Ok(Ok(status)) => Err(format!("sipp exited with {status}\n{}", logs(&self.dir))),
             Ok(Err(e)) => Err(format!("waiting for sipp: {e}")),
             Err(_) => {
                 let _ = self.child.kill().await;
                 Err(format!("sipp did not finish\n{}", logs(&self.dir)))
             }
-        }
+        };
+        // The logs live on in the error text.
+        let _ = std::fs::remove_dir_all(&self.dir);
+        result
     }
 }
 
