@@ -1,1 +1,288 @@
-fn main() {}
+//! `wa-emulator`: serve the emulator, run scenarios, replay fixtures, or act as a
+//! simulated WhatsApp user against a running emulator.
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use wa_emulator::server::{self, ServeArgs, ServeOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "wa-emulator",
+    version,
+    about = "A local, stateful emulator of the WhatsApp Business Cloud API for calling from messages and links",
+    long_about = "A local, stateful emulator of the WhatsApp Business Cloud API for calling from messages and links.\n\n\
+Start it with `wa-emulator serve` (no configuration needed: the default tenant's ids and token are printed), \
+point your integration's Graph base URL at it, and act as the WhatsApp user with the user subcommands \
+(`tap`, `open-link`, `call`, `hangup`, …) or the /__emulator admin API.",
+    after_help = "Examples:\n  wa-emulator serve --clock virtual --webhook-url http://127.0.0.1:8000/webhook\n  \
+wa-emulator tap 16315551234 wamid.HBgL…\n  wa-emulator open-link 16315551234 'https://wa.me/call/15550783881?biz_payload=order-42'\n  \
+wa-emulator advance 42s\n  wa-emulator hangup wacid.HBgL…"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// The running emulator.
+    #[arg(long, env = "WA_EMULATOR_URL", default_value = "http://127.0.0.1:4004", global = true)]
+    url: String,
+    /// Admin token, when the emulator was started with --admin-token.
+    #[arg(long, env = "WA_EMULATOR_ADMIN_TOKEN", global = true)]
+    admin_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the emulator (Ctrl-C to stop).
+    Serve(ServeArgs),
+    /// Replay webhook fixture files to a receiver, freshly signed.
+    Replay(wa_emulator::replay::ReplayArgs),
+    /// The user taps the call button of a message → prints the call id and the webhooks.
+    Tap {
+        /// The user's WhatsApp number (wa_id).
+        wa_id: String,
+        /// The message with the voice_call button (wamid.…).
+        message_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user opens a wa.me/call/<number>?biz_payload=… link.
+    OpenLink {
+        wa_id: String,
+        url: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user calls the business from the call icon (no payload).
+    Call {
+        wa_id: String,
+        /// Business phone number id [default: the first one].
+        #[arg(long)]
+        phone_number_id: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user hangs up a call.
+    Hangup {
+        call_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user answers a business-initiated call.
+    Answer {
+        call_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user declines a business-initiated call.
+    Decline {
+        call_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user answers a call permission request.
+    PermissionReply {
+        wa_id: String,
+        /// accept or reject.
+        response: String,
+        /// A permanent permission (accept only).
+        #[arg(long)]
+        permanent: bool,
+        /// The permission request message answered.
+        #[arg(long)]
+        message_id: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user sends a text message (opens the 24 h service window).
+    SendText {
+        wa_id: String,
+        text: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Advance the virtual clock, e.g. `42s`, `90m`, `2h`, `7d` (plain numbers are seconds).
+    Advance {
+        duration: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Create or update a simulated user.
+    User {
+        wa_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// android, ios, smba, smbi, desktop or web.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Client version such as 2.25.27.
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = runtime.block_on(async move { dispatch(cli.command).await });
+    std::process::exit(code);
+}
+
+async fn dispatch(cmd: Command) -> i32 {
+    match cmd {
+        Command::Serve(args) => {
+            let opts = match ServeOptions::resolve(&args) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 2;
+                }
+            };
+            init_logging(opts.json_logs);
+            server::run(opts).await
+        }
+        Command::Replay(args) => wa_emulator::replay::run(args).await,
+        Command::Tap { wa_id, message_id, target } => act(&target, &format!("/__emulator/users/{wa_id}/tap"), json!({ "message_id": message_id })).await,
+        Command::OpenLink { wa_id, url, target } => act(&target, &format!("/__emulator/users/{wa_id}/open-link"), json!({ "url": url })).await,
+        Command::Call { wa_id, phone_number_id, target } => act(&target, &format!("/__emulator/users/{wa_id}/call"), json!({ "phone_number_id": phone_number_id })).await,
+        Command::Hangup { call_id, target } => act(&target, &format!("/__emulator/calls/{call_id}/hangup"), json!({})).await,
+        Command::Answer { call_id, target } => act(&target, &format!("/__emulator/calls/{call_id}/answer"), json!({})).await,
+        Command::Decline { call_id, target } => act(&target, &format!("/__emulator/calls/{call_id}/decline"), json!({})).await,
+        Command::PermissionReply { wa_id, response, permanent, message_id, target } => {
+            act(&target, &format!("/__emulator/users/{wa_id}/permission-reply"), json!({ "response": response, "permanent": permanent, "message_id": message_id })).await
+        }
+        Command::SendText { wa_id, text, target } => act(&target, &format!("/__emulator/users/{wa_id}/messages"), json!({ "text": text })).await,
+        Command::Advance { duration, target } => match parse_duration(&duration) {
+            Some(secs) => act(&target, "/__emulator/clock/advance", json!({ "seconds": secs })).await,
+            None => {
+                eprintln!("error: expected a duration such as 42s, 90m, 2h or 7d; got {duration:?}");
+                2
+            }
+        },
+        Command::User { wa_id, name, platform, version, target } => {
+            act(&target, "/__emulator/users", json!({ "wa_id": wa_id, "name": name, "platform": platform, "version": version })).await
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WA_EMULATOR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn parse_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: f64 = num.trim().parse().ok()?;
+    let mult = match unit {
+        "ms" => 0.001,
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return None,
+    };
+    (n >= 0.0).then_some(n * mult)
+}
+
+/// POSTs an admin action, prints the answer and the webhooks it caused.
+async fn act(target: &Target, path: &str, body: Value) -> i32 {
+    let client = cli::Client::new(&target.url, target.admin_token.clone());
+    let before = match client.get("/__emulator/webhooks?limit=0").await {
+        Ok((_, v)) => v,
+        Err(e) => {
+            eprintln!("error: cannot reach the emulator at {}: {e}\n  start one with `wa-emulator serve`, or pass --url", target.url);
+            return 2;
+        }
+    };
+    let last_seq = before["last_seq"].as_u64().unwrap_or(0);
+    let (status, answer) = match client.post(path, &body).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if !(200..300).contains(&status) {
+        let details = answer["error"]["error_data"]["details"].as_str().unwrap_or("");
+        let message = answer["error"]["message"].as_str().unwrap_or("");
+        eprintln!("refused ({status}): {message}\n  {details}");
+        return 1;
+    }
+    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    if let Ok((_, after)) = client.get(&format!("/__emulator/webhooks?since={last_seq}")).await {
+        for d in after["deliveries"].as_array().into_iter().flatten() {
+            let id = d["call_id"].as_str().or(d["message_id"].as_str()).unwrap_or("");
+            println!("webhook {:<24} {:<22} {:<9} {}", d["field"].as_str().unwrap_or(""), d["event"].as_str().unwrap_or(""), d["state"].as_str().unwrap_or(""), id);
+        }
+    }
+    0
+}
+
+mod cli {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+    use serde_json::Value;
+
+    pub struct Client {
+        base: String,
+        token: Option<String>,
+        http: HyperClient<HttpConnector, Full<Bytes>>,
+    }
+
+    impl Client {
+        pub fn new(base: &str, token: Option<String>) -> Self {
+            Self { base: base.trim_end_matches('/').to_owned(), token, http: HyperClient::builder(hyper_util::rt::TokioExecutor::new()).build_http() }
+        }
+
+        async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+            let mut b = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base)).header("content-type", "application/json");
+            if let Some(t) = &self.token {
+                b = b.header("authorization", format!("Bearer {t}"));
+            }
+            let bytes = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
+            let req = b.body(Full::new(bytes)).map_err(|e| e.to_string())?;
+            let resp = self.http.request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+        }
+
+        pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
+            self.send("GET", path, None).await
+        }
+
+        pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
+            self.send("POST", path, Some(body)).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("42s"), Some(42.0));
+        assert_eq!(super::parse_duration("2h"), Some(7200.0));
+        assert_eq!(super::parse_duration("7d"), Some(604800.0));
+        assert_eq!(super::parse_duration("90"), Some(90.0));
+        assert_eq!(super::parse_duration("soon"), None);
+    }
+}

@@ -1,0 +1,275 @@
+//! `/__emulator`: the admin and user-simulation API (PRODUCT §5, `ADMIN-API.md`).
+
+use super::{Context, Request, Response};
+use crate::domain::error::{ApiError, ApiResult, ErrorKind};
+use crate::domain::ids::{CallId, MessageId, PhoneNumberId, TemplateId, WaId};
+use crate::domain::user::{ClientVersion, Platform};
+use crate::engine::{ClockMode, Engine};
+use crate::webhook::outbox::{Delivery, DeliveryState};
+use crate::wire::json::{self, parse_object, Obj};
+use serde_json::{json, Map, Value};
+
+pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
+    if let Some(expected) = &ctx.admin_token {
+        let given = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+        if given != Some(expected.as_str()) {
+            let e = ApiError::new(ErrorKind::InvalidToken, "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).");
+            return Response::error(engine, &e);
+        }
+    }
+    match route(engine, req, ctx) {
+        Ok(v) => Response::ok(&v),
+        Err(e) => Response::error(engine, &e),
+    }
+}
+
+fn body(req: &Request) -> ApiResult<Map<String, Value>> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    parse_object(&req.body)
+}
+
+fn not_found(req: &Request) -> ApiError {
+    ApiError::new(ErrorKind::NotFound, format!("{} {} is not an admin route; see ADMIN-API.md for the list.", req.method, req.path))
+}
+
+fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> {
+    let rest = req.path.trim_start_matches(super::ADMIN_PREFIX);
+    let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(super::decode_component).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = req.method.as_str();
+    match (m, segs.as_slice()) {
+        ("GET", ["health"]) => Ok(json!({ "status": "ok" })),
+        ("GET", ["config"]) => Ok(config_json(engine, ctx)),
+        ("POST", ["reset"]) => {
+            engine.reset();
+            Ok(json!({ "status": "ok" }))
+        }
+        ("GET", ["snapshot"]) => Ok(engine.snapshot()),
+        ("PUT", ["snapshot"]) => {
+            let v: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::new(ErrorKind::InvalidParameter, format!("The snapshot is not valid JSON: {e}.")))?;
+            engine.restore(v).map_err(|e| ApiError::new(ErrorKind::InvalidParameter, e))?;
+            Ok(json!({ "status": "ok" }))
+        }
+        ("GET", ["clock"]) => Ok(clock_json(engine)),
+        ("POST", ["clock", "advance"]) => {
+            let target = advance_target(engine, &body(req)?)?;
+            while engine.advance_step(target) {}
+            Ok(clock_json(engine))
+        }
+        ("GET", ["users"]) => Ok(json!({ "users": engine.st.users.values().collect::<Vec<_>>() })),
+        ("POST", ["users"]) => {
+            let b = body(req)?;
+            let o = Obj::new("", &b);
+            let wa = WaId(json::phone_digits("wa_id", o.str_req("wa_id")?)?);
+            let platform = match o.str_opt("platform")? {
+                None => None,
+                Some(p) => Some(Platform::parse(p).ok_or_else(|| json::invalid("platform", &format!("must be one of {}", Platform::NAMES), json::quote_bounded(p)))?),
+            };
+            let version = match o.str_opt("version")? {
+                None => None,
+                Some(v) => Some(ClientVersion::parse(v).ok_or_else(|| json::invalid("version", "must be a client version such as 2.25.27", json::quote_bounded(v)))?),
+            };
+            let name = o.text_opt("name", 256)?.map(str::to_owned);
+            let window = o.bool_opt("window_open")?;
+            Ok(json!(engine.upsert_user(wa, name, platform, version, window)))
+        }
+        ("POST", ["users", wa, action]) => {
+            let wa = WaId(json::phone_digits("wa_id", wa)?);
+            let b = body(req)?;
+            let o = Obj::new("", &b);
+            let phone = o.str_opt("phone_number_id")?.map(PhoneNumberId::from);
+            match *action {
+                "messages" => engine.user_text(&wa, phone.as_ref(), o.str_req("text")?),
+                "read" => engine.user_read(&wa, &MessageId::from(o.str_req("message_id")?)),
+                "tap" => engine.user_tap(&wa, &MessageId::from(o.str_req("message_id")?)),
+                "open-link" => engine.user_open_link(&wa, o.str_req("url")?),
+                "call" => engine.user_call(&wa, phone.as_ref()),
+                "permission-reply" => {
+                    let response = o.enum_opt("response", &["accept", "reject"], true)?.ok_or_else(|| json::missing("response"))?;
+                    let permanent = o.bool_opt("permanent")?.unwrap_or(false);
+                    let mid = o.str_opt("message_id")?.map(MessageId::from);
+                    engine.user_permission_reply(&wa, response, permanent, mid.as_ref(), phone.as_ref())
+                }
+                _ => Err(not_found(req)),
+            }
+        }
+        ("POST", ["calls", id, action]) => {
+            let call = CallId::from(*id);
+            let b = body(req)?;
+            let o = Obj::new("", &b);
+            match *action {
+                "hangup" => engine.user_hangup(&call),
+                "answer" => engine.user_answer(&call, o.str_opt("sdp")?.map(str::to_owned)),
+                "decline" => engine.user_decline(&call),
+                "fail" => engine.user_fail(&call, o.int_opt("code", 0, 999_999)?.unwrap_or(138021) as u32),
+                _ => Err(not_found(req)),
+            }
+        }
+        ("POST", ["templates", id, "status"]) => {
+            let b = body(req)?;
+            let o = Obj::new("", &b);
+            let status = o
+                .enum_opt("status", &["APPROVED", "REJECTED", "PAUSED", "DISABLED", "FLAGGED", "PENDING", "REINSTATED", "ARCHIVED", "IN_APPEAL", "LOCKED", "LIMIT_EXCEEDED"], true)?
+                .ok_or_else(|| json::missing("status"))?;
+            let reason = o.str_opt("reason")?.unwrap_or(if status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" }).to_owned();
+            engine
+                .set_template_status(&TemplateId::from(*id), status, Value::from(reason))
+                .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("No template {id}.")))
+        }
+        ("GET", ["webhooks"]) => Ok(webhooks_json(engine, req)),
+        ("GET", ["requests"]) => Ok(requests_json(engine, req)),
+        ("GET", ["messages"]) => Ok(messages_json(engine)),
+        ("GET", ["calls"]) => Ok(engine.calls_json()),
+        ("GET", ["sip"]) => Ok(json!({ "messages": engine.st.sip_log, "evicted": engine.st.sip_log_evicted })),
+        ("GET", ["templates"]) => Ok(json!({ "templates": engine.st.templates })),
+        _ => Err(not_found(req)),
+    }
+}
+
+pub fn advance_target(engine: &Engine, b: &Map<String, Value>) -> ApiResult<u64> {
+    if engine.clock != ClockMode::Virtual {
+        return Err(ApiError::new(ErrorKind::InvalidParameter, "The clock is real; start the emulator with --clock virtual to advance it."));
+    }
+    let o = Obj::new("", b);
+    let secs = match o.get("seconds") {
+        Some(v) => {
+            let f = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| json::wrong_type("seconds", "a number", v))?;
+            if !(0.0..=400.0 * 24.0 * 3600.0).contains(&f) {
+                return Err(json::invalid("seconds", "must be between 0 and 34560000 (400 days)", f));
+            }
+            f
+        }
+        None => return Err(json::missing("seconds")),
+    };
+    Ok(engine.now() + (secs * 1000.0).round() as u64)
+}
+
+pub fn clock_json(engine: &Engine) -> Value {
+    let mode = match engine.clock {
+        ClockMode::Real => "real",
+        ClockMode::Virtual => "virtual",
+    };
+    json!({ "mode": mode, "now": engine.now() / 1000, "now_ms": engine.now() })
+}
+
+fn config_json(engine: &Engine, ctx: &Context) -> Value {
+    let t = &engine.st.tenants;
+    let app = t.apps.first();
+    let waba = t.wabas.first();
+    let phone = t.phone_numbers.first();
+    json!({
+        "url": ctx.listen_url,
+        "app_id": app.map(|a| a.id.as_str()),
+        "app_secret": app.map(|a| a.secret.as_str()),
+        "access_token": app.and_then(|a| a.access_tokens.first()),
+        "verify_token": app.map(|a| a.verify_token.as_str()),
+        "webhook_url": app.and_then(|a| a.webhook_url.as_deref()),
+        "waba_id": waba.map(|w| w.id.as_str()),
+        "phone_number_id": phone.map(|p| p.id.as_str()),
+        "display_phone_number": phone.map(|p| p.display_phone_number.as_str()),
+        "clock": clock_json(engine),
+        "tenants": t,
+        "behaviour": engine.behaviour,
+    })
+}
+
+fn delivery_json(engine: &Engine, d: &Delivery) -> Value {
+    let url = engine.webhook_url(&d.app_id);
+    let state = match d.state {
+        DeliveryState::Pending if url.is_none() => "held",
+        DeliveryState::Pending => "pending",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Dead => "dead",
+    };
+    let mut v = json!({
+        "id": format!("d{}", d.seq),
+        "seq": d.seq,
+        "field": d.field,
+        "event": d.event,
+        "url": url,
+        "state": state,
+        "created_at": d.created_at_ms / 1000,
+        "created_at_ms": d.created_at_ms,
+        "signature": d.signature,
+        "body": serde_json::from_str::<Value>(&d.body).unwrap_or(Value::Null),
+        "raw": d.body,
+        "attempts": d.attempts.iter().map(|a| json!({
+            "at": a.at_ms / 1000, "at_ms": a.at_ms, "url": a.url, "status": a.status, "error": a.error, "response_body": a.response_body,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(c) = &d.call_id {
+        v["call_id"] = c.clone().into();
+    }
+    if let Some(m) = &d.message_id {
+        v["message_id"] = m.clone().into();
+    }
+    if d.state == DeliveryState::Pending && !d.attempts.is_empty() {
+        v["next_attempt_at_ms"] = d.next_attempt_at_ms.into();
+    }
+    v
+}
+
+fn webhooks_json(engine: &Engine, req: &Request) -> Value {
+    let since: u64 = req.query("since").and_then(|s| s.trim_start_matches('d').parse().ok()).unwrap_or(0);
+    let field = req.query("field");
+    let call = req.query("call_id");
+    let limit: usize = req.query("limit").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+    let list: Vec<Value> = engine
+        .st
+        .outbox
+        .iter()
+        .filter(|d| d.seq > since)
+        .filter(|d| field.is_none_or(|f| d.field == f))
+        .filter(|d| call.is_none_or(|c| d.call_id.as_deref() == Some(c)))
+        .take(limit)
+        .map(|d| delivery_json(engine, d))
+        .collect();
+    let last_seq = engine.st.outbox.iter().last().map(|d| d.seq).unwrap_or(0);
+    json!({ "deliveries": list, "last_seq": last_seq, "evicted": engine.st.outbox.evicted, "capacity": engine.st.outbox.capacity, "pending": engine.st.outbox.pending_len() })
+}
+
+fn requests_json(engine: &Engine, req: &Request) -> Value {
+    let since: u64 = req.query("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let list: Vec<Value> = engine
+        .st
+        .journal
+        .entries
+        .iter()
+        .filter(|e| e.seq > since)
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": e.at_ms / 1000,
+                "at_ms": e.at_ms,
+                "method": e.method,
+                "path": e.path,
+                "query": e.query,
+                "body": serde_json::from_str::<Value>(&e.body).unwrap_or_else(|_| Value::String(e.body.clone())),
+                "status": e.status,
+                "response": serde_json::from_str::<Value>(&e.response).unwrap_or_else(|_| Value::String(e.response.clone())),
+            })
+        })
+        .collect();
+    json!({ "requests": list, "evicted": engine.st.journal.evicted, "capacity": engine.st.journal.capacity })
+}
+
+fn messages_json(engine: &Engine) -> Value {
+    let now = engine.now();
+    let list: Vec<Value> = engine
+        .st
+        .message_order
+        .iter()
+        .filter_map(|id| engine.st.messages.get(id))
+        .map(|m| {
+            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+            if let Some(exp) = m.button_expires_at_ms() {
+                v["button_expires_at"] = (exp / 1000).into();
+                v["button_expired"] = (now >= exp).into();
+            }
+            v
+        })
+        .collect();
+    json!({ "messages": list, "evicted": engine.st.messages_evicted })
+}

@@ -1,0 +1,161 @@
+//! The Graph surface: `/{version}/{object-id}/{edge}`, versioned or not.
+
+use super::{Request, Response};
+use crate::domain::error::{ApiError, ApiResult, ErrorKind};
+use crate::domain::ids::{AppId, PhoneNumberId, TemplateId, WabaId};
+use crate::engine::{unknown_object, Engine};
+use crate::wire::json::parse_object;
+use serde_json::{json, Value};
+
+/// `v21.0`, `v17`, … as Graph accepts them.
+fn is_version(seg: &str) -> bool {
+    let Some(rest) = seg.strip_prefix('v') else { return false };
+    let (major, minor) = rest.split_once('.').unwrap_or((rest, "0"));
+    !major.is_empty() && major.len() <= 3 && major.bytes().all(|b| b.is_ascii_digit()) && !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn handle(engine: &mut Engine, req: &Request) -> Response {
+    let result = route(engine, req);
+    let response = match result {
+        Ok(v) => Response::ok(&v),
+        Err(e) => Response::error(engine, &e),
+    };
+    engine.journal(&req.method, &req.path, &req.raw_query, &req.body, response.status, &response.body);
+    response
+}
+
+fn token(req: &Request) -> Option<&str> {
+    if let Some(h) = req.header("authorization") {
+        let h = h.trim();
+        let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {
+            return Some(rest.trim());
+        }
+        return None;
+    }
+    req.query("access_token")
+}
+
+fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
+    let mut segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.first().is_some_and(|s| is_version(s)) {
+        segs.remove(0);
+    }
+    let app = match token(req) {
+        None => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidToken,
+                "No access token: send Authorization: Bearer <token> (the default token is wa-emulator-token).",
+            )
+            .with_message("An active access token must be used to query information about the current user."))
+        }
+        Some(t) => engine.app_for_token(t).ok_or_else(|| {
+            ApiError::new(ErrorKind::InvalidToken, format!("The access token {} is not one this emulator issued (see GET /__emulator/config).", mask(t)))
+        })?,
+    };
+    let (id, edge) = match segs.as_slice() {
+        [] => return Err(ApiError::new(ErrorKind::UnknownPath, "The request names no object: expected /{version}/{object-id}/{edge}.")),
+        [id] => (*id, None),
+        [id, edge] => (*id, Some(*edge)),
+        [id, rest @ ..] => {
+            return Err(unknown_path(id, &rest.join("/")));
+        }
+    };
+    let method = req.method.as_str();
+    if engine.phone(&PhoneNumberId::from(id)).is_some() {
+        let phone = PhoneNumberId::from(id);
+        return match (method, edge) {
+            ("POST", Some("messages")) => engine.send_message(&app, &phone, &parse_object(&req.body)?),
+            ("POST", Some("calls")) => engine.call_action(&app, &phone, &parse_object(&req.body)?),
+            ("GET", Some("call_permissions")) => engine.get_call_permissions(&app, &phone, &req.query),
+            ("GET", Some("settings")) => engine.get_settings(&app, &phone, req.query("include_sip_credentials") == Some("true")),
+            ("POST", Some("settings")) => engine.post_settings(&app, &phone, &parse_object(&req.body)?),
+            ("GET", None) => phone_json(engine, &app, &phone),
+            (_, Some(e)) if known_edge(e) => Err(unsupported_method(method, id, Some(e))),
+            (_, Some(e)) => Err(unknown_path(id, e)),
+            (_, None) => Err(unsupported_method(method, id, None)),
+        };
+    }
+    if engine.app_of_waba(&WabaId::from(id)).is_some() {
+        let waba = WabaId::from(id);
+        return match (method, edge) {
+            ("POST", Some("message_templates")) => engine.create_template(&app, &waba, &parse_object(&req.body)?),
+            ("GET", Some("message_templates")) => engine.list_templates(&app, &waba, &req.query),
+            ("DELETE", Some("message_templates")) => engine.delete_template(&app, &waba, req.query("name"), req.query("hsm_id")),
+            ("GET", Some("phone_numbers")) => waba_phones(engine, &app, &waba),
+            ("GET", None) => {
+                engine.waba_for(&app, &waba)?;
+                Ok(json!({ "id": waba.as_str(), "name": "wa-emulator" }))
+            }
+            (_, Some(e @ ("message_templates" | "phone_numbers"))) => Err(unsupported_method(method, id, Some(e))),
+            (_, Some(e)) => Err(unknown_path(id, e)),
+            (_, None) => Err(unsupported_method(method, id, None)),
+        };
+    }
+    if engine.is_template(id) {
+        let fields: Vec<&str> = req.query("fields").map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        return match (method, edge) {
+            ("GET", None) => engine.get_template(&app, &TemplateId::from(id), &fields),
+            (_, Some(e)) => Err(unknown_path(id, e)),
+            (_, None) => Err(unsupported_method(method, id, None)),
+        };
+    }
+    Err(unknown_object(id))
+}
+
+fn known_edge(e: &str) -> bool {
+    matches!(e, "messages" | "calls" | "call_permissions" | "settings")
+}
+
+fn mask(token: &str) -> String {
+    let shown: String = token.chars().take(4).collect();
+    format!("\"{shown}…\" ({} characters)", token.chars().count())
+}
+
+fn unknown_path(id: &str, edge: &str) -> ApiError {
+    ApiError::new(ErrorKind::UnknownPath, format!("Object {id} has no edge /{edge}."))
+        .with_message(format!("Unknown path components: /{edge}"))
+}
+
+fn unsupported_method(method: &str, id: &str, edge: Option<&str>) -> ApiError {
+    let what = edge.map(|e| format!("/{e}")).unwrap_or_default();
+    ApiError::new(ErrorKind::UnknownObject, format!("{method} is not supported on {id}{what}."))
+        .with_subcode(33)
+        .with_message(format!(
+            "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
+            method.to_ascii_lowercase()
+        ))
+}
+
+fn phone_json(engine: &Engine, app: &AppId, id: &PhoneNumberId) -> ApiResult<Value> {
+    let p = engine.phone_for(app, id)?;
+    Ok(json!({
+        "verified_name": p.verified_name,
+        "code_verification_status": "VERIFIED",
+        "display_phone_number": p.display_phone_number,
+        "quality_rating": "GREEN",
+        "platform_type": "CLOUD_API",
+        "throughput": { "level": "STANDARD" },
+        "id": p.id.as_str(),
+    }))
+}
+
+fn waba_phones(engine: &Engine, app: &AppId, waba: &WabaId) -> ApiResult<Value> {
+    engine.waba_for(app, waba)?;
+    let ids: Vec<PhoneNumberId> = engine.st.tenants.phone_numbers.iter().filter(|p| &p.waba_id == waba).map(|p| p.id.clone()).collect();
+    let data: ApiResult<Vec<Value>> = ids.iter().map(|id| phone_json(engine, app, id)).collect();
+    Ok(json!({ "data": data?, "paging": { "cursors": { "before": "QVFI", "after": "QVFI" } } }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_prefixes() {
+        for v in ["v17.0", "v21.0", "v26.0", "v9", "v100.12"] {
+            assert!(super::is_version(v), "{v}");
+        }
+        for v in ["v", "21.0", "vX.0", "v21.", "106540352242922"] {
+            assert!(!super::is_version(v), "{v}");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Requests in, responses out — pure routing over the project's own request type.
+//!
+//! The server turns each hyper request into a [`Request`] once, then calls [`handle`]
+//! with the engine locked. Every failure becomes a Graph-shaped JSON error here; nothing
+//! below this layer can make the service fail.
+
+mod admin;
+mod graph;
+
+use crate::domain::error::{ApiError, ErrorKind};
+use crate::engine::Engine;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Upper-case method.
+    pub method: String,
+    pub path: String,
+    pub raw_query: String,
+    pub query: Vec<(String, String)>,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+}
+
+impl Request {
+    pub fn new(method: &str, path_and_query: &str, headers: Vec<(String, String)>, body: impl Into<bytes::Bytes>) -> Self {
+        let (path, raw_query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        Self {
+            method: method.to_ascii_uppercase(),
+            path: path.to_owned(),
+            raw_query: raw_query.to_owned(),
+            query: parse_query(raw_query),
+            headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            body: body.into(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, v: &Value) -> Self {
+        Self { status, content_type: "application/json", headers: Vec::new(), body: serde_json::to_vec(v).unwrap_or_default() }
+    }
+
+    pub fn ok(v: &Value) -> Self {
+        Self::json(200, v)
+    }
+
+    pub fn error(engine: &mut Engine, e: &ApiError) -> Self {
+        let trace = engine.fbtrace_id();
+        let mut r = Self::json(e.http_status(), &e.to_json(&trace));
+        if e.kind == ErrorKind::InvalidToken {
+            r.headers.push(("www-authenticate", format!("OAuth \"Facebook Platform\" \"invalid_token\" \"{}\"", e.message())));
+        }
+        r
+    }
+
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// What the shell knows that the engine does not.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub listen_url: String,
+    pub admin_token: Option<String>,
+}
+
+pub const ADMIN_PREFIX: &str = "/__emulator";
+
+pub use admin::{advance_target as advance_target_of, clock_json as clock_json_of};
+
+pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
+    if req.path == ADMIN_PREFIX || req.path.starts_with("/__emulator/") {
+        return admin::handle(engine, req, ctx);
+    }
+    graph::handle(engine, req)
+}
+
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+/// Percent-decoding for query components (`+` is a space); invalid escapes stay as-is.
+pub fn decode_component(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_components_are_decoded() {
+        assert_eq!(parse_query("a=1&b=x%20y+z&c"), vec![("a".into(), "1".into()), ("b".into(), "x y z".into()), ("c".into(), "".into())]);
+        assert_eq!(decode_component("%zz%4"), "%zz%4");
+        assert_eq!(decode_component("%C3%A9"), "é");
+        assert_eq!(decode_component("%é%"), "%é%");
+    }
+}

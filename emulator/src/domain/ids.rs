@@ -1,0 +1,201 @@
+//! Identifiers and the one seeded source of randomness.
+//!
+//! Every id the emulator invents (`wamid.…`, `wacid.…`, template ids, `fbtrace_id`,
+//! conversation ids, SDP secrets) comes from [`IdGen`], so `--seed N` makes a run
+//! reproducible: the same requests in the same order produce the same ids.
+
+use base64::Engine;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A WhatsApp user's phone number in digits, as `wa_id`.
+    WaId
+);
+id_type!(
+    /// `wamid.…`: a message sent or received.
+    MessageId
+);
+id_type!(
+    /// `wacid.…`: a call.
+    CallId
+);
+id_type!(
+    /// A business phone number's Graph object id.
+    PhoneNumberId
+);
+id_type!(
+    /// A WhatsApp Business Account's Graph object id.
+    WabaId
+);
+id_type!(
+    /// A message template's Graph object id.
+    TemplateId
+);
+id_type!(
+    /// A Meta app id.
+    AppId
+);
+
+/// The seeded generator behind every invented id.
+#[derive(Debug, Clone)]
+pub struct IdGen {
+    rng: StdRng,
+}
+
+const TRACE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+impl IdGen {
+    pub fn new(seed: u64) -> Self {
+        Self { rng: StdRng::seed_from_u64(seed) }
+    }
+
+    fn upper_hex(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from(b"0123456789ABCDEF"[self.rng.gen_range(0..16)])).collect()
+    }
+
+    pub fn lower_hex(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from(b"0123456789abcdef"[self.rng.gen_range(0..16)])).collect()
+    }
+
+    pub fn alnum(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from(TRACE_ALPHABET[self.rng.gen_range(0..62)])).collect()
+    }
+
+    pub fn digits(&mut self, n: usize) -> String {
+        let first = char::from(b'1' + self.rng.gen_range(0..9u8));
+        std::iter::once(first)
+            .chain((1..n).map(|_| char::from(b'0' + self.rng.gen_range(0..10u8))))
+            .collect()
+    }
+
+    pub fn u64(&mut self) -> u64 {
+        self.rng.gen()
+    }
+
+    /// Shaped like Meta's: base64 of a small protobuf-like record holding the peer's
+    /// number and a random hex key (`wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI…`).
+    pub fn message_id(&mut self, peer: &WaId) -> MessageId {
+        let mut raw = vec![0x1c, 0x18, peer.0.len() as u8];
+        raw.extend_from_slice(peer.0.as_bytes());
+        raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x11, 0x18, 0x12]);
+        raw.extend_from_slice(self.upper_hex(18).as_bytes());
+        raw.push(0x00);
+        MessageId(format!("wamid.{}", base64::engine::general_purpose::STANDARD.encode(raw)))
+    }
+
+    /// Shaped like Meta's `wacid.HBgLMTIxOTU1NTA3MTQVAgASGCAz…` call ids.
+    pub fn call_id(&mut self, peer: &WaId) -> CallId {
+        let mut raw = vec![0x1c, 0x18, peer.0.len() as u8];
+        raw.extend_from_slice(peer.0.as_bytes());
+        raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x12, 0x18, 0x20]);
+        raw.extend_from_slice(self.upper_hex(32).as_bytes());
+        raw.extend_from_slice(&[0x1c, 0x00]);
+        CallId(format!("wacid.{}", base64::engine::general_purpose::STANDARD.encode(raw)))
+    }
+
+    pub fn fbtrace_id(&mut self) -> String {
+        (0..27).map(|_| char::from(TRACE_ALPHABET[self.rng.gen_range(0..64)])).collect()
+    }
+
+    pub fn template_id(&mut self) -> TemplateId {
+        TemplateId(self.digits(16))
+    }
+}
+
+/// Business-scoped user id derived from the number alone (not from the seed), so a user
+/// keeps the same BSUID across runs and resets: `<country>.<19 digits>`.
+pub fn bsuid_for(wa_id: &WaId) -> String {
+    // FNV-1a: stable across Rust versions, unlike the std hasher.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in wa_id.0.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{}.1{:018}", country_of(&wa_id.0), h % 1_000_000_000_000_000_000)
+}
+
+/// ISO country of a number from its calling code; a small table is enough for BSUIDs.
+pub fn country_of(digits: &str) -> &'static str {
+    const CODES: &[(&str, &str)] = &[
+        ("1", "US"), ("7", "RU"), ("20", "EG"), ("27", "ZA"), ("30", "GR"), ("31", "NL"),
+        ("32", "BE"), ("33", "FR"), ("34", "ES"), ("39", "IT"), ("41", "CH"), ("44", "GB"),
+        ("49", "DE"), ("51", "PE"), ("52", "MX"), ("54", "AR"), ("55", "BR"), ("56", "CL"),
+        ("57", "CO"), ("60", "MY"), ("61", "AU"), ("62", "ID"), ("63", "PH"), ("65", "SG"),
+        ("81", "JP"), ("82", "KR"), ("84", "VN"), ("86", "CN"), ("90", "TR"), ("91", "IN"),
+        ("92", "PK"), ("234", "NG"), ("351", "PT"), ("972", "IL"), ("971", "AE"), ("966", "SA"),
+    ];
+    CODES
+        .iter()
+        .filter(|(code, _)| digits.starts_with(code))
+        .max_by_key(|(code, _)| code.len())
+        .map(|(_, c)| *c)
+        .unwrap_or("US")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_ids() {
+        let peer = WaId::from("16315551234");
+        let mut a = IdGen::new(7);
+        let mut b = IdGen::new(7);
+        assert_eq!(a.message_id(&peer), b.message_id(&peer));
+        assert_eq!(a.call_id(&peer), b.call_id(&peer));
+        assert_eq!(a.fbtrace_id(), b.fbtrace_id());
+        assert_ne!(IdGen::new(8).message_id(&peer), IdGen::new(7).message_id(&peer));
+    }
+
+    #[test]
+    fn ids_have_meta_prefixes() {
+        let peer = WaId::from("16315551234");
+        let mut g = IdGen::new(1);
+        assert!(g.message_id(&peer).0.starts_with("wamid.HBgLMTYzMTU1NTEyMzQVAgAR"));
+        assert!(g.call_id(&peer).0.starts_with("wacid.HBgLMTYzMTU1NTEyMzQVAgAS"));
+        assert_eq!(g.template_id().0.len(), 16);
+    }
+
+    #[test]
+    fn bsuid_is_stable_and_country_prefixed() {
+        assert_eq!(bsuid_for(&WaId::from("16315551234")), bsuid_for(&WaId::from("16315551234")));
+        assert!(bsuid_for(&WaId::from("16315551234")).starts_with("US.1"));
+        assert!(bsuid_for(&WaId::from("5511962185237")).starts_with("BR."));
+        assert!(bsuid_for(&WaId::from("972501234567")).starts_with("IL."));
+        assert_eq!(bsuid_for(&WaId::from("1")).len(), "US.".len() + 19);
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure domain types: ids, users and client versions, messages, templates, calls and
+//! their state machine, permissions, settings, tenants, and the error catalogue.
+
+pub mod call;
+pub mod error;
+pub mod ids;
+pub mod message;
+pub mod permission;
+pub mod settings;
+pub mod template;
+pub mod tenant;
+pub mod user;

@@ -1,0 +1,140 @@
+//! Who the emulator pretends to be: apps, WABAs, phone numbers, declared users, and the
+//! behaviour switches where the real API is ambiguous. The embedded default is PRODUCT §2.
+
+use super::ids::{AppId, PhoneNumberId, WabaId, WaId};
+use super::settings::CallingSettings;
+use super::user::{ClientVersion, Platform, VersionRules};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct App {
+    pub id: AppId,
+    pub secret: String,
+    pub access_tokens: Vec<String>,
+    pub webhook_url: Option<String>,
+    pub verify_token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Waba {
+    pub id: WabaId,
+    pub app_id: AppId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    pub id: PhoneNumberId,
+    pub waba_id: WabaId,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub calling: CallingSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeclaredUser {
+    pub wa_id: WaId,
+    pub name: Option<String>,
+    pub platform: Platform,
+    pub version: ClientVersion,
+}
+
+/// Switches for behaviour the reference marks as inference or inconsistent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Behaviour {
+    /// 131047 as a synchronous 400 instead of the default failed status webhook.
+    pub reengagement_sync: bool,
+    /// `href` inside message-status errors (the docs show it; recent captures omit it).
+    pub status_error_href: bool,
+    /// `conversation` objects on `sent`/`delivered` statuses (omitted from v24.0 on).
+    pub status_conversation: bool,
+    /// A `sent` status before the `failed` 131026 one.
+    pub sent_before_undeliverable: bool,
+    /// Seconds from template creation to APPROVED (0: approved at once).
+    pub template_review_secs: u64,
+    /// Seconds a call rings before it ends unanswered.
+    pub ring_timeout_secs: u64,
+    /// New users start with the 24 h customer service window open (as if they had just
+    /// written), so a first `voice_call` message is deliverable.
+    pub new_users_window_open: bool,
+    /// Legacy `connection.webrtc.sdp` beside `session` on business-initiated connects.
+    pub legacy_connection_sdp: bool,
+    /// BSUID-era fields (`user_id`, `contacts` on status webhooks).
+    pub bsuid: bool,
+    pub versions: VersionRules,
+    /// Capacity of the Graph request journal.
+    pub journal_capacity: usize,
+    /// Finished webhook deliveries kept in the log (pending ones are never evicted).
+    pub delivery_log_capacity: usize,
+    /// Messages kept for taps and reads; older ones are evicted and counted.
+    pub message_retention: usize,
+    /// Ended calls kept; older ones are evicted and counted.
+    pub call_retention: usize,
+    /// How long undelivered `messages`-field webhooks are retried.
+    pub retry_horizon_secs: u64,
+    /// How long undelivered `calls` webhooks are retried (shorter, as Meta warns).
+    pub calls_retry_horizon_secs: u64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            reengagement_sync: false,
+            status_error_href: false,
+            status_conversation: true,
+            sent_before_undeliverable: false,
+            template_review_secs: 0,
+            ring_timeout_secs: 60,
+            new_users_window_open: true,
+            legacy_connection_sdp: false,
+            bsuid: true,
+            versions: VersionRules::default(),
+            journal_capacity: 1_000,
+            delivery_log_capacity: 10_000,
+            message_retention: 50_000,
+            call_retention: 10_000,
+            retry_horizon_secs: 7 * 24 * 3600,
+            calls_retry_horizon_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tenants {
+    pub apps: Vec<App>,
+    pub wabas: Vec<Waba>,
+    pub phone_numbers: Vec<PhoneNumber>,
+    pub users: Vec<DeclaredUser>,
+}
+
+pub const DEFAULT_APP_ID: &str = "1234567890123456";
+pub const DEFAULT_APP_SECRET: &str = "wa-emulator-secret";
+pub const DEFAULT_WABA_ID: &str = "102290129340398";
+pub const DEFAULT_PHONE_NUMBER_ID: &str = "106540352242922";
+pub const DEFAULT_DISPLAY_NUMBER: &str = "15550783881";
+pub const DEFAULT_ACCESS_TOKEN: &str = "wa-emulator-token";
+pub const DEFAULT_VERIFY_TOKEN: &str = "wa-emulator-verify";
+
+impl Default for Tenants {
+    fn default() -> Self {
+        Self {
+            apps: vec![App {
+                id: DEFAULT_APP_ID.into(),
+                secret: DEFAULT_APP_SECRET.into(),
+                access_tokens: vec![DEFAULT_ACCESS_TOKEN.into()],
+                webhook_url: None,
+                verify_token: DEFAULT_VERIFY_TOKEN.into(),
+            }],
+            wabas: vec![Waba { id: DEFAULT_WABA_ID.into(), app_id: DEFAULT_APP_ID.into(), name: "wa-emulator".into() }],
+            phone_numbers: vec![PhoneNumber {
+                id: DEFAULT_PHONE_NUMBER_ID.into(),
+                waba_id: DEFAULT_WABA_ID.into(),
+                display_phone_number: DEFAULT_DISPLAY_NUMBER.into(),
+                verified_name: "wa-emulator".into(),
+                calling: CallingSettings::default(),
+            }],
+            users: Vec::new(),
+        }
+    }
+}

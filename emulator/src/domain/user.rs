@@ -1,0 +1,246 @@
+//! Simulated WhatsApp users: platform, client version and what each can do.
+//!
+//! The client-version table of PRODUCT §3 lives here, in [`Capabilities`], so every
+//! surface (webhooks, SIP, taps) asks the same question the same way.
+
+use super::ids::{bsuid_for, WaId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Android,
+    Ios,
+    /// WhatsApp Business on Android.
+    Smba,
+    /// WhatsApp Business on iOS.
+    Smbi,
+    Desktop,
+    Web,
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "android" => Platform::Android,
+            "ios" | "iphone" => Platform::Ios,
+            "smba" => Platform::Smba,
+            "smbi" => Platform::Smbi,
+            "desktop" => Platform::Desktop,
+            "web" => Platform::Web,
+            _ => return None,
+        })
+    }
+
+    pub const NAMES: &'static str = "android, ios, smba, smbi, desktop, web";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Smba => "smba",
+            Platform::Smbi => "smbi",
+            Platform::Desktop => "desktop",
+            Platform::Web => "web",
+        }
+    }
+
+    pub fn is_phone(self) -> bool {
+        !matches!(self, Platform::Desktop | Platform::Web)
+    }
+
+    fn is_ios_family(self) -> bool {
+        matches!(self, Platform::Ios | Platform::Smbi)
+    }
+}
+
+/// A dotted client version such as `2.25.27` or `2.24.10.8`, compared numerically
+/// component by component (missing components count as 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientVersion(Vec<u32>);
+
+impl ClientVersion {
+    pub fn parse(s: &str) -> Option<Self> {
+        let parts: Option<Vec<u32>> = s.trim().split('.').map(|p| p.parse().ok()).collect();
+        let parts = parts?;
+        if parts.is_empty() || parts.len() > 5 {
+            return None;
+        }
+        Some(Self(parts))
+    }
+
+    fn component(&self, i: usize) -> u32 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+}
+
+impl PartialOrd for ClientVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ClientVersion {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let n = self.0.len().max(other.0.len());
+        (0..n).map(|i| self.component(i).cmp(&other.component(i))).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+impl std::fmt::Display for ClientVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|p| p.to_string()).collect();
+        f.write_str(&parts.join("."))
+    }
+}
+
+impl TryFrom<String> for ClientVersion {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ClientVersion::parse(&s).ok_or_else(|| format!("not a client version: {s:?} (expected digits and dots, e.g. 2.25.27)"))
+    }
+}
+
+impl From<ClientVersion> for String {
+    fn from(v: ClientVersion) -> String {
+        v.to_string()
+    }
+}
+
+/// Version thresholds of the client-version table (configurable for iOS, whose minimum
+/// Meta does not publish).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionRules {
+    pub voice_call_button_android: ClientVersion,
+    pub voice_call_button_ios: ClientVersion,
+    pub permission_requests: ClientVersion,
+    pub payload_echo: ClientVersion,
+    /// The version given to users nobody declared.
+    pub latest: ClientVersion,
+}
+
+impl Default for VersionRules {
+    fn default() -> Self {
+        let v = |s| ClientVersion::parse(s).expect("static version");
+        Self {
+            voice_call_button_android: v("2.24.1"),
+            voice_call_button_ios: v("2.24.1"),
+            permission_requests: v("2.24.14"),
+            payload_echo: v("2.25.27"),
+            latest: v("2.26.1"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub wa_id: WaId,
+    /// Business-scoped user id, `contacts[].user_id` in webhooks.
+    pub user_id: String,
+    pub name: String,
+    pub platform: Platform,
+    pub version: ClientVersion,
+}
+
+impl User {
+    pub fn new(wa_id: WaId, name: Option<String>, platform: Platform, version: ClientVersion) -> Self {
+        let name = name.unwrap_or_else(|| default_name(&wa_id));
+        Self { user_id: bsuid_for(&wa_id), wa_id, name, platform, version }
+    }
+
+    pub fn capabilities<'a>(&'a self, rules: &'a VersionRules) -> Capabilities<'a> {
+        Capabilities { user: self, rules }
+    }
+}
+
+fn default_name(wa_id: &WaId) -> String {
+    let tail: String = wa_id.0.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("User {tail}")
+}
+
+/// What a user's client can do, per the client-version table.
+pub struct Capabilities<'a> {
+    user: &'a User,
+    rules: &'a VersionRules,
+}
+
+impl Capabilities<'_> {
+    /// Renders `voice_call` buttons (interactive and template). Below the minimum the
+    /// message fails asynchronously with 131026.
+    pub fn renders_call_buttons(&self) -> bool {
+        let min = if self.user.platform.is_ios_family() {
+            &self.rules.voice_call_button_ios
+        } else {
+            &self.rules.voice_call_button_android
+        };
+        self.user.version >= *min
+    }
+
+    /// Receives call permission requests and business-initiated calls.
+    pub fn receives_business_calls(&self) -> bool {
+        self.user.platform.is_phone() && self.user.version >= self.rules.permission_requests
+    }
+
+    pub fn receives_permission_requests(&self) -> bool {
+        self.user.version >= self.rules.permission_requests
+    }
+
+    /// Passes `payload` / `biz_payload` on as `cta_payload` / `deeplink_payload`.
+    pub fn echoes_payloads(&self) -> bool {
+        self.user.version >= self.rules.payload_echo
+    }
+
+    /// Places calls to businesses (desktop and web cannot).
+    pub fn places_business_calls(&self) -> bool {
+        self.user.platform.is_phone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(platform: Platform, v: &str) -> User {
+        User::new(WaId::from("16315551234"), None, platform, ClientVersion::parse(v).unwrap())
+    }
+
+    #[test]
+    fn versions_compare_numerically_not_lexically() {
+        let v = |s| ClientVersion::parse(s).unwrap();
+        assert!(v("2.25.27") > v("2.25.9"));
+        assert!(v("2.24.10.8") > v("2.24.10"));
+        assert_eq!(v("2.24"), v("2.24.0"));
+        assert!(ClientVersion::parse("2.x").is_none());
+        assert!(ClientVersion::parse("").is_none());
+    }
+
+    #[test]
+    fn client_version_table_rows() {
+        let rules = VersionRules::default();
+        // (platform, version, buttons, permission+business calls, payload echo, places calls)
+        let rows = [
+            (Platform::Android, "2.23.0", false, false, false, true),
+            (Platform::Android, "2.24.1", true, false, false, true),
+            (Platform::Android, "2.24.14", true, true, false, true),
+            (Platform::Android, "2.25.26", true, true, false, true),
+            (Platform::Android, "2.25.27", true, true, true, true),
+            (Platform::Ios, "2.25.30", true, true, true, true),
+            (Platform::Desktop, "2.25.30", true, false, true, false),
+            (Platform::Web, "2.25.30", true, false, true, false),
+        ];
+        for (p, v, buttons, biz, echo, calls) in rows {
+            let u = user(p, v);
+            let c = u.capabilities(&rules);
+            assert_eq!(c.renders_call_buttons(), buttons, "{p:?} {v} buttons");
+            assert_eq!(c.receives_business_calls(), biz, "{p:?} {v} business calls");
+            assert_eq!(c.echoes_payloads(), echo, "{p:?} {v} payload echo");
+            assert_eq!(c.places_business_calls(), calls, "{p:?} {v} places calls");
+        }
+    }
+
+    #[test]
+    fn default_names_use_the_last_four_digits() {
+        assert_eq!(user(Platform::Android, "2.25.30").name, "User 1234");
+    }
+}

@@ -1,0 +1,428 @@
+//! Messages, statuses, templates, inbound texts and reads.
+
+use super::{pair_key, unknown_object, Engine, Timer};
+use crate::domain::error::{ApiError, ApiResult, ErrorKind};
+use crate::domain::ids::{AppId, MessageId, PhoneNumberId, TemplateId, WaId, WabaId};
+use crate::domain::message::{CallButton, MessageStatus, OutboundMessage, TemplateRef, DEFAULT_TTL_MINUTES};
+use crate::domain::permission::{Grant, Permission};
+use crate::domain::template::Template;
+use crate::domain::tenant::PhoneNumber;
+use crate::domain::user::User;
+use crate::webhook::payload::{self, StatusInput};
+use crate::wire::messages::{self, MessagesBody, SendKind};
+use crate::wire::templates;
+use serde_json::{json, Map, Value};
+
+/// What the user's client does with a message once accepted.
+enum Fate {
+    Deliver,
+    Fail(ApiError),
+}
+
+impl Engine {
+    /// `POST /{phone-number-id}/messages`.
+    pub fn send_message(&mut self, app: &AppId, phone_id: &PhoneNumberId, body: &Map<String, Value>) -> ApiResult<Value> {
+        let phone = self.phone_for(app, phone_id)?;
+        let req = match messages::parse(body)? {
+            MessagesBody::MarkRead(id) => return self.business_mark_read(&id),
+            MessagesBody::Send(r) => r,
+        };
+        let mut button: Option<CallButton> = None;
+        let mut template_ref: Option<TemplateRef> = None;
+        let mut is_cpr = false;
+        let kind: String;
+        match &req.kind {
+            SendKind::Text => kind = "text".into(),
+            SendKind::VoiceCall(b) => {
+                kind = "voice_call".into();
+                button = Some(b.clone());
+            }
+            SendKind::PermissionRequest => {
+                kind = "call_permission_request".into();
+                is_cpr = true;
+            }
+            SendKind::Other(t) => kind = t.clone(),
+            SendKind::Template { name, language, body_params, voice_call } => {
+                kind = "template".into();
+                let t = self.approved_template(&phone.waba_id, name, language)?;
+                let given = body_params.unwrap_or(0);
+                if given != t.body_params {
+                    return Err(ApiError::new(
+                        ErrorKind::TemplateParamCount,
+                        format!("Template {name} ({language}) has {} body parameter(s); the request gave {given}.", t.body_params),
+                    ));
+                }
+                match (&t.voice_call_button, voice_call) {
+                    (None, Some(_)) => {
+                        return Err(ApiError::new(
+                            ErrorKind::InvalidValue,
+                            format!("template.components: template {name} has no voice_call button, but the request has a voice_call button component."),
+                        ))
+                    }
+                    (Some(tb), params) => {
+                        if let Some(i) = params.as_ref().and_then(|p| p.index) {
+                            if i != tb.index {
+                                return Err(ApiError::new(
+                                    ErrorKind::InvalidValue,
+                                    format!("template.components: the voice_call button of {name} is at index {}; the request gave index {i}.", tb.index),
+                                ));
+                            }
+                        }
+                        let ttl = params.as_ref().and_then(|p| p.ttl_minutes).or(tb.ttl_minutes).unwrap_or(DEFAULT_TTL_MINUTES);
+                        let payload = params.as_ref().and_then(|p| p.payload.clone());
+                        button = Some(CallButton { display_text: tb.text.clone(), ttl_minutes: ttl, payload });
+                    }
+                    (None, None) => {}
+                }
+                is_cpr = t.is_permission_request;
+                template_ref = Some(TemplateRef { name: t.name.clone(), language: t.language.clone(), category: t.category.clone() });
+            }
+        }
+        if is_cpr {
+            if !phone.calling.enabled {
+                return Err(ApiError::new(ErrorKind::CallingNotEnabled, format!("Calling is DISABLED on phone number {}; enable it with POST /{}/settings.", phone.id, phone.id)));
+            }
+            let now = self.now();
+            let perm = self.st.permissions.entry(pair_key(&phone.id, &req.to)).or_default();
+            perm.prune(now);
+            if perm.is_permanent() {
+                return Err(ApiError::new(ErrorKind::PermanentPermissionExists, format!("User {} already gave a permanent call permission to {}.", req.to, phone.display_phone_number)));
+            }
+            if let Some((period, max)) = perm.request_limit_hit(now) {
+                return Err(ApiError::new(
+                    ErrorKind::PermissionRequestLimit,
+                    format!("At most {max} call permission request(s) per {period} to the same user; a connected call resets the limits."),
+                ));
+            }
+        }
+        let user = self.user_or_create(&req.to);
+        let free_form = template_ref.is_none();
+        let fate = self.fate_of(&phone, &user, free_form, button.is_some(), is_cpr)?;
+        let id = self.ids.message_id(&req.to);
+        let now = self.now();
+        let mut msg = OutboundMessage {
+            id: id.clone(),
+            phone_number_id: phone.id.clone(),
+            to: req.to.clone(),
+            kind,
+            sent_at_ms: now,
+            status: MessageStatus::Accepted,
+            error_code: None,
+            button,
+            template: template_ref,
+            is_permission_request: is_cpr,
+            biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
+            body: Value::Object(body.clone()),
+        };
+        match fate {
+            Fate::Deliver => {
+                self.emit_status(&phone, &user, &msg, "sent", None);
+                self.emit_status(&phone, &user, &msg, "delivered", None);
+                msg.status = MessageStatus::Delivered;
+                if is_cpr {
+                    self.st.permissions.entry(pair_key(&phone.id, &req.to)).or_default().requests.push(now);
+                }
+            }
+            Fate::Fail(err) => {
+                if self.behaviour.sent_before_undeliverable && err.kind == ErrorKind::Undeliverable {
+                    self.emit_status(&phone, &user, &msg, "sent", None);
+                }
+                self.emit_status(&phone, &user, &msg, "failed", Some(&err));
+                msg.status = MessageStatus::Failed;
+                msg.error_code = Some(err.code());
+            }
+        }
+        let is_template = msg.template.is_some();
+        self.remember_message(msg);
+        let mut response = json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": req.to_input, "wa_id": req.to.as_str() }],
+            "messages": [{ "id": id.as_str() }],
+        });
+        if is_template {
+            response["messages"][0]["message_status"] = "accepted".into();
+        }
+        Ok(response)
+    }
+
+    /// Whether an accepted message reaches the user (131047, 131026 are asynchronous).
+    fn fate_of(&self, phone: &PhoneNumber, user: &User, free_form: bool, has_call_button: bool, is_cpr: bool) -> ApiResult<Fate> {
+        if free_form && !self.window_open(&phone.id, &user.wa_id) {
+            let err = ApiError::new(
+                ErrorKind::ReEngagement,
+                "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+            );
+            if self.behaviour.reengagement_sync {
+                return Err(err);
+            }
+            return Ok(Fate::Fail(err));
+        }
+        let caps = user.capabilities(&self.behaviour.versions);
+        let too_old = (has_call_button && !caps.renders_call_buttons()) || (is_cpr && !caps.receives_permission_requests());
+        if too_old {
+            return Ok(Fate::Fail(ApiError::new(ErrorKind::Undeliverable, "Message Undeliverable.")));
+        }
+        Ok(Fate::Deliver)
+    }
+
+    fn approved_template(&self, waba: &WabaId, name: &str, language: &str) -> ApiResult<Template> {
+        let t = self.st.templates.iter().find(|t| &t.waba_id == waba && t.name == name && t.language == language).ok_or_else(|| {
+            let langs: Vec<&str> = self.st.templates.iter().filter(|t| &t.waba_id == waba && t.name == name).map(|t| t.language.as_str()).collect();
+            let hint = if langs.is_empty() { String::new() } else { format!(" (it exists in {})", langs.join(", ")) };
+            ApiError::new(ErrorKind::TemplateNotFound, format!("template name ({name}) does not exist in {language}{hint}"))
+        })?;
+        if t.status != "APPROVED" {
+            return Err(ApiError::new(
+                ErrorKind::TemplateNotFound,
+                format!("template name ({name}) in {language} is {}; only APPROVED templates can be sent", t.status),
+            ));
+        }
+        Ok(t.clone())
+    }
+
+    fn conversation_for(&mut self, phone: &PhoneNumberId, wa: &WaId, category: &str) -> (String, u64) {
+        let key = format!("{}/{category}", pair_key(phone, wa));
+        let now = self.now();
+        if let Some((id, exp)) = self.st.conversations.get(&key) {
+            if *exp > now {
+                return (id.clone(), *exp);
+            }
+        }
+        let entry = (self.ids.lower_hex(32), now + 24 * 3600 * 1000);
+        self.st.conversations.insert(key, entry.clone());
+        entry
+    }
+
+    fn emit_status(&mut self, phone: &PhoneNumber, user: &User, msg: &OutboundMessage, status: &str, error: Option<&ApiError>) {
+        let now = self.now();
+        let (category, kind, billable) = match &msg.template {
+            Some(t) => (t.category.to_ascii_lowercase(), "regular", true),
+            None => ("service".to_owned(), "free_customer_service", false),
+        };
+        let priced = matches!(status, "sent" | "delivered");
+        let conversation = if priced && self.behaviour.status_conversation {
+            let (id, exp) = self.conversation_for(&phone.id, &user.wa_id, &category);
+            let mut c = json!({ "id": id });
+            if status == "sent" {
+                c["expiration_timestamp"] = payload::ts(exp).into();
+            }
+            c["origin"] = json!({ "type": category });
+            Some(c)
+        } else {
+            None
+        };
+        let pricing = priced.then(|| json!({ "billable": billable, "pricing_model": "PMP", "type": kind, "category": category }));
+        let href = self.behaviour.status_error_href.then_some("https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/");
+        let errors = error.map(|e| json!([e.status_error_json(href)]));
+        let value = payload::message_status(
+            phone,
+            user,
+            self.behaviour.bsuid,
+            StatusInput {
+                message_id: msg.id.as_str(),
+                status,
+                at_ms: now,
+                biz_opaque_callback_data: msg.biz_opaque_callback_data.as_deref(),
+                conversation,
+                pricing,
+                errors,
+            },
+        );
+        self.emit_for_phone(phone, "messages", &format!("status_{status}"), format!("msg:{}", msg.id), None, Some(&msg.id), value);
+    }
+
+    fn business_mark_read(&mut self, id: &MessageId) -> ApiResult<Value> {
+        if self.st.inbound.contains(id) {
+            Ok(json!({ "success": true }))
+        } else {
+            Err(ApiError::new(ErrorKind::InvalidParameter, format!("message_id {id} is not a message this number received.")))
+        }
+    }
+
+    /// The user reads a message: a `read` status (no pricing), once.
+    pub fn user_read(&mut self, wa: &WaId, id: &MessageId) -> ApiResult<Value> {
+        let msg = self.message_to(wa, id)?;
+        match msg.status {
+            MessageStatus::Failed => {
+                return Err(ApiError::refused("message_not_delivered", format!("Message {id} failed ({}); the user never received it.", msg.error_code.unwrap_or(0))))
+            }
+            MessageStatus::Read => {}
+            _ => {
+                let phone = self.phone(&msg.phone_number_id).cloned().ok_or_else(|| unknown_object(msg.phone_number_id.as_str()))?;
+                let user = self.user_or_create(wa);
+                self.emit_status(&phone, &user, &msg, "read", None);
+                if let Some(m) = self.st.messages.get_mut(id) {
+                    m.status = MessageStatus::Read;
+                }
+            }
+        }
+        Ok(json!({ "message_id": id.as_str(), "status": "read" }))
+    }
+
+    pub(crate) fn message_to(&self, wa: &WaId, id: &MessageId) -> ApiResult<OutboundMessage> {
+        let msg = self.st.messages.get(id).ok_or_else(|| {
+            let why = if self.st.messages_evicted > 0 { " (it may have been evicted: the emulator keeps the most recent messages only)" } else { "" };
+            ApiError::new(ErrorKind::NotFound, format!("No message {id}{why}."))
+        })?;
+        if &msg.to != wa {
+            return Err(ApiError::refused("not_your_message", format!("Message {id} was sent to {}, not to {wa}.", msg.to)));
+        }
+        Ok(msg.clone())
+    }
+
+    /// The user writes to the business: opens the service window; `messages` webhook.
+    pub fn user_text(&mut self, wa: &WaId, phone_id: Option<&PhoneNumberId>, text: &str) -> ApiResult<Value> {
+        let phone_id = phone_id.cloned().or_else(|| self.default_phone()).ok_or_else(|| unknown_object("phone"))?;
+        let phone = self.phone(&phone_id).cloned().ok_or_else(|| unknown_object(phone_id.as_str()))?;
+        let user = self.user_or_create(wa);
+        self.open_window(&phone.id, wa);
+        let id = self.ids.message_id(wa);
+        let now = self.now();
+        let mut m = payload::inbound_base(&user, self.behaviour.bsuid, id.as_str(), now, None, "text");
+        m.insert("text".into(), json!({ "body": text }));
+        let value = payload::inbound_message(&phone, &user, self.behaviour.bsuid, m);
+        self.emit_for_phone(&phone, "messages", "text", format!("user:{wa}"), None, Some(&id), value);
+        self.st.inbound.push_back(id.clone());
+        while self.st.inbound.len() > 1000 {
+            self.st.inbound.pop_front();
+        }
+        Ok(json!({ "message_id": id.as_str() }))
+    }
+
+    // ---- templates ----------------------------------------------------------------
+
+    pub fn create_template(&mut self, app: &AppId, waba: &WabaId, body: &Map<String, Value>) -> ApiResult<Value> {
+        let waba = self.waba_for(app, waba)?;
+        let draft = templates::parse(body)?;
+        if self.st.templates.iter().any(|t| t.waba_id == waba && t.name == draft.name && t.language == draft.language) {
+            return Err(ApiError::new(ErrorKind::InvalidParameter, format!("Content in this language already exists: a template named {} exists in {}.", draft.name, draft.language))
+                .with_subcode(2388024));
+        }
+        let now = self.now();
+        self.st.template_creations.retain(|(_, t)| now.saturating_sub(*t) < 3600 * 1000);
+        if self.st.template_creations.iter().filter(|(w, _)| w == &waba).count() >= 100 {
+            return Err(ApiError::new(ErrorKind::RateLimit, "At most 100 message templates can be created per WABA per hour."));
+        }
+        self.st.template_creations.push((waba.clone(), now));
+        let id = self.ids.template_id();
+        let immediate = self.behaviour.template_review_secs == 0;
+        let t = Template {
+            id: id.clone(),
+            waba_id: waba.clone(),
+            name: draft.name,
+            language: draft.language,
+            category: draft.category,
+            status: if immediate { "APPROVED" } else { "PENDING" }.into(),
+            components: draft.components,
+            parameter_format: draft.parameter_format,
+            voice_call_button: draft.voice_call_button,
+            is_permission_request: draft.is_permission_request,
+            body_params: draft.body_params,
+            created_at_ms: now,
+        };
+        let response = json!({ "id": id.as_str(), "status": t.status, "category": t.category });
+        self.st.templates.push(t);
+        if immediate {
+            self.set_template_status(&id, "APPROVED", Value::from("NONE"));
+        } else {
+            self.schedule(now + self.behaviour.template_review_secs * 1000, Timer::TemplateReview(id));
+        }
+        Ok(response)
+    }
+
+    pub(crate) fn template_reviewed(&mut self, id: &TemplateId) {
+        if self.st.templates.iter().any(|t| &t.id == id && t.status == "PENDING") {
+            self.set_template_status(id, "APPROVED", Value::from("NONE"));
+        }
+    }
+
+    /// Sets a template's status and sends `message_template_status_update`.
+    pub fn set_template_status(&mut self, id: &TemplateId, status: &str, reason: Value) -> Option<Value> {
+        let t = self.st.templates.iter_mut().find(|t| &t.id == id)?;
+        t.status = status.to_owned();
+        let t = t.clone();
+        let mut value = payload::template_status(t.id.as_str(), &t.name, &t.language, &t.category, status, "NONE");
+        value["reason"] = reason;
+        self.emit(&t.waba_id, "message_template_status_update", &status.to_ascii_lowercase(), format!("template:{}", t.id), None, None, value, true);
+        Some(template_json(&t, &[]))
+    }
+
+    pub fn list_templates(&self, app: &AppId, waba: &WabaId, query: &[(String, String)]) -> ApiResult<Value> {
+        let waba = self.waba_for(app, waba)?;
+        let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let limit = q("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+        let data: Vec<Value> = self
+            .st
+            .templates
+            .iter()
+            .filter(|t| t.waba_id == waba)
+            .filter(|t| q("name").is_none_or(|n| t.name.contains(n)))
+            .filter(|t| q("status").is_none_or(|s| t.status.eq_ignore_ascii_case(s)))
+            .filter(|t| q("language").is_none_or(|l| t.language == l))
+            .take(limit)
+            .map(|t| template_json(t, &[]))
+            .collect();
+        Ok(json!({ "data": data, "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } } }))
+    }
+
+    pub fn get_template(&self, app: &AppId, id: &TemplateId, fields: &[&str]) -> ApiResult<Value> {
+        let t = self.st.templates.iter().find(|t| &t.id == id).ok_or_else(|| unknown_object(id.as_str()))?;
+        self.waba_for(app, &t.waba_id)?;
+        Ok(template_json(t, fields))
+    }
+
+    pub fn is_template(&self, id: &str) -> bool {
+        self.st.templates.iter().any(|t| t.id.as_str() == id)
+    }
+
+    pub fn delete_template(&mut self, app: &AppId, waba: &WabaId, name: Option<&str>, hsm_id: Option<&str>) -> ApiResult<Value> {
+        let waba = self.waba_for(app, waba)?;
+        let name = name.ok_or_else(|| crate::wire::json::missing("name"))?;
+        let doomed: Vec<Template> = self
+            .st
+            .templates
+            .iter()
+            .filter(|t| t.waba_id == waba && t.name == name && hsm_id.is_none_or(|h| t.id.as_str() == h))
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            return Err(ApiError::new(ErrorKind::InvalidParameter, format!("No message template named {name} in WABA {waba}.")));
+        }
+        for t in &doomed {
+            self.set_template_status(&t.id, "PENDING_DELETION", Value::Null);
+        }
+        self.st.templates.retain(|t| !doomed.iter().any(|d| d.id == t.id));
+        Ok(json!({ "success": true }))
+    }
+
+    // ---- permissions kept with messages because requests are messages ----------------
+
+    pub(crate) fn permission(&mut self, phone: &PhoneNumberId, wa: &WaId) -> &mut Permission {
+        let now = self.now();
+        let p = self.st.permissions.entry(pair_key(phone, wa)).or_default();
+        p.prune(now);
+        if let Grant::Temporary { expires_at_ms } = p.grant {
+            if expires_at_ms <= now {
+                p.grant = Grant::None;
+            }
+        }
+        p
+    }
+}
+
+fn template_json(t: &Template, fields: &[&str]) -> Value {
+    let mut all = Map::new();
+    all.insert("name".into(), t.name.clone().into());
+    if let Some(f) = &t.parameter_format {
+        all.insert("parameter_format".into(), f.to_ascii_uppercase().into());
+    }
+    all.insert("components".into(), t.components.clone());
+    all.insert("language".into(), t.language.clone().into());
+    all.insert("status".into(), t.status.clone().into());
+    all.insert("category".into(), t.category.clone().into());
+    all.insert("id".into(), t.id.as_str().into());
+    if fields.is_empty() {
+        return Value::Object(all);
+    }
+    Value::Object(all.into_iter().filter(|(k, _)| k == "id" || fields.contains(&k.as_str())).collect())
+}

@@ -1,0 +1,328 @@
+//! `wa-emulator serve` options: flags, `WA_EMULATOR_*` environment variables and an
+//! optional TOML file, in that order of precedence, over the embedded default tenant.
+
+use crate::domain::ids::{AppId, PhoneNumberId, WaId, WabaId};
+use crate::domain::settings::CallingSettings;
+use crate::domain::tenant::{App, Behaviour, DeclaredUser, PhoneNumber, Tenants, Waba};
+use crate::domain::user::{ClientVersion, Platform};
+use crate::engine::ClockMode;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "WA_EMULATOR_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// Callback URL for webhooks (the GET verification handshake runs at start-up).
+    #[arg(long, env = "WA_EMULATOR_WEBHOOK_URL", value_name = "URL")]
+    pub webhook_url: Option<String>,
+    /// App secret that signs webhooks (X-Hub-Signature-256) [default: wa-emulator-secret].
+    #[arg(long, env = "WA_EMULATOR_APP_SECRET", value_name = "SECRET")]
+    pub app_secret: Option<String>,
+    /// Token sent as hub.verify_token in the handshake [default: wa-emulator-verify].
+    #[arg(long, env = "WA_EMULATOR_VERIFY_TOKEN", value_name = "TOKEN")]
+    pub verify_token: Option<String>,
+    /// The bearer token Graph requests must carry [default: wa-emulator-token].
+    #[arg(long, env = "WA_EMULATOR_ACCESS_TOKEN", value_name = "TOKEN")]
+    pub access_token: Option<String>,
+    /// `real`, or `virtual`: time moves only through POST /__emulator/clock/advance.
+    #[arg(long, env = "WA_EMULATOR_CLOCK", value_name = "real|virtual")]
+    pub clock: Option<String>,
+    /// Seed for every generated id (wamid, wacid, template ids, fbtrace_id): same seed, same ids.
+    #[arg(long, env = "WA_EMULATOR_SEED", value_name = "N")]
+    pub seed: Option<u64>,
+    /// Keep state in this file across restarts (loaded at start, saved while running and at exit).
+    #[arg(long, env = "WA_EMULATOR_STATE", value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Write every delivered webhook as a fixture file DIR/<field>/<event>_<n>.json.
+    #[arg(long, env = "WA_EMULATOR_RECORD", value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "WA_EMULATOR_LOG_FORMAT", value_name = "text|json")]
+    pub log_format: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` on /__emulator (needed to bind beyond loopback).
+    #[arg(long, env = "WA_EMULATOR_ADMIN_TOKEN", value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// TOML file with more tenants, users and behaviour switches (see README).
+    #[arg(long, env = "WA_EMULATOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Virtual clock start, Unix seconds [default: the real time at start-up].
+    #[arg(long, env = "WA_EMULATOR_CLOCK_START", value_name = "UNIX_SECONDS")]
+    pub clock_start: Option<u64>,
+}
+
+/// The TOML file. Every key is optional; `apps`, `wabas`, `phone_numbers` replace the
+/// embedded default tenant when given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub addr: Option<String>,
+    pub webhook_url: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub access_token: Option<String>,
+    pub clock: Option<String>,
+    pub seed: Option<u64>,
+    pub state: Option<PathBuf>,
+    pub record: Option<PathBuf>,
+    pub log_format: Option<String>,
+    pub admin_token: Option<String>,
+    pub clock_start: Option<u64>,
+    /// Request bodies above this many bytes get a 413 [default: 4 MiB].
+    pub body_limit: Option<usize>,
+    /// Seconds before a webhook attempt counts as timed out [default: 20].
+    pub webhook_timeout_secs: Option<u64>,
+    pub behaviour: Option<Behaviour>,
+    #[serde(default)]
+    pub apps: Vec<FileApp>,
+    #[serde(default)]
+    pub wabas: Vec<FileWaba>,
+    #[serde(default)]
+    pub phone_numbers: Vec<FilePhone>,
+    #[serde(default)]
+    pub users: Vec<FileUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileApp {
+    pub id: String,
+    pub secret: String,
+    pub access_tokens: Vec<String>,
+    pub webhook_url: Option<String>,
+    pub verify_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWaba {
+    pub id: String,
+    pub app_id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePhone {
+    pub id: String,
+    pub waba_id: String,
+    pub display_phone_number: String,
+    pub verified_name: Option<String>,
+    /// `ENABLED` (default) or `DISABLED`.
+    pub calling: Option<String>,
+    pub callback_permission_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUser {
+    pub wa_id: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub version: Option<String>,
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub tenants: Tenants,
+    pub behaviour: Behaviour,
+    pub clock: ClockMode,
+    pub clock_start_ms: Option<u64>,
+    pub seed: u64,
+    pub state: Option<PathBuf>,
+    pub record: Option<PathBuf>,
+    pub json_logs: bool,
+    pub admin_token: Option<String>,
+    pub body_limit: usize,
+    pub webhook_timeout_ms: u64,
+}
+
+impl ServeOptions {
+    /// The embedded default on a free loopback port: what tests and scenarios use.
+    pub fn for_tests(clock: ClockMode, seed: u64) -> Self {
+        Self {
+            addr: "127.0.0.1:0".parse().expect("static address"),
+            tenants: Tenants::default(),
+            behaviour: Behaviour::default(),
+            clock,
+            clock_start_ms: None,
+            seed,
+            state: None,
+            record: None,
+            json_logs: false,
+            admin_token: None,
+            body_limit: 4 * 1024 * 1024,
+            webhook_timeout_ms: 20_000,
+        }
+    }
+
+    pub fn resolve(args: &ServeArgs) -> Result<Self, String> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| format!("config file {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let addr_s = args.addr.clone().or(file.addr.clone()).unwrap_or_else(|| "127.0.0.1:4004".into());
+        let addr: SocketAddr = addr_s.parse().map_err(|_| format!("--addr: expected HOST:PORT such as 127.0.0.1:4004, got {addr_s:?}"))?;
+        let clock = match args.clock.as_deref().or(file.clock.as_deref()).unwrap_or("real") {
+            "real" => ClockMode::Real,
+            "virtual" => ClockMode::Virtual,
+            other => return Err(format!("--clock: expected real or virtual, got {other:?}")),
+        };
+        let json_logs = match args.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("text") {
+            "text" => false,
+            "json" => true,
+            other => return Err(format!("--log-format: expected text or json, got {other:?}")),
+        };
+        let mut tenants = file_tenants(&file)?;
+        let app = tenants.apps.first_mut().ok_or("the config declares no app")?;
+        if let Some(s) = args.app_secret.clone().or(file.app_secret.clone()) {
+            app.secret = s;
+        }
+        if let Some(t) = args.access_token.clone().or(file.access_token.clone()) {
+            app.access_tokens = vec![t];
+        }
+        if let Some(t) = args.verify_token.clone().or(file.verify_token.clone()) {
+            app.verify_token = t;
+        }
+        if let Some(u) = args.webhook_url.clone().or(file.webhook_url.clone()) {
+            check_url(&u)?;
+            app.webhook_url = Some(u);
+        }
+        let admin_token = args.admin_token.clone().or(file.admin_token.clone());
+        let seed = args.seed.or(file.seed).unwrap_or_else(rand::random);
+        Ok(Self {
+            addr,
+            tenants,
+            behaviour: file.behaviour.clone().unwrap_or_default(),
+            clock,
+            clock_start_ms: args.clock_start.or(file.clock_start).map(|s| s * 1000),
+            seed,
+            state: args.state.clone().or(file.state.clone()),
+            record: args.record.clone().or(file.record.clone()),
+            json_logs,
+            admin_token,
+            body_limit: file.body_limit.unwrap_or(4 * 1024 * 1024),
+            webhook_timeout_ms: file.webhook_timeout_secs.unwrap_or(20) * 1000,
+        })
+    }
+}
+
+pub fn check_url(u: &str) -> Result<(), String> {
+    if !u.starts_with("http://") {
+        return Err(format!("webhook URL must start with http:// (TLS receivers are not supported locally), got {u:?}"));
+    }
+    u.parse::<hyper::Uri>().map_err(|e| format!("webhook URL {u:?} is not a valid URL: {e}"))?;
+    Ok(())
+}
+
+fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
+    let mut t = Tenants::default();
+    if !file.apps.is_empty() {
+        t.apps = file
+            .apps
+            .iter()
+            .map(|a| App {
+                id: AppId(a.id.clone()),
+                secret: a.secret.clone(),
+                access_tokens: a.access_tokens.clone(),
+                webhook_url: a.webhook_url.clone(),
+                verify_token: a.verify_token.clone().unwrap_or_else(|| "wa-emulator-verify".into()),
+            })
+            .collect();
+    }
+    if !file.wabas.is_empty() {
+        t.wabas = file
+            .wabas
+            .iter()
+            .map(|w| Waba { id: WabaId(w.id.clone()), app_id: AppId(w.app_id.clone()), name: w.name.clone().unwrap_or_else(|| "wa-emulator".into()) })
+            .collect();
+    }
+    if !file.phone_numbers.is_empty() {
+        t.phone_numbers = file
+            .phone_numbers
+            .iter()
+            .map(|p| {
+                let mut calling = CallingSettings::default();
+                match p.calling.as_deref() {
+                    None | Some("ENABLED") => {}
+                    Some("DISABLED") => calling.enabled = false,
+                    Some(o) => return Err(format!("phone number {}: calling must be ENABLED or DISABLED, got {o:?}", p.id)),
+                }
+                calling.callback_permission_enabled = p.callback_permission_status.as_deref() == Some("ENABLED");
+                Ok(PhoneNumber {
+                    id: PhoneNumberId(p.id.clone()),
+                    waba_id: WabaId(p.waba_id.clone()),
+                    display_phone_number: p.display_phone_number.clone(),
+                    verified_name: p.verified_name.clone().unwrap_or_else(|| "wa-emulator".into()),
+                    calling,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+    }
+    for w in &t.wabas {
+        if !t.apps.iter().any(|a| a.id == w.app_id) {
+            return Err(format!("WABA {} names app {}, which the config does not declare", w.id, w.app_id));
+        }
+    }
+    for p in &t.phone_numbers {
+        if !t.wabas.iter().any(|w| w.id == p.waba_id) {
+            return Err(format!("phone number {} names WABA {}, which the config does not declare", p.id, p.waba_id));
+        }
+    }
+    t.users = file
+        .users
+        .iter()
+        .map(|u| {
+            let platform = match u.platform.as_deref() {
+                None => Platform::Android,
+                Some(p) => Platform::parse(p).ok_or_else(|| format!("user {}: platform must be one of {}, got {p:?}", u.wa_id, Platform::NAMES))?,
+            };
+            let version = match u.version.as_deref() {
+                None => crate::domain::user::VersionRules::default().latest,
+                Some(v) => ClientVersion::parse(v).ok_or_else(|| format!("user {}: version must look like 2.25.27, got {v:?}", u.wa_id))?,
+            };
+            Ok(DeclaredUser { wa_id: WaId(u.wa_id.clone()), name: u.name.clone(), platform, version })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_tenant() {
+        let o = ServeOptions::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(o.addr.to_string(), "127.0.0.1:4004");
+        assert_eq!(o.tenants.apps[0].access_tokens, vec!["wa-emulator-token".to_string()]);
+        assert_eq!(o.clock, ClockMode::Real);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_bad_values_are_explained() {
+        let dir = std::env::temp_dir().join(format!("wa-emu-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "clock = \"virtual\"\nseed = 9\naccess_token = \"file-token\"\n[behaviour]\nring_timeout_secs = 30\n[[users]]\nwa_id = \"16315551234\"\nplatform = \"ios\"\nversion = \"2.25.30\"\n").unwrap();
+        let args = ServeArgs { config: Some(path.clone()), access_token: Some("flag-token".into()), ..Default::default() };
+        let o = ServeOptions::resolve(&args).unwrap();
+        assert_eq!(o.clock, ClockMode::Virtual);
+        assert_eq!(o.seed, 9);
+        assert_eq!(o.tenants.apps[0].access_tokens, vec!["flag-token".to_string()]);
+        assert_eq!(o.behaviour.ring_timeout_secs, 30);
+        assert_eq!(o.tenants.users[0].platform, Platform::Ios);
+        std::fs::write(&path, "clokc = \"virtual\"\n").unwrap();
+        let e = ServeOptions::resolve(&ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(e.contains("unknown field `clokc`"), "{e}");
+        let e = ServeOptions::resolve(&ServeArgs { clock: Some("fast".into()), ..Default::default() }).unwrap_err();
+        assert!(e.contains("expected real or virtual"), "{e}");
+    }
+}

@@ -1,0 +1,419 @@
+//! The I/O shell: the hyper accept loop, the one place the system clock is read, the
+//! webhook delivery worker, the verification handshake, state persistence and SIP.
+//!
+//! # Layout
+//! - `mod.rs`: start-up ([`spawn`]), the request path, the clock-advance and webhook
+//!   handshake routes that need I/O, shutdown.
+//! - `delivery.rs`: the worker that sends due webhooks and reports attempts back.
+//! - `config.rs`: flags, environment and TOML → [`ServeOptions`].
+
+pub mod config;
+mod delivery;
+
+use crate::api::{self, Context, Request, Response};
+use crate::domain::error::{ApiError, ErrorKind};
+use crate::engine::{ClockMode, Engine};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+pub use config::{ServeArgs, ServeOptions};
+
+/// The system clock, read here and nowhere else.
+pub fn real_now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// State shared by the request handlers and the background tasks.
+pub(crate) struct Shared {
+    /// The whole emulator state; held only for short, non-blocking sections.
+    pub engine: Mutex<Engine>,
+    /// Wakes the delivery worker: new webhooks, finished attempts, moved clock.
+    pub wake: Notify,
+    pub ctx: Context,
+    pub opts: ServeOptions,
+    pub http: delivery::HttpClient,
+    /// Bumped by every request that may change state; the saver compares it.
+    pub generation: AtomicU64,
+    pub sip: crate::server::SipHub,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Engine> {
+        // A panic while holding the lock must not take the emulator down with it.
+        let mut g = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        g.observe_real_time(real_now_ms());
+        g
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, saves state (with `--state`) and waits for the tasks.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        save_state(&self.shared);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds and starts the emulator on the current tokio runtime.
+pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
+    let listener = TcpListener::bind(opts.addr).await.map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let start = opts.clock_start_ms.unwrap_or_else(real_now_ms);
+    let mut engine = Engine::new(opts.tenants.clone(), opts.behaviour.clone(), opts.seed, opts.clock, start);
+    if let Some(path) = &opts.state {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("state file {} is not valid JSON: {e}", path.display()))?;
+                engine.restore(v).map_err(|e| format!("state file {}: {e}", path.display()))?;
+                tracing::info!(path = %path.display(), "state restored");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read state file {}: {e}", path.display())),
+        }
+    }
+    let (tx, rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(engine),
+        wake: Notify::new(),
+        ctx: Context { listen_url: format!("http://{addr}"), admin_token: opts.admin_token.clone() },
+        http: delivery::client(),
+        generation: AtomicU64::new(0),
+        sip: SipHub::default(),
+        opts,
+    });
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(accept_loop(listener, shared.clone(), rx.clone())));
+    tasks.push(tokio::spawn(delivery::worker(shared.clone(), rx.clone())));
+    if shared.opts.state.is_some() {
+        tasks.push(tokio::spawn(saver(shared.clone(), rx.clone())));
+    }
+    // A callback URL given at start-up gets its handshake now; a failure is reported
+    // but the URL stays, since receivers often start after the emulator.
+    let start_url = {
+        let engine = shared.lock();
+        engine.st.tenants.apps.first().and_then(|a| a.webhook_url.clone())
+    };
+    if let Some(url) = start_url {
+        let s = shared.clone();
+        tokio::spawn(async move {
+            let token = s.lock().st.tenants.apps.first().map(|a| a.verify_token.clone()).unwrap_or_default();
+            match delivery::handshake(&s, &url, &token).await {
+                Ok(()) => tracing::info!(%url, "webhook verification handshake succeeded"),
+                Err(e) => tracing::warn!(%url, "webhook verification handshake failed: {e}"),
+            }
+        });
+    }
+    shared.wake.notify_one();
+    Ok(Running { addr, shutdown: tx, tasks, shared })
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, _) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(serve_one(&shared, req).await) }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.max_buf_size(256 * 1024).header_read_timeout(Duration::from_secs(30)).timer(hyper_util::rt::TokioTimer::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+            }
+        });
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn to_hyper(r: Response) -> hyper::Response<Body> {
+    let mut b = hyper::Response::builder().status(r.status).header("content-type", r.content_type);
+    for (k, v) in &r.headers {
+        b = b.header(*k, v.as_str());
+    }
+    b.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::from_static(b"{}"))))
+}
+
+fn early_error(shared: &Shared, status: u16, e: ApiError) -> hyper::Response<Body> {
+    let mut engine = shared.lock();
+    let mut r = Response::error(&mut engine, &e);
+    r.status = status;
+    to_hyper(r)
+}
+
+async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper::Response<Body> {
+    let (parts, body) = req.into_parts();
+    let pq = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    if pq.len() > 16 * 1024 {
+        return early_error(shared, 414, ApiError::new(ErrorKind::InvalidParameter, format!("The request URI is {} bytes long; the limit is 16384.", pq.len())));
+    }
+    let limit = shared.opts.body_limit;
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let (status, err) = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                (413, ApiError::new(ErrorKind::BodyTooLarge, format!("The request body is larger than the {limit}-byte limit.")))
+            } else {
+                (400, ApiError::new(ErrorKind::InvalidParameter, format!("The request body could not be read: {e}.")))
+            };
+            return early_error(shared, status, err);
+        }
+    };
+    let headers: Vec<(String, String)> =
+        parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let req = Request::new(parts.method.as_str(), &pq, headers, bytes);
+    if req.method != "GET" {
+        shared.generation.fetch_add(1, Ordering::Relaxed);
+    }
+    let response = match (req.method.as_str(), req.path.as_str()) {
+        ("PUT", "/__emulator/webhook") => set_webhook(shared, &req).await,
+        ("POST", "/__emulator/clock/advance") if shared.opts.clock == ClockMode::Virtual => advance_clock(shared, &req).await,
+        _ => {
+            let (resp, effects) = {
+                let mut engine = shared.lock();
+                let resp = api::handle(&mut engine, &req, &shared.ctx);
+                (resp, engine.take_effects())
+            };
+            run_effects(shared, effects);
+            resp
+        }
+    };
+    shared.wake.notify_one();
+    to_hyper(response)
+}
+
+fn admin_error(shared: &Shared, e: ApiError) -> Response {
+    let mut engine = shared.lock();
+    Response::error(&mut engine, &e)
+}
+
+fn admin_authorised(shared: &Shared, req: &Request) -> Result<(), Response> {
+    let Some(expected) = &shared.ctx.admin_token else { return Ok(()) };
+    let given = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+    if given == Some(expected.as_str()) {
+        Ok(())
+    } else {
+        Err(admin_error(shared, ApiError::new(ErrorKind::InvalidToken, "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).")))
+    }
+}
+
+/// `PUT /__emulator/webhook {"url","verify_token"?}`: handshake first, then store.
+async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
+    if let Err(r) = admin_authorised(shared, req) {
+        return r;
+    }
+    let body = match crate::wire::json::parse_object(&req.body) {
+        Ok(b) => b,
+        Err(e) => return admin_error(shared, e),
+    };
+    let o = crate::wire::json::Obj::new("", &body);
+    let parsed = (|| Ok::<_, ApiError>((o.str_opt("url")?.map(str::to_owned), o.str_opt("verify_token")?.map(str::to_owned), o.str_opt("app_id")?.map(str::to_owned))))();
+    let (url, token, app) = match parsed {
+        Ok(v) => v,
+        Err(e) => return admin_error(shared, e),
+    };
+    let Some(url) = url else {
+        shared.lock().set_webhook_url(app.as_deref(), None, None);
+        return Response::ok(&serde_json::json!({ "url": null }));
+    };
+    if let Err(e) = config::check_url(&url) {
+        return admin_error(shared, ApiError::new(ErrorKind::InvalidValue, e));
+    }
+    let token = token.unwrap_or_else(|| shared.lock().st.tenants.apps.first().map(|a| a.verify_token.clone()).unwrap_or_default());
+    match delivery::handshake(shared, &url, &token).await {
+        Ok(()) => {
+            shared.lock().set_webhook_url(app.as_deref(), Some(url.clone()), Some(token));
+            Response::ok(&serde_json::json!({ "url": url, "verified": true }))
+        }
+        Err(why) => admin_error(shared, ApiError::new(ErrorKind::InvalidValue, format!("The callback URL was not set: the verification handshake failed: {why}"))),
+    }
+}
+
+/// Virtual clock: steps through every due time up to the target, letting webhooks due
+/// at each step go out (and their retries be scheduled) before moving on.
+async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
+    if let Err(r) = admin_authorised(shared, req) {
+        return r;
+    }
+    let body = if req.body.iter().all(u8::is_ascii_whitespace) { Ok(serde_json::Map::new()) } else { crate::wire::json::parse_object(&req.body) };
+    let target = match body.and_then(|b| api::advance_target_of(&shared.lock(), &b)) {
+        Ok(t) => t,
+        Err(e) => return admin_error(shared, e),
+    };
+    loop {
+        delivery::settle(shared).await;
+        let (more, effects) = {
+            let mut engine = shared.lock();
+            let more = engine.advance_step(target);
+            (more, engine.take_effects())
+        };
+        run_effects(shared, effects);
+        shared.wake.notify_one();
+        if !more {
+            break;
+        }
+    }
+    delivery::settle(shared).await;
+    let engine = shared.lock();
+    Response::ok(&api::clock_json_of(&engine))
+}
+
+fn run_effects(shared: &Arc<Shared>, effects: Vec<crate::engine::Effect>) {
+    for effect in effects {
+        shared.sip.run(shared, effect);
+    }
+}
+
+/// Writes the state file atomically (temp file + rename).
+fn save_state(shared: &Shared) {
+    let Some(path) = &shared.opts.state else { return };
+    let snapshot = shared.lock().snapshot();
+    let tmp = path.with_extension("tmp");
+    let result = serde_json::to_vec(&snapshot).map_err(|e| e.to_string()).and_then(|bytes| {
+        std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        tracing::error!(path = %path.display(), "could not save state: {e}");
+    }
+}
+
+async fn saver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut saved = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => return,
+        }
+        let g = shared.generation.load(Ordering::Relaxed);
+        if g != saved {
+            save_state(&shared);
+            saved = g;
+        }
+    }
+}
+
+/// SIP signalling for numbers with SIP enabled (see `crate::sip`).
+#[derive(Default)]
+pub struct SipHub {
+    calls: Mutex<std::collections::HashMap<String, ()>>,
+}
+
+impl SipHub {
+    fn run(&self, _shared: &Arc<Shared>, effect: crate::engine::Effect) {
+        let _ = &self.calls;
+        tracing::warn!(?effect, "SIP signalling is not available in this build");
+    }
+}
+
+/// Runs `serve` until Ctrl-C or SIGTERM: prints the listening line and what a user needs
+/// to paste into their integration.
+pub async fn run(opts: ServeOptions) -> i32 {
+    if !opts.addr.ip().is_loopback() {
+        if opts.admin_token.is_none() {
+            eprintln!("error: binding {} exposes the admin API beyond this machine; set --admin-token to allow it", opts.addr);
+            return 2;
+        }
+        tracing::warn!(addr = %opts.addr, "listening beyond loopback: anyone who can reach this address can use the Graph API with the tenant's token");
+    }
+    let clock = opts.clock;
+    let seed = opts.seed;
+    let running = match spawn(opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    {
+        let engine = running.shared.lock();
+        let t = &engine.st.tenants;
+        println!("wa-emulator listening on {}", running.url());
+        if let (Some(app), Some(waba), Some(phone)) = (t.apps.first(), t.wabas.first(), t.phone_numbers.first()) {
+            println!("  phone number id   {}  (display {})", phone.id, phone.display_phone_number);
+            println!("  WABA id           {}", waba.id);
+            println!("  access token      {}", app.access_tokens.first().map(String::as_str).unwrap_or(""));
+            println!("  app secret        {}", app.secret);
+            println!("  verify token      {}", app.verify_token);
+            println!("  webhook url       {}", app.webhook_url.as_deref().unwrap_or("(none: PUT /__emulator/webhook, or --webhook-url)"));
+            println!("  clock             {}  seed {seed}", if clock == ClockMode::Virtual { "virtual" } else { "real" });
+            println!("  try: curl -s {}/__emulator/config", running.url());
+        }
+    }
+    wait_for_signal().await;
+    eprintln!("wa-emulator: shutting down");
+    running.shutdown().await;
+    0
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
