@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     token: { type: "string" },
     "app-secret": { type: "string" },
     "verify-token": { type: "string" },
+    "graph-version": { type: "string" },
   },
 });
 for (const k of ["base", "events", "phone-id", "waba-id", "token", "app-secret", "verify-token"]) {
@@ -33,11 +34,15 @@ for (const k of ["base", "events", "phone-id", "waba-id", "token", "app-secret",
   }
 }
 
-const GRAPH_VERSION = "v21.0";
 const phoneNumberId = args["phone-id"];
 const businessAccountId = args["waba-id"];
 const appSecret = args["app-secret"];
-const client = new WhatsAppClient({ accessToken: args.token, baseUrl: args.base, graphVersion: GRAPH_VERSION });
+// Without --graph-version kapso uses its own default (v23.0 in 0.3.0).
+const client = new WhatsAppClient({
+  accessToken: args.token,
+  baseUrl: args.base,
+  ...(args["graph-version"] ? { graphVersion: args["graph-version"] } : {}),
+});
 
 // An SDP answer/offer as a business media server would give it (the emulator does no media).
 const SDP_ANSWER = [

@@ -24,7 +24,7 @@ import traceback
 
 import fastapi
 import uvicorn
-from pywa import WhatsApp, errors, types
+from pywa import WhatsApp, errors, types, utils
 from pywa.types import templates as tpl
 from pywa.types.calls import (
     CallDirection,
@@ -53,7 +53,6 @@ SDP_ANSWER = (
     "a=rtpmap:126 telephone-event/8000\r\n"
 )
 SDP_OFFER = SDP_ANSWER.replace("a=setup:active", "a=setup:actpass")
-GRAPH_VERSION = "21.0"
 
 
 @dataclasses.dataclass(slots=True)
@@ -176,15 +175,17 @@ def build(args: argparse.Namespace) -> tuple[fastapi.FastAPI, WhatsApp]:
                 app_secret=args.app_secret,
                 webhook_endpoint="/webhook",
             )
+        # Without --graph-version pywa uses its own default (26.0 in 4.5.0).
+        version = args.graph_version or str(utils.Version.GRAPH_API)
         wa = WhatsApp(
             phone_id=args.phone_id,
             token=token or args.token,
             waba_id=args.waba_id,
-            api_version=GRAPH_VERSION,
+            api_version=version,
             **kwargs,
         )
         # pywa has no base-URL option: point its httpx session at the emulator.
-        wa.api._session.base_url = f"{args.base.rstrip('/')}/v{GRAPH_VERSION}"
+        wa.api._session.base_url = f"{args.base.rstrip('/')}/v{version}"
         return wa
 
     wa = client(server=app)
@@ -359,6 +360,7 @@ def main() -> None:
     p.add_argument("--token", required=True)
     p.add_argument("--app-secret", required=True)
     p.add_argument("--verify-token", required=True)
+    p.add_argument("--graph-version", help="e.g. 21.0 (default: pywa's own default)")
     args = p.parse_args()
 
     app, _ = build(args)

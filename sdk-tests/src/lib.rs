@@ -470,7 +470,8 @@ pub struct App<'e> {
 }
 
 impl<'e> App<'e> {
-    fn start(emu: &'e Emulator, name: &'static str, mut cmd: Command) -> App<'e> {
+    /// `extra` arguments come last, so a repeated option overrides the emulator's value.
+    fn start(emu: &'e Emulator, name: &'static str, mut cmd: Command, extra: &[&str]) -> App<'e> {
         let dir = std::env::temp_dir().join(format!(
             "wa-sdk-tests-{}-{}-{}",
             std::process::id(),
@@ -493,7 +494,8 @@ impl<'e> App<'e> {
             .arg("--app-secret")
             .arg(emu.cfg("app_secret"))
             .arg("--verify-token")
-            .arg(emu.cfg("verify_token"));
+            .arg(emu.cfg("verify_token"))
+            .args(extra);
         let (proc, url) = Proc::spawn(cmd, name, "READY ");
         let app = App {
             proc,
@@ -507,21 +509,45 @@ impl<'e> App<'e> {
         app
     }
 
-    /// The pywa app (`python/app.py`), registered as the emulator's webhook receiver.
+    /// The pywa app (`python/app.py`), registered as the emulator's webhook receiver,
+    /// on pywa's default Graph version (26.0).
     pub fn pywa(emu: &'e Emulator, python: &Path) -> App<'e> {
-        let mut cmd = Command::new(python);
-        cmd.arg(repo_root().join("sdk-tests/python/app.py"));
-        App::start(emu, "pywa app", cmd)
+        App::pywa_on(emu, python, None)
     }
 
-    /// The kapso app (`node/app.mjs`), registered as the emulator's webhook receiver.
+    /// The pywa app on Graph version `version` (e.g. "21.0"), or pywa's default.
+    pub fn pywa_on(emu: &'e Emulator, python: &Path, version: Option<&str>) -> App<'e> {
+        let extra: Vec<&str> = version
+            .map(|v| vec!["--graph-version", v])
+            .unwrap_or_default();
+        App::pywa_with(emu, python, &extra)
+    }
+
+    /// The pywa app with extra command-line arguments; a repeated option overrides the
+    /// emulator's value (e.g. `["--app-secret", "wrong"]`).
+    pub fn pywa_with(emu: &'e Emulator, python: &Path, extra: &[&str]) -> App<'e> {
+        let mut cmd = Command::new(python);
+        cmd.arg(repo_root().join("sdk-tests/python/app.py"));
+        App::start(emu, "pywa app", cmd, extra)
+    }
+
+    /// The kapso app (`node/app.mjs`), registered as the emulator's webhook receiver, on
+    /// kapso's default Graph version (v23.0).
     pub fn kapso(emu: &'e Emulator, node: &Path) -> App<'e> {
+        App::kapso_on(emu, node, None)
+    }
+
+    /// The kapso app on Graph version `version` (e.g. "v21.0"), or kapso's default.
+    pub fn kapso_on(emu: &'e Emulator, node: &Path, version: Option<&str>) -> App<'e> {
         let mut cmd = Command::new(node);
         cmd.current_dir(repo_root().join("sdk-tests/node"))
             .arg("app.mjs")
             .arg("--display-number")
             .arg(emu.cfg("display_phone_number"));
-        App::start(emu, "kapso app", cmd)
+        let extra: Vec<&str> = version
+            .map(|v| vec!["--graph-version", v])
+            .unwrap_or_default();
+        App::start(emu, "kapso app", cmd, &extra)
     }
 
     /// Runs one SDK call in the app: `{"ok":true,"result":…}` or `{"ok":false,"error":…}`.

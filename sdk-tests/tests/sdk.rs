@@ -3,7 +3,8 @@
 //! Each test starts its own emulator (`serve --addr 127.0.0.1:0 --clock virtual --seed 7`)
 //! and a business app built on the SDK, which receives the webhooks through the SDK's own
 //! server and signature check and sends through the SDK's API. The test plays the WhatsApp
-//! user through the emulator's admin API. Build the binary first:
+//! user through the emulator's admin API. Most apps use their SDK's default Graph version
+//! (pywa 26.0, kapso v23.0); some pin v21.0 as clients.md configures them. Build the binary first:
 //! `cargo build -p wa-emulator && cargo test -p sdk-tests`.
 
 use sdk_tests::{kapso_node, pywa_python, App, Emulator};
@@ -107,7 +108,7 @@ fn created_template_is_usable(app: &App, created: &Value, name: &str) {
 fn pywa_voice_call_button_tap_accept_hang_up() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
-    let app = App::pywa(&emu, &py);
+    let app = App::pywa_on(&emu, &py, Some("21.0"));
     let user = "16315551234";
 
     user_writes(&app, user, "Can someone call me about my order?");
@@ -267,7 +268,7 @@ fn pywa_voice_call_template_with_ttl_and_payload() {
 fn pywa_business_initiated_call_after_permission() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
-    let app = App::pywa(&emu, &py);
+    let app = App::pywa_on(&emu, &py, Some("21.0"));
     let user = "16315554567";
 
     user_writes(&app, user, "You may call me later.");
@@ -428,6 +429,91 @@ fn pywa_old_client_gets_failed_status_131026() {
     app.assert_sdk_quiet();
 }
 
+/// A receiver that rejects the emulator is visible: a wrong verify token fails the GET
+/// handshake with pywa's answer in the error, and webhooks pywa rejects for a bad signature
+/// (its 403) stay undelivered, are retried on the virtual clock, and show pywa's status
+/// and body in the delivery log.
+#[test]
+fn pywa_rejections_show_in_handshake_and_delivery_log() {
+    let Some(py) = pywa_python() else { return };
+    let emu = Emulator::start();
+    // pywa checks signatures with a secret that is not the emulator's app secret.
+    let app = App::pywa_with(&emu, &py, &["--app-secret", "not-the-app-secret"]);
+
+    let res = emu.admin(
+        "PUT",
+        "/__emulator/webhook",
+        Some(json!({"url": format!("{}/webhook", app.url), "verify_token": "wrong-verify-token"})),
+    );
+    assert!(
+        (400..500).contains(&res.status),
+        "handshake with a wrong verify token: {} {}",
+        res.status,
+        res.text()
+    );
+    assert!(
+        res.text().contains("403"),
+        "the error should say what pywa answered (403): {}",
+        res.text()
+    );
+    emu.set_webhook(&format!("{}/webhook", app.url));
+
+    let user = "16315550001";
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/users/{user}/messages"),
+        json!({"text": "hello?"}),
+    );
+    let deadline = std::time::Instant::now() + sdk_tests::WAIT;
+    let delivery = loop {
+        let found = emu.deliveries().into_iter().find(|d| {
+            d["field"] == "messages" && d["attempts"].as_array().is_some_and(|a| !a.is_empty())
+        });
+        if let Some(d) = found {
+            break d;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery attempt.\n{}",
+            app.diagnostics()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let first = &delivery["attempts"][0];
+    assert_eq!(
+        first["status"], 403,
+        "pywa's answer to a bad signature: {delivery}"
+    );
+    assert_eq!(first["response_body"], "Forbidden", "{delivery}");
+    assert_ne!(delivery["state"], "delivered", "{delivery}");
+
+    emu.advance(3600);
+    let deadline = std::time::Instant::now() + sdk_tests::WAIT;
+    loop {
+        let d = emu
+            .deliveries()
+            .into_iter()
+            .find(|d| d["id"] == delivery["id"])
+            .expect("delivery still logged");
+        if d["attempts"].as_array().is_some_and(|a| a.len() >= 2) {
+            assert_ne!(d["state"], "delivered", "{d}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry within an hour of virtual time: {d}\n{}",
+            app.diagnostics()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.assert_none(
+        "Message",
+        "a webhook with a bad signature",
+        Duration::from_millis(200),
+        |_| true,
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // @kapso/whatsapp-cloud-api
 
@@ -526,7 +612,7 @@ fn kapso_signatures_all_verify(app: &App) {
 fn kapso_user_initiated_calls_and_signatures() {
     let Some(node) = kapso_node() else { return };
     let emu = Emulator::start();
-    let app = App::kapso(&emu, &node);
+    let app = App::kapso_on(&emu, &node, Some("v21.0"));
     kapso_user(&emu);
 
     emu.admin_ok(
