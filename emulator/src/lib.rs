@@ -8,6 +8,7 @@
 //! - [`webhook`]: webhook bodies, ASCII-escaped bytes and signatures, the outbox.
 //! - [`engine`]: the stateful core; every operation is `(state, now, input) → output`.
 //! - [`api`]: routing of Graph and `/__emulator` requests onto the engine (pure).
+//! - [`sip`]: SIP messages, digest auth and the user-agent client for SIP-enabled numbers.
 //! - `server`: the only I/O — hyper, the clock, webhook delivery, SIP (feature `server`).
 //!
 //! Dependency direction: domain ← wire ← engine ← api ← server.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod domain;
 pub mod engine;
 pub mod fixture;
+pub mod sip;
 pub mod webhook;
 pub mod wire;
 

@@ -24,7 +24,8 @@ pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
 }
 
 fn body(req: &Request) -> ApiResult<Map<String, Value>> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
+    // No body, or a literal null, means "no options".
+    if req.body.iter().all(u8::is_ascii_whitespace) || req.body.trim_ascii() == b"null" {
         return Ok(Map::new());
     }
     parse_object(&req.body)

@@ -105,18 +105,20 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         }
     }
     let (tx, rx) = watch::channel(false);
+    let (sip, sip_rx) = SipHub::new();
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
         wake: Notify::new(),
         ctx: Context { listen_url: format!("http://{addr}"), admin_token: opts.admin_token.clone() },
         http: delivery::client(),
         generation: AtomicU64::new(0),
-        sip: SipHub::default(),
+        sip,
         opts,
     });
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(accept_loop(listener, shared.clone(), rx.clone())));
     tasks.push(tokio::spawn(delivery::worker(shared.clone(), rx.clone())));
+    tasks.push(tokio::spawn(sip_events(shared.clone(), sip_rx)));
     if shared.opts.state.is_some() {
         tasks.push(tokio::spawn(saver(shared.clone(), rx.clone())));
     }
@@ -344,16 +346,82 @@ async fn saver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// SIP signalling for numbers with SIP enabled (see `crate::sip`).
-#[derive(Default)]
+/// SIP signalling for numbers with SIP enabled: starts the user agent for each call the
+/// engine asks for and feeds its events back into the engine.
 pub struct SipHub {
-    calls: Mutex<std::collections::HashMap<String, ()>>,
+    calls: Mutex<std::collections::HashMap<String, crate::sip::CallHandle>>,
+    events: tokio::sync::mpsc::UnboundedSender<(String, crate::sip::SipEvent)>,
 }
 
 impl SipHub {
-    fn run(&self, _shared: &Arc<Shared>, effect: crate::engine::Effect) {
-        let _ = &self.calls;
-        tracing::warn!(?effect, "SIP signalling is not available in this build");
+    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self { calls: Mutex::new(Default::default()), events: tx }, rx)
+    }
+
+    fn run(&self, shared: &Arc<Shared>, effect: crate::engine::Effect) {
+        use crate::engine::Effect;
+        match effect {
+            Effect::SipInvite(i) => {
+                let transport = match i.transport.as_str() {
+                    "tcp" => crate::sip::Transport::Tcp,
+                    "udp" => crate::sip::Transport::Udp,
+                    other => {
+                        tracing::error!(call_id = %i.call_id, "SIP over {other} is not supported by the emulator; use udp or tcp");
+                        let mut engine = shared.lock();
+                        engine.sip_log(i.call_id.as_str(), true, format!("(not sent: {other} transport unsupported)"), String::new());
+                        engine.sip_failed(&i.call_id, 503);
+                        return;
+                    }
+                };
+                let params = crate::sip::InviteParams {
+                    wacid: i.call_id.0.clone(),
+                    user_number: i.user_number,
+                    user_name: Some(i.user_name),
+                    user_id: i.user_id,
+                    business_number: i.business_number,
+                    phone_number_id: i.phone_number_id,
+                    server: crate::sip::SipServer { hostname: i.hostname, port: i.port, transport, request_uri_user_params: i.request_uri_user_params },
+                    sdp_offer: i.sdp_offer,
+                    cta_payload: i.cta_payload,
+                    deeplink_payload: i.deeplink_payload,
+                    digest_username: i.digest_username,
+                    digest_password: i.digest_password,
+                };
+                let handle = crate::sip::start_call(params, self.events.clone());
+                self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(i.call_id.0, handle);
+            }
+            Effect::SipHangup { call_id, duration_secs } => {
+                if let Some(h) = self.calls.lock().unwrap_or_else(|p| p.into_inner()).get(call_id.as_str()) {
+                    h.hangup(duration_secs);
+                }
+            }
+        }
+    }
+}
+
+async fn sip_events(shared: Arc<Shared>, mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>) {
+    use crate::sip::SipEvent;
+    while let Some((wacid, event)) = rx.recv().await {
+        let call = crate::domain::ids::CallId(wacid.clone());
+        let effects = {
+            let mut engine = shared.lock();
+            match event {
+                SipEvent::Message { outgoing, first_line, raw } => engine.sip_log(&wacid, outgoing, first_line, raw),
+                SipEvent::Provisional { .. } => {}
+                SipEvent::Answered { sdp } => engine.sip_answered(&call, sdp),
+                SipEvent::Failed { status, .. } => engine.sip_failed(&call, status),
+                SipEvent::TimedOut => engine.sip_timed_out(&call),
+                SipEvent::ByeFromServer => engine.sip_bye_from_server(&call),
+                SipEvent::Ended => {}
+            }
+            engine.take_effects()
+        };
+        if matches!(shared.sip.calls.lock().map(|c| c.get(&wacid).map(|h| h.is_finished())), Ok(Some(true))) {
+            shared.sip.calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&wacid);
+        }
+        run_effects(&shared, effects);
+        shared.wake.notify_one();
     }
 }
 

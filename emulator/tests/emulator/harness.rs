@@ -1,0 +1,206 @@
+//! Test harness: an emulator on port 0 (dropped = stopped), a webhook receiver, and
+//! small HTTP helpers.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wa_emulator::engine::ClockMode;
+use wa_emulator::server::{self, Running, ServeOptions};
+
+pub const PHONE: &str = "106540352242922";
+pub const WABA: &str = "102290129340398";
+pub const TOKEN: &str = "wa-emulator-token";
+pub const SECRET: &str = "wa-emulator-secret";
+pub const USER: &str = "16315551234";
+
+pub const SDP_ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:active\r\n";
+pub const SDP_OFFER: &str = "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:actpass\r\n";
+
+pub struct Emu {
+    /// Dropping it stops the emulator.
+    pub _running: Running,
+    pub url: String,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+impl Emu {
+    pub async fn start() -> Self {
+        Self::start_with(ServeOptions::for_tests(ClockMode::Virtual, 7)).await
+    }
+
+    pub async fn start_with(opts: ServeOptions) -> Self {
+        let running = server::spawn(opts).await.expect("the emulator starts");
+        let url = running.url();
+        Self { _running: running, url, http: client() }
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, Value) {
+        let mut b = hyper::Request::builder().method(method).uri(format!("{}{path}", self.url));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self.http.request(b.body(Full::new(body.into())).unwrap()).await.expect("the emulator answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
+    pub async fn graph(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, &format!("/v21.0{path}"), &[("authorization", &format!("Bearer {TOKEN}")), ("content-type", "application/json")], body).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.raw(method, &format!("/__emulator{path}"), &[("content-type", "application/json")], body.to_string()).await
+    }
+
+    pub async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, v) = self.admin(method, path, body).await;
+        assert_eq!(status, 200, "{method} /__emulator{path}: {v}");
+        v
+    }
+
+    /// Sends a message and returns its id.
+    pub async fn send(&self, body: Value) -> String {
+        let (status, v) = self.graph("POST", &format!("/{PHONE}/messages"), Some(body)).await;
+        assert_eq!(status, 200, "send: {v}");
+        v["messages"][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn user(&self, wa: &str, platform: &str, version: &str, name: &str) {
+        self.ok("POST", "/users", json!({"wa_id": wa, "platform": platform, "version": version, "name": name})).await;
+    }
+
+    pub async fn advance(&self, secs: f64) {
+        self.ok("POST", "/clock/advance", json!({ "seconds": secs })).await;
+    }
+
+    /// Every delivery in the log (bodies parsed).
+    pub async fn webhooks(&self) -> Vec<Value> {
+        let (_, v) = self.admin("GET", "/webhooks", Value::Null).await;
+        v["deliveries"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The change `value`s of deliveries with this field and event, in order.
+    pub async fn values(&self, field: &str, event: &str) -> Vec<Value> {
+        self.webhooks()
+            .await
+            .into_iter()
+            .filter(|d| d["field"] == field && d["event"] == event)
+            .map(|d| d["body"]["entry"][0]["changes"][0]["value"].clone())
+            .collect()
+    }
+
+    pub async fn set_webhook(&self, receiver: &Receiver) {
+        self.ok("PUT", "/webhook", json!({ "url": receiver.url })).await;
+    }
+}
+
+pub fn voice_call(to: &str, params: Value) -> Value {
+    json!({"messaging_product":"whatsapp","recipient_type":"individual","to":to,"type":"interactive",
+           "interactive":{"type":"voice_call","body":{"text":"Call us on WhatsApp now"},"action":{"name":"voice_call","parameters":params}}})
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Bytes,
+    pub signature: String,
+    pub content_length: Option<String>,
+    pub chunked: bool,
+    pub signature_ok: bool,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver that answers the GET handshake, verifies each POST's signature
+/// with its own HMAC-SHA256 (not the emulator's code), and answers with `status`.
+pub struct Receiver {
+    pub url: String,
+    pub got: Arc<Mutex<Vec<Received>>>,
+    pub status: Arc<AtomicU16>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(secret: &'static str, verify_token: &'static str) -> Self {
+        use hmac::{Hmac, Mac};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (g, s) = (got.clone(), status.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (g, s) = (g.clone(), s.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (g, s) = (g.clone(), s.clone());
+                        async move {
+                            if req.method() == hyper::Method::GET {
+                                let q = req.uri().query().unwrap_or("").to_owned();
+                                let param = |k: &str| q.split('&').find_map(|p| p.strip_prefix(&format!("{k}="))).unwrap_or("").to_owned();
+                                let ok = param("hub.mode") == "subscribe" && param("hub.verify_token") == verify_token;
+                                let (code, body) = if ok { (200, param("hub.challenge")) } else { (403, "bad verify token".into()) };
+                                return Ok::<_, std::convert::Infallible>(hyper::Response::builder().status(code).body(Full::new(Bytes::from(body))).unwrap());
+                            }
+                            let headers = req.headers().clone();
+                            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+                            mac.update(&body);
+                            let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                            g.lock().unwrap().push(Received {
+                                signature_ok: expected == signature,
+                                signature,
+                                content_length: headers.get("content-length").and_then(|v| v.to_str().ok()).map(str::to_owned),
+                                chunked: headers.get("transfer-encoding").is_some(),
+                                body,
+                            });
+                            let code = s.load(Ordering::SeqCst);
+                            Ok(hyper::Response::builder().status(code).body(Full::new(Bytes::from_static(b"ok"))).unwrap())
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        Self { url, got, status, _task: task }
+    }
+
+    pub async fn default_tenant() -> Self {
+        Self::start(SECRET, "wa-emulator-verify").await
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `n` webhooks arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..500 {
+            if self.got.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.received()
+    }
+}
+
+/// The `value` of a received webhook.
+pub fn value(r: &Received) -> Value {
+    r.json()["entry"][0]["changes"][0]["value"].clone()
+}
