@@ -26,7 +26,12 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct Target {
     /// The running emulator.
-    #[arg(long, env = "WA_EMULATOR_URL", default_value = "http://127.0.0.1:4004", global = true)]
+    #[arg(
+        long,
+        env = "WA_EMULATOR_URL",
+        default_value = "http://127.0.0.1:4004",
+        global = true
+    )]
     url: String,
     /// Admin token, when the emulator was started with --admin-token.
     #[arg(long, env = "WA_EMULATOR_ADMIN_TOKEN", global = true)]
@@ -127,7 +132,11 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -152,32 +161,127 @@ async fn dispatch(cmd: Command) -> i32 {
             server::run(opts).await
         }
         Command::Replay(args) => wa_emulator::replay::run(args).await,
-        Command::Tap { wa_id, message_id, target } => act(&target, &format!("/__emulator/users/{wa_id}/tap"), json!({ "message_id": message_id })).await,
-        Command::OpenLink { wa_id, url, target } => act(&target, &format!("/__emulator/users/{wa_id}/open-link"), json!({ "url": url })).await,
-        Command::Call { wa_id, phone_number_id, target } => act(&target, &format!("/__emulator/users/{wa_id}/call"), json!({ "phone_number_id": phone_number_id })).await,
-        Command::Hangup { call_id, target } => act(&target, &format!("/__emulator/calls/{call_id}/hangup"), json!({})).await,
-        Command::Answer { call_id, target } => act(&target, &format!("/__emulator/calls/{call_id}/answer"), json!({})).await,
-        Command::Decline { call_id, target } => act(&target, &format!("/__emulator/calls/{call_id}/decline"), json!({})).await,
-        Command::PermissionReply { wa_id, response, permanent, message_id, target } => {
-            act(&target, &format!("/__emulator/users/{wa_id}/permission-reply"), json!({ "response": response, "permanent": permanent, "message_id": message_id })).await
+        Command::Tap {
+            wa_id,
+            message_id,
+            target,
+        } => {
+            act(
+                &target,
+                &format!("/__emulator/users/{wa_id}/tap"),
+                json!({ "message_id": message_id }),
+            )
+            .await
         }
-        Command::SendText { wa_id, text, target } => act(&target, &format!("/__emulator/users/{wa_id}/messages"), json!({ "text": text })).await,
+        Command::OpenLink { wa_id, url, target } => {
+            act(
+                &target,
+                &format!("/__emulator/users/{wa_id}/open-link"),
+                json!({ "url": url }),
+            )
+            .await
+        }
+        Command::Call {
+            wa_id,
+            phone_number_id,
+            target,
+        } => {
+            act(
+                &target,
+                &format!("/__emulator/users/{wa_id}/call"),
+                json!({ "phone_number_id": phone_number_id }),
+            )
+            .await
+        }
+        Command::Hangup { call_id, target } => {
+            act(
+                &target,
+                &format!("/__emulator/calls/{call_id}/hangup"),
+                json!({}),
+            )
+            .await
+        }
+        Command::Answer { call_id, target } => {
+            act(
+                &target,
+                &format!("/__emulator/calls/{call_id}/answer"),
+                json!({}),
+            )
+            .await
+        }
+        Command::Decline { call_id, target } => {
+            act(
+                &target,
+                &format!("/__emulator/calls/{call_id}/decline"),
+                json!({}),
+            )
+            .await
+        }
+        Command::PermissionReply {
+            wa_id,
+            response,
+            permanent,
+            message_id,
+            target,
+        } => {
+            act(
+                &target,
+                &format!("/__emulator/users/{wa_id}/permission-reply"),
+                json!({ "response": response, "permanent": permanent, "message_id": message_id }),
+            )
+            .await
+        }
+        Command::SendText {
+            wa_id,
+            text,
+            target,
+        } => {
+            act(
+                &target,
+                &format!("/__emulator/users/{wa_id}/messages"),
+                json!({ "text": text }),
+            )
+            .await
+        }
         Command::Advance { duration, target } => match parse_duration(&duration) {
-            Some(secs) => act(&target, "/__emulator/clock/advance", json!({ "seconds": secs })).await,
+            Some(secs) => {
+                act(
+                    &target,
+                    "/__emulator/clock/advance",
+                    json!({ "seconds": secs }),
+                )
+                .await
+            }
             None => {
-                eprintln!("error: expected a duration such as 42s, 90m, 2h or 7d; got {duration:?}");
+                eprintln!(
+                    "error: expected a duration such as 42s, 90m, 2h or 7d; got {duration:?}"
+                );
                 2
             }
         },
-        Command::User { wa_id, name, platform, version, target } => {
-            act(&target, "/__emulator/users", json!({ "wa_id": wa_id, "name": name, "platform": platform, "version": version })).await
+        Command::User {
+            wa_id,
+            name,
+            platform,
+            version,
+            target,
+        } => {
+            act(
+                &target,
+                "/__emulator/users",
+                json!({ "wa_id": wa_id, "name": name, "platform": platform, "version": version }),
+            )
+            .await
         }
     }
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WA_EMULATOR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WA_EMULATOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -187,7 +291,10 @@ fn init_logging(json: bool) {
 
 fn parse_duration(s: &str) -> Option<f64> {
     let s = s.trim();
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
     let n: f64 = num.trim().parse().ok()?;
     let mult = match unit {
         "ms" => 0.001,
@@ -219,17 +326,34 @@ async fn act(target: &Target, path: &str, body: Value) -> i32 {
         }
     };
     if !(200..300).contains(&status) {
-        let details = answer["error"]["error_data"]["details"].as_str().unwrap_or("");
+        let details = answer["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap_or("");
         let message = answer["error"]["message"].as_str().unwrap_or("");
         eprintln!("refused ({status}): {message}\n  {details}");
         return 1;
     }
-    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).unwrap_or_default()
+    );
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    if let Ok((_, after)) = client.get(&format!("/__emulator/webhooks?since={last_seq}")).await {
+    if let Ok((_, after)) = client
+        .get(&format!("/__emulator/webhooks?since={last_seq}"))
+        .await
+    {
         for d in after["deliveries"].as_array().into_iter().flatten() {
-            let id = d["call_id"].as_str().or(d["message_id"].as_str()).unwrap_or("");
-            println!("webhook {:<24} {:<22} {:<9} {}", d["field"].as_str().unwrap_or(""), d["event"].as_str().unwrap_or(""), d["state"].as_str().unwrap_or(""), id);
+            let id = d["call_id"]
+                .as_str()
+                .or(d["message_id"].as_str())
+                .unwrap_or("");
+            println!(
+                "webhook {:<24} {:<22} {:<9} {}",
+                d["field"].as_str().unwrap_or(""),
+                d["event"].as_str().unwrap_or(""),
+                d["state"].as_str().unwrap_or(""),
+                id
+            );
         }
     }
     0
@@ -249,11 +373,23 @@ mod cli {
 
     impl Client {
         pub fn new(base: &str, token: Option<String>) -> Self {
-            Self { base: base.trim_end_matches('/').to_owned(), token, http: HyperClient::builder(hyper_util::rt::TokioExecutor::new()).build_http() }
+            Self {
+                base: base.trim_end_matches('/').to_owned(),
+                token,
+                http: HyperClient::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
+            }
         }
 
-        async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
-            let mut b = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base)).header("content-type", "application/json");
+        async fn send(
+            &self,
+            method: &str,
+            path: &str,
+            body: Option<&Value>,
+        ) -> Result<(u16, Value), String> {
+            let mut b = hyper::Request::builder()
+                .method(method)
+                .uri(format!("{}{path}", self.base))
+                .header("content-type", "application/json");
             if let Some(t) = &self.token {
                 b = b.header("authorization", format!("Bearer {t}"));
             }
@@ -261,7 +397,12 @@ mod cli {
             let req = b.body(Full::new(bytes)).map_err(|e| e.to_string())?;
             let resp = self.http.request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
             Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
         }
 

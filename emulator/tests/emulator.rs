@@ -2,8 +2,8 @@
 //! receiver that checks every webhook signature with its own HMAC.
 
 mod emulator {
-    pub mod harness;
     mod calls;
+    pub mod harness;
     mod messaging;
     mod robustness;
 }

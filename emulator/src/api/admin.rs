@@ -11,9 +11,15 @@ use serde_json::{json, Map, Value};
 
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
     if let Some(expected) = &ctx.admin_token {
-        let given = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+        let given = req.header("authorization").and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        });
         if given != Some(expected.as_str()) {
-            let e = ApiError::new(ErrorKind::InvalidToken, "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).");
+            let e = ApiError::new(
+                ErrorKind::InvalidToken,
+                "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).",
+            );
             return Response::error(engine, &e);
         }
     }
@@ -32,12 +38,22 @@ fn body(req: &Request) -> ApiResult<Map<String, Value>> {
 }
 
 fn not_found(req: &Request) -> ApiError {
-    ApiError::new(ErrorKind::NotFound, format!("{} {} is not an admin route; see ADMIN-API.md for the list.", req.method, req.path))
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!(
+            "{} {} is not an admin route; see ADMIN-API.md for the list.",
+            req.method, req.path
+        ),
+    )
 }
 
 fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> {
     let rest = req.path.trim_start_matches(super::ADMIN_PREFIX);
-    let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(super::decode_component).collect();
+    let segs: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(super::decode_component)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
@@ -49,8 +65,15 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
         }
         ("GET", ["snapshot"]) => Ok(engine.snapshot()),
         ("PUT", ["snapshot"]) => {
-            let v: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::new(ErrorKind::InvalidParameter, format!("The snapshot is not valid JSON: {e}.")))?;
-            engine.restore(v).map_err(|e| ApiError::new(ErrorKind::InvalidParameter, e))?;
+            let v: Value = serde_json::from_slice(&req.body).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    format!("The snapshot is not valid JSON: {e}."),
+                )
+            })?;
+            engine
+                .restore(v)
+                .map_err(|e| ApiError::new(ErrorKind::InvalidParameter, e))?;
             Ok(json!({ "status": "ok" }))
         }
         ("GET", ["clock"]) => Ok(clock_json(engine)),
@@ -66,15 +89,29 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
             let wa = WaId(json::phone_digits("wa_id", o.str_req("wa_id")?)?);
             let platform = match o.str_opt("platform")? {
                 None => None,
-                Some(p) => Some(Platform::parse(p).ok_or_else(|| json::invalid("platform", &format!("must be one of {}", Platform::NAMES), json::quote_bounded(p)))?),
+                Some(p) => Some(Platform::parse(p).ok_or_else(|| {
+                    json::invalid(
+                        "platform",
+                        &format!("must be one of {}", Platform::NAMES),
+                        json::quote_bounded(p),
+                    )
+                })?),
             };
             let version = match o.str_opt("version")? {
                 None => None,
-                Some(v) => Some(ClientVersion::parse(v).ok_or_else(|| json::invalid("version", "must be a client version such as 2.25.27", json::quote_bounded(v)))?),
+                Some(v) => Some(ClientVersion::parse(v).ok_or_else(|| {
+                    json::invalid(
+                        "version",
+                        "must be a client version such as 2.25.27",
+                        json::quote_bounded(v),
+                    )
+                })?),
             };
             let name = o.text_opt("name", 256)?.map(str::to_owned);
             let window = o.bool_opt("window_open")?;
-            Ok(json!(engine.upsert_user(wa, name, platform, version, window)))
+            Ok(json!(
+                engine.upsert_user(wa, name, platform, version, window)
+            ))
         }
         ("POST", ["users", wa, action]) => {
             let wa = WaId(json::phone_digits("wa_id", wa)?);
@@ -88,10 +125,18 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
                 "open-link" => engine.user_open_link(&wa, o.str_req("url")?),
                 "call" => engine.user_call(&wa, phone.as_ref()),
                 "permission-reply" => {
-                    let response = o.enum_opt("response", &["accept", "reject"], true)?.ok_or_else(|| json::missing("response"))?;
+                    let response = o
+                        .enum_opt("response", &["accept", "reject"], true)?
+                        .ok_or_else(|| json::missing("response"))?;
                     let permanent = o.bool_opt("permanent")?.unwrap_or(false);
                     let mid = o.str_opt("message_id")?.map(MessageId::from);
-                    engine.user_permission_reply(&wa, response, permanent, mid.as_ref(), phone.as_ref())
+                    engine.user_permission_reply(
+                        &wa,
+                        response,
+                        permanent,
+                        mid.as_ref(),
+                        phone.as_ref(),
+                    )
                 }
                 _ => Err(not_found(req)),
             }
@@ -104,7 +149,10 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
                 "hangup" => engine.user_hangup(&call),
                 "answer" => engine.user_answer(&call, o.str_opt("sdp")?.map(str::to_owned)),
                 "decline" => engine.user_decline(&call),
-                "fail" => engine.user_fail(&call, o.int_opt("code", 0, 999_999)?.unwrap_or(138021) as u32),
+                "fail" => engine.user_fail(
+                    &call,
+                    o.int_opt("code", 0, 999_999)?.unwrap_or(138021) as u32,
+                ),
                 _ => Err(not_found(req)),
             }
         }
@@ -112,9 +160,32 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
             let b = body(req)?;
             let o = Obj::new("", &b);
             let status = o
-                .enum_opt("status", &["APPROVED", "REJECTED", "PAUSED", "DISABLED", "FLAGGED", "PENDING", "REINSTATED", "ARCHIVED", "IN_APPEAL", "LOCKED", "LIMIT_EXCEEDED"], true)?
+                .enum_opt(
+                    "status",
+                    &[
+                        "APPROVED",
+                        "REJECTED",
+                        "PAUSED",
+                        "DISABLED",
+                        "FLAGGED",
+                        "PENDING",
+                        "REINSTATED",
+                        "ARCHIVED",
+                        "IN_APPEAL",
+                        "LOCKED",
+                        "LIMIT_EXCEEDED",
+                    ],
+                    true,
+                )?
                 .ok_or_else(|| json::missing("status"))?;
-            let reason = o.str_opt("reason")?.unwrap_or(if status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" }).to_owned();
+            let reason = o
+                .str_opt("reason")?
+                .unwrap_or(if status == "REJECTED" {
+                    "INVALID_FORMAT"
+                } else {
+                    "NONE"
+                })
+                .to_owned();
             engine
                 .set_template_status(&TemplateId::from(*id), status, Value::from(reason))
                 .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("No template {id}.")))
@@ -123,7 +194,9 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
         ("GET", ["requests"]) => Ok(requests_json(engine, req)),
         ("GET", ["messages"]) => Ok(messages_json(engine)),
         ("GET", ["calls"]) => Ok(engine.calls_json()),
-        ("GET", ["sip"]) => Ok(json!({ "messages": engine.st.sip_log, "evicted": engine.st.sip_log_evicted })),
+        ("GET", ["sip"]) => {
+            Ok(json!({ "messages": engine.st.sip_log, "evicted": engine.st.sip_log_evicted }))
+        }
         ("GET", ["templates"]) => Ok(json!({ "templates": engine.st.templates })),
         _ => Err(not_found(req)),
     }
@@ -131,14 +204,24 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
 
 pub fn advance_target(engine: &Engine, b: &Map<String, Value>) -> ApiResult<u64> {
     if engine.clock != ClockMode::Virtual {
-        return Err(ApiError::new(ErrorKind::InvalidParameter, "The clock is real; start the emulator with --clock virtual to advance it."));
+        return Err(ApiError::new(
+            ErrorKind::InvalidParameter,
+            "The clock is real; start the emulator with --clock virtual to advance it.",
+        ));
     }
     let o = Obj::new("", b);
     let secs = match o.get("seconds") {
         Some(v) => {
-            let f = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| json::wrong_type("seconds", "a number", v))?;
+            let f = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| json::wrong_type("seconds", "a number", v))?;
             if !(0.0..=400.0 * 24.0 * 3600.0).contains(&f) {
-                return Err(json::invalid("seconds", "must be between 0 and 34560000 (400 days)", f));
+                return Err(json::invalid(
+                    "seconds",
+                    "must be between 0 and 34560000 (400 days)",
+                    f,
+                ));
             }
             f
         }
@@ -213,10 +296,16 @@ fn delivery_json(engine: &Engine, d: &Delivery) -> Value {
 }
 
 fn webhooks_json(engine: &Engine, req: &Request) -> Value {
-    let since: u64 = req.query("since").and_then(|s| s.trim_start_matches('d').parse().ok()).unwrap_or(0);
+    let since: u64 = req
+        .query("since")
+        .and_then(|s| s.trim_start_matches('d').parse().ok())
+        .unwrap_or(0);
     let field = req.query("field");
     let call = req.query("call_id");
-    let limit: usize = req.query("limit").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+    let limit: usize = req
+        .query("limit")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
     let list: Vec<Value> = engine
         .st
         .outbox

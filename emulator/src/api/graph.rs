@@ -9,9 +9,15 @@ use serde_json::{json, Value};
 
 /// `v21.0`, `v17`, … as Graph accepts them.
 fn is_version(seg: &str) -> bool {
-    let Some(rest) = seg.strip_prefix('v') else { return false };
+    let Some(rest) = seg.strip_prefix('v') else {
+        return false;
+    };
     let (major, minor) = rest.split_once('.').unwrap_or((rest, "0"));
-    !major.is_empty() && major.len() <= 3 && major.bytes().all(|b| b.is_ascii_digit()) && !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit())
+    !major.is_empty()
+        && major.len() <= 3
+        && major.bytes().all(|b| b.is_ascii_digit())
+        && !minor.is_empty()
+        && minor.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn handle(engine: &mut Engine, req: &Request) -> Response {
@@ -20,7 +26,14 @@ pub fn handle(engine: &mut Engine, req: &Request) -> Response {
         Ok(v) => Response::ok(&v),
         Err(e) => Response::error(engine, &e),
     };
-    engine.journal(&req.method, &req.path, &req.raw_query, &req.body, response.status, &response.body);
+    engine.journal(
+        &req.method,
+        &req.path,
+        &req.raw_query,
+        &req.body,
+        response.status,
+        &response.body,
+    );
     response
 }
 
@@ -54,7 +67,12 @@ fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
         })?,
     };
     let (id, edge) = match segs.as_slice() {
-        [] => return Err(ApiError::new(ErrorKind::UnknownPath, "The request names no object: expected /{version}/{object-id}/{edge}.")),
+        [] => {
+            return Err(ApiError::new(
+                ErrorKind::UnknownPath,
+                "The request names no object: expected /{version}/{object-id}/{edge}.",
+            ))
+        }
         [id] => (*id, None),
         [id, edge] => (*id, Some(*edge)),
         [id, rest @ ..] => {
@@ -65,11 +83,21 @@ fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
     if engine.phone(&PhoneNumberId::from(id)).is_some() {
         let phone = PhoneNumberId::from(id);
         return match (method, edge) {
-            ("POST", Some("messages")) => engine.send_message(&app, &phone, &parse_object(&req.body)?),
+            ("POST", Some("messages")) => {
+                engine.send_message(&app, &phone, &parse_object(&req.body)?)
+            }
             ("POST", Some("calls")) => engine.call_action(&app, &phone, &parse_object(&req.body)?),
-            ("GET", Some("call_permissions")) => engine.get_call_permissions(&app, &phone, &req.query),
-            ("GET", Some("settings")) => engine.get_settings(&app, &phone, req.query("include_sip_credentials") == Some("true")),
-            ("POST", Some("settings")) => engine.post_settings(&app, &phone, &parse_object(&req.body)?),
+            ("GET", Some("call_permissions")) => {
+                engine.get_call_permissions(&app, &phone, &req.query)
+            }
+            ("GET", Some("settings")) => engine.get_settings(
+                &app,
+                &phone,
+                req.query("include_sip_credentials") == Some("true"),
+            ),
+            ("POST", Some("settings")) => {
+                engine.post_settings(&app, &phone, &parse_object(&req.body)?)
+            }
             ("GET", None) => phone_json(engine, &app, &phone),
             (_, Some(e)) if known_edge(e) => Err(unsupported_method(method, id, Some(e))),
             (_, Some(e)) => Err(unknown_path(id, e)),
@@ -79,21 +107,35 @@ fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
     if engine.app_of_waba(&WabaId::from(id)).is_some() {
         let waba = WabaId::from(id);
         return match (method, edge) {
-            ("POST", Some("message_templates")) => engine.create_template(&app, &waba, &parse_object(&req.body)?),
+            ("POST", Some("message_templates")) => {
+                engine.create_template(&app, &waba, &parse_object(&req.body)?)
+            }
             ("GET", Some("message_templates")) => engine.list_templates(&app, &waba, &req.query),
-            ("DELETE", Some("message_templates")) => engine.delete_template(&app, &waba, req.query("name"), req.query("hsm_id")),
+            ("DELETE", Some("message_templates")) => {
+                engine.delete_template(&app, &waba, req.query("name"), req.query("hsm_id"))
+            }
             ("GET", Some("phone_numbers")) => waba_phones(engine, &app, &waba),
             ("GET", None) => {
                 engine.waba_for(&app, &waba)?;
                 Ok(json!({ "id": waba.as_str(), "name": "wa-emulator" }))
             }
-            (_, Some(e @ ("message_templates" | "phone_numbers"))) => Err(unsupported_method(method, id, Some(e))),
+            (_, Some(e @ ("message_templates" | "phone_numbers"))) => {
+                Err(unsupported_method(method, id, Some(e)))
+            }
             (_, Some(e)) => Err(unknown_path(id, e)),
             (_, None) => Err(unsupported_method(method, id, None)),
         };
     }
     if engine.is_template(id) {
-        let fields: Vec<&str> = req.query("fields").map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let fields: Vec<&str> = req
+            .query("fields")
+            .map(|f| {
+                f.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         return match (method, edge) {
             ("GET", None) => engine.get_template(&app, &TemplateId::from(id), &fields),
             (_, Some(e)) => Err(unknown_path(id, e)),
@@ -113,8 +155,11 @@ fn mask(token: &str) -> String {
 }
 
 fn unknown_path(id: &str, edge: &str) -> ApiError {
-    ApiError::new(ErrorKind::UnknownPath, format!("Object {id} has no edge /{edge}."))
-        .with_message(format!("Unknown path components: /{edge}"))
+    ApiError::new(
+        ErrorKind::UnknownPath,
+        format!("Object {id} has no edge /{edge}."),
+    )
+    .with_message(format!("Unknown path components: /{edge}"))
 }
 
 fn unsupported_method(method: &str, id: &str, edge: Option<&str>) -> ApiError {
@@ -142,7 +187,14 @@ fn phone_json(engine: &Engine, app: &AppId, id: &PhoneNumberId) -> ApiResult<Val
 
 fn waba_phones(engine: &Engine, app: &AppId, waba: &WabaId) -> ApiResult<Value> {
     engine.waba_for(app, waba)?;
-    let ids: Vec<PhoneNumberId> = engine.st.tenants.phone_numbers.iter().filter(|p| &p.waba_id == waba).map(|p| p.id.clone()).collect();
+    let ids: Vec<PhoneNumberId> = engine
+        .st
+        .tenants
+        .phone_numbers
+        .iter()
+        .filter(|p| &p.waba_id == waba)
+        .map(|p| p.id.clone())
+        .collect();
     let data: ApiResult<Vec<Value>> = ids.iter().map(|id| phone_json(engine, app, id)).collect();
     Ok(json!({ "data": data?, "paging": { "cursors": { "before": "QVFI", "after": "QVFI" } } }))
 }

@@ -24,24 +24,40 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(method: &str, path_and_query: &str, headers: Vec<(String, String)>, body: impl Into<bytes::Bytes>) -> Self {
-        let (path, raw_query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    pub fn new(
+        method: &str,
+        path_and_query: &str,
+        headers: Vec<(String, String)>,
+        body: impl Into<bytes::Bytes>,
+    ) -> Self {
+        let (path, raw_query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         Self {
             method: method.to_ascii_uppercase(),
             path: path.to_owned(),
             raw_query: raw_query.to_owned(),
             query: parse_query(raw_query),
-            headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
             body: body.into(),
         }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn query(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -55,7 +71,12 @@ pub struct Response {
 
 impl Response {
     pub fn json(status: u16, v: &Value) -> Self {
-        Self { status, content_type: "application/json", headers: Vec::new(), body: serde_json::to_vec(v).unwrap_or_default() }
+        Self {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: serde_json::to_vec(v).unwrap_or_default(),
+        }
     }
 
     pub fn ok(v: &Value) -> Self {
@@ -66,7 +87,13 @@ impl Response {
         let trace = engine.fbtrace_id();
         let mut r = Self::json(e.http_status(), &e.to_json(&trace));
         if e.kind == ErrorKind::InvalidToken {
-            r.headers.push(("www-authenticate", format!("OAuth \"Facebook Platform\" \"invalid_token\" \"{}\"", e.message())));
+            r.headers.push((
+                "www-authenticate",
+                format!(
+                    "OAuth \"Facebook Platform\" \"invalid_token\" \"{}\"",
+                    e.message()
+                ),
+            ));
         }
         r
     }
@@ -136,7 +163,14 @@ mod tests {
 
     #[test]
     fn query_components_are_decoded() {
-        assert_eq!(parse_query("a=1&b=x%20y+z&c"), vec![("a".into(), "1".into()), ("b".into(), "x y z".into()), ("c".into(), "".into())]);
+        assert_eq!(
+            parse_query("a=1&b=x%20y+z&c"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), "".into())
+            ]
+        );
         assert_eq!(decode_component("%zz%4"), "%zz%4");
         assert_eq!(decode_component("%C3%A9"), "é");
         assert_eq!(decode_component("%é%"), "%é%");

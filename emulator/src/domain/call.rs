@@ -208,7 +208,8 @@ mod tests {
     fn state_machine_table() {
         let r = |s| Refuse(s);
         let only_user = "pre_accept, accept and reject apply to user-initiated calls; this call was initiated by the business";
-        let only_biz = "answer and decline apply to business-initiated calls; the user placed this call";
+        let only_biz =
+            "answer and decline apply to business-initiated calls; the user placed this call";
         let ended = "the call has already ended";
         #[rustfmt::skip]
         let table: Vec<(Direction, CallState, Action, Decision)> = vec![
@@ -254,12 +255,24 @@ mod tests {
             (BusinessInitiated, Active, RingTimeout, Ignore),
         ];
         for (dir, state, action, expected) in table {
-            assert_eq!(decide(dir, state, action), expected, "{dir:?} {state:?} {action:?}");
+            assert_eq!(
+                decide(dir, state, action),
+                expected,
+                "{dir:?} {state:?} {action:?}"
+            );
         }
         for dir in [UserInitiated, BusinessInitiated] {
             for action in Action::ALL {
-                let expected = if action == RingTimeout { Ignore } else { r(ended) };
-                assert_eq!(decide(dir, Ended, action), expected, "{dir:?} Ended {action:?}");
+                let expected = if action == RingTimeout {
+                    Ignore
+                } else {
+                    r(ended)
+                };
+                assert_eq!(
+                    decide(dir, Ended, action),
+                    expected,
+                    "{dir:?} Ended {action:?}"
+                );
             }
         }
     }

@@ -98,7 +98,12 @@ impl ErrorKind {
             SimulationRefused => (409, 100, "EmulatorException", "The simulated action did not happen"),
             NotFound => (404, 100, "EmulatorException", "Not found"),
         };
-        ErrorSpec { http, code, kind, title }
+        ErrorSpec {
+            http,
+            code,
+            kind,
+            title,
+        }
     }
 }
 
@@ -116,11 +121,20 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, details: impl Into<String>) -> Self {
-        Self { kind, details: details.into(), reason: None, subcode: None, message: None }
+        Self {
+            kind,
+            details: details.into(),
+            reason: None,
+            subcode: None,
+            message: None,
+        }
     }
 
     pub fn refused(reason: &'static str, details: impl Into<String>) -> Self {
-        Self { reason: Some(reason), ..Self::new(ErrorKind::SimulationRefused, details) }
+        Self {
+            reason: Some(reason),
+            ..Self::new(ErrorKind::SimulationRefused, details)
+        }
     }
 
     pub fn with_subcode(mut self, subcode: u32) -> Self {
@@ -211,12 +225,21 @@ mod tests {
 
     #[test]
     fn graph_envelope_carries_code_type_details_and_trace() {
-        let e = ApiError::new(ErrorKind::NoCallPermission, "No approved call permission from the recipient");
+        let e = ApiError::new(
+            ErrorKind::NoCallPermission,
+            "No approved call permission from the recipient",
+        );
         let v = e.to_json("Abc");
         assert_eq!(v["error"]["code"], 138006);
-        assert_eq!(v["error"]["message"], "(#138006) No approved call permission found");
+        assert_eq!(
+            v["error"]["message"],
+            "(#138006) No approved call permission found"
+        );
         assert_eq!(v["error"]["type"], "OAuthException");
-        assert_eq!(v["error"]["error_data"]["details"], "No approved call permission from the recipient");
+        assert_eq!(
+            v["error"]["error_data"]["details"],
+            "No approved call permission from the recipient"
+        );
         assert_eq!(v["error"]["fbtrace_id"], "Abc");
         assert_eq!(e.http_status(), 401);
     }
@@ -225,7 +248,10 @@ mod tests {
     fn token_errors_are_401_with_the_bare_graph_message() {
         let e = ApiError::new(ErrorKind::InvalidToken, "x");
         assert_eq!(e.http_status(), 401);
-        assert_eq!(e.message(), "Invalid OAuth access token - Cannot parse access token");
+        assert_eq!(
+            e.message(),
+            "Invalid OAuth access token - Cannot parse access token"
+        );
     }
 
     #[test]

@@ -80,19 +80,27 @@ const TRACE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 impl IdGen {
     pub fn new(seed: u64) -> Self {
-        Self { rng: StdRng::seed_from_u64(seed) }
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+        }
     }
 
     fn upper_hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"0123456789ABCDEF"[self.rng.gen_range(0..16)])).collect()
+        (0..n)
+            .map(|_| char::from(b"0123456789ABCDEF"[self.rng.gen_range(0..16)]))
+            .collect()
     }
 
     pub fn lower_hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"0123456789abcdef"[self.rng.gen_range(0..16)])).collect()
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[self.rng.gen_range(0..16)]))
+            .collect()
     }
 
     pub fn alnum(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(TRACE_ALPHABET[self.rng.gen_range(0..62)])).collect()
+        (0..n)
+            .map(|_| char::from(TRACE_ALPHABET[self.rng.gen_range(0..62)]))
+            .collect()
     }
 
     pub fn digits(&mut self, n: usize) -> String {
@@ -114,7 +122,10 @@ impl IdGen {
         raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x11, 0x18, 0x12]);
         raw.extend_from_slice(self.upper_hex(18).as_bytes());
         raw.push(0x00);
-        MessageId(format!("wamid.{}", base64::engine::general_purpose::STANDARD.encode(raw)))
+        MessageId(format!(
+            "wamid.{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        ))
     }
 
     /// Shaped like Meta's `wacid.HBgLMTIxOTU1NTA3MTQVAgASGCAz…` call ids.
@@ -124,11 +135,16 @@ impl IdGen {
         raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x12, 0x18, 0x20]);
         raw.extend_from_slice(self.upper_hex(32).as_bytes());
         raw.extend_from_slice(&[0x1c, 0x00]);
-        CallId(format!("wacid.{}", base64::engine::general_purpose::STANDARD.encode(raw)))
+        CallId(format!(
+            "wacid.{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        ))
     }
 
     pub fn fbtrace_id(&mut self) -> String {
-        (0..27).map(|_| char::from(TRACE_ALPHABET[self.rng.gen_range(0..64)])).collect()
+        (0..27)
+            .map(|_| char::from(TRACE_ALPHABET[self.rng.gen_range(0..64)]))
+            .collect()
     }
 
     pub fn template_id(&mut self) -> TemplateId {
@@ -145,18 +161,52 @@ pub fn bsuid_for(wa_id: &WaId) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    format!("{}.1{:018}", country_of(&wa_id.0), h % 1_000_000_000_000_000_000)
+    format!(
+        "{}.1{:018}",
+        country_of(&wa_id.0),
+        h % 1_000_000_000_000_000_000
+    )
 }
 
 /// ISO country of a number from its calling code; a small table is enough for BSUIDs.
 pub fn country_of(digits: &str) -> &'static str {
     const CODES: &[(&str, &str)] = &[
-        ("1", "US"), ("7", "RU"), ("20", "EG"), ("27", "ZA"), ("30", "GR"), ("31", "NL"),
-        ("32", "BE"), ("33", "FR"), ("34", "ES"), ("39", "IT"), ("41", "CH"), ("44", "GB"),
-        ("49", "DE"), ("51", "PE"), ("52", "MX"), ("54", "AR"), ("55", "BR"), ("56", "CL"),
-        ("57", "CO"), ("60", "MY"), ("61", "AU"), ("62", "ID"), ("63", "PH"), ("65", "SG"),
-        ("81", "JP"), ("82", "KR"), ("84", "VN"), ("86", "CN"), ("90", "TR"), ("91", "IN"),
-        ("92", "PK"), ("234", "NG"), ("351", "PT"), ("972", "IL"), ("971", "AE"), ("966", "SA"),
+        ("1", "US"),
+        ("7", "RU"),
+        ("20", "EG"),
+        ("27", "ZA"),
+        ("30", "GR"),
+        ("31", "NL"),
+        ("32", "BE"),
+        ("33", "FR"),
+        ("34", "ES"),
+        ("39", "IT"),
+        ("41", "CH"),
+        ("44", "GB"),
+        ("49", "DE"),
+        ("51", "PE"),
+        ("52", "MX"),
+        ("54", "AR"),
+        ("55", "BR"),
+        ("56", "CL"),
+        ("57", "CO"),
+        ("60", "MY"),
+        ("61", "AU"),
+        ("62", "ID"),
+        ("63", "PH"),
+        ("65", "SG"),
+        ("81", "JP"),
+        ("82", "KR"),
+        ("84", "VN"),
+        ("86", "CN"),
+        ("90", "TR"),
+        ("91", "IN"),
+        ("92", "PK"),
+        ("234", "NG"),
+        ("351", "PT"),
+        ("972", "IL"),
+        ("971", "AE"),
+        ("966", "SA"),
     ];
     CODES
         .iter()
@@ -178,21 +228,33 @@ mod tests {
         assert_eq!(a.message_id(&peer), b.message_id(&peer));
         assert_eq!(a.call_id(&peer), b.call_id(&peer));
         assert_eq!(a.fbtrace_id(), b.fbtrace_id());
-        assert_ne!(IdGen::new(8).message_id(&peer), IdGen::new(7).message_id(&peer));
+        assert_ne!(
+            IdGen::new(8).message_id(&peer),
+            IdGen::new(7).message_id(&peer)
+        );
     }
 
     #[test]
     fn ids_have_meta_prefixes() {
         let peer = WaId::from("16315551234");
         let mut g = IdGen::new(1);
-        assert!(g.message_id(&peer).0.starts_with("wamid.HBgLMTYzMTU1NTEyMzQVAgAR"));
-        assert!(g.call_id(&peer).0.starts_with("wacid.HBgLMTYzMTU1NTEyMzQVAgAS"));
+        assert!(g
+            .message_id(&peer)
+            .0
+            .starts_with("wamid.HBgLMTYzMTU1NTEyMzQVAgAR"));
+        assert!(g
+            .call_id(&peer)
+            .0
+            .starts_with("wacid.HBgLMTYzMTU1NTEyMzQVAgAS"));
         assert_eq!(g.template_id().0.len(), 16);
     }
 
     #[test]
     fn bsuid_is_stable_and_country_prefixed() {
-        assert_eq!(bsuid_for(&WaId::from("16315551234")), bsuid_for(&WaId::from("16315551234")));
+        assert_eq!(
+            bsuid_for(&WaId::from("16315551234")),
+            bsuid_for(&WaId::from("16315551234"))
+        );
         assert!(bsuid_for(&WaId::from("16315551234")).starts_with("US.1"));
         assert!(bsuid_for(&WaId::from("5511962185237")).starts_with("BR."));
         assert!(bsuid_for(&WaId::from("972501234567")).starts_with("IL."));

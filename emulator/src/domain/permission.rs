@@ -30,7 +30,12 @@ pub struct Permission {
 
 impl Default for Permission {
     fn default() -> Self {
-        Self { grant: Grant::None, requests: Vec::new(), connected_calls: Vec::new(), consecutive_unanswered: 0 }
+        Self {
+            grant: Grant::None,
+            requests: Vec::new(),
+            connected_calls: Vec::new(),
+            consecutive_unanswered: 0,
+        }
     }
 }
 
@@ -48,11 +53,17 @@ impl Permission {
     }
 
     pub fn requests_within(&self, now_ms: u64, window_ms: u64) -> usize {
-        self.requests.iter().filter(|t| now_ms.saturating_sub(**t) < window_ms).count()
+        self.requests
+            .iter()
+            .filter(|t| now_ms.saturating_sub(**t) < window_ms)
+            .count()
     }
 
     pub fn connected_within_day(&self, now_ms: u64) -> usize {
-        self.connected_calls.iter().filter(|t| now_ms.saturating_sub(**t) < DAY_MS).count()
+        self.connected_calls
+            .iter()
+            .filter(|t| now_ms.saturating_sub(**t) < DAY_MS)
+            .count()
     }
 
     /// Which request limit a new request would break, if any: (period, max).
@@ -68,7 +79,11 @@ impl Permission {
 
     /// When the oldest request in a full window leaves it (`limit_expiration_time`).
     pub fn window_frees_at(stamps: &[u64], now_ms: u64, window_ms: u64) -> Option<u64> {
-        stamps.iter().filter(|t| now_ms.saturating_sub(**t) < window_ms).min().map(|t| t + window_ms)
+        stamps
+            .iter()
+            .filter(|t| now_ms.saturating_sub(**t) < window_ms)
+            .min()
+            .map(|t| t + window_ms)
     }
 
     /// A connected call (either direction) resets the request limits.
@@ -78,8 +93,10 @@ impl Permission {
     }
 
     pub fn prune(&mut self, now_ms: u64) {
-        self.requests.retain(|t| now_ms.saturating_sub(*t) < WEEK_MS);
-        self.connected_calls.retain(|t| now_ms.saturating_sub(*t) < DAY_MS);
+        self.requests
+            .retain(|t| now_ms.saturating_sub(*t) < WEEK_MS);
+        self.connected_calls
+            .retain(|t| now_ms.saturating_sub(*t) < DAY_MS);
     }
 }
 
@@ -103,7 +120,10 @@ mod tests {
 
     #[test]
     fn temporary_grants_expire() {
-        let p = Permission { grant: Grant::Temporary { expires_at_ms: 10 }, ..Default::default() };
+        let p = Permission {
+            grant: Grant::Temporary { expires_at_ms: 10 },
+            ..Default::default()
+        };
         assert!(p.is_granted(9));
         assert!(!p.is_granted(10));
     }

@@ -73,7 +73,15 @@ pub struct Holiday {
     pub end: DayMinute,
 }
 
-pub const WEEKDAYS: [&str; 7] = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"];
+pub const WEEKDAYS: [&str; 7] = [
+    "MONDAY",
+    "TUESDAY",
+    "WEDNESDAY",
+    "THURSDAY",
+    "FRIDAY",
+    "SATURDAY",
+    "SUNDAY",
+];
 
 pub fn hhmm(m: DayMinute) -> String {
     format!("{:02}{:02}", m / 60, m % 60)
@@ -86,17 +94,27 @@ impl CallHours {
         if !self.enabled {
             return true;
         }
-        let Ok(tz) = self.timezone_id.parse::<chrono_tz::Tz>() else { return true };
-        let Some(utc) = chrono::DateTime::from_timestamp_millis(now_ms as i64) else { return true };
+        let Ok(tz) = self.timezone_id.parse::<chrono_tz::Tz>() else {
+            return true;
+        };
+        let Some(utc) = chrono::DateTime::from_timestamp_millis(now_ms as i64) else {
+            return true;
+        };
         let local = utc.with_timezone(&tz);
         use chrono::{Datelike, Timelike};
         let minute = (local.hour() * 60 + local.minute()) as DayMinute;
         let date = local.date_naive();
-        if self.holidays.iter().any(|h| h.date == date && h.start <= minute && minute <= h.end) {
+        if self
+            .holidays
+            .iter()
+            .any(|h| h.date == date && h.start <= minute && minute <= h.end)
+        {
             return false;
         }
         let weekday = local.weekday().num_days_from_monday() as u8;
-        self.weekly.iter().any(|w| w.weekday == weekday && w.open <= minute && minute < w.close)
+        self.weekly
+            .iter()
+            .any(|w| w.weekday == weekday && w.open <= minute && minute < w.close)
     }
 }
 
@@ -108,13 +126,23 @@ mod tests {
         CallHours {
             enabled: true,
             timezone_id: "America/Manaus".into(), // UTC-4, no DST
-            weekly: vec![WeeklyHours { weekday: 0, open: 4 * 60, close: 10 * 60 + 20 }],
-            holidays: vec![Holiday { date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(), start: 0, end: 23 * 60 + 59 }],
+            weekly: vec![WeeklyHours {
+                weekday: 0,
+                open: 4 * 60,
+                close: 10 * 60 + 20,
+            }],
+            holidays: vec![Holiday {
+                date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                start: 0,
+                end: 23 * 60 + 59,
+            }],
         }
     }
 
     fn at(s: &str) -> u64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis() as u64
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis() as u64
     }
 
     #[test]

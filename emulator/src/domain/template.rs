@@ -51,7 +51,10 @@ pub fn count_placeholders(text: &str) -> usize {
 mod tests {
     #[test]
     fn placeholders_are_counted_once_each() {
-        assert_eq!(super::count_placeholders("Order {{1}} for {{2}}, again {{1}}"), 2);
+        assert_eq!(
+            super::count_placeholders("Order {{1}} for {{2}}, again {{1}}"),
+            2
+        );
         assert_eq!(super::count_placeholders("Hi {{name}}"), 1);
         assert_eq!(super::count_placeholders("none {{ }} {{"), 0);
     }

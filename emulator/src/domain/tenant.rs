@@ -1,7 +1,7 @@
 //! Who the emulator pretends to be: apps, WABAs, phone numbers, declared users, and the
 //! behaviour switches where the real API is ambiguous. The embedded default is PRODUCT §2.
 
-use super::ids::{AppId, PhoneNumberId, WabaId, WaId};
+use super::ids::{AppId, PhoneNumberId, WaId, WabaId};
 use super::settings::CallingSettings;
 use super::user::{ClientVersion, Platform, VersionRules};
 use serde::{Deserialize, Serialize};
@@ -126,7 +126,11 @@ impl Default for Tenants {
                 webhook_url: None,
                 verify_token: DEFAULT_VERIFY_TOKEN.into(),
             }],
-            wabas: vec![Waba { id: DEFAULT_WABA_ID.into(), app_id: DEFAULT_APP_ID.into(), name: "wa-emulator".into() }],
+            wabas: vec![Waba {
+                id: DEFAULT_WABA_ID.into(),
+                app_id: DEFAULT_APP_ID.into(),
+                name: "wa-emulator".into(),
+            }],
             phone_numbers: vec![PhoneNumber {
                 id: DEFAULT_PHONE_NUMBER_ID.into(),
                 waba_id: DEFAULT_WABA_ID.into(),

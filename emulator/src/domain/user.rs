@@ -84,7 +84,10 @@ impl PartialOrd for ClientVersion {
 impl Ord for ClientVersion {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         let n = self.0.len().max(other.0.len());
-        (0..n).map(|i| self.component(i).cmp(&other.component(i))).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+        (0..n)
+            .map(|i| self.component(i).cmp(&other.component(i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     }
 }
 
@@ -98,7 +101,9 @@ impl std::fmt::Display for ClientVersion {
 impl TryFrom<String> for ClientVersion {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        ClientVersion::parse(&s).ok_or_else(|| format!("not a client version: {s:?} (expected digits and dots, e.g. 2.25.27)"))
+        ClientVersion::parse(&s).ok_or_else(|| {
+            format!("not a client version: {s:?} (expected digits and dots, e.g. 2.25.27)")
+        })
     }
 }
 
@@ -144,9 +149,20 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(wa_id: WaId, name: Option<String>, platform: Platform, version: ClientVersion) -> Self {
+    pub fn new(
+        wa_id: WaId,
+        name: Option<String>,
+        platform: Platform,
+        version: ClientVersion,
+    ) -> Self {
         let name = name.unwrap_or_else(|| default_name(&wa_id));
-        Self { user_id: bsuid_for(&wa_id), wa_id, name, platform, version }
+        Self {
+            user_id: bsuid_for(&wa_id),
+            wa_id,
+            name,
+            platform,
+            version,
+        }
     }
 
     pub fn capabilities<'a>(&'a self, rules: &'a VersionRules) -> Capabilities<'a> {
@@ -155,7 +171,15 @@ impl User {
 }
 
 fn default_name(wa_id: &WaId) -> String {
-    let tail: String = wa_id.0.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = wa_id
+        .0
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("User {tail}")
 }
 
@@ -202,7 +226,12 @@ mod tests {
     use super::*;
 
     fn user(platform: Platform, v: &str) -> User {
-        User::new(WaId::from("16315551234"), None, platform, ClientVersion::parse(v).unwrap())
+        User::new(
+            WaId::from("16315551234"),
+            None,
+            platform,
+            ClientVersion::parse(v).unwrap(),
+        )
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! actions, call permissions and calling settings.
 
 use super::{unknown_object, Effect, Engine, Timer};
-use crate::domain::call::{decide, Action, Call, CallState, Decision, Direction, EndReason, Source};
+use crate::domain::call::{
+    decide, Action, Call, CallState, Decision, Direction, EndReason, Source,
+};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{country_of, AppId, CallId, MessageId, PhoneNumberId, WaId};
 use crate::domain::message::MessageStatus;
-use crate::domain::permission::{Grant, Permission, CONNECTED_CALLS_PER_DAY, DAY_MS, REQUESTS_PER_DAY, REQUESTS_PER_WEEK, TEMPORARY_PERMISSION_MS, UNANSWERED_BEFORE_REVOKE, WEEK_MS};
+use crate::domain::permission::{
+    Grant, Permission, CONNECTED_CALLS_PER_DAY, DAY_MS, REQUESTS_PER_DAY, REQUESTS_PER_WEEK,
+    TEMPORARY_PERMISSION_MS, UNANSWERED_BEFORE_REVOKE, WEEK_MS,
+};
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
 use crate::webhook::payload;
@@ -44,12 +49,21 @@ impl Engine {
     pub fn user_tap(&mut self, wa: &WaId, message_id: &MessageId) -> ApiResult<Value> {
         let msg = self.message_to(wa, message_id)?;
         let Some(button) = msg.button.clone() else {
-            return Err(ApiError::refused("not_a_call_button", format!("Message {message_id} ({}) has no voice_call button.", msg.kind)));
+            return Err(ApiError::refused(
+                "not_a_call_button",
+                format!(
+                    "Message {message_id} ({}) has no voice_call button.",
+                    msg.kind
+                ),
+            ));
         };
         if msg.status == MessageStatus::Failed {
             return Err(ApiError::refused(
                 "message_not_delivered",
-                format!("Message {message_id} failed with {}; the user never saw the button.", msg.error_code.unwrap_or(0)),
+                format!(
+                    "Message {message_id} failed with {}; the user never saw the button.",
+                    msg.error_code.unwrap_or(0)
+                ),
             ));
         }
         let now = self.now();
@@ -66,12 +80,21 @@ impl Engine {
                 ),
             ));
         }
-        let phone = self.phone(&msg.phone_number_id).cloned().ok_or_else(|| unknown_object(msg.phone_number_id.as_str()))?;
+        let phone = self
+            .phone(&msg.phone_number_id)
+            .cloned()
+            .ok_or_else(|| unknown_object(msg.phone_number_id.as_str()))?;
         let user = self.user(wa)?.clone();
         if msg.status != MessageStatus::Read {
             self.user_read(wa, message_id)?;
         }
-        let call_id = self.start_user_call(&phone, &user, Source::Button, button.payload, Some(message_id.clone()))?;
+        let call_id = self.start_user_call(
+            &phone,
+            &user,
+            Source::Button,
+            button.payload,
+            Some(message_id.clone()),
+        )?;
         Ok(json!({ "call_id": call_id.as_str() }))
     }
 
@@ -82,7 +105,11 @@ impl Engine {
         if !user.platform.is_phone() {
             return Err(ApiError::refused(
                 "deep_link_unsupported",
-                format!("Deep links are not supported on WhatsApp {} clients; the user is on {}.", user.platform.name(), user.platform.name()),
+                format!(
+                    "Deep links are not supported on WhatsApp {} clients; the user is on {}.",
+                    user.platform.name(),
+                    user.platform.name()
+                ),
             ));
         }
         let phone = self.phone_by_display(&number).cloned().ok_or_else(|| {
@@ -95,18 +122,38 @@ impl Engine {
 
     /// The user calls from the call icon: no payload.
     pub fn user_call(&mut self, wa: &WaId, phone_id: Option<&PhoneNumberId>) -> ApiResult<Value> {
-        let phone_id = phone_id.cloned().or_else(|| self.default_phone()).ok_or_else(|| unknown_object("phone"))?;
-        let phone = self.phone(&phone_id).cloned().ok_or_else(|| unknown_object(phone_id.as_str()))?;
+        let phone_id = phone_id
+            .cloned()
+            .or_else(|| self.default_phone())
+            .ok_or_else(|| unknown_object("phone"))?;
+        let phone = self
+            .phone(&phone_id)
+            .cloned()
+            .ok_or_else(|| unknown_object(phone_id.as_str()))?;
         let user = self.user_or_create(wa);
         if phone.calling.call_icon_visibility != "DEFAULT" {
-            return Err(ApiError::refused("call_icon_hidden", format!("call_icon_visibility is {}: the user sees no call icon.", phone.calling.call_icon_visibility)));
+            return Err(ApiError::refused(
+                "call_icon_hidden",
+                format!(
+                    "call_icon_visibility is {}: the user sees no call icon.",
+                    phone.calling.call_icon_visibility
+                ),
+            ));
         }
-        if let Some(countries) = phone.calling.restrict_to_user_countries.as_ref().filter(|c| !c.is_empty()) {
+        if let Some(countries) = phone
+            .calling
+            .restrict_to_user_countries
+            .as_ref()
+            .filter(|c| !c.is_empty())
+        {
             let country = country_of(wa.as_str());
             if !countries.iter().any(|c| c == country) {
                 return Err(ApiError::refused(
                     "call_icon_hidden",
-                    format!("The call icon is shown only to users in {}; this user is in {country}.", countries.join(", ")),
+                    format!(
+                        "The call icon is shown only to users in {}; this user is in {country}.",
+                        countries.join(", ")
+                    ),
                 ));
             }
         }
@@ -114,27 +161,55 @@ impl Engine {
         Ok(json!({ "call_id": call_id.as_str() }))
     }
 
-    fn start_user_call(&mut self, phone: &PhoneNumber, user: &User, source: Source, payload: Option<String>, message_id: Option<MessageId>) -> ApiResult<CallId> {
+    fn start_user_call(
+        &mut self,
+        phone: &PhoneNumber,
+        user: &User,
+        source: Source,
+        payload: Option<String>,
+        message_id: Option<MessageId>,
+    ) -> ApiResult<CallId> {
         let caps = user.capabilities(&self.behaviour.versions);
         let (places_calls, echo) = (caps.places_business_calls(), caps.echoes_payloads());
         if !places_calls {
             return Err(ApiError::refused(
                 "desktop_client",
-                format!("WhatsApp {} clients cannot call businesses; the user is on {}.", user.platform.name(), user.platform.name()),
+                format!(
+                    "WhatsApp {} clients cannot call businesses; the user is on {}.",
+                    user.platform.name(),
+                    user.platform.name()
+                ),
             ));
         }
         if !phone.calling.enabled {
-            return Err(ApiError::refused("calling_disabled", format!("Calling is DISABLED on {}; the user cannot call.", phone.display_phone_number)));
+            return Err(ApiError::refused(
+                "calling_disabled",
+                format!(
+                    "Calling is DISABLED on {}; the user cannot call.",
+                    phone.display_phone_number
+                ),
+            ));
         }
         let now = self.now();
-        if let Some(h) = phone.calling.call_hours.as_ref().filter(|h| !h.is_open(now)) {
+        if let Some(h) = phone
+            .calling
+            .call_hours
+            .as_ref()
+            .filter(|h| !h.is_open(now))
+        {
             return Err(ApiError::refused(
                 "outside_call_hours",
                 format!("{} is outside its call hours ({}); WhatsApp offers the user the next open slot instead of calling.", phone.display_phone_number, h.timezone_id),
             ));
         }
         if self.ongoing_call_with(&phone.id, &user.wa_id).is_some() {
-            return Err(ApiError::refused("already_in_call", format!("User {} is already in a call with {}.", user.wa_id, phone.display_phone_number)));
+            return Err(ApiError::refused(
+                "already_in_call",
+                format!(
+                    "User {} is already in a call with {}.",
+                    user.wa_id, phone.display_phone_number
+                ),
+            ));
         }
         // The user calling opens the service window whether or not anyone answers.
         self.open_window(&phone.id, &user.wa_id);
@@ -153,7 +228,9 @@ impl Engine {
             ended_at_ms: None,
             end_reason: None,
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),
-            deeplink_payload: payload.clone().filter(|_| echo && source == Source::DeepLink),
+            deeplink_payload: payload
+                .clone()
+                .filter(|_| echo && source == Source::DeepLink),
             payload_sent: payload,
             biz_opaque_callback_data: None,
             offer_sdp: offer,
@@ -162,8 +239,13 @@ impl Engine {
             via_sip,
         };
         if via_sip {
-            let server = phone.calling.sip.servers.first().cloned().ok_or_else(|| ApiError::refused("sip_misconfigured", "SIP is ENABLED but no server is configured."))?;
-            self.effects.push(Effect::SipInvite(SipInvite {
+            let server = phone.calling.sip.servers.first().cloned().ok_or_else(|| {
+                ApiError::refused(
+                    "sip_misconfigured",
+                    "SIP is ENABLED but no server is configured.",
+                )
+            })?;
+            self.effects.push(Effect::SipInvite(Box::new(SipInvite {
                 call_id: id.clone(),
                 user_number: user.wa_id.0.clone(),
                 user_name: user.name.clone(),
@@ -179,11 +261,22 @@ impl Engine {
                 deeplink_payload: call.deeplink_payload.clone(),
                 digest_username: phone.display_phone_number.clone(),
                 digest_password: server.password,
-            }));
+            })));
         } else {
             let value = payload::call_connect(&call, phone, user, self.behaviour.bsuid, now, false);
-            self.emit_for_phone(phone, "calls", "connect", format!("call:{id}"), Some(&id), None, value);
-            self.schedule(now + self.behaviour.ring_timeout_secs * 1000, Timer::RingTimeout(id.clone()));
+            self.emit_for_phone(
+                phone,
+                "calls",
+                "connect",
+                format!("call:{id}"),
+                Some(&id),
+                None,
+                value,
+            );
+            self.schedule(
+                now + self.behaviour.ring_timeout_secs * 1000,
+                Timer::RingTimeout(id.clone()),
+            );
         }
         self.remember_call(call);
         if phone.calling.callback_permission_enabled {
@@ -199,43 +292,96 @@ impl Engine {
             return;
         }
         let expires = now + TEMPORARY_PERMISSION_MS;
-        perm.grant = Grant::Temporary { expires_at_ms: expires };
+        perm.grant = Grant::Temporary {
+            expires_at_ms: expires,
+        };
         let reply = json!({ "response": "accept", "is_permanent": false, "expiration_timestamp": payload::ts(expires), "response_source": "automatic" });
         self.emit_permission_reply(phone, user, Some(call_id.as_str()), reply);
     }
 
-    fn emit_permission_reply(&mut self, phone: &PhoneNumber, user: &User, context_id: Option<&str>, reply: Value) -> MessageId {
+    fn emit_permission_reply(
+        &mut self,
+        phone: &PhoneNumber,
+        user: &User,
+        context_id: Option<&str>,
+        reply: Value,
+    ) -> MessageId {
         let id = self.ids.message_id(&user.wa_id);
         let now = self.now();
         let context = context_id.map(|c| (phone.display_phone_number.as_str(), c));
-        let mut m = payload::inbound_base(user, self.behaviour.bsuid, id.as_str(), now, context, "interactive");
-        m.insert("interactive".into(), json!({ "type": "call_permission_reply", "call_permission_reply": reply }));
+        let mut m = payload::inbound_base(
+            user,
+            self.behaviour.bsuid,
+            id.as_str(),
+            now,
+            context,
+            "interactive",
+        );
+        m.insert(
+            "interactive".into(),
+            json!({ "type": "call_permission_reply", "call_permission_reply": reply }),
+        );
         let value = payload::inbound_message(phone, user, self.behaviour.bsuid, m);
-        self.emit_for_phone(phone, "messages", "call_permission_reply", format!("user:{}", user.wa_id), None, Some(&id), value);
+        self.emit_for_phone(
+            phone,
+            "messages",
+            "call_permission_reply",
+            format!("user:{}", user.wa_id),
+            None,
+            Some(&id),
+            value,
+        );
         id
     }
 
     /// The user answers a call permission request (or changes it from the profile).
-    pub fn user_permission_reply(&mut self, wa: &WaId, response: &str, permanent: bool, message_id: Option<&MessageId>, phone_id: Option<&PhoneNumberId>) -> ApiResult<Value> {
+    pub fn user_permission_reply(
+        &mut self,
+        wa: &WaId,
+        response: &str,
+        permanent: bool,
+        message_id: Option<&MessageId>,
+        phone_id: Option<&PhoneNumberId>,
+    ) -> ApiResult<Value> {
         let accept = match response {
             "accept" => true,
             "reject" => false,
-            other => return Err(ApiError::new(ErrorKind::InvalidValue, format!("response must be accept or reject; got {other:?}."))),
+            other => {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidValue,
+                    format!("response must be accept or reject; got {other:?}."),
+                ))
+            }
         };
         let (phone_id, context) = match message_id {
             Some(mid) => {
                 let msg = self.message_to(wa, mid)?;
                 if !msg.is_permission_request {
-                    return Err(ApiError::refused("not_a_permission_request", format!("Message {mid} is not a call permission request.")));
+                    return Err(ApiError::refused(
+                        "not_a_permission_request",
+                        format!("Message {mid} is not a call permission request."),
+                    ));
                 }
                 if msg.status == MessageStatus::Failed {
-                    return Err(ApiError::refused("message_not_delivered", format!("Message {mid} failed; the user never saw it.")));
+                    return Err(ApiError::refused(
+                        "message_not_delivered",
+                        format!("Message {mid} failed; the user never saw it."),
+                    ));
                 }
                 (msg.phone_number_id.clone(), Some(mid.0.clone()))
             }
-            None => (phone_id.cloned().or_else(|| self.default_phone()).ok_or_else(|| unknown_object("phone"))?, None),
+            None => (
+                phone_id
+                    .cloned()
+                    .or_else(|| self.default_phone())
+                    .ok_or_else(|| unknown_object("phone"))?,
+                None,
+            ),
         };
-        let phone = self.phone(&phone_id).cloned().ok_or_else(|| unknown_object(phone_id.as_str()))?;
+        let phone = self
+            .phone(&phone_id)
+            .cloned()
+            .ok_or_else(|| unknown_object(phone_id.as_str()))?;
         let user = self.user_or_create(wa);
         let now = self.now();
         // Replying is the user interacting with the business.
@@ -245,7 +391,9 @@ impl Engine {
             json!({ "response": "accept", "is_permanent": true, "response_source": "user_action" })
         } else if accept {
             let expires = now + TEMPORARY_PERMISSION_MS;
-            self.permission(&phone.id, wa).grant = Grant::Temporary { expires_at_ms: expires };
+            self.permission(&phone.id, wa).grant = Grant::Temporary {
+                expires_at_ms: expires,
+            };
             json!({ "response": "accept", "is_permanent": false, "expiration_timestamp": payload::ts(expires), "response_source": "user_action" })
         } else {
             self.permission(&phone.id, wa).grant = Grant::None;
@@ -256,33 +404,45 @@ impl Engine {
     }
 
     pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<Value> {
-        self.apply_call_action(call_id, Action::UserHangup, None, None, None).map_err(refusal)?;
+        self.apply_call_action(call_id, Action::UserHangup, None, None, None)
+            .map_err(refusal)?;
         Ok(self.call_summary(call_id))
     }
 
     pub fn user_answer(&mut self, call_id: &CallId, sdp: Option<String>) -> ApiResult<Value> {
-        self.apply_call_action(call_id, Action::UserAnswer, sdp, None, None).map_err(refusal)?;
+        self.apply_call_action(call_id, Action::UserAnswer, sdp, None, None)
+            .map_err(refusal)?;
         Ok(self.call_summary(call_id))
     }
 
     pub fn user_decline(&mut self, call_id: &CallId) -> ApiResult<Value> {
-        self.apply_call_action(call_id, Action::UserDecline, None, None, None).map_err(refusal)?;
+        self.apply_call_action(call_id, Action::UserDecline, None, None, None)
+            .map_err(refusal)?;
         Ok(self.call_summary(call_id))
     }
 
     /// Simulates a client-side calling failure (138019–138023) ending the call.
     pub fn user_fail(&mut self, call_id: &CallId, code: u32) -> ApiResult<Value> {
-        let title = match code {
-            138019 => "Call setup failed",
-            138020 => "Relay connection failed",
-            138021 => "Media receive timeout",
-            138022 => "Media transmit timeout",
-            138023 => "Call accepted but terminated with no media signals",
-            _ => return Err(ApiError::new(ErrorKind::InvalidValue, format!("code must be one of 138019, 138020, 138021, 138022, 138023; got {code}."))),
-        };
+        let title =
+            match code {
+                138019 => "Call setup failed",
+                138020 => "Relay connection failed",
+                138021 => "Media receive timeout",
+                138022 => "Media transmit timeout",
+                138023 => "Call accepted but terminated with no media signals",
+                _ => return Err(ApiError::new(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "code must be one of 138019, 138020, 138021, 138022, 138023; got {code}."
+                    ),
+                )),
+            };
         let call = self.call(call_id)?;
         if !call.is_ongoing() {
-            return Err(ApiError::refused("call_ended", format!("Call {call_id} has already ended.")));
+            return Err(ApiError::refused(
+                "call_ended",
+                format!("Call {call_id} has already ended."),
+            ));
         }
         let errors = json!([{ "code": code, "message": title, "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/calling/troubleshooting", "error_data": { "details": title } }]);
         self.end_call(call_id, EndReason::Failed(code), Some(errors));
@@ -291,7 +451,11 @@ impl Engine {
 
     fn call(&self, id: &CallId) -> ApiResult<Call> {
         self.st.calls.get(id).cloned().ok_or_else(|| {
-            let why = if self.st.calls_evicted > 0 { " (ended calls beyond the retention limit are evicted)" } else { "" };
+            let why = if self.st.calls_evicted > 0 {
+                " (ended calls beyond the retention limit are evicted)"
+            } else {
+                ""
+            };
             ApiError::new(ErrorKind::NotFound, format!("No call {id}{why}."))
         })
     }
@@ -310,12 +474,20 @@ impl Engine {
     }
 
     fn ongoing_call_with(&self, phone: &PhoneNumberId, wa: &WaId) -> Option<&Call> {
-        self.st.calls.values().find(|c| c.is_ongoing() && &c.phone_number_id == phone && &c.wa_id == wa)
+        self.st
+            .calls
+            .values()
+            .find(|c| c.is_ongoing() && &c.phone_number_id == phone && &c.wa_id == wa)
     }
 
     // ---- the business's side: /calls ----------------------------------------------------
 
-    pub fn call_action(&mut self, app: &AppId, phone_id: &PhoneNumberId, body: &Map<String, Value>) -> ApiResult<Value> {
+    pub fn call_action(
+        &mut self,
+        app: &AppId,
+        phone_id: &PhoneNumberId,
+        body: &Map<String, Value>,
+    ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
         if phone.calling.sip.enabled {
             return Err(ApiError::new(
@@ -324,34 +496,68 @@ impl Engine {
             ));
         }
         if !phone.calling.enabled {
-            return Err(ApiError::new(ErrorKind::CallingNotEnabled, format!("Calling APIs are not enabled for phone number {}.", phone.id)));
+            return Err(ApiError::new(
+                ErrorKind::CallingNotEnabled,
+                format!(
+                    "Calling APIs are not enabled for phone number {}.",
+                    phone.id
+                ),
+            ));
         }
-        let require_fingerprint = phone.calling.srtp_key_exchange_protocol.as_deref() != Some("SDES");
+        let require_fingerprint =
+            phone.calling.srtp_key_exchange_protocol.as_deref() != Some("SDES");
         let action = calls::parse(body, require_fingerprint)?;
         let ok = json!({ "messaging_product": "whatsapp", "success": true });
         let (call_id, action, sdp, opaque) = match action {
-            CallAction::Connect { to, sdp, biz_opaque_callback_data } => return self.business_connect(&phone, &to, sdp, biz_opaque_callback_data),
+            CallAction::Connect {
+                to,
+                sdp,
+                biz_opaque_callback_data,
+            } => return self.business_connect(&phone, &to, sdp, biz_opaque_callback_data),
             CallAction::PreAccept { call_id, sdp } => (call_id, Action::PreAccept, Some(sdp), None),
-            CallAction::Accept { call_id, sdp, biz_opaque_callback_data } => (call_id, Action::Accept, Some(sdp), biz_opaque_callback_data),
+            CallAction::Accept {
+                call_id,
+                sdp,
+                biz_opaque_callback_data,
+            } => (call_id, Action::Accept, Some(sdp), biz_opaque_callback_data),
             CallAction::Reject { call_id } => (call_id, Action::Reject, None, None),
             CallAction::Terminate { call_id } => (call_id, Action::Terminate, None, None),
         };
         match self.st.calls.get(&call_id) {
             Some(c) if c.phone_number_id == phone.id => {}
             _ => {
-                return Err(ApiError::new(ErrorKind::InvalidParameter, format!("call_id {call_id} is not a call of phone number {}.", phone.id)))
+                return Err(ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    format!(
+                        "call_id {call_id} is not a call of phone number {}.",
+                        phone.id
+                    ),
+                ))
             }
         }
-        self.apply_call_action(&call_id, action, sdp, opaque, Some(&phone)).map_err(|why| {
-            ApiError::new(ErrorKind::InvalidParameter, format!("Cannot {} call {call_id}: {why}.", action.name()))
-        })?;
+        self.apply_call_action(&call_id, action, sdp, opaque, Some(&phone))
+            .map_err(|why| {
+                ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    format!("Cannot {} call {call_id}: {why}.", action.name()),
+                )
+            })?;
         Ok(ok)
     }
 
-    fn business_connect(&mut self, phone: &PhoneNumber, to: &WaId, offer: String, opaque: Option<String>) -> ApiResult<Value> {
+    fn business_connect(
+        &mut self,
+        phone: &PhoneNumber,
+        to: &WaId,
+        offer: String,
+        opaque: Option<String>,
+    ) -> ApiResult<Value> {
         let user = self.user_or_create(to);
         let now = self.now();
-        if !user.capabilities(&self.behaviour.versions).receives_business_calls() {
+        if !user
+            .capabilities(&self.behaviour.versions)
+            .receives_business_calls()
+        {
             return Err(ApiError::new(
                 ErrorKind::ReceiverUncallable,
                 format!("Receiver is unable to receive calls: {} runs WhatsApp {} {}, and business calls need Android or iOS 2.24.14 or newer.", to, user.platform.name(), user.version),
@@ -361,14 +567,26 @@ impl Engine {
             return Err(ApiError::new(ErrorKind::NoCallPermission, format!("No approved call permission from the recipient {to}; send a call permission request first.")));
         }
         if self.ongoing_call_with(&phone.id, to).is_some() {
-            return Err(ApiError::new(ErrorKind::DuplicateCall, format!("A call is already ongoing with the receiver {to}.")));
+            return Err(ApiError::new(
+                ErrorKind::DuplicateCall,
+                format!("A call is already ongoing with the receiver {to}."),
+            ));
         }
-        if self.st.calls.values().filter(|c| c.is_ongoing() && c.phone_number_id == phone.id).count() >= MAX_CONCURRENT_CALLS {
+        if self
+            .st
+            .calls
+            .values()
+            .filter(|c| c.is_ongoing() && c.phone_number_id == phone.id)
+            .count()
+            >= MAX_CONCURRENT_CALLS
+        {
             return Err(ApiError::new(ErrorKind::InvalidParameter, format!("Limit reached for maximum concurrent calls ({MAX_CONCURRENT_CALLS}) for the given number.")));
         }
         let perm = self.permission(&phone.id, to);
         if perm.connected_within_day(now) >= CONNECTED_CALLS_PER_DAY {
-            let next = Permission::window_frees_at(&perm.connected_calls, now, DAY_MS).unwrap_or(now) / 1000;
+            let next = Permission::window_frees_at(&perm.connected_calls, now, DAY_MS)
+                .unwrap_or(now)
+                / 1000;
             return Err(ApiError::new(
                 ErrorKind::BusinessCallLimit,
                 format!("{CONNECTED_CALLS_PER_DAY} connected business-initiated calls are allowed within 24 hours; the next call is allowed at {next}."),
@@ -396,16 +614,41 @@ impl Engine {
             via_sip: false,
         };
         let value = payload::call_status(&call, phone, &user, self.behaviour.bsuid, "RINGING", now);
-        self.emit_for_phone(phone, "calls", "status_ringing", format!("call:{id}"), Some(&id), None, value);
-        self.schedule(now + self.behaviour.ring_timeout_secs * 1000, Timer::RingTimeout(id.clone()));
+        self.emit_for_phone(
+            phone,
+            "calls",
+            "status_ringing",
+            format!("call:{id}"),
+            Some(&id),
+            None,
+            value,
+        );
+        self.schedule(
+            now + self.behaviour.ring_timeout_secs * 1000,
+            Timer::RingTimeout(id.clone()),
+        );
         self.remember_call(call);
-        Ok(json!({ "messaging_product": "whatsapp", "calls": [{ "id": id.as_str() }], "success": true }))
+        Ok(
+            json!({ "messaging_product": "whatsapp", "calls": [{ "id": id.as_str() }], "success": true }),
+        )
     }
 
     /// Applies one action through the state machine and emits what follows.
     /// `Err` carries why the action does not apply.
-    fn apply_call_action(&mut self, call_id: &CallId, action: Action, sdp: Option<String>, opaque: Option<String>, _phone: Option<&PhoneNumber>) -> Result<(), String> {
-        let call = self.st.calls.get(call_id).cloned().ok_or_else(|| format!("no call {call_id}"))?;
+    fn apply_call_action(
+        &mut self,
+        call_id: &CallId,
+        action: Action,
+        sdp: Option<String>,
+        opaque: Option<String>,
+        _phone: Option<&PhoneNumber>,
+    ) -> Result<(), String> {
+        let call = self
+            .st
+            .calls
+            .get(call_id)
+            .cloned()
+            .ok_or_else(|| format!("no call {call_id}"))?;
         match decide(call.direction, call.state, action) {
             Decision::Refuse(why) => Err(why.to_owned()),
             Decision::Ignore => Ok(()),
@@ -438,7 +681,9 @@ impl Engine {
         let now = self.now();
         self.cancel(&Timer::RingTimeout(call_id.clone()));
         let generated = self.sdp(false);
-        let Some(c) = self.st.calls.get_mut(call_id) else { return };
+        let Some(c) = self.st.calls.get_mut(call_id) else {
+            return;
+        };
         c.state = CallState::Active;
         c.answered_at_ms = Some(now);
         if opaque.is_some() {
@@ -452,11 +697,40 @@ impl Engine {
         perm.on_connected_call();
         if call.direction == Direction::BusinessInitiated {
             perm.connected_calls.push(now);
-            let (Some(phone), Ok(user)) = (self.phone(&call.phone_number_id).cloned(), self.user(&call.wa_id).cloned()) else { return };
-            let connect = payload::call_connect(&call, &phone, &user, self.behaviour.bsuid, now, self.behaviour.legacy_connection_sdp);
-            self.emit_for_phone(&phone, "calls", "connect", format!("call:{call_id}"), Some(call_id), None, connect);
-            let accepted = payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "ACCEPTED", now);
-            self.emit_for_phone(&phone, "calls", "status_accepted", format!("call:{call_id}"), Some(call_id), None, accepted);
+            let (Some(phone), Ok(user)) = (
+                self.phone(&call.phone_number_id).cloned(),
+                self.user(&call.wa_id).cloned(),
+            ) else {
+                return;
+            };
+            let connect = payload::call_connect(
+                &call,
+                &phone,
+                &user,
+                self.behaviour.bsuid,
+                now,
+                self.behaviour.legacy_connection_sdp,
+            );
+            self.emit_for_phone(
+                &phone,
+                "calls",
+                "connect",
+                format!("call:{call_id}"),
+                Some(call_id),
+                None,
+                connect,
+            );
+            let accepted =
+                payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "ACCEPTED", now);
+            self.emit_for_phone(
+                &phone,
+                "calls",
+                "status_accepted",
+                format!("call:{call_id}"),
+                Some(call_id),
+                None,
+                accepted,
+            );
         }
     }
 
@@ -465,7 +739,9 @@ impl Engine {
     fn end_call(&mut self, call_id: &CallId, reason: EndReason, errors: Option<Value>) {
         let now = self.now();
         self.cancel(&Timer::RingTimeout(call_id.clone()));
-        let Some(c) = self.st.calls.get_mut(call_id) else { return };
+        let Some(c) = self.st.calls.get_mut(call_id) else {
+            return;
+        };
         if !c.is_ongoing() {
             return;
         }
@@ -473,26 +749,60 @@ impl Engine {
         c.ended_at_ms = Some(now);
         c.end_reason = Some(reason.clone());
         let call = c.clone();
-        let (Some(phone), Ok(user)) = (self.phone(&call.phone_number_id).cloned(), self.user(&call.wa_id).cloned()) else { return };
+        let (Some(phone), Ok(user)) = (
+            self.phone(&call.phone_number_id).cloned(),
+            self.user(&call.wa_id).cloned(),
+        ) else {
+            return;
+        };
         if call.via_sip {
             if !matches!(reason, EndReason::SipFailure(_)) {
-                self.effects.push(Effect::SipHangup { call_id: call_id.clone(), duration_secs: call.duration_secs().unwrap_or(0) });
+                self.effects.push(Effect::SipHangup {
+                    call_id: call_id.clone(),
+                    duration_secs: call.duration_secs().unwrap_or(0),
+                });
             }
             return;
         }
         if reason == EndReason::DeclinedByUser {
-            let rejected = payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "REJECTED", now);
-            self.emit_for_phone(&phone, "calls", "status_rejected", format!("call:{call_id}"), Some(call_id), None, rejected);
+            let rejected =
+                payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "REJECTED", now);
+            self.emit_for_phone(
+                &phone,
+                "calls",
+                "status_rejected",
+                format!("call:{call_id}"),
+                Some(call_id),
+                None,
+                rejected,
+            );
         }
-        let terminate = payload::call_terminate(&call, &phone, &user, self.behaviour.bsuid, now, errors);
-        self.emit_for_phone(&phone, "calls", "terminate", format!("call:{call_id}"), Some(call_id), None, terminate);
-        if call.direction == Direction::BusinessInitiated && matches!(reason, EndReason::DeclinedByUser | EndReason::Unanswered) {
+        let terminate =
+            payload::call_terminate(&call, &phone, &user, self.behaviour.bsuid, now, errors);
+        self.emit_for_phone(
+            &phone,
+            "calls",
+            "terminate",
+            format!("call:{call_id}"),
+            Some(call_id),
+            None,
+            terminate,
+        );
+        if call.direction == Direction::BusinessInitiated
+            && matches!(reason, EndReason::DeclinedByUser | EndReason::Unanswered)
+        {
             let perm = self.permission(&phone.id, &user.wa_id);
             perm.consecutive_unanswered += 1;
-            if perm.consecutive_unanswered >= UNANSWERED_BEFORE_REVOKE && perm.grant != Grant::None {
+            if perm.consecutive_unanswered >= UNANSWERED_BEFORE_REVOKE && perm.grant != Grant::None
+            {
                 perm.grant = Grant::None;
                 perm.consecutive_unanswered = 0;
-                self.emit_permission_reply(&phone, &user, None, json!({ "response": "reject", "response_source": "automatic" }));
+                self.emit_permission_reply(
+                    &phone,
+                    &user,
+                    None,
+                    json!({ "response": "reject", "response_source": "automatic" }),
+                );
             }
         }
     }
@@ -504,7 +814,12 @@ impl Engine {
     // ---- SIP events from the shell ------------------------------------------------------
 
     pub fn sip_answered(&mut self, call_id: &CallId, sdp: String) {
-        if self.st.calls.get(call_id).is_some_and(|c| c.is_ongoing() && c.state != CallState::Active) {
+        if self
+            .st
+            .calls
+            .get(call_id)
+            .is_some_and(|c| c.is_ongoing() && c.state != CallState::Active)
+        {
             self.connect_call(call_id, Some(sdp), None);
         }
     }
@@ -520,11 +835,17 @@ impl Engine {
     /// The business's SIP server hung up (its BYE was answered; no BYE goes back).
     pub fn sip_bye_from_server(&mut self, call_id: &CallId) {
         let now = self.st.now_ms;
-        let Some(c) = self.st.calls.get_mut(call_id) else { return };
+        let Some(c) = self.st.calls.get_mut(call_id) else {
+            return;
+        };
         if !c.is_ongoing() {
             return;
         }
-        c.end_reason = Some(if c.state == CallState::Active { EndReason::Completed } else { EndReason::TerminatedBeforeAnswer });
+        c.end_reason = Some(if c.state == CallState::Active {
+            EndReason::Completed
+        } else {
+            EndReason::TerminatedBeforeAnswer
+        });
         c.state = CallState::Ended;
         c.ended_at_ms = Some(now);
     }
@@ -532,18 +853,39 @@ impl Engine {
     // ---- permissions and settings -------------------------------------------------------
 
     /// `GET /{phone-number-id}/call_permissions?user_wa_id=…`
-    pub fn get_call_permissions(&mut self, app: &AppId, phone_id: &PhoneNumberId, query: &[(String, String)]) -> ApiResult<Value> {
+    pub fn get_call_permissions(
+        &mut self,
+        app: &AppId,
+        phone_id: &PhoneNumberId,
+        query: &[(String, String)],
+    ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
         if !phone.calling.enabled {
-            return Err(ApiError::new(ErrorKind::CallingNotEnabled, format!("Calling APIs are not enabled for phone number {}.", phone.id)));
+            return Err(ApiError::new(
+                ErrorKind::CallingNotEnabled,
+                format!(
+                    "Calling APIs are not enabled for phone number {}.",
+                    phone.id
+                ),
+            ));
         }
         let now = self.now();
-        self.st.permission_api_hits.retain(|t| now.saturating_sub(*t) < 1000);
+        self.st
+            .permission_api_hits
+            .retain(|t| now.saturating_sub(*t) < 1000);
         if self.st.permission_api_hits.len() >= 100 {
-            return Err(ApiError::new(ErrorKind::PermissionApiLimit, "A maximum of 100 requests in a 1 second window is allowed."));
+            return Err(ApiError::new(
+                ErrorKind::PermissionApiLimit,
+                "A maximum of 100 requests in a 1 second window is allowed.",
+            ));
         }
         self.st.permission_api_hits.push_back(now);
-        let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let q = |k: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         let wa = match (q("user_wa_id"), q("recipient")) {
             (Some(w), _) => WaId(crate::wire::json::phone_digits("user_wa_id", w)?),
             (None, Some(bsuid)) => self
@@ -552,18 +894,31 @@ impl Engine {
                 .values()
                 .find(|u| u.user_id == bsuid)
                 .map(|u| u.wa_id.clone())
-                .ok_or_else(|| ApiError::new(ErrorKind::InvalidValue, format!("recipient {bsuid:?} is not a known BSUID.")))?,
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::InvalidValue,
+                        format!("recipient {bsuid:?} is not a known BSUID."),
+                    )
+                })?,
             (None, None) => return Err(crate::wire::json::missing("user_wa_id")),
         };
-        let callable = self.st.users.get(&wa).is_none_or(|u| u.capabilities(&self.behaviour.versions).receives_business_calls());
+        let callable = self.st.users.get(&wa).is_none_or(|u| {
+            u.capabilities(&self.behaviour.versions)
+                .receives_business_calls()
+        });
         let perm = self.permission(&phone.id, &wa).clone();
         let permission = match (&perm.grant, callable) {
-            (Grant::Temporary { expires_at_ms }, true) => json!({ "status": "temporary", "expiration_time": expires_at_ms / 1000 }),
+            (Grant::Temporary { expires_at_ms }, true) => {
+                json!({ "status": "temporary", "expiration_time": expires_at_ms / 1000 })
+            }
             (Grant::Permanent, true) => json!({ "status": "permanent" }),
             _ => json!({ "status": "no_permission" }),
         };
         let limit = |period: &str, max: usize, stamps: &[u64], window: u64| {
-            let used = stamps.iter().filter(|t| now.saturating_sub(**t) < window).count();
+            let used = stamps
+                .iter()
+                .filter(|t| now.saturating_sub(**t) < window)
+                .count();
             let mut l = json!({ "time_period": period, "max_allowed": max, "current_usage": used });
             if used >= max {
                 if let Some(t) = Permission::window_frees_at(stamps, now, window) {
@@ -574,7 +929,12 @@ impl Engine {
         };
         let (day, day_ok) = limit("PT24H", REQUESTS_PER_DAY, &perm.requests, DAY_MS);
         let (week, week_ok) = limit("P7D", REQUESTS_PER_WEEK, &perm.requests, WEEK_MS);
-        let (calls, calls_ok) = limit("PT24H", CONNECTED_CALLS_PER_DAY, &perm.connected_calls, DAY_MS);
+        let (calls, calls_ok) = limit(
+            "PT24H",
+            CONNECTED_CALLS_PER_DAY,
+            &perm.connected_calls,
+            DAY_MS,
+        );
         Ok(json!({
             "messaging_product": "whatsapp",
             "permission": permission,
@@ -585,23 +945,43 @@ impl Engine {
         }))
     }
 
-    pub fn get_settings(&self, app: &AppId, phone_id: &PhoneNumberId, include_sip_credentials: bool) -> ApiResult<Value> {
+    pub fn get_settings(
+        &self,
+        app: &AppId,
+        phone_id: &PhoneNumberId,
+        include_sip_credentials: bool,
+    ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
         Ok(settings::render(&phone.calling, include_sip_credentials))
     }
 
-    pub fn post_settings(&mut self, app: &AppId, phone_id: &PhoneNumberId, body: &Map<String, Value>) -> ApiResult<Value> {
+    pub fn post_settings(
+        &mut self,
+        app: &AppId,
+        phone_id: &PhoneNumberId,
+        body: &Map<String, Value>,
+    ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
         let now = self.now();
         let ids = &mut self.ids;
-        let next = settings::apply(&phone.calling, body, now, false, app.as_str(), &mut || ids.alnum(24))?;
+        let next = settings::apply(&phone.calling, body, now, false, app.as_str(), &mut || {
+            ids.alnum(24)
+        })?;
         let announced = settings::is_announced_change(&phone.calling, &next);
         if let Some(p) = self.phone_mut(phone_id) {
             p.calling = next.clone();
         }
         if announced {
             let value = payload::settings_update(&phone, now, settings::render_update(&next));
-            self.emit_for_phone(&phone, "account_settings_update", "phone_number_settings", format!("settings:{}", phone.id), None, None, value);
+            self.emit_for_phone(
+                &phone,
+                "account_settings_update",
+                "phone_number_settings",
+                format!("settings:{}", phone.id),
+                None,
+                None,
+                value,
+            );
         }
         Ok(json!({ "success": true }))
     }
@@ -611,7 +991,9 @@ impl Engine {
         let session = self.ids.u64() % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000;
         let ufrag = self.ids.alnum(12);
         let pwd = self.ids.alnum(32);
-        let fp: Vec<String> = (0..32).map(|_| self.ids.lower_hex(2).to_ascii_uppercase()).collect();
+        let fp: Vec<String> = (0..32)
+            .map(|_| self.ids.lower_hex(2).to_ascii_uppercase())
+            .collect();
         let setup = if offer { "actpass" } else { "passive" };
         [
             "v=0".to_owned(),
@@ -623,7 +1005,8 @@ impl Engine {
             "m=audio 3480 UDP/TLS/RTP/SAVPF 111 126".into(),
             "c=IN IP4 127.0.0.1".into(),
             "a=rtcp:9 IN IP4 0.0.0.0".into(),
-            "a=candidate:1 1 udp 2113937151 127.0.0.1 3480 typ host generation 0 network-cost 50".into(),
+            "a=candidate:1 1 udp 2113937151 127.0.0.1 3480 typ host generation 0 network-cost 50"
+                .into(),
             format!("a=ice-ufrag:{ufrag}"),
             format!("a=ice-pwd:{pwd}"),
             format!("a=fingerprint:sha-256 {}", fp.join(":")),
@@ -642,7 +1025,12 @@ impl Engine {
 
     /// Current calls for the admin API.
     pub fn calls_json(&self) -> Value {
-        let mut calls: Vec<&Call> = self.st.call_order.iter().filter_map(|id| self.st.calls.get(id)).collect();
+        let mut calls: Vec<&Call> = self
+            .st
+            .call_order
+            .iter()
+            .filter_map(|id| self.st.calls.get(id))
+            .collect();
         calls.sort_by_key(|c| c.created_at_ms);
         let list: Vec<Value> = calls
             .iter()
@@ -673,20 +1061,40 @@ fn state_name(c: &Call) -> &'static str {
 }
 
 fn refusal(why: String) -> ApiError {
-    let reason = if why.contains("ended") { "call_ended" } else { "invalid_call_state" };
+    let reason = if why.contains("ended") {
+        "call_ended"
+    } else {
+        "invalid_call_state"
+    };
     ApiError::refused(reason, why)
 }
 
 /// `wa.me/call/<number>[?biz_payload=…]`, with or without a scheme.
 pub fn parse_call_link(url: &str) -> ApiResult<(String, Option<String>)> {
-    let bad = |why: &str| ApiError::refused("invalid_link", format!("{why}; expected wa.me/call/<number>[?biz_payload=…], got {url:?}."));
+    let bad = |why: &str| {
+        ApiError::refused(
+            "invalid_link",
+            format!("{why}; expected wa.me/call/<number>[?biz_payload=…], got {url:?}."),
+        )
+    };
     let rest = url.trim();
-    let rest = rest.strip_prefix("https://").or_else(|| rest.strip_prefix("http://")).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("https://")
+        .or_else(|| rest.strip_prefix("http://"))
+        .unwrap_or(rest);
     let rest = rest.strip_prefix("www.").unwrap_or(rest);
-    let rest = rest.strip_prefix("wa.me/").ok_or_else(|| bad("not a wa.me link"))?;
-    let rest = rest.strip_prefix("call/").ok_or_else(|| bad("not a call link (wa.me/call/…)"))?;
+    let rest = rest
+        .strip_prefix("wa.me/")
+        .ok_or_else(|| bad("not a wa.me link"))?;
+    let rest = rest
+        .strip_prefix("call/")
+        .ok_or_else(|| bad("not a call link (wa.me/call/…)"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let number: String = path.trim_end_matches('/').chars().filter(|c| *c != '+').collect();
+    let number: String = path
+        .trim_end_matches('/')
+        .chars()
+        .filter(|c| *c != '+')
+        .collect();
     if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
         return Err(bad("the number must be digits in international format"));
     }
@@ -694,9 +1102,14 @@ pub fn parse_call_link(url: &str) -> ApiResult<(String, Option<String>)> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == "biz_payload" {
-            let decoded = percent_decode(v).ok_or_else(|| bad("biz_payload is not valid percent-encoded UTF-8"))?;
-            crate::wire::json::check_chars("biz_payload", &decoded, crate::wire::messages::MAX_PAYLOAD)
-                .map_err(|e| ApiError::refused("invalid_link", e.details))?;
+            let decoded = percent_decode(v)
+                .ok_or_else(|| bad("biz_payload is not valid percent-encoded UTF-8"))?;
+            crate::wire::json::check_chars(
+                "biz_payload",
+                &decoded,
+                crate::wire::messages::MAX_PAYLOAD,
+            )
+            .map_err(|e| ApiError::refused("invalid_link", e.details))?;
             payload = Some(decoded);
         }
     }
@@ -733,9 +1146,20 @@ mod tests {
 
     #[test]
     fn call_links_parse_with_and_without_scheme() {
-        assert_eq!(parse_call_link("wa.me/call/15550783881").unwrap(), ("15550783881".into(), None));
-        assert_eq!(parse_call_link("https://wa.me/call/15550783881?biz_payload=Q").unwrap(), ("15550783881".into(), Some("Q".into())));
-        assert_eq!(parse_call_link("http://wa.me/call/+15550783881/?x=1&biz_payload=a%20b%C3%A9").unwrap().1, Some("a bé".into()));
+        assert_eq!(
+            parse_call_link("wa.me/call/15550783881").unwrap(),
+            ("15550783881".into(), None)
+        );
+        assert_eq!(
+            parse_call_link("https://wa.me/call/15550783881?biz_payload=Q").unwrap(),
+            ("15550783881".into(), Some("Q".into()))
+        );
+        assert_eq!(
+            parse_call_link("http://wa.me/call/+15550783881/?x=1&biz_payload=a%20b%C3%A9")
+                .unwrap()
+                .1,
+            Some("a bé".into())
+        );
         assert!(parse_call_link("https://wa.me/15550783881").is_err());
         assert!(parse_call_link("https://example.com/call/1").is_err());
         assert!(parse_call_link("wa.me/call/abc").is_err());

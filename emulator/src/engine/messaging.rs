@@ -3,7 +3,9 @@
 use super::{pair_key, unknown_object, Engine, Timer};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{AppId, MessageId, PhoneNumberId, TemplateId, WaId, WabaId};
-use crate::domain::message::{CallButton, MessageStatus, OutboundMessage, TemplateRef, DEFAULT_TTL_MINUTES};
+use crate::domain::message::{
+    CallButton, MessageStatus, OutboundMessage, TemplateRef, DEFAULT_TTL_MINUTES,
+};
 use crate::domain::permission::{Grant, Permission};
 use crate::domain::template::Template;
 use crate::domain::tenant::PhoneNumber;
@@ -21,7 +23,12 @@ enum Fate {
 
 impl Engine {
     /// `POST /{phone-number-id}/messages`.
-    pub fn send_message(&mut self, app: &AppId, phone_id: &PhoneNumberId, body: &Map<String, Value>) -> ApiResult<Value> {
+    pub fn send_message(
+        &mut self,
+        app: &AppId,
+        phone_id: &PhoneNumberId,
+        body: &Map<String, Value>,
+    ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
         let req = match messages::parse(body)? {
             MessagesBody::MarkRead(id) => return self.business_mark_read(&id),
@@ -42,7 +49,12 @@ impl Engine {
                 is_cpr = true;
             }
             SendKind::Other(t) => kind = t.clone(),
-            SendKind::Template { name, language, body_params, voice_call } => {
+            SendKind::Template {
+                name,
+                language,
+                body_params,
+                voice_call,
+            } => {
                 kind = "template".into();
                 let t = self.approved_template(&phone.waba_id, name, language)?;
                 let given = body_params.unwrap_or(0);
@@ -75,18 +87,38 @@ impl Engine {
                     (None, None) => {}
                 }
                 is_cpr = t.is_permission_request;
-                template_ref = Some(TemplateRef { name: t.name.clone(), language: t.language.clone(), category: t.category.clone() });
+                template_ref = Some(TemplateRef {
+                    name: t.name.clone(),
+                    language: t.language.clone(),
+                    category: t.category.clone(),
+                });
             }
         }
         if is_cpr {
             if !phone.calling.enabled {
-                return Err(ApiError::new(ErrorKind::CallingNotEnabled, format!("Calling is DISABLED on phone number {}; enable it with POST /{}/settings.", phone.id, phone.id)));
+                return Err(ApiError::new(
+                    ErrorKind::CallingNotEnabled,
+                    format!(
+                        "Calling is DISABLED on phone number {}; enable it with POST /{}/settings.",
+                        phone.id, phone.id
+                    ),
+                ));
             }
             let now = self.now();
-            let perm = self.st.permissions.entry(pair_key(&phone.id, &req.to)).or_default();
+            let perm = self
+                .st
+                .permissions
+                .entry(pair_key(&phone.id, &req.to))
+                .or_default();
             perm.prune(now);
             if perm.is_permanent() {
-                return Err(ApiError::new(ErrorKind::PermanentPermissionExists, format!("User {} already gave a permanent call permission to {}.", req.to, phone.display_phone_number)));
+                return Err(ApiError::new(
+                    ErrorKind::PermanentPermissionExists,
+                    format!(
+                        "User {} already gave a permanent call permission to {}.",
+                        req.to, phone.display_phone_number
+                    ),
+                ));
             }
             if let Some((period, max)) = perm.request_limit_hit(now) {
                 return Err(ApiError::new(
@@ -120,11 +152,17 @@ impl Engine {
                 self.emit_status(&phone, &user, &msg, "delivered", None);
                 msg.status = MessageStatus::Delivered;
                 if is_cpr {
-                    self.st.permissions.entry(pair_key(&phone.id, &req.to)).or_default().requests.push(now);
+                    self.st
+                        .permissions
+                        .entry(pair_key(&phone.id, &req.to))
+                        .or_default()
+                        .requests
+                        .push(now);
                 }
             }
             Fate::Fail(err) => {
-                if self.behaviour.sent_before_undeliverable && err.kind == ErrorKind::Undeliverable {
+                if self.behaviour.sent_before_undeliverable && err.kind == ErrorKind::Undeliverable
+                {
                     self.emit_status(&phone, &user, &msg, "sent", None);
                 }
                 self.emit_status(&phone, &user, &msg, "failed", Some(&err));
@@ -146,7 +184,14 @@ impl Engine {
     }
 
     /// Whether an accepted message reaches the user (131047, 131026 are asynchronous).
-    fn fate_of(&self, phone: &PhoneNumber, user: &User, free_form: bool, has_call_button: bool, is_cpr: bool) -> ApiResult<Fate> {
+    fn fate_of(
+        &self,
+        phone: &PhoneNumber,
+        user: &User,
+        free_form: bool,
+        has_call_button: bool,
+        is_cpr: bool,
+    ) -> ApiResult<Fate> {
         if free_form && !self.window_open(&phone.id, &user.wa_id) {
             let err = ApiError::new(
                 ErrorKind::ReEngagement,
@@ -158,19 +203,41 @@ impl Engine {
             return Ok(Fate::Fail(err));
         }
         let caps = user.capabilities(&self.behaviour.versions);
-        let too_old = (has_call_button && !caps.renders_call_buttons()) || (is_cpr && !caps.receives_permission_requests());
+        let too_old = (has_call_button && !caps.renders_call_buttons())
+            || (is_cpr && !caps.receives_permission_requests());
         if too_old {
-            return Ok(Fate::Fail(ApiError::new(ErrorKind::Undeliverable, "Message Undeliverable.")));
+            return Ok(Fate::Fail(ApiError::new(
+                ErrorKind::Undeliverable,
+                "Message Undeliverable.",
+            )));
         }
         Ok(Fate::Deliver)
     }
 
     fn approved_template(&self, waba: &WabaId, name: &str, language: &str) -> ApiResult<Template> {
-        let t = self.st.templates.iter().find(|t| &t.waba_id == waba && t.name == name && t.language == language).ok_or_else(|| {
-            let langs: Vec<&str> = self.st.templates.iter().filter(|t| &t.waba_id == waba && t.name == name).map(|t| t.language.as_str()).collect();
-            let hint = if langs.is_empty() { String::new() } else { format!(" (it exists in {})", langs.join(", ")) };
-            ApiError::new(ErrorKind::TemplateNotFound, format!("template name ({name}) does not exist in {language}{hint}"))
-        })?;
+        let t = self
+            .st
+            .templates
+            .iter()
+            .find(|t| &t.waba_id == waba && t.name == name && t.language == language)
+            .ok_or_else(|| {
+                let langs: Vec<&str> = self
+                    .st
+                    .templates
+                    .iter()
+                    .filter(|t| &t.waba_id == waba && t.name == name)
+                    .map(|t| t.language.as_str())
+                    .collect();
+                let hint = if langs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it exists in {})", langs.join(", "))
+                };
+                ApiError::new(
+                    ErrorKind::TemplateNotFound,
+                    format!("template name ({name}) does not exist in {language}{hint}"),
+                )
+            })?;
         if t.status != "APPROVED" {
             return Err(ApiError::new(
                 ErrorKind::TemplateNotFound,
@@ -180,7 +247,12 @@ impl Engine {
         Ok(t.clone())
     }
 
-    fn conversation_for(&mut self, phone: &PhoneNumberId, wa: &WaId, category: &str) -> (String, u64) {
+    fn conversation_for(
+        &mut self,
+        phone: &PhoneNumberId,
+        wa: &WaId,
+        category: &str,
+    ) -> (String, u64) {
         let key = format!("{}/{category}", pair_key(phone, wa));
         let now = self.now();
         if let Some((id, exp)) = self.st.conversations.get(&key) {
@@ -193,7 +265,14 @@ impl Engine {
         entry
     }
 
-    fn emit_status(&mut self, phone: &PhoneNumber, user: &User, msg: &OutboundMessage, status: &str, error: Option<&ApiError>) {
+    fn emit_status(
+        &mut self,
+        phone: &PhoneNumber,
+        user: &User,
+        msg: &OutboundMessage,
+        status: &str,
+        error: Option<&ApiError>,
+    ) {
         let now = self.now();
         let (category, kind, billable) = match &msg.template {
             Some(t) => (t.category.to_ascii_lowercase(), "regular", true),
@@ -212,7 +291,9 @@ impl Engine {
             None
         };
         let pricing = priced.then(|| json!({ "billable": billable, "pricing_model": "PMP", "type": kind, "category": category }));
-        let href = self.behaviour.status_error_href.then_some("https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/");
+        let href = self.behaviour.status_error_href.then_some(
+            "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+        );
         let errors = error.map(|e| json!([e.status_error_json(href)]));
         let value = payload::message_status(
             phone,
@@ -228,14 +309,25 @@ impl Engine {
                 errors,
             },
         );
-        self.emit_for_phone(phone, "messages", &format!("status_{status}"), format!("msg:{}", msg.id), None, Some(&msg.id), value);
+        self.emit_for_phone(
+            phone,
+            "messages",
+            &format!("status_{status}"),
+            format!("msg:{}", msg.id),
+            None,
+            Some(&msg.id),
+            value,
+        );
     }
 
     fn business_mark_read(&mut self, id: &MessageId) -> ApiResult<Value> {
         if self.st.inbound.contains(id) {
             Ok(json!({ "success": true }))
         } else {
-            Err(ApiError::new(ErrorKind::InvalidParameter, format!("message_id {id} is not a message this number received.")))
+            Err(ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!("message_id {id} is not a message this number received."),
+            ))
         }
     }
 
@@ -244,11 +336,20 @@ impl Engine {
         let msg = self.message_to(wa, id)?;
         match msg.status {
             MessageStatus::Failed => {
-                return Err(ApiError::refused("message_not_delivered", format!("Message {id} failed ({}); the user never received it.", msg.error_code.unwrap_or(0))))
+                return Err(ApiError::refused(
+                    "message_not_delivered",
+                    format!(
+                        "Message {id} failed ({}); the user never received it.",
+                        msg.error_code.unwrap_or(0)
+                    ),
+                ))
             }
             MessageStatus::Read => {}
             _ => {
-                let phone = self.phone(&msg.phone_number_id).cloned().ok_or_else(|| unknown_object(msg.phone_number_id.as_str()))?;
+                let phone = self
+                    .phone(&msg.phone_number_id)
+                    .cloned()
+                    .ok_or_else(|| unknown_object(msg.phone_number_id.as_str()))?;
                 let user = self.user_or_create(wa);
                 self.emit_status(&phone, &user, &msg, "read", None);
                 if let Some(m) = self.st.messages.get_mut(id) {
@@ -261,27 +362,54 @@ impl Engine {
 
     pub(crate) fn message_to(&self, wa: &WaId, id: &MessageId) -> ApiResult<OutboundMessage> {
         let msg = self.st.messages.get(id).ok_or_else(|| {
-            let why = if self.st.messages_evicted > 0 { " (it may have been evicted: the emulator keeps the most recent messages only)" } else { "" };
+            let why = if self.st.messages_evicted > 0 {
+                " (it may have been evicted: the emulator keeps the most recent messages only)"
+            } else {
+                ""
+            };
             ApiError::new(ErrorKind::NotFound, format!("No message {id}{why}."))
         })?;
         if &msg.to != wa {
-            return Err(ApiError::refused("not_your_message", format!("Message {id} was sent to {}, not to {wa}.", msg.to)));
+            return Err(ApiError::refused(
+                "not_your_message",
+                format!("Message {id} was sent to {}, not to {wa}.", msg.to),
+            ));
         }
         Ok(msg.clone())
     }
 
     /// The user writes to the business: opens the service window; `messages` webhook.
-    pub fn user_text(&mut self, wa: &WaId, phone_id: Option<&PhoneNumberId>, text: &str) -> ApiResult<Value> {
-        let phone_id = phone_id.cloned().or_else(|| self.default_phone()).ok_or_else(|| unknown_object("phone"))?;
-        let phone = self.phone(&phone_id).cloned().ok_or_else(|| unknown_object(phone_id.as_str()))?;
+    pub fn user_text(
+        &mut self,
+        wa: &WaId,
+        phone_id: Option<&PhoneNumberId>,
+        text: &str,
+    ) -> ApiResult<Value> {
+        let phone_id = phone_id
+            .cloned()
+            .or_else(|| self.default_phone())
+            .ok_or_else(|| unknown_object("phone"))?;
+        let phone = self
+            .phone(&phone_id)
+            .cloned()
+            .ok_or_else(|| unknown_object(phone_id.as_str()))?;
         let user = self.user_or_create(wa);
         self.open_window(&phone.id, wa);
         let id = self.ids.message_id(wa);
         let now = self.now();
-        let mut m = payload::inbound_base(&user, self.behaviour.bsuid, id.as_str(), now, None, "text");
+        let mut m =
+            payload::inbound_base(&user, self.behaviour.bsuid, id.as_str(), now, None, "text");
         m.insert("text".into(), json!({ "body": text }));
         let value = payload::inbound_message(&phone, &user, self.behaviour.bsuid, m);
-        self.emit_for_phone(&phone, "messages", "text", format!("user:{wa}"), None, Some(&id), value);
+        self.emit_for_phone(
+            &phone,
+            "messages",
+            "text",
+            format!("user:{wa}"),
+            None,
+            Some(&id),
+            value,
+        );
         self.st.inbound.push_back(id.clone());
         while self.st.inbound.len() > 1000 {
             self.st.inbound.pop_front();
@@ -291,17 +419,45 @@ impl Engine {
 
     // ---- templates ----------------------------------------------------------------
 
-    pub fn create_template(&mut self, app: &AppId, waba: &WabaId, body: &Map<String, Value>) -> ApiResult<Value> {
+    pub fn create_template(
+        &mut self,
+        app: &AppId,
+        waba: &WabaId,
+        body: &Map<String, Value>,
+    ) -> ApiResult<Value> {
         let waba = self.waba_for(app, waba)?;
         let draft = templates::parse(body)?;
-        if self.st.templates.iter().any(|t| t.waba_id == waba && t.name == draft.name && t.language == draft.language) {
-            return Err(ApiError::new(ErrorKind::InvalidParameter, format!("Content in this language already exists: a template named {} exists in {}.", draft.name, draft.language))
-                .with_subcode(2388024));
+        if self
+            .st
+            .templates
+            .iter()
+            .any(|t| t.waba_id == waba && t.name == draft.name && t.language == draft.language)
+        {
+            return Err(ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!(
+                    "Content in this language already exists: a template named {} exists in {}.",
+                    draft.name, draft.language
+                ),
+            )
+            .with_subcode(2388024));
         }
         let now = self.now();
-        self.st.template_creations.retain(|(_, t)| now.saturating_sub(*t) < 3600 * 1000);
-        if self.st.template_creations.iter().filter(|(w, _)| w == &waba).count() >= 100 {
-            return Err(ApiError::new(ErrorKind::RateLimit, "At most 100 message templates can be created per WABA per hour."));
+        self.st
+            .template_creations
+            .retain(|(_, t)| now.saturating_sub(*t) < 3600 * 1000);
+        if self
+            .st
+            .template_creations
+            .iter()
+            .filter(|(w, _)| w == &waba)
+            .count()
+            >= 100
+        {
+            return Err(ApiError::new(
+                ErrorKind::RateLimit,
+                "At most 100 message templates can be created per WABA per hour.",
+            ));
         }
         self.st.template_creations.push((waba.clone(), now));
         let id = self.ids.template_id();
@@ -325,32 +481,74 @@ impl Engine {
         if immediate {
             self.set_template_status(&id, "APPROVED", Value::from("NONE"));
         } else {
-            self.schedule(now + self.behaviour.template_review_secs * 1000, Timer::TemplateReview(id));
+            self.schedule(
+                now + self.behaviour.template_review_secs * 1000,
+                Timer::TemplateReview(id),
+            );
         }
         Ok(response)
     }
 
     pub(crate) fn template_reviewed(&mut self, id: &TemplateId) {
-        if self.st.templates.iter().any(|t| &t.id == id && t.status == "PENDING") {
+        if self
+            .st
+            .templates
+            .iter()
+            .any(|t| &t.id == id && t.status == "PENDING")
+        {
             self.set_template_status(id, "APPROVED", Value::from("NONE"));
         }
     }
 
     /// Sets a template's status and sends `message_template_status_update`.
-    pub fn set_template_status(&mut self, id: &TemplateId, status: &str, reason: Value) -> Option<Value> {
+    pub fn set_template_status(
+        &mut self,
+        id: &TemplateId,
+        status: &str,
+        reason: Value,
+    ) -> Option<Value> {
         let t = self.st.templates.iter_mut().find(|t| &t.id == id)?;
         t.status = status.to_owned();
         let t = t.clone();
-        let mut value = payload::template_status(t.id.as_str(), &t.name, &t.language, &t.category, status, "NONE");
+        let mut value = payload::template_status(
+            t.id.as_str(),
+            &t.name,
+            &t.language,
+            &t.category,
+            status,
+            "NONE",
+        );
         value["reason"] = reason;
-        self.emit(&t.waba_id, "message_template_status_update", &status.to_ascii_lowercase(), format!("template:{}", t.id), None, None, value, true);
+        self.emit(
+            &t.waba_id,
+            "message_template_status_update",
+            &status.to_ascii_lowercase(),
+            format!("template:{}", t.id),
+            None,
+            None,
+            value,
+            true,
+        );
         Some(template_json(&t, &[]))
     }
 
-    pub fn list_templates(&self, app: &AppId, waba: &WabaId, query: &[(String, String)]) -> ApiResult<Value> {
+    pub fn list_templates(
+        &self,
+        app: &AppId,
+        waba: &WabaId,
+        query: &[(String, String)],
+    ) -> ApiResult<Value> {
         let waba = self.waba_for(app, waba)?;
-        let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        let limit = q("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+        let q = |k: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let limit = q("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(100)
+            .clamp(1, 1000);
         let data: Vec<Value> = self
             .st
             .templates
@@ -362,11 +560,18 @@ impl Engine {
             .take(limit)
             .map(|t| template_json(t, &[]))
             .collect();
-        Ok(json!({ "data": data, "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } } }))
+        Ok(
+            json!({ "data": data, "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } } }),
+        )
     }
 
     pub fn get_template(&self, app: &AppId, id: &TemplateId, fields: &[&str]) -> ApiResult<Value> {
-        let t = self.st.templates.iter().find(|t| &t.id == id).ok_or_else(|| unknown_object(id.as_str()))?;
+        let t = self
+            .st
+            .templates
+            .iter()
+            .find(|t| &t.id == id)
+            .ok_or_else(|| unknown_object(id.as_str()))?;
         self.waba_for(app, &t.waba_id)?;
         Ok(template_json(t, fields))
     }
@@ -375,23 +580,36 @@ impl Engine {
         self.st.templates.iter().any(|t| t.id.as_str() == id)
     }
 
-    pub fn delete_template(&mut self, app: &AppId, waba: &WabaId, name: Option<&str>, hsm_id: Option<&str>) -> ApiResult<Value> {
+    pub fn delete_template(
+        &mut self,
+        app: &AppId,
+        waba: &WabaId,
+        name: Option<&str>,
+        hsm_id: Option<&str>,
+    ) -> ApiResult<Value> {
         let waba = self.waba_for(app, waba)?;
         let name = name.ok_or_else(|| crate::wire::json::missing("name"))?;
         let doomed: Vec<Template> = self
             .st
             .templates
             .iter()
-            .filter(|t| t.waba_id == waba && t.name == name && hsm_id.is_none_or(|h| t.id.as_str() == h))
+            .filter(|t| {
+                t.waba_id == waba && t.name == name && hsm_id.is_none_or(|h| t.id.as_str() == h)
+            })
             .cloned()
             .collect();
         if doomed.is_empty() {
-            return Err(ApiError::new(ErrorKind::InvalidParameter, format!("No message template named {name} in WABA {waba}.")));
+            return Err(ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!("No message template named {name} in WABA {waba}."),
+            ));
         }
         for t in &doomed {
             self.set_template_status(&t.id, "PENDING_DELETION", Value::Null);
         }
-        self.st.templates.retain(|t| !doomed.iter().any(|d| d.id == t.id));
+        self.st
+            .templates
+            .retain(|t| !doomed.iter().any(|d| d.id == t.id));
         Ok(json!({ "success": true }))
     }
 
@@ -424,5 +642,9 @@ fn template_json(t: &Template, fields: &[&str]) -> Value {
     if fields.is_empty() {
         return Value::Object(all);
     }
-    Value::Object(all.into_iter().filter(|(k, _)| k == "id" || fields.contains(&k.as_str())).collect())
+    Value::Object(
+        all.into_iter()
+            .filter(|(k, _)| k == "id" || fields.contains(&k.as_str()))
+            .collect(),
+    )
 }

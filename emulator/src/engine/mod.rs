@@ -16,7 +16,9 @@ mod messaging;
 
 use crate::domain::call::Call;
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
-use crate::domain::ids::{AppId, CallId, IdGen, MessageId, PhoneNumberId, TemplateId, WaId, WabaId};
+use crate::domain::ids::{
+    AppId, CallId, IdGen, MessageId, PhoneNumberId, TemplateId, WaId, WabaId,
+};
 use crate::domain::message::OutboundMessage;
 use crate::domain::permission::Permission;
 use crate::domain::template::Template;
@@ -47,7 +49,7 @@ pub enum Timer {
 /// Work for the I/O shell that is not a webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    SipInvite(SipInvite),
+    SipInvite(Box<SipInvite>),
     SipHangup { call_id: CallId, duration_secs: u64 },
 }
 
@@ -144,7 +146,13 @@ pub(crate) fn pair_key(phone: &PhoneNumberId, wa: &WaId) -> String {
 }
 
 impl Engine {
-    pub fn new(tenants: Tenants, behaviour: Behaviour, seed: u64, clock: ClockMode, start_ms: u64) -> Self {
+    pub fn new(
+        tenants: Tenants,
+        behaviour: Behaviour,
+        seed: u64,
+        clock: ClockMode,
+        start_ms: u64,
+    ) -> Self {
         let mut e = Self {
             initial: tenants.clone(),
             seed,
@@ -163,11 +171,19 @@ impl Engine {
             now_ms,
             tenants: self.initial.clone(),
             outbox: Outbox::new(self.behaviour.delivery_log_capacity),
-            journal: Journal { capacity: self.behaviour.journal_capacity, ..Default::default() },
+            journal: Journal {
+                capacity: self.behaviour.journal_capacity,
+                ..Default::default()
+            },
             ..Default::default()
         };
         for u in &self.initial.users {
-            let user = User::new(u.wa_id.clone(), u.name.clone(), u.platform, u.version.clone());
+            let user = User::new(
+                u.wa_id.clone(),
+                u.name.clone(),
+                u.platform,
+                u.version.clone(),
+            );
             st.users.insert(u.wa_id.clone(), user);
         }
         st
@@ -187,7 +203,8 @@ impl Engine {
     }
 
     pub fn restore(&mut self, v: Value) -> Result<(), String> {
-        let mut st: State = serde_json::from_value(v).map_err(|e| format!("not a wa-emulator snapshot: {e}"))?;
+        let mut st: State =
+            serde_json::from_value(v).map_err(|e| format!("not a wa-emulator snapshot: {e}"))?;
         st.outbox.clear_in_flight();
         self.ids = IdGen::new(st.id_cursor);
         if self.clock == ClockMode::Real {
@@ -277,7 +294,12 @@ impl Engine {
     // ---- tenants and auth ---------------------------------------------------------
 
     pub fn app_for_token(&self, token: &str) -> Option<AppId> {
-        self.st.tenants.apps.iter().find(|a| a.access_tokens.iter().any(|t| t == token)).map(|a| a.id.clone())
+        self.st
+            .tenants
+            .apps
+            .iter()
+            .find(|a| a.access_tokens.iter().any(|t| t == token))
+            .map(|a| a.id.clone())
     }
 
     pub fn phone(&self, id: &PhoneNumberId) -> Option<&PhoneNumber> {
@@ -285,11 +307,19 @@ impl Engine {
     }
 
     fn phone_mut(&mut self, id: &PhoneNumberId) -> Option<&mut PhoneNumber> {
-        self.st.tenants.phone_numbers.iter_mut().find(|p| &p.id == id)
+        self.st
+            .tenants
+            .phone_numbers
+            .iter_mut()
+            .find(|p| &p.id == id)
     }
 
     pub fn phone_by_display(&self, digits: &str) -> Option<&PhoneNumber> {
-        self.st.tenants.phone_numbers.iter().find(|p| p.display_phone_number == digits)
+        self.st
+            .tenants
+            .phone_numbers
+            .iter()
+            .find(|p| p.display_phone_number == digits)
     }
 
     pub fn default_phone(&self) -> Option<PhoneNumberId> {
@@ -297,14 +327,22 @@ impl Engine {
     }
 
     pub fn app_of_waba(&self, waba: &WabaId) -> Option<&AppId> {
-        self.st.tenants.wabas.iter().find(|w| &w.id == waba).map(|w| &w.app_id)
+        self.st
+            .tenants
+            .wabas
+            .iter()
+            .find(|w| &w.id == waba)
+            .map(|w| &w.app_id)
     }
 
     /// The object's owner check: a token reaches only its own app's WABAs and numbers.
     pub fn phone_for(&self, app: &AppId, id: &PhoneNumberId) -> ApiResult<PhoneNumber> {
         let phone = self.phone(id).ok_or_else(|| unknown_object(id.as_str()))?;
         if self.app_of_waba(&phone.waba_id) != Some(app) {
-            return Err(ApiError::new(ErrorKind::PermissionDenied, format!("The access token's app {app} does not own phone number {id}.")));
+            return Err(ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!("The access token's app {app} does not own phone number {id}."),
+            ));
         }
         Ok(phone.clone())
     }
@@ -312,19 +350,32 @@ impl Engine {
     pub fn waba_for(&self, app: &AppId, id: &WabaId) -> ApiResult<WabaId> {
         match self.app_of_waba(id) {
             None => Err(unknown_object(id.as_str())),
-            Some(owner) if owner != app => {
-                Err(ApiError::new(ErrorKind::PermissionDenied, format!("The access token's app {app} does not own WABA {id}.")))
-            }
+            Some(owner) if owner != app => Err(ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!("The access token's app {app} does not own WABA {id}."),
+            )),
             Some(_) => Ok(id.clone()),
         }
     }
 
     pub fn webhook_url(&self, app: &str) -> Option<String> {
-        self.st.tenants.apps.iter().find(|a| a.id.as_str() == app).and_then(|a| a.webhook_url.clone())
+        self.st
+            .tenants
+            .apps
+            .iter()
+            .find(|a| a.id.as_str() == app)
+            .and_then(|a| a.webhook_url.clone())
     }
 
-    pub fn set_webhook_url(&mut self, app: Option<&str>, url: Option<String>, verify_token: Option<String>) {
-        let idx = app.and_then(|a| self.st.tenants.apps.iter().position(|x| x.id.as_str() == a)).unwrap_or(0);
+    pub fn set_webhook_url(
+        &mut self,
+        app: Option<&str>,
+        url: Option<String>,
+        verify_token: Option<String>,
+    ) {
+        let idx = app
+            .and_then(|a| self.st.tenants.apps.iter().position(|x| x.id.as_str() == a))
+            .unwrap_or(0);
         if let Some(a) = self.st.tenants.apps.get_mut(idx) {
             a.webhook_url = url;
             if let Some(t) = verify_token {
@@ -340,7 +391,12 @@ impl Engine {
         if let Some(u) = self.st.users.get(wa) {
             return u.clone();
         }
-        let user = User::new(wa.clone(), None, Platform::Android, self.behaviour.versions.latest.clone());
+        let user = User::new(
+            wa.clone(),
+            None,
+            Platform::Android,
+            self.behaviour.versions.latest.clone(),
+        );
         self.add_user(user.clone(), None);
         user
     }
@@ -348,7 +404,13 @@ impl Engine {
     fn add_user(&mut self, user: User, window_open: Option<bool>) {
         if window_open.unwrap_or(self.behaviour.new_users_window_open) {
             let now = self.now();
-            let phones: Vec<PhoneNumberId> = self.st.tenants.phone_numbers.iter().map(|p| p.id.clone()).collect();
+            let phones: Vec<PhoneNumberId> = self
+                .st
+                .tenants
+                .phone_numbers
+                .iter()
+                .map(|p| p.id.clone())
+                .collect();
             for p in phones {
                 self.st.windows.insert(pair_key(&p, &user.wa_id), now);
             }
@@ -356,7 +418,14 @@ impl Engine {
         self.st.users.insert(user.wa_id.clone(), user);
     }
 
-    pub fn upsert_user(&mut self, wa: WaId, name: Option<String>, platform: Option<Platform>, version: Option<crate::domain::user::ClientVersion>, window_open: Option<bool>) -> User {
+    pub fn upsert_user(
+        &mut self,
+        wa: WaId,
+        name: Option<String>,
+        platform: Option<Platform>,
+        version: Option<crate::domain::user::ClientVersion>,
+        window_open: Option<bool>,
+    ) -> User {
         match self.st.users.get_mut(&wa) {
             Some(u) => {
                 if let Some(n) = name {
@@ -372,12 +441,19 @@ impl Engine {
                 if window_open == Some(true) {
                     self.open_window_all(&wa);
                 } else if window_open == Some(false) {
-                    self.st.windows.retain(|k, _| !k.ends_with(&format!("/{wa}")));
+                    self.st
+                        .windows
+                        .retain(|k, _| !k.ends_with(&format!("/{wa}")));
                 }
                 u
             }
             None => {
-                let user = User::new(wa, name, platform.unwrap_or(Platform::Android), version.unwrap_or_else(|| self.behaviour.versions.latest.clone()));
+                let user = User::new(
+                    wa,
+                    name,
+                    platform.unwrap_or(Platform::Android),
+                    version.unwrap_or_else(|| self.behaviour.versions.latest.clone()),
+                );
                 self.add_user(user.clone(), window_open);
                 user
             }
@@ -386,7 +462,13 @@ impl Engine {
 
     fn open_window_all(&mut self, wa: &WaId) {
         let now = self.now();
-        let phones: Vec<PhoneNumberId> = self.st.tenants.phone_numbers.iter().map(|p| p.id.clone()).collect();
+        let phones: Vec<PhoneNumberId> = self
+            .st
+            .tenants
+            .phone_numbers
+            .iter()
+            .map(|p| p.id.clone())
+            .collect();
         for p in phones {
             self.st.windows.insert(pair_key(&p, wa), now);
         }
@@ -398,25 +480,65 @@ impl Engine {
     }
 
     pub(crate) fn window_open(&self, phone: &PhoneNumberId, wa: &WaId) -> bool {
-        self.st.windows.get(&pair_key(phone, wa)).is_some_and(|t| self.now().saturating_sub(*t) < 24 * 3600 * 1000)
+        self.st
+            .windows
+            .get(&pair_key(phone, wa))
+            .is_some_and(|t| self.now().saturating_sub(*t) < 24 * 3600 * 1000)
     }
 
     pub fn user(&self, wa: &WaId) -> ApiResult<&User> {
-        self.st.users.get(wa).ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("No simulated user {wa}; create one with POST /__emulator/users.")))
+        self.st.users.get(wa).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotFound,
+                format!("No simulated user {wa}; create one with POST /__emulator/users."),
+            )
+        })
     }
 
     // ---- webhooks -----------------------------------------------------------------
 
     /// Queues a webhook for the app subscribed to the WABA.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn emit(&mut self, waba: &WabaId, field: &str, event: &str, order_key: String, call_id: Option<&CallId>, message_id: Option<&MessageId>, value: Value, entry_time: bool) {
-        let Some(app) = self.st.tenants.wabas.iter().find(|w| &w.id == waba).map(|w| w.app_id.clone()) else { return };
-        let Some(secret) = self.st.tenants.apps.iter().find(|a| a.id == app).map(|a| a.secret.clone()) else { return };
+    pub(crate) fn emit(
+        &mut self,
+        waba: &WabaId,
+        field: &str,
+        event: &str,
+        order_key: String,
+        call_id: Option<&CallId>,
+        message_id: Option<&MessageId>,
+        value: Value,
+        entry_time: bool,
+    ) {
+        let Some(app) = self
+            .st
+            .tenants
+            .wabas
+            .iter()
+            .find(|w| &w.id == waba)
+            .map(|w| w.app_id.clone())
+        else {
+            return;
+        };
+        let Some(secret) = self
+            .st
+            .tenants
+            .apps
+            .iter()
+            .find(|a| a.id == app)
+            .map(|a| a.secret.clone())
+        else {
+            return;
+        };
         let now = self.now();
         let body = payload::envelope(waba.as_str(), field, value, entry_time.then_some(now));
         let raw = codec::encode_ascii(&body);
         let signature = codec::sign(secret.as_bytes(), raw.as_bytes());
-        let horizon = if field == "calls" { self.behaviour.calls_retry_horizon_secs } else { self.behaviour.retry_horizon_secs } * 1000;
+        let horizon = if field == "calls" {
+            self.behaviour.calls_retry_horizon_secs
+        } else {
+            self.behaviour.retry_horizon_secs
+        } * 1000;
         self.st.outbox.push(
             app.as_str(),
             field,
@@ -431,14 +553,34 @@ impl Engine {
         );
     }
 
-    pub(crate) fn emit_for_phone(&mut self, phone: &PhoneNumber, field: &str, event: &str, order_key: String, call_id: Option<&CallId>, message_id: Option<&MessageId>, value: Value) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_for_phone(
+        &mut self,
+        phone: &PhoneNumber,
+        field: &str,
+        event: &str,
+        order_key: String,
+        call_id: Option<&CallId>,
+        message_id: Option<&MessageId>,
+        value: Value,
+    ) {
         let waba = phone.waba_id.clone();
-        self.emit(&waba, field, event, order_key, call_id, message_id, value, false);
+        self.emit(
+            &waba, field, event, order_key, call_id, message_id, value, false,
+        );
     }
 
     // ---- journal ------------------------------------------------------------------
 
-    pub fn journal(&mut self, method: &str, path: &str, query: &str, body: &[u8], status: u16, response: &[u8]) {
+    pub fn journal(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        status: u16,
+        response: &[u8],
+    ) {
         let bound = |b: &[u8]| {
             let s = String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
             if b.len() > 64 * 1024 {
@@ -462,7 +604,13 @@ impl Engine {
 
     pub fn sip_log(&mut self, call_id: &str, outgoing: bool, first_line: String, raw: String) {
         let at_ms = self.now();
-        self.st.sip_log.push_back(SipLogEntry { at_ms, call_id: call_id.to_owned(), outgoing, first_line, raw });
+        self.st.sip_log.push_back(SipLogEntry {
+            at_ms,
+            call_id: call_id.to_owned(),
+            outgoing,
+            first_line,
+            raw,
+        });
         while self.st.sip_log.len() > 1000 {
             self.st.sip_log.pop_front();
             self.st.sip_log_evicted += 1;
@@ -487,7 +635,14 @@ impl Engine {
         self.st.calls.insert(c.id.clone(), c);
         // Only ended calls are evicted: an ongoing call must stay reachable.
         while self.st.call_order.len() > self.behaviour.call_retention {
-            let Some(pos) = self.st.call_order.iter().position(|id| self.st.calls.get(id).is_none_or(|c| !c.is_ongoing())) else { break };
+            let Some(pos) = self
+                .st
+                .call_order
+                .iter()
+                .position(|id| self.st.calls.get(id).is_none_or(|c| !c.is_ongoing()))
+            else {
+                break;
+            };
             if let Some(old) = self.st.call_order.remove(pos) {
                 self.st.calls.remove(&old);
                 self.st.calls_evicted += 1;

@@ -163,25 +163,50 @@ impl ServeOptions {
     pub fn resolve(args: &ServeArgs) -> Result<Self, String> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| format!("config file {}: {e}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("config file {}: {e}", path.display()))?
             }
             None => FileConfig::default(),
         };
-        let addr_s = args.addr.clone().or(file.addr.clone()).unwrap_or_else(|| "127.0.0.1:4004".into());
-        let addr: SocketAddr = addr_s.parse().map_err(|_| format!("--addr: expected HOST:PORT such as 127.0.0.1:4004, got {addr_s:?}"))?;
-        let clock = match args.clock.as_deref().or(file.clock.as_deref()).unwrap_or("real") {
+        let addr_s = args
+            .addr
+            .clone()
+            .or(file.addr.clone())
+            .unwrap_or_else(|| "127.0.0.1:4004".into());
+        let addr: SocketAddr = addr_s.parse().map_err(|_| {
+            format!("--addr: expected HOST:PORT such as 127.0.0.1:4004, got {addr_s:?}")
+        })?;
+        let clock = match args
+            .clock
+            .as_deref()
+            .or(file.clock.as_deref())
+            .unwrap_or("real")
+        {
             "real" => ClockMode::Real,
             "virtual" => ClockMode::Virtual,
             other => return Err(format!("--clock: expected real or virtual, got {other:?}")),
         };
-        let json_logs = match args.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("text") {
+        let json_logs = match args
+            .log_format
+            .as_deref()
+            .or(file.log_format.as_deref())
+            .unwrap_or("text")
+        {
             "text" => false,
             "json" => true,
-            other => return Err(format!("--log-format: expected text or json, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "--log-format: expected text or json, got {other:?}"
+                ))
+            }
         };
         let mut tenants = file_tenants(&file)?;
-        let app = tenants.apps.first_mut().ok_or("the config declares no app")?;
+        let app = tenants
+            .apps
+            .first_mut()
+            .ok_or("the config declares no app")?;
         if let Some(s) = args.app_secret.clone().or(file.app_secret.clone()) {
             app.secret = s;
         }
@@ -218,7 +243,8 @@ pub fn check_url(u: &str) -> Result<(), String> {
     if !u.starts_with("http://") {
         return Err(format!("webhook URL must start with http:// (TLS receivers are not supported locally), got {u:?}"));
     }
-    u.parse::<hyper::Uri>().map_err(|e| format!("webhook URL {u:?} is not a valid URL: {e}"))?;
+    u.parse::<hyper::Uri>()
+        .map_err(|e| format!("webhook URL {u:?} is not a valid URL: {e}"))?;
     Ok(())
 }
 
@@ -233,7 +259,10 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
                 secret: a.secret.clone(),
                 access_tokens: a.access_tokens.clone(),
                 webhook_url: a.webhook_url.clone(),
-                verify_token: a.verify_token.clone().unwrap_or_else(|| "wa-emulator-verify".into()),
+                verify_token: a
+                    .verify_token
+                    .clone()
+                    .unwrap_or_else(|| "wa-emulator-verify".into()),
             })
             .collect();
     }
@@ -241,7 +270,11 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
         t.wabas = file
             .wabas
             .iter()
-            .map(|w| Waba { id: WabaId(w.id.clone()), app_id: AppId(w.app_id.clone()), name: w.name.clone().unwrap_or_else(|| "wa-emulator".into()) })
+            .map(|w| Waba {
+                id: WabaId(w.id.clone()),
+                app_id: AppId(w.app_id.clone()),
+                name: w.name.clone().unwrap_or_else(|| "wa-emulator".into()),
+            })
             .collect();
     }
     if !file.phone_numbers.is_empty() {
@@ -253,14 +286,23 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
                 match p.calling.as_deref() {
                     None | Some("ENABLED") => {}
                     Some("DISABLED") => calling.enabled = false,
-                    Some(o) => return Err(format!("phone number {}: calling must be ENABLED or DISABLED, got {o:?}", p.id)),
+                    Some(o) => {
+                        return Err(format!(
+                            "phone number {}: calling must be ENABLED or DISABLED, got {o:?}",
+                            p.id
+                        ))
+                    }
                 }
-                calling.callback_permission_enabled = p.callback_permission_status.as_deref() == Some("ENABLED");
+                calling.callback_permission_enabled =
+                    p.callback_permission_status.as_deref() == Some("ENABLED");
                 Ok(PhoneNumber {
                     id: PhoneNumberId(p.id.clone()),
                     waba_id: WabaId(p.waba_id.clone()),
                     display_phone_number: p.display_phone_number.clone(),
-                    verified_name: p.verified_name.clone().unwrap_or_else(|| "wa-emulator".into()),
+                    verified_name: p
+                        .verified_name
+                        .clone()
+                        .unwrap_or_else(|| "wa-emulator".into()),
                     calling,
                 })
             })
@@ -268,12 +310,18 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
     }
     for w in &t.wabas {
         if !t.apps.iter().any(|a| a.id == w.app_id) {
-            return Err(format!("WABA {} names app {}, which the config does not declare", w.id, w.app_id));
+            return Err(format!(
+                "WABA {} names app {}, which the config does not declare",
+                w.id, w.app_id
+            ));
         }
     }
     for p in &t.phone_numbers {
         if !t.wabas.iter().any(|w| w.id == p.waba_id) {
-            return Err(format!("phone number {} names WABA {}, which the config does not declare", p.id, p.waba_id));
+            return Err(format!(
+                "phone number {} names WABA {}, which the config does not declare",
+                p.id, p.waba_id
+            ));
         }
     }
     t.users = file
@@ -282,13 +330,29 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
         .map(|u| {
             let platform = match u.platform.as_deref() {
                 None => Platform::Android,
-                Some(p) => Platform::parse(p).ok_or_else(|| format!("user {}: platform must be one of {}, got {p:?}", u.wa_id, Platform::NAMES))?,
+                Some(p) => Platform::parse(p).ok_or_else(|| {
+                    format!(
+                        "user {}: platform must be one of {}, got {p:?}",
+                        u.wa_id,
+                        Platform::NAMES
+                    )
+                })?,
             };
             let version = match u.version.as_deref() {
                 None => crate::domain::user::VersionRules::default().latest,
-                Some(v) => ClientVersion::parse(v).ok_or_else(|| format!("user {}: version must look like 2.25.27, got {v:?}", u.wa_id))?,
+                Some(v) => ClientVersion::parse(v).ok_or_else(|| {
+                    format!(
+                        "user {}: version must look like 2.25.27, got {v:?}",
+                        u.wa_id
+                    )
+                })?,
             };
-            Ok(DeclaredUser { wa_id: WaId(u.wa_id.clone()), name: u.name.clone(), platform, version })
+            Ok(DeclaredUser {
+                wa_id: WaId(u.wa_id.clone()),
+                name: u.name.clone(),
+                platform,
+                version,
+            })
         })
         .collect::<Result<_, String>>()?;
     Ok(t)
@@ -302,7 +366,10 @@ mod tests {
     fn defaults_are_the_embedded_tenant() {
         let o = ServeOptions::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(o.addr.to_string(), "127.0.0.1:4004");
-        assert_eq!(o.tenants.apps[0].access_tokens, vec!["wa-emulator-token".to_string()]);
+        assert_eq!(
+            o.tenants.apps[0].access_tokens,
+            vec!["wa-emulator-token".to_string()]
+        );
         assert_eq!(o.clock, ClockMode::Real);
     }
 
@@ -312,17 +379,32 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
         std::fs::write(&path, "clock = \"virtual\"\nseed = 9\naccess_token = \"file-token\"\n[behaviour]\nring_timeout_secs = 30\n[[users]]\nwa_id = \"16315551234\"\nplatform = \"ios\"\nversion = \"2.25.30\"\n").unwrap();
-        let args = ServeArgs { config: Some(path.clone()), access_token: Some("flag-token".into()), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            access_token: Some("flag-token".into()),
+            ..Default::default()
+        };
         let o = ServeOptions::resolve(&args).unwrap();
         assert_eq!(o.clock, ClockMode::Virtual);
         assert_eq!(o.seed, 9);
-        assert_eq!(o.tenants.apps[0].access_tokens, vec!["flag-token".to_string()]);
+        assert_eq!(
+            o.tenants.apps[0].access_tokens,
+            vec!["flag-token".to_string()]
+        );
         assert_eq!(o.behaviour.ring_timeout_secs, 30);
         assert_eq!(o.tenants.users[0].platform, Platform::Ios);
         std::fs::write(&path, "clokc = \"virtual\"\n").unwrap();
-        let e = ServeOptions::resolve(&ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        let e = ServeOptions::resolve(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.contains("unknown field `clokc`"), "{e}");
-        let e = ServeOptions::resolve(&ServeArgs { clock: Some("fast".into()), ..Default::default() }).unwrap_err();
+        let e = ServeOptions::resolve(&ServeArgs {
+            clock: Some("fast".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.contains("expected real or virtual"), "{e}");
     }
 }

@@ -21,7 +21,10 @@ pub fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(hyper_util::rt::TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build(connector)
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .build(connector)
 }
 
 pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -36,14 +39,24 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             } else {
                 let e = &mut *engine;
                 let apps = e.st.tenants.apps.clone();
-                e.st.outbox.take_due(now, |app| apps.iter().find(|a| a.id.as_str() == app).and_then(|a| a.webhook_url.clone()), free)
+                e.st.outbox.take_due(
+                    now,
+                    |app| {
+                        apps.iter()
+                            .find(|a| a.id.as_str() == app)
+                            .and_then(|a| a.webhook_url.clone())
+                    },
+                    free,
+                )
             };
             (jobs, engine.next_deadline())
         };
         if jobs.is_empty() {
             // Real clock: sleep until the next retry or timer; virtual: until woken.
             let sleep = match (shared.opts.clock, next) {
-                (crate::engine::ClockMode::Real, Some(t)) => Duration::from_millis(t.saturating_sub(super::real_now_ms()).clamp(1, 60_000)),
+                (crate::engine::ClockMode::Real, Some(t)) => {
+                    Duration::from_millis(t.saturating_sub(super::real_now_ms()).clamp(1, 60_000))
+                }
                 _ => Duration::from_secs(60),
             };
             tokio::select! {
@@ -54,7 +67,11 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         for job in jobs {
-            let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let shared = shared.clone();
             tokio::spawn(async move {
                 let url = job.url.clone();
@@ -92,9 +109,18 @@ async fn send(shared: &Shared, job: &Job) -> Outcome {
     };
     let timeout = Duration::from_millis(shared.opts.webhook_timeout_ms);
     let attempt = async {
-        let resp = shared.http.request(req).await.map_err(|e| describe_client_error(&e))?;
+        let resp = shared
+            .http
+            .request(req)
+            .await
+            .map_err(|e| describe_client_error(&e))?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         let text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_KEEP)]).into_owned();
         Ok::<_, String>(Outcome::Status { status, body: text })
     };
@@ -118,8 +144,12 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
 
 fn record(dir: &std::path::Path, field: &str, event: &str, seq: u64, body: &str) {
     let folder = dir.join(field);
-    let pretty = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| serde_json::to_string_pretty(&v).ok()).unwrap_or_else(|| body.to_owned());
-    let result = std::fs::create_dir_all(&folder).and_then(|_| std::fs::write(folder.join(format!("{event}_{seq}.json")), pretty + "\n"));
+    let pretty = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_owned());
+    let result = std::fs::create_dir_all(&folder)
+        .and_then(|_| std::fs::write(folder.join(format!("{event}_{seq}.json")), pretty + "\n"));
     if let Err(e) = result {
         tracing::error!(dir = %dir.display(), "could not record webhook: {e}");
     }
@@ -128,19 +158,40 @@ fn record(dir: &std::path::Path, field: &str, event: &str, seq: u64, body: &str)
 /// GET `url?hub.mode=subscribe&hub.challenge=N&hub.verify_token=T`; the receiver must
 /// answer 200 with the challenge as the body.
 pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result<(), String> {
-    let challenge = (shared.lock().fbtrace_id().bytes().map(u64::from).sum::<u64>() * 7919 % 9_000_000_000) + 1_000_000_000;
+    let challenge = (shared
+        .lock()
+        .fbtrace_id()
+        .bytes()
+        .map(u64::from)
+        .sum::<u64>()
+        * 7919
+        % 9_000_000_000)
+        + 1_000_000_000;
     let sep = if url.contains('?') { '&' } else { '?' };
-    let full = format!("{url}{sep}hub.mode=subscribe&hub.challenge={challenge}&hub.verify_token={}", encode(verify_token));
-    let req = hyper::Request::get(&full).header("user-agent", "facebookexternalua").body(Full::new(Bytes::new())).map_err(|e| format!("invalid URL {url}: {e}"))?;
+    let full = format!(
+        "{url}{sep}hub.mode=subscribe&hub.challenge={challenge}&hub.verify_token={}",
+        encode(verify_token)
+    );
+    let req = hyper::Request::get(&full)
+        .header("user-agent", "facebookexternalua")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("invalid URL {url}: {e}"))?;
     let resp = tokio::time::timeout(Duration::from_secs(10), shared.http.request(req))
         .await
         .map_err(|_| format!("{url} did not answer within 10 s"))?
         .map_err(|e| format!("could not reach {url}: {}", describe_client_error(&e)))?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_KEEP)]).into_owned();
     if status != 200 {
-        return Err(format!("the receiver answered {status} (expected 200 with the hub.challenge); body: {text:?}"));
+        return Err(format!(
+            "the receiver answered {status} (expected 200 with the hub.challenge); body: {text:?}"
+        ));
     }
     if text.trim() != challenge.to_string() {
         return Err(format!("the receiver answered 200 but echoed {text:?} instead of the hub.challenge {challenge}"));
@@ -150,21 +201,33 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
 /// Waits (bounded) until nothing is in flight and nothing sendable is due, so a virtual
 /// clock step sees the outcome of the deliveries due before it.
 pub async fn settle(shared: &Arc<Shared>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(shared.opts.webhook_timeout_ms + 5_000);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(shared.opts.webhook_timeout_ms + 5_000);
     loop {
         let busy = {
             let mut engine = shared.lock();
             let e = &mut *engine;
             let now = e.st.now_ms;
             let apps = e.st.tenants.apps.clone();
-            e.st.outbox.in_flight() > 0 || e.st.outbox.sendable(now, |app| apps.iter().find(|a| a.id.as_str() == app).and_then(|a| a.webhook_url.clone())) > 0
+            e.st.outbox.in_flight() > 0
+                || e.st.outbox.sendable(now, |app| {
+                    apps.iter()
+                        .find(|a| a.id.as_str() == app)
+                        .and_then(|a| a.webhook_url.clone())
+                }) > 0
         };
         if !busy || tokio::time::Instant::now() > deadline {
             return;

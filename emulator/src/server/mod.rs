@@ -29,7 +29,10 @@ pub use config::{ServeArgs, ServeOptions};
 
 /// The system clock, read here and nowhere else.
 pub fn real_now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// State shared by the request handlers and the background tasks.
@@ -89,15 +92,26 @@ impl Drop for Running {
 
 /// Binds and starts the emulator on the current tokio runtime.
 pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
-    let listener = TcpListener::bind(opts.addr).await.map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let start = opts.clock_start_ms.unwrap_or_else(real_now_ms);
-    let mut engine = Engine::new(opts.tenants.clone(), opts.behaviour.clone(), opts.seed, opts.clock, start);
+    let mut engine = Engine::new(
+        opts.tenants.clone(),
+        opts.behaviour.clone(),
+        opts.seed,
+        opts.clock,
+        start,
+    );
     if let Some(path) = &opts.state {
         match std::fs::read(path) {
             Ok(bytes) => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("state file {} is not valid JSON: {e}", path.display()))?;
-                engine.restore(v).map_err(|e| format!("state file {}: {e}", path.display()))?;
+                let v: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("state file {} is not valid JSON: {e}", path.display()))?;
+                engine
+                    .restore(v)
+                    .map_err(|e| format!("state file {}: {e}", path.display()))?;
                 tracing::info!(path = %path.display(), "state restored");
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -109,14 +123,21 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
         wake: Notify::new(),
-        ctx: Context { listen_url: format!("http://{addr}"), admin_token: opts.admin_token.clone() },
+        ctx: Context {
+            listen_url: format!("http://{addr}"),
+            admin_token: opts.admin_token.clone(),
+        },
         http: delivery::client(),
         generation: AtomicU64::new(0),
         sip,
         opts,
     });
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(accept_loop(listener, shared.clone(), rx.clone())));
+    tasks.push(tokio::spawn(accept_loop(
+        listener,
+        shared.clone(),
+        rx.clone(),
+    )));
     tasks.push(tokio::spawn(delivery::worker(shared.clone(), rx.clone())));
     tasks.push(tokio::spawn(sip_events(shared.clone(), sip_rx)));
     if shared.opts.state.is_some() {
@@ -126,12 +147,24 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
     // but the URL stays, since receivers often start after the emulator.
     let start_url = {
         let engine = shared.lock();
-        engine.st.tenants.apps.first().and_then(|a| a.webhook_url.clone())
+        engine
+            .st
+            .tenants
+            .apps
+            .first()
+            .and_then(|a| a.webhook_url.clone())
     };
     if let Some(url) = start_url {
         let s = shared.clone();
         tokio::spawn(async move {
-            let token = s.lock().st.tenants.apps.first().map(|a| a.verify_token.clone()).unwrap_or_default();
+            let token = s
+                .lock()
+                .st
+                .tenants
+                .apps
+                .first()
+                .map(|a| a.verify_token.clone())
+                .unwrap_or_default();
             match delivery::handshake(&s, &url, &token).await {
                 Ok(()) => tracing::info!(%url, "webhook verification handshake succeeded"),
                 Err(e) => tracing::warn!(%url, "webhook verification handshake failed: {e}"),
@@ -139,7 +172,12 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         });
     }
     shared.wake.notify_one();
-    Ok(Running { addr, shutdown: tx, tasks, shared })
+    Ok(Running {
+        addr,
+        shutdown: tx,
+        tasks,
+        shared,
+    })
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -166,7 +204,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 async move { Ok::<_, Infallible>(serve_one(&shared, req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.max_buf_size(256 * 1024).header_read_timeout(Duration::from_secs(30)).timer(hyper_util::rt::TokioTimer::new());
+            builder
+                .max_buf_size(256 * 1024)
+                .header_read_timeout(Duration::from_secs(30))
+                .timer(hyper_util::rt::TokioTimer::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {
@@ -180,11 +221,14 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
 type Body = Full<Bytes>;
 
 fn to_hyper(r: Response) -> hyper::Response<Body> {
-    let mut b = hyper::Response::builder().status(r.status).header("content-type", r.content_type);
+    let mut b = hyper::Response::builder()
+        .status(r.status)
+        .header("content-type", r.content_type);
     for (k, v) in &r.headers {
         b = b.header(*k, v.as_str());
     }
-    b.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::from_static(b"{}"))))
+    b.body(Full::new(Bytes::from(r.body)))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::from_static(b"{}"))))
 }
 
 fn early_error(shared: &Shared, status: u16, e: ApiError) -> hyper::Response<Body> {
@@ -196,31 +240,70 @@ fn early_error(shared: &Shared, status: u16, e: ApiError) -> hyper::Response<Bod
 
 async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper::Response<Body> {
     let (parts, body) = req.into_parts();
-    let pq = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
     if pq.len() > 16 * 1024 {
-        return early_error(shared, 414, ApiError::new(ErrorKind::InvalidParameter, format!("The request URI is {} bytes long; the limit is 16384.", pq.len())));
+        return early_error(
+            shared,
+            414,
+            ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!(
+                    "The request URI is {} bytes long; the limit is 16384.",
+                    pq.len()
+                ),
+            ),
+        );
     }
     let limit = shared.opts.body_limit;
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
-            let (status, err) = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                (413, ApiError::new(ErrorKind::BodyTooLarge, format!("The request body is larger than the {limit}-byte limit.")))
+            let (status, err) = if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                (
+                    413,
+                    ApiError::new(
+                        ErrorKind::BodyTooLarge,
+                        format!("The request body is larger than the {limit}-byte limit."),
+                    ),
+                )
             } else {
-                (400, ApiError::new(ErrorKind::InvalidParameter, format!("The request body could not be read: {e}.")))
+                (
+                    400,
+                    ApiError::new(
+                        ErrorKind::InvalidParameter,
+                        format!("The request body could not be read: {e}."),
+                    ),
+                )
             };
             return early_error(shared, status, err);
         }
     };
-    let headers: Vec<(String, String)> =
-        parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let req = Request::new(parts.method.as_str(), &pq, headers, bytes);
     if req.method != "GET" {
         shared.generation.fetch_add(1, Ordering::Relaxed);
     }
     let response = match (req.method.as_str(), req.path.as_str()) {
         ("PUT", "/__emulator/webhook") => set_webhook(shared, &req).await,
-        ("POST", "/__emulator/clock/advance") if shared.opts.clock == ClockMode::Virtual => advance_clock(shared, &req).await,
+        ("POST", "/__emulator/clock/advance") if shared.opts.clock == ClockMode::Virtual => {
+            advance_clock(shared, &req).await
+        }
         _ => {
             let (resp, effects) = {
                 let mut engine = shared.lock();
@@ -241,12 +324,23 @@ fn admin_error(shared: &Shared, e: ApiError) -> Response {
 }
 
 fn admin_authorised(shared: &Shared, req: &Request) -> Result<(), Response> {
-    let Some(expected) = &shared.ctx.admin_token else { return Ok(()) };
-    let given = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+    let Some(expected) = &shared.ctx.admin_token else {
+        return Ok(());
+    };
+    let given = req.header("authorization").and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
     if given == Some(expected.as_str()) {
         Ok(())
     } else {
-        Err(admin_error(shared, ApiError::new(ErrorKind::InvalidToken, "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).")))
+        Err(admin_error(
+            shared,
+            ApiError::new(
+                ErrorKind::InvalidToken,
+                "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).",
+            ),
+        ))
     }
 }
 
@@ -260,7 +354,13 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
         Err(e) => return admin_error(shared, e),
     };
     let o = crate::wire::json::Obj::new("", &body);
-    let parsed = (|| Ok::<_, ApiError>((o.str_opt("url")?.map(str::to_owned), o.str_opt("verify_token")?.map(str::to_owned), o.str_opt("app_id")?.map(str::to_owned))))();
+    let parsed = (|| {
+        Ok::<_, ApiError>((
+            o.str_opt("url")?.map(str::to_owned),
+            o.str_opt("verify_token")?.map(str::to_owned),
+            o.str_opt("app_id")?.map(str::to_owned),
+        ))
+    })();
     let (url, token, app) = match parsed {
         Ok(v) => v,
         Err(e) => return admin_error(shared, e),
@@ -272,13 +372,30 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
     if let Err(e) = config::check_url(&url) {
         return admin_error(shared, ApiError::new(ErrorKind::InvalidValue, e));
     }
-    let token = token.unwrap_or_else(|| shared.lock().st.tenants.apps.first().map(|a| a.verify_token.clone()).unwrap_or_default());
+    let token = token.unwrap_or_else(|| {
+        shared
+            .lock()
+            .st
+            .tenants
+            .apps
+            .first()
+            .map(|a| a.verify_token.clone())
+            .unwrap_or_default()
+    });
     match delivery::handshake(shared, &url, &token).await {
         Ok(()) => {
-            shared.lock().set_webhook_url(app.as_deref(), Some(url.clone()), Some(token));
+            shared
+                .lock()
+                .set_webhook_url(app.as_deref(), Some(url.clone()), Some(token));
             Response::ok(&serde_json::json!({ "url": url, "verified": true }))
         }
-        Err(why) => admin_error(shared, ApiError::new(ErrorKind::InvalidValue, format!("The callback URL was not set: the verification handshake failed: {why}"))),
+        Err(why) => admin_error(
+            shared,
+            ApiError::new(
+                ErrorKind::InvalidValue,
+                format!("The callback URL was not set: the verification handshake failed: {why}"),
+            ),
+        ),
     }
 }
 
@@ -288,7 +405,11 @@ async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
     if let Err(r) = admin_authorised(shared, req) {
         return r;
     }
-    let body = if req.body.iter().all(u8::is_ascii_whitespace) { Ok(serde_json::Map::new()) } else { crate::wire::json::parse_object(&req.body) };
+    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+        Ok(serde_json::Map::new())
+    } else {
+        crate::wire::json::parse_object(&req.body)
+    };
     let target = match body.and_then(|b| api::advance_target_of(&shared.lock(), &b)) {
         Ok(t) => t,
         Err(e) => return admin_error(shared, e),
@@ -319,13 +440,17 @@ fn run_effects(shared: &Arc<Shared>, effects: Vec<crate::engine::Effect>) {
 
 /// Writes the state file atomically (temp file + rename).
 fn save_state(shared: &Shared) {
-    let Some(path) = &shared.opts.state else { return };
+    let Some(path) = &shared.opts.state else {
+        return;
+    };
     let snapshot = shared.lock().snapshot();
     let tmp = path.with_extension("tmp");
-    let result = serde_json::to_vec(&snapshot).map_err(|e| e.to_string()).and_then(|bytes| {
-        std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
-    });
+    let result = serde_json::to_vec(&snapshot)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
         tracing::error!(path = %path.display(), "could not save state: {e}");
     }
@@ -354,9 +479,18 @@ pub struct SipHub {
 }
 
 impl SipHub {
-    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>) {
+    fn new() -> (
+        Self,
+        tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Self { calls: Mutex::new(Default::default()), events: tx }, rx)
+        (
+            Self {
+                calls: Mutex::new(Default::default()),
+                events: tx,
+            },
+            rx,
+        )
     }
 
     fn run(&self, shared: &Arc<Shared>, effect: crate::engine::Effect) {
@@ -369,7 +503,12 @@ impl SipHub {
                     other => {
                         tracing::error!(call_id = %i.call_id, "SIP over {other} is not supported by the emulator; use udp or tcp");
                         let mut engine = shared.lock();
-                        engine.sip_log(i.call_id.as_str(), true, format!("(not sent: {other} transport unsupported)"), String::new());
+                        engine.sip_log(
+                            i.call_id.as_str(),
+                            true,
+                            format!("(not sent: {other} transport unsupported)"),
+                            String::new(),
+                        );
                         engine.sip_failed(&i.call_id, 503);
                         return;
                     }
@@ -381,7 +520,12 @@ impl SipHub {
                     user_id: i.user_id,
                     business_number: i.business_number,
                     phone_number_id: i.phone_number_id,
-                    server: crate::sip::SipServer { hostname: i.hostname, port: i.port, transport, request_uri_user_params: i.request_uri_user_params },
+                    server: crate::sip::SipServer {
+                        hostname: i.hostname,
+                        port: i.port,
+                        transport,
+                        request_uri_user_params: i.request_uri_user_params,
+                    },
                     sdp_offer: i.sdp_offer,
                     cta_payload: i.cta_payload,
                     deeplink_payload: i.deeplink_payload,
@@ -389,10 +533,21 @@ impl SipHub {
                     digest_password: i.digest_password,
                 };
                 let handle = crate::sip::start_call(params, self.events.clone());
-                self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(i.call_id.0, handle);
+                self.calls
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(i.call_id.0, handle);
             }
-            Effect::SipHangup { call_id, duration_secs } => {
-                if let Some(h) = self.calls.lock().unwrap_or_else(|p| p.into_inner()).get(call_id.as_str()) {
+            Effect::SipHangup {
+                call_id,
+                duration_secs,
+            } => {
+                if let Some(h) = self
+                    .calls
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(call_id.as_str())
+                {
                     h.hangup(duration_secs);
                 }
             }
@@ -400,14 +555,21 @@ impl SipHub {
     }
 }
 
-async fn sip_events(shared: Arc<Shared>, mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>) {
+async fn sip_events(
+    shared: Arc<Shared>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>,
+) {
     use crate::sip::SipEvent;
     while let Some((wacid, event)) = rx.recv().await {
         let call = crate::domain::ids::CallId(wacid.clone());
         let effects = {
             let mut engine = shared.lock();
             match event {
-                SipEvent::Message { outgoing, first_line, raw } => engine.sip_log(&wacid, outgoing, first_line, raw),
+                SipEvent::Message {
+                    outgoing,
+                    first_line,
+                    raw,
+                } => engine.sip_log(&wacid, outgoing, first_line, raw),
                 SipEvent::Provisional { .. } => {}
                 SipEvent::Answered { sdp } => engine.sip_answered(&call, sdp),
                 SipEvent::Failed { status, .. } => engine.sip_failed(&call, status),
@@ -417,8 +579,20 @@ async fn sip_events(shared: Arc<Shared>, mut rx: tokio::sync::mpsc::UnboundedRec
             }
             engine.take_effects()
         };
-        if matches!(shared.sip.calls.lock().map(|c| c.get(&wacid).map(|h| h.is_finished())), Ok(Some(true))) {
-            shared.sip.calls.lock().unwrap_or_else(|p| p.into_inner()).remove(&wacid);
+        if matches!(
+            shared
+                .sip
+                .calls
+                .lock()
+                .map(|c| c.get(&wacid).map(|h| h.is_finished())),
+            Ok(Some(true))
+        ) {
+            shared
+                .sip
+                .calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&wacid);
         }
         run_effects(&shared, effects);
         shared.wake.notify_one();
@@ -448,14 +622,34 @@ pub async fn run(opts: ServeOptions) -> i32 {
         let engine = running.shared.lock();
         let t = &engine.st.tenants;
         println!("wa-emulator listening on {}", running.url());
-        if let (Some(app), Some(waba), Some(phone)) = (t.apps.first(), t.wabas.first(), t.phone_numbers.first()) {
-            println!("  phone number id   {}  (display {})", phone.id, phone.display_phone_number);
+        if let (Some(app), Some(waba), Some(phone)) =
+            (t.apps.first(), t.wabas.first(), t.phone_numbers.first())
+        {
+            println!(
+                "  phone number id   {}  (display {})",
+                phone.id, phone.display_phone_number
+            );
             println!("  WABA id           {}", waba.id);
-            println!("  access token      {}", app.access_tokens.first().map(String::as_str).unwrap_or(""));
+            println!(
+                "  access token      {}",
+                app.access_tokens.first().map(String::as_str).unwrap_or("")
+            );
             println!("  app secret        {}", app.secret);
             println!("  verify token      {}", app.verify_token);
-            println!("  webhook url       {}", app.webhook_url.as_deref().unwrap_or("(none: PUT /__emulator/webhook, or --webhook-url)"));
-            println!("  clock             {}  seed {seed}", if clock == ClockMode::Virtual { "virtual" } else { "real" });
+            println!(
+                "  webhook url       {}",
+                app.webhook_url
+                    .as_deref()
+                    .unwrap_or("(none: PUT /__emulator/webhook, or --webhook-url)")
+            );
+            println!(
+                "  clock             {}  seed {seed}",
+                if clock == ClockMode::Virtual {
+                    "virtual"
+                } else {
+                    "real"
+                }
+            );
             println!("  try: curl -s {}/__emulator/config", running.url());
         }
     }
@@ -468,13 +662,14 @@ pub async fn run(opts: ServeOptions) -> i32 {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

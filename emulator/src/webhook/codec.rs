@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn non_ascii_names_are_escaped_with_lowercase_hex() {
         let v = serde_json::json!({"name": "José äöå"});
-        assert_eq!(encode_ascii(&v), r#"{"name":"Jos\u00e9 \u00e4\u00f6\u00e5"}"#);
+        assert_eq!(
+            encode_ascii(&v),
+            r#"{"name":"Jos\u00e9 \u00e4\u00f6\u00e5"}"#
+        );
     }
 
     #[test]

@@ -78,7 +78,11 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(capacity: usize) -> Self {
-        Self { next_seq: 1, capacity, ..Default::default() }
+        Self {
+            next_seq: 1,
+            capacity,
+            ..Default::default()
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -122,7 +126,12 @@ impl Outbox {
 
     /// Deliveries due at `now_ms` whose app has a URL, marked in flight. A delivery waits
     /// while an earlier one with the same ordering key is pending.
-    pub fn take_due(&mut self, now_ms: u64, url_of: impl Fn(&str) -> Option<String>, limit: usize) -> Vec<Job> {
+    pub fn take_due(
+        &mut self,
+        now_ms: u64,
+        url_of: impl Fn(&str) -> Option<String>,
+        limit: usize,
+    ) -> Vec<Job> {
         self.scan(now_ms, url_of, limit, true)
     }
 
@@ -131,7 +140,13 @@ impl Outbox {
         self.scan(now_ms, url_of, usize::MAX, false).len()
     }
 
-    fn scan(&mut self, now_ms: u64, url_of: impl Fn(&str) -> Option<String>, limit: usize, take: bool) -> Vec<Job> {
+    fn scan(
+        &mut self,
+        now_ms: u64,
+        url_of: impl Fn(&str) -> Option<String>,
+        limit: usize,
+        take: bool,
+    ) -> Vec<Job> {
         let mut blocked: HashSet<&str> = HashSet::new();
         let mut jobs = Vec::new();
         for d in self.pending.values_mut() {
@@ -152,9 +167,19 @@ impl Outbox {
             blocked.insert(&d.order_key);
             if take {
                 d.in_flight = true;
-                jobs.push(Job { seq: d.seq, url, body: bytes::Bytes::from(d.body.clone()), signature: d.signature.clone() });
+                jobs.push(Job {
+                    seq: d.seq,
+                    url,
+                    body: bytes::Bytes::from(d.body.clone()),
+                    signature: d.signature.clone(),
+                });
             } else {
-                jobs.push(Job { seq: d.seq, url, body: bytes::Bytes::new(), signature: String::new() });
+                jobs.push(Job {
+                    seq: d.seq,
+                    url,
+                    body: bytes::Bytes::new(),
+                    signature: String::new(),
+                });
             }
         }
         jobs
@@ -163,12 +188,26 @@ impl Outbox {
     /// Records an attempt; a 2xx delivers, anything else schedules a retry or, past the
     /// horizon, gives up.
     pub fn record(&mut self, seq: u64, url: String, outcome: Outcome, now_ms: u64) {
-        let Some(mut d) = self.pending.remove(&seq) else { return };
+        let Some(mut d) = self.pending.remove(&seq) else {
+            return;
+        };
         d.in_flight = false;
         let ok = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
         let attempt = match outcome {
-            Outcome::Status { status, body } => Attempt { at_ms: now_ms, status: Some(status), error: None, response_body: Some(body), url },
-            Outcome::Error(e) => Attempt { at_ms: now_ms, status: None, error: Some(e), response_body: None, url },
+            Outcome::Status { status, body } => Attempt {
+                at_ms: now_ms,
+                status: Some(status),
+                error: None,
+                response_body: Some(body),
+                url,
+            },
+            Outcome::Error(e) => Attempt {
+                at_ms: now_ms,
+                status: None,
+                error: Some(e),
+                response_body: None,
+                url,
+            },
         };
         d.attempts.push(attempt);
         if ok {
@@ -198,11 +237,17 @@ impl Outbox {
 
     /// The earliest retry time among pending deliveries not in flight.
     pub fn next_deadline(&self, now_ms: u64) -> Option<u64> {
-        self.pending.values().filter(|d| !d.in_flight && d.next_attempt_at_ms > now_ms).map(|d| d.next_attempt_at_ms).min()
+        self.pending
+            .values()
+            .filter(|d| !d.in_flight && d.next_attempt_at_ms > now_ms)
+            .map(|d| d.next_attempt_at_ms)
+            .min()
     }
 
     pub fn has_due(&self, now_ms: u64) -> bool {
-        self.pending.values().any(|d| !d.in_flight && d.next_attempt_at_ms <= now_ms)
+        self.pending
+            .values()
+            .any(|d| !d.in_flight && d.next_attempt_at_ms <= now_ms)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -221,7 +266,9 @@ impl Outbox {
     }
 
     pub fn get(&self, seq: u64) -> Option<&Delivery> {
-        self.pending.get(&seq).or_else(|| self.done.iter().find(|d| d.seq == seq))
+        self.pending
+            .get(&seq)
+            .or_else(|| self.done.iter().find(|d| d.seq == seq))
     }
 
     /// After a restart nothing is in flight any more.
@@ -237,7 +284,18 @@ mod tests {
     use super::*;
 
     fn push(o: &mut Outbox, key: &str, now: u64) -> u64 {
-        o.push("app", "calls", "connect", key.into(), None, None, "{}".into(), "sha256=x".into(), now, 3_600_000)
+        o.push(
+            "app",
+            "calls",
+            "connect",
+            key.into(),
+            None,
+            None,
+            "{}".into(),
+            "sha256=x".into(),
+            now,
+            3_600_000,
+        )
     }
 
     fn url(_: &str) -> Option<String> {
@@ -252,7 +310,15 @@ mod tests {
         let c = push(&mut o, "call:2", 0);
         let jobs: Vec<u64> = o.take_due(0, url, 100).iter().map(|j| j.seq).collect();
         assert_eq!(jobs, vec![a, c]);
-        o.record(a, "u".into(), Outcome::Status { status: 200, body: String::new() }, 0);
+        o.record(
+            a,
+            "u".into(),
+            Outcome::Status {
+                status: 200,
+                body: String::new(),
+            },
+            0,
+        );
         let jobs: Vec<u64> = o.take_due(0, url, 100).iter().map(|j| j.seq).collect();
         assert_eq!(jobs, vec![b]);
     }
@@ -263,12 +329,28 @@ mod tests {
         let a = push(&mut o, "call:1", 0);
         let b = push(&mut o, "call:1", 0);
         o.take_due(0, url, 100);
-        o.record(a, "u".into(), Outcome::Status { status: 500, body: "no".into() }, 0);
+        o.record(
+            a,
+            "u".into(),
+            Outcome::Status {
+                status: 500,
+                body: "no".into(),
+            },
+            0,
+        );
         assert!(o.take_due(4_999, url, 100).is_empty());
         assert_eq!(o.next_deadline(0), Some(5_000));
         let jobs: Vec<u64> = o.take_due(5_000, url, 100).iter().map(|j| j.seq).collect();
         assert_eq!(jobs, vec![a]);
-        o.record(a, "u".into(), Outcome::Status { status: 204, body: String::new() }, 5_000);
+        o.record(
+            a,
+            "u".into(),
+            Outcome::Status {
+                status: 204,
+                body: String::new(),
+            },
+            5_000,
+        );
         let jobs: Vec<u64> = o.take_due(5_000, url, 100).iter().map(|j| j.seq).collect();
         assert_eq!(jobs, vec![b]);
         assert_eq!(o.get(a).unwrap().attempts.len(), 2);
@@ -311,7 +393,15 @@ mod tests {
         for _ in 0..5 {
             let s = push(&mut o, "k", 0);
             o.take_due(0, url, 10);
-            o.record(s, "u".into(), Outcome::Status { status: 200, body: String::new() }, 0);
+            o.record(
+                s,
+                "u".into(),
+                Outcome::Status {
+                    status: 200,
+                    body: String::new(),
+                },
+                0,
+            );
         }
         assert_eq!(o.iter().count(), 2);
         assert_eq!(o.evicted, 3);

@@ -16,7 +16,10 @@ pub fn envelope(waba_id: &str, field: &str, value: Value, time: Option<u64>) -> 
     if let Some(t) = time {
         entry.insert("time".into(), (t / 1000).into());
     }
-    entry.insert("changes".into(), json!([{ "value": value, "field": field }]));
+    entry.insert(
+        "changes".into(),
+        json!([{ "value": value, "field": field }]),
+    );
     json!({ "object": "whatsapp_business_account", "entry": [entry] })
 }
 
@@ -33,7 +36,14 @@ pub fn contact(user: &User, bsuid: bool) -> Value {
 }
 
 /// A `value` with metadata and (BSUID era) contacts, then `key: [item]`.
-fn value_with(phone: &PhoneNumber, user: &User, bsuid: bool, key: &str, item: Value, errors: Option<Value>) -> Value {
+fn value_with(
+    phone: &PhoneNumber,
+    user: &User,
+    bsuid: bool,
+    key: &str,
+    item: Value,
+    errors: Option<Value>,
+) -> Value {
     let mut v = Map::new();
     v.insert("messaging_product".into(), "whatsapp".into());
     v.insert("metadata".into(), metadata(phone));
@@ -89,7 +99,13 @@ fn parties(call: &Call, phone: &PhoneNumber) -> (String, String) {
     }
 }
 
-fn call_base(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool, event: &str) -> Map<String, Value> {
+fn call_base(
+    call: &Call,
+    phone: &PhoneNumber,
+    user: &User,
+    bsuid: bool,
+    event: &str,
+) -> Map<String, Value> {
     let (to, from) = parties(call, phone);
     let mut c = Map::new();
     let user_initiated = call.direction == crate::domain::call::Direction::UserInitiated;
@@ -117,7 +133,14 @@ fn insert_payloads(c: &mut Map<String, Value>, call: &Call) {
 
 /// Call Connect: user-initiated carries Meta's SDP offer (and the payload that started
 /// it); business-initiated carries Meta's SDP answer.
-pub fn call_connect(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool, at_ms: u64, legacy_sdp: bool) -> Value {
+pub fn call_connect(
+    call: &Call,
+    phone: &PhoneNumber,
+    user: &User,
+    bsuid: bool,
+    at_ms: u64,
+    legacy_sdp: bool,
+) -> Value {
     let mut c = call_base(call, phone, user, bsuid, "connect");
     c.insert("timestamp".into(), ts(at_ms).into());
     c.insert("direction".into(), call.direction.wire().into());
@@ -137,13 +160,23 @@ pub fn call_connect(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool, 
         let inner = json!({ "sdp": sdp, "type": sdp_type }).to_string();
         c.insert("connection".into(), json!({ "webrtc": { "sdp": inner } }));
     }
-    c.insert("session".into(), json!({ "sdp_type": sdp_type, "sdp": sdp }));
+    c.insert(
+        "session".into(),
+        json!({ "sdp_type": sdp_type, "sdp": sdp }),
+    );
     value_with(phone, user, bsuid, "calls", Value::Object(c), None)
 }
 
 /// Call Terminate: `start_time`/`end_time`/`duration` only when picked up; `errors`
 /// beside `calls` when the failure has error information.
-pub fn call_terminate(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool, at_ms: u64, errors: Option<Value>) -> Value {
+pub fn call_terminate(
+    call: &Call,
+    phone: &PhoneNumber,
+    user: &User,
+    bsuid: bool,
+    at_ms: u64,
+    errors: Option<Value>,
+) -> Value {
     let mut c = call_base(call, phone, user, bsuid, "terminate");
     c.insert("direction".into(), call.direction.wire().into());
     insert_payloads(&mut c, call);
@@ -152,7 +185,10 @@ pub fn call_terminate(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool
     }
     c.insert("timestamp".into(), ts(at_ms).into());
     let picked_up = call.end_reason.as_ref().is_some_and(|r| r.picked_up());
-    c.insert("status".into(), if picked_up { "COMPLETED" } else { "FAILED" }.into());
+    c.insert(
+        "status".into(),
+        if picked_up { "COMPLETED" } else { "FAILED" }.into(),
+    );
     // Times only when the call was picked up, whatever ended it.
     if let (Some(a), Some(e)) = (call.answered_at_ms, call.ended_at_ms) {
         c.insert("start_time".into(), ts(a).into());
@@ -163,7 +199,14 @@ pub fn call_terminate(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool
 }
 
 /// Call status (business-initiated): RINGING, ACCEPTED, REJECTED.
-pub fn call_status(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool, status: &str, at_ms: u64) -> Value {
+pub fn call_status(
+    call: &Call,
+    phone: &PhoneNumber,
+    user: &User,
+    bsuid: bool,
+    status: &str,
+    at_ms: u64,
+) -> Value {
     let mut s = Map::new();
     s.insert("id".into(), call.id.as_str().into());
     s.insert("timestamp".into(), ts(at_ms).into());
@@ -180,11 +223,23 @@ pub fn call_status(call: &Call, phone: &PhoneNumber, user: &User, bsuid: bool, s
 }
 
 /// An inbound message from the user (`messages` field).
-pub fn inbound_message(phone: &PhoneNumber, user: &User, bsuid: bool, message: Map<String, Value>) -> Value {
+pub fn inbound_message(
+    phone: &PhoneNumber,
+    user: &User,
+    bsuid: bool,
+    message: Map<String, Value>,
+) -> Value {
     value_with(phone, user, bsuid, "messages", Value::Object(message), None)
 }
 
-pub fn inbound_base(user: &User, bsuid: bool, id: &str, at_ms: u64, context: Option<(&str, &str)>, ty: &str) -> Map<String, Value> {
+pub fn inbound_base(
+    user: &User,
+    bsuid: bool,
+    id: &str,
+    at_ms: u64,
+    context: Option<(&str, &str)>,
+    ty: &str,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("from".into(), user.wa_id.as_str().into());
     if bsuid {
@@ -199,7 +254,14 @@ pub fn inbound_base(user: &User, bsuid: bool, id: &str, at_ms: u64, context: Opt
     m
 }
 
-pub fn template_status(id: &str, name: &str, language: &str, category: &str, event: &str, reason: &str) -> Value {
+pub fn template_status(
+    id: &str,
+    name: &str,
+    language: &str,
+    category: &str,
+    event: &str,
+    reason: &str,
+) -> Value {
     json!({
         "event": event,
         "message_template_id": id.parse::<u64>().map(Value::from).unwrap_or_else(|_| id.into()),

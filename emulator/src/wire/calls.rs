@@ -10,40 +10,85 @@ pub const MAX_OPAQUE: usize = 512;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallAction {
-    Connect { to: WaId, sdp: String, biz_opaque_callback_data: Option<String> },
-    PreAccept { call_id: CallId, sdp: String },
-    Accept { call_id: CallId, sdp: String, biz_opaque_callback_data: Option<String> },
-    Reject { call_id: CallId },
-    Terminate { call_id: CallId },
+    Connect {
+        to: WaId,
+        sdp: String,
+        biz_opaque_callback_data: Option<String>,
+    },
+    PreAccept {
+        call_id: CallId,
+        sdp: String,
+    },
+    Accept {
+        call_id: CallId,
+        sdp: String,
+        biz_opaque_callback_data: Option<String>,
+    },
+    Reject {
+        call_id: CallId,
+    },
+    Terminate {
+        call_id: CallId,
+    },
 }
 
 pub fn parse(body: &Map<String, Value>, require_fingerprint: bool) -> ApiResult<CallAction> {
     let root = Obj::new("", body);
     match root.str_opt("messaging_product")? {
         Some("whatsapp") => {}
-        Some(other) => return Err(invalid("messaging_product", "must be \"whatsapp\"", quote_bounded(other))),
+        Some(other) => {
+            return Err(invalid(
+                "messaging_product",
+                "must be \"whatsapp\"",
+                quote_bounded(other),
+            ))
+        }
         None => return Err(missing("messaging_product")),
     }
     let action = root
-        .enum_opt("action", &["connect", "pre_accept", "accept", "reject", "terminate"], false)?
+        .enum_opt(
+            "action",
+            &["connect", "pre_accept", "accept", "reject", "terminate"],
+            false,
+        )?
         .ok_or_else(|| missing("action"))?;
-    let opaque = root.text_opt("biz_opaque_callback_data", MAX_OPAQUE)?.map(str::to_owned);
+    let opaque = root
+        .text_opt("biz_opaque_callback_data", MAX_OPAQUE)?
+        .map(str::to_owned);
     let call_id = || -> ApiResult<CallId> { Ok(CallId(root.str_req("call_id")?.to_owned())) };
     Ok(match action {
         "connect" => {
             let to = match (root.str_opt("to")?, root.str_opt("recipient")?) {
                 (Some(to), _) => WaId(json::phone_digits("to", to)?),
                 (None, Some(_)) => {
-                    return Err(ApiError::new(ErrorKind::InvalidValue, "recipient (a BSUID) is not supported by the emulator yet; use `to`."))
+                    return Err(ApiError::new(
+                        ErrorKind::InvalidValue,
+                        "recipient (a BSUID) is not supported by the emulator yet; use `to`.",
+                    ))
                 }
                 (None, None) => return Err(missing("to")),
             };
-            CallAction::Connect { to, sdp: session(&root, "offer", require_fingerprint)?, biz_opaque_callback_data: opaque }
+            CallAction::Connect {
+                to,
+                sdp: session(&root, "offer", require_fingerprint)?,
+                biz_opaque_callback_data: opaque,
+            }
         }
-        "pre_accept" => CallAction::PreAccept { call_id: call_id()?, sdp: session(&root, "answer", require_fingerprint)? },
-        "accept" => CallAction::Accept { call_id: call_id()?, sdp: session(&root, "answer", require_fingerprint)?, biz_opaque_callback_data: opaque },
-        "reject" => CallAction::Reject { call_id: call_id()? },
-        _ => CallAction::Terminate { call_id: call_id()? },
+        "pre_accept" => CallAction::PreAccept {
+            call_id: call_id()?,
+            sdp: session(&root, "answer", require_fingerprint)?,
+        },
+        "accept" => CallAction::Accept {
+            call_id: call_id()?,
+            sdp: session(&root, "answer", require_fingerprint)?,
+            biz_opaque_callback_data: opaque,
+        },
+        "reject" => CallAction::Reject {
+            call_id: call_id()?,
+        },
+        _ => CallAction::Terminate {
+            call_id: call_id()?,
+        },
     })
 }
 
@@ -53,18 +98,33 @@ fn session(root: &Obj<'_>, expected_type: &str, require_fingerprint: bool) -> Ap
         let s = Obj::new("session", sess);
         let ty = s.str_req("sdp_type")?;
         if ty != expected_type {
-            return Err(invalid("session.sdp_type", &format!("must be \"{expected_type}\" for this action"), quote_bounded(ty)));
+            return Err(invalid(
+                "session.sdp_type",
+                &format!("must be \"{expected_type}\" for this action"),
+                quote_bounded(ty),
+            ));
         }
         let sdp = s.str_req("sdp")?;
         check_sdp("session.sdp", sdp, require_fingerprint)?;
         return Ok(sdp.to_owned());
     }
     if let Some(conn) = root.obj_opt("connection")? {
-        let webrtc = Obj::new("connection.webrtc", Obj::new("connection", conn).obj_req("webrtc")?);
+        let webrtc = Obj::new(
+            "connection.webrtc",
+            Obj::new("connection", conn).obj_req("webrtc")?,
+        );
         let raw = webrtc.str_req("sdp")?;
-        let inner: Value = serde_json::from_str(raw)
-            .map_err(|e| invalid("connection.webrtc.sdp", "must be a JSON string {\"sdp\":…,\"type\":…}", e))?;
-        let sdp = inner.get("sdp").and_then(Value::as_str).ok_or_else(|| missing("connection.webrtc.sdp.sdp"))?;
+        let inner: Value = serde_json::from_str(raw).map_err(|e| {
+            invalid(
+                "connection.webrtc.sdp",
+                "must be a JSON string {\"sdp\":…,\"type\":…}",
+                e,
+            )
+        })?;
+        let sdp = inner
+            .get("sdp")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("connection.webrtc.sdp.sdp"))?;
         check_sdp("connection.webrtc.sdp", sdp, require_fingerprint)?;
         return Ok(sdp.to_owned());
     }
@@ -74,16 +134,29 @@ fn session(root: &Obj<'_>, expected_type: &str, require_fingerprint: bool) -> Ap
 /// Enough SDP checking to catch integration bugs: a version line first, an audio
 /// section, and (with DTLS, the default) a fingerprint.
 pub fn check_sdp(path: &str, sdp: &str, require_fingerprint: bool) -> ApiResult<()> {
-    let bad = |why: &str| ApiError::new(ErrorKind::InvalidParameter, format!("{path} is not a valid SDP: {why}."));
+    let bad = |why: &str| {
+        ApiError::new(
+            ErrorKind::InvalidParameter,
+            format!("{path} is not a valid SDP: {why}."),
+        )
+    };
     if sdp.len() > 64 * 1024 {
-        return Err(bad(&format!("it is {} bytes long, more than 64 KiB", sdp.len())));
+        return Err(bad(&format!(
+            "it is {} bytes long, more than 64 KiB",
+            sdp.len()
+        )));
     }
     let first = sdp.lines().next().unwrap_or("");
     if first.trim_end() != "v=0" {
-        return Err(bad(&format!("it must start with the line v=0, but starts with {}", quote_bounded(first))));
+        return Err(bad(&format!(
+            "it must start with the line v=0, but starts with {}",
+            quote_bounded(first)
+        )));
     }
     if !sdp.lines().any(|l| l.starts_with("m=audio ")) {
-        return Err(bad("it has no m=audio line (WhatsApp calls need one audio section)"));
+        return Err(bad(
+            "it has no m=audio line (WhatsApp calls need one audio section)",
+        ));
     }
     if require_fingerprint && !sdp.lines().any(|l| l.starts_with("a=fingerprint:")) {
         return Err(bad("No fingerprint found in SDP (DTLS needs an a=fingerprint line; set srtp_key_exchange_protocol to SDES to go without)"));
@@ -94,7 +167,13 @@ pub fn check_sdp(path: &str, sdp: &str, require_fingerprint: bool) -> ApiResult<
 /// Two SDP answers are the same when they differ at most in line endings and trailing
 /// whitespace.
 pub fn same_sdp(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    let norm = |s: &str| {
+        s.lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     norm(a) == norm(b)
 }
 
@@ -111,31 +190,59 @@ mod tests {
 
     #[test]
     fn actions_parse() {
-        let a = p(json!({"messaging_product":"whatsapp","to":"16315551234","action":"connect",
-            "session":{"sdp_type":"offer","sdp":SDP},"biz_opaque_callback_data":"x"}))
+        let a = p(
+            json!({"messaging_product":"whatsapp","to":"16315551234","action":"connect",
+            "session":{"sdp_type":"offer","sdp":SDP},"biz_opaque_callback_data":"x"}),
+        )
         .unwrap();
-        assert!(matches!(a, CallAction::Connect { ref biz_opaque_callback_data, .. } if biz_opaque_callback_data.as_deref() == Some("x")));
-        let a = p(json!({"messaging_product":"whatsapp","call_id":"wacid.1","action":"terminate"})).unwrap();
-        assert_eq!(a, CallAction::Terminate { call_id: CallId::from("wacid.1") });
+        assert!(
+            matches!(a, CallAction::Connect { ref biz_opaque_callback_data, .. } if biz_opaque_callback_data.as_deref() == Some("x"))
+        );
+        let a = p(json!({"messaging_product":"whatsapp","call_id":"wacid.1","action":"terminate"}))
+            .unwrap();
+        assert_eq!(
+            a,
+            CallAction::Terminate {
+                call_id: CallId::from("wacid.1")
+            }
+        );
     }
 
     #[test]
     fn sdp_problems_are_explained() {
         let sess = |t: &str, sdp: &str| {
-            p(json!({"messaging_product":"whatsapp","call_id":"wacid.1","action":"accept","session":{"sdp_type":t,"sdp":sdp}}))
+            p(
+                json!({"messaging_product":"whatsapp","call_id":"wacid.1","action":"accept","session":{"sdp_type":t,"sdp":sdp}}),
+            )
         };
         assert!(sess("answer", SDP).is_ok());
-        assert!(sess("offer", SDP).unwrap_err().details.contains("must be \"answer\""));
-        assert!(sess("answer", "o=x\r\nm=audio 1 RTP 0").unwrap_err().details.contains("must start with the line v=0"));
-        assert!(sess("answer", "v=0\r\nm=video 1 RTP 0").unwrap_err().details.contains("no m=audio line"));
-        assert!(sess("answer", "v=0\r\nm=audio 1 RTP 0").unwrap_err().details.contains("No fingerprint found in SDP"));
+        assert!(sess("offer", SDP)
+            .unwrap_err()
+            .details
+            .contains("must be \"answer\""));
+        assert!(sess("answer", "o=x\r\nm=audio 1 RTP 0")
+            .unwrap_err()
+            .details
+            .contains("must start with the line v=0"));
+        assert!(sess("answer", "v=0\r\nm=video 1 RTP 0")
+            .unwrap_err()
+            .details
+            .contains("no m=audio line"));
+        assert!(sess("answer", "v=0\r\nm=audio 1 RTP 0")
+            .unwrap_err()
+            .details
+            .contains("No fingerprint found in SDP"));
         assert!(check_sdp("s", "v=0\r\nm=audio 1 RTP 0", false).is_ok());
     }
 
     #[test]
     fn opaque_data_is_limited_to_512() {
-        let with = |n: usize| p(json!({"messaging_product":"whatsapp","to":"16315551234","action":"connect",
-            "session":{"sdp_type":"offer","sdp":SDP},"biz_opaque_callback_data":"x".repeat(n)}));
+        let with = |n: usize| {
+            p(
+                json!({"messaging_product":"whatsapp","to":"16315551234","action":"connect",
+            "session":{"sdp_type":"offer","sdp":SDP},"biz_opaque_callback_data":"x".repeat(n)}),
+            )
+        };
         assert!(with(512).is_ok());
         assert_eq!(with(513).unwrap_err().code(), 131009);
     }

@@ -31,30 +31,59 @@ pub fn quote_bounded(s: &str) -> String {
 }
 
 pub fn missing(path: &str) -> ApiError {
-    ApiError::new(ErrorKind::MissingParameter, format!("The parameter {path} is required."))
+    ApiError::new(
+        ErrorKind::MissingParameter,
+        format!("The parameter {path} is required."),
+    )
 }
 
 pub fn wrong_type(path: &str, expected: &str, got: &Value) -> ApiError {
-    ApiError::new(ErrorKind::InvalidParameter, format!("{path} must be {expected}; got {}.", describe(got)))
+    ApiError::new(
+        ErrorKind::InvalidParameter,
+        format!("{path} must be {expected}; got {}.", describe(got)),
+    )
 }
 
 pub fn invalid(path: &str, rule: &str, got: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorKind::InvalidValue, format!("{path} {rule}; got {got}."))
+    ApiError::new(
+        ErrorKind::InvalidValue,
+        format!("{path} {rule}; got {got}."),
+    )
 }
 
 /// Parses a request body as a JSON object.
 pub fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(ErrorKind::InvalidParameter, "The request body is empty; expected a JSON object."));
+        return Err(ApiError::new(
+            ErrorKind::InvalidParameter,
+            "The request body is empty; expected a JSON object.",
+        ));
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidParameter, format!("The request body is not valid UTF-8 (at byte {}).", e.valid_up_to())))?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::new(
+            ErrorKind::InvalidParameter,
+            format!(
+                "The request body is not valid UTF-8 (at byte {}).",
+                e.valid_up_to()
+            ),
+        )
+    })?;
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(ApiError::new(ErrorKind::InvalidParameter, format!("The request body must be a JSON object; got {}.", describe(&other)))),
+        Ok(other) => Err(ApiError::new(
+            ErrorKind::InvalidParameter,
+            format!(
+                "The request body must be a JSON object; got {}.",
+                describe(&other)
+            ),
+        )),
         Err(e) => Err(ApiError::new(
             ErrorKind::InvalidParameter,
-            format!("The request body is not valid JSON: {e} (line {}, column {}).", e.line(), e.column()),
+            format!(
+                "The request body is not valid JSON: {e} (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
         )),
     }
 }
@@ -97,12 +126,15 @@ impl<'a> Obj<'a> {
     }
 
     pub fn str_req(&self, key: &str) -> ApiResult<&'a str> {
-        self.str_opt(key)?.ok_or_else(|| missing(&self.field_path(key)))
+        self.str_opt(key)?
+            .ok_or_else(|| missing(&self.field_path(key)))
     }
 
     /// A string of at most `max` characters (Unicode scalar values, not bytes).
     pub fn text_opt(&self, key: &str, max: usize) -> ApiResult<Option<&'a str>> {
-        let Some(s) = self.str_opt(key)? else { return Ok(None) };
+        let Some(s) = self.str_opt(key)? else {
+            return Ok(None);
+        };
         check_chars(&self.field_path(key), s, max)?;
         Ok(Some(s))
     }
@@ -119,11 +151,17 @@ impl<'a> Obj<'a> {
     /// An integer within `min..=max`. Integral floats (`4320.0`, as pywa sends) and
     /// numeric strings are accepted; anything else is an error, never a panic.
     pub fn int_opt(&self, key: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         let path = self.field_path(key);
         let n = integral(v).ok_or_else(|| wrong_type(&path, "an integer", v))?;
         if n < min || n > max {
-            return Err(invalid(&path, &format!("must be between {min} and {max}"), n));
+            return Err(invalid(
+                &path,
+                &format!("must be between {min} and {max}"),
+                n,
+            ));
         }
         Ok(Some(n))
     }
@@ -137,7 +175,8 @@ impl<'a> Obj<'a> {
     }
 
     pub fn obj_req(&self, key: &str) -> ApiResult<&'a Map<String, Value>> {
-        self.obj_opt(key)?.ok_or_else(|| missing(&self.field_path(key)))
+        self.obj_opt(key)?
+            .ok_or_else(|| missing(&self.field_path(key)))
     }
 
     pub fn arr_opt(&self, key: &str) -> ApiResult<Option<&'a Vec<Value>>> {
@@ -149,14 +188,33 @@ impl<'a> Obj<'a> {
     }
 
     /// One of a fixed set of words (compared case-sensitively unless `fold`).
-    pub fn enum_opt(&self, key: &str, allowed: &[&'static str], fold: bool) -> ApiResult<Option<&'static str>> {
-        let Some(s) = self.str_opt(key)? else { return Ok(None) };
+    pub fn enum_opt(
+        &self,
+        key: &str,
+        allowed: &[&'static str],
+        fold: bool,
+    ) -> ApiResult<Option<&'static str>> {
+        let Some(s) = self.str_opt(key)? else {
+            return Ok(None);
+        };
         allowed
             .iter()
-            .find(|a| if fold { a.eq_ignore_ascii_case(s) } else { **a == s })
+            .find(|a| {
+                if fold {
+                    a.eq_ignore_ascii_case(s)
+                } else {
+                    **a == s
+                }
+            })
             .copied()
             .map(Some)
-            .ok_or_else(|| invalid(&self.field_path(key), &format!("must be one of {}", allowed.join(", ")), quote_bounded(s)))
+            .ok_or_else(|| {
+                invalid(
+                    &self.field_path(key),
+                    &format!("must be one of {}", allowed.join(", ")),
+                    quote_bounded(s),
+                )
+            })
     }
 }
 
@@ -179,7 +237,11 @@ pub fn integral(v: &Value) -> Option<i64> {
 pub fn check_chars(path: &str, s: &str, max: usize) -> ApiResult<()> {
     let n = s.chars().count();
     if n > max {
-        return Err(invalid(path, &format!("is limited to {max} characters"), format!("{n} characters ({})", quote_bounded(s))));
+        return Err(invalid(
+            path,
+            &format!("is limited to {max} characters"),
+            format!("{n} characters ({})", quote_bounded(s)),
+        ));
     }
     Ok(())
 }
@@ -196,7 +258,11 @@ pub fn phone_digits(path: &str, raw: &str) -> ApiResult<String> {
         }
     }
     if out.len() < 5 || out.len() > 15 {
-        return Err(invalid(path, "must have 5 to 15 digits", quote_bounded(raw)));
+        return Err(invalid(
+            path,
+            "must have 5 to 15 digits",
+            quote_bounded(raw),
+        ));
     }
     Ok(out)
 }
@@ -224,13 +290,19 @@ mod tests {
         let v = json!({"ttl_minutes": 43201});
         let e = obj(&v).int_opt("ttl_minutes", 1, 43200).unwrap_err();
         assert_eq!(e.code(), 131009);
-        assert_eq!(e.details, "parameters.ttl_minutes must be between 1 and 43200; got 43201.");
+        assert_eq!(
+            e.details,
+            "parameters.ttl_minutes must be between 1 and 43200; got 43201."
+        );
     }
 
     #[test]
     fn wrong_types_are_invalid_parameter() {
         let v = json!({"ttl_minutes": "soon"});
-        assert_eq!(obj(&v).int_opt("ttl_minutes", 1, 43200).unwrap_err().code(), 100);
+        assert_eq!(
+            obj(&v).int_opt("ttl_minutes", 1, 43200).unwrap_err().code(),
+            100
+        );
         let v = json!({"display_text": 5});
         assert_eq!(obj(&v).str_opt("display_text").unwrap_err().code(), 100);
     }
@@ -242,21 +314,38 @@ mod tests {
         assert!(obj(&v).text_opt("display_text", 20).is_ok());
         let v = json!({ "display_text": "📞".repeat(21) });
         let e = obj(&v).text_opt("display_text", 20).unwrap_err();
-        assert!(e.details.contains("limited to 20 characters; got 21 characters"), "{}", e.details);
+        assert!(
+            e.details
+                .contains("limited to 20 characters; got 21 characters"),
+            "{}",
+            e.details
+        );
     }
 
     #[test]
     fn phone_numbers_drop_formatting() {
-        assert_eq!(phone_digits("to", "+1 (408) 555-1234").unwrap(), "14085551234");
+        assert_eq!(
+            phone_digits("to", "+1 (408) 555-1234").unwrap(),
+            "14085551234"
+        );
         assert!(phone_digits("to", "abc").is_err());
         assert!(phone_digits("to", "12").is_err());
     }
 
     #[test]
     fn malformed_bodies_say_what_is_wrong() {
-        assert!(parse_object(b"{").unwrap_err().details.contains("not valid JSON"));
-        assert!(parse_object(b"[]").unwrap_err().details.contains("must be a JSON object"));
+        assert!(parse_object(b"{")
+            .unwrap_err()
+            .details
+            .contains("not valid JSON"));
+        assert!(parse_object(b"[]")
+            .unwrap_err()
+            .details
+            .contains("must be a JSON object"));
         assert!(parse_object(b"").unwrap_err().details.contains("empty"));
-        assert!(parse_object(&[0xff, 0xfe]).unwrap_err().details.contains("UTF-8"));
+        assert!(parse_object(&[0xff, 0xfe])
+            .unwrap_err()
+            .details
+            .contains("UTF-8"));
     }
 }

@@ -17,9 +17,20 @@ pub const TTL_SEND_MIN: i64 = 1;
 pub const TTL_MAX: i64 = 43_200;
 
 /// Message types Graph documents; accepted and recorded without special behaviour.
-const OTHER_TYPES: &[&str] = &["audio", "contacts", "document", "image", "location", "reaction", "sticker", "video"];
-const OTHER_INTERACTIVE: &[&str] =
-    &["button", "list", "cta_url", "flow", "product", "product_list", "catalog_message", "location_request_message", "address_message"];
+const OTHER_TYPES: &[&str] = &[
+    "audio", "contacts", "document", "image", "location", "reaction", "sticker", "video",
+];
+const OTHER_INTERACTIVE: &[&str] = &[
+    "button",
+    "list",
+    "cta_url",
+    "flow",
+    "product",
+    "product_list",
+    "catalog_message",
+    "location_request_message",
+    "address_message",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateButtonParams {
@@ -33,7 +44,12 @@ pub enum SendKind {
     Text,
     VoiceCall(CallButton),
     PermissionRequest,
-    Template { name: String, language: String, body_params: Option<usize>, voice_call: Option<TemplateButtonParams> },
+    Template {
+        name: String,
+        language: String,
+        body_params: Option<usize>,
+        voice_call: Option<TemplateButtonParams>,
+    },
     /// Another documented type, recorded as is.
     Other(String),
 }
@@ -57,15 +73,29 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
     let root = Obj::new("", body);
     match root.str_opt("messaging_product")? {
         Some("whatsapp") => {}
-        Some(other) => return Err(invalid("messaging_product", "must be \"whatsapp\"", quote_bounded(other))),
+        Some(other) => {
+            return Err(invalid(
+                "messaging_product",
+                "must be \"whatsapp\"",
+                quote_bounded(other),
+            ))
+        }
         None => return Err(missing("messaging_product")),
     }
     if root.str_opt("status")? == Some("read") {
-        return Ok(MessagesBody::MarkRead(MessageId(root.str_req("message_id")?.to_owned())));
+        return Ok(MessagesBody::MarkRead(MessageId(
+            root.str_req("message_id")?.to_owned(),
+        )));
     }
     match root.str_opt("recipient_type")? {
         None | Some("individual") => {}
-        Some(other) => return Err(invalid("recipient_type", "must be \"individual\"", quote_bounded(other))),
+        Some(other) => {
+            return Err(invalid(
+                "recipient_type",
+                "must be \"individual\"",
+                quote_bounded(other),
+            ))
+        }
     }
     let to_input = match (root.str_opt("to")?, root.str_opt("recipient")?) {
         (Some(to), _) => to,
@@ -78,7 +108,9 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
         (None, None) => return Err(missing("to")),
     };
     let to = WaId(json::phone_digits("to", to_input)?);
-    let biz_opaque_callback_data = root.text_opt("biz_opaque_callback_data", MAX_PAYLOAD)?.map(str::to_owned);
+    let biz_opaque_callback_data = root
+        .text_opt("biz_opaque_callback_data", MAX_PAYLOAD)?
+        .map(str::to_owned);
     let ty = root.str_opt("type")?.unwrap_or("text");
     let kind = match ty {
         "text" => {
@@ -101,7 +133,12 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
             ))
         }
     };
-    Ok(MessagesBody::Send(SendRequest { to_input: to_input.to_owned(), to, kind, biz_opaque_callback_data }))
+    Ok(MessagesBody::Send(SendRequest {
+        to_input: to_input.to_owned(),
+        to,
+        kind,
+        biz_opaque_callback_data,
+    }))
 }
 
 fn parse_interactive(i: &Obj<'_>) -> ApiResult<SendKind> {
@@ -114,16 +151,29 @@ fn parse_interactive(i: &Obj<'_>) -> ApiResult<SendKind> {
             let action = Obj::new("interactive.action", i.obj_req("action")?);
             match action.str_opt("name")? {
                 Some("voice_call") => {}
-                Some(other) => return Err(invalid("interactive.action.name", "must be \"voice_call\"", quote_bounded(other))),
+                Some(other) => {
+                    return Err(invalid(
+                        "interactive.action.name",
+                        "must be \"voice_call\"",
+                        quote_bounded(other),
+                    ))
+                }
                 None => return Err(missing("interactive.action.name")),
             }
-            let mut button =
-                CallButton { display_text: DEFAULT_BUTTON_TEXT.to_owned(), ttl_minutes: DEFAULT_TTL_MINUTES, payload: None };
+            let mut button = CallButton {
+                display_text: DEFAULT_BUTTON_TEXT.to_owned(),
+                ttl_minutes: DEFAULT_TTL_MINUTES,
+                payload: None,
+            };
             if let Some(params) = action.obj_opt("parameters")? {
                 let p = Obj::new("interactive.action.parameters", params);
                 if let Some(t) = p.text_opt("display_text", MAX_DISPLAY_TEXT)? {
                     if t.trim().is_empty() {
-                        return Err(invalid(&p.field_path("display_text"), "must not be empty", "\"\""));
+                        return Err(invalid(
+                            &p.field_path("display_text"),
+                            "must not be empty",
+                            "\"\"",
+                        ));
                     }
                     button.display_text = t.to_owned();
                 }
@@ -147,7 +197,13 @@ fn parse_interactive(i: &Obj<'_>) -> ApiResult<SendKind> {
             let action = Obj::new("interactive.action", i.obj_req("action")?);
             match action.str_opt("name")? {
                 Some("call_permission_request") => {}
-                Some(other) => return Err(invalid("interactive.action.name", "must be \"call_permission_request\"", quote_bounded(other))),
+                Some(other) => {
+                    return Err(invalid(
+                        "interactive.action.name",
+                        "must be \"call_permission_request\"",
+                        quote_bounded(other),
+                    ))
+                }
                 None => return Err(missing("interactive.action.name")),
             }
             Ok(SendKind::PermissionRequest)
@@ -155,7 +211,10 @@ fn parse_interactive(i: &Obj<'_>) -> ApiResult<SendKind> {
         t if OTHER_INTERACTIVE.contains(&t) => Ok(SendKind::Other(format!("interactive/{t}"))),
         t => Err(invalid(
             "interactive.type",
-            &format!("must be one of voice_call, call_permission_request, {}", OTHER_INTERACTIVE.join(", ")),
+            &format!(
+                "must be one of voice_call, call_permission_request, {}",
+                OTHER_INTERACTIVE.join(", ")
+            ),
             quote_bounded(t),
         )),
     }
@@ -166,14 +225,28 @@ fn parse_template(t: &Obj<'_>) -> ApiResult<SendKind> {
     let language = match t.get("language") {
         Some(Value::Object(l)) => Obj::new("template.language", l).str_req("code")?.to_owned(),
         Some(Value::String(code)) => code.clone(),
-        Some(v) => return Err(json::wrong_type("template.language", "an object with a code", v)),
+        Some(v) => {
+            return Err(json::wrong_type(
+                "template.language",
+                "an object with a code",
+                v,
+            ))
+        }
         None => return Err(missing("template.language")),
     };
     let mut body_params = None;
     let mut voice_call = None;
-    for (i, comp) in t.arr_opt("components")?.map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+    for (i, comp) in t
+        .arr_opt("components")?
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let path = format!("template.components[{i}]");
-        let Value::Object(map) = comp else { return Err(json::wrong_type(&path, "an object", comp)) };
+        let Value::Object(map) = comp else {
+            return Err(json::wrong_type(&path, "an object", comp));
+        };
         let c = Obj::new(&path, map);
         let ctype = c.str_req("type")?.to_ascii_lowercase();
         match ctype.as_str() {
@@ -187,25 +260,51 @@ fn parse_template(t: &Obj<'_>) -> ApiResult<SendKind> {
                     None => None,
                     Some(v) => {
                         let n = json::integral(v).filter(|n| (0..10).contains(n));
-                        Some(n.ok_or_else(|| invalid(&c.field_path("index"), "must be a button position from 0 to 9", json::describe(v)))? as usize)
+                        Some(n.ok_or_else(|| {
+                            invalid(
+                                &c.field_path("index"),
+                                "must be a button position from 0 to 9",
+                                json::describe(v),
+                            )
+                        })? as usize)
                     }
                 };
-                let mut params = TemplateButtonParams { index, ttl_minutes: None, payload: None };
-                for (j, p) in c.arr_opt("parameters")?.map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+                let mut params = TemplateButtonParams {
+                    index,
+                    ttl_minutes: None,
+                    payload: None,
+                };
+                for (j, p) in c
+                    .arr_opt("parameters")?
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
                     let ppath = format!("{path}.parameters[{j}]");
-                    let Value::Object(pm) = p else { return Err(json::wrong_type(&ppath, "an object", p)) };
+                    let Value::Object(pm) = p else {
+                        return Err(json::wrong_type(&ppath, "an object", p));
+                    };
                     let po = Obj::new(&ppath, pm);
                     match po.str_req("type")? {
                         "ttl_minutes" => {
-                            let ttl = po.int_opt("ttl_minutes", TTL_SEND_MIN, TTL_MAX)?.ok_or_else(|| missing(&po.field_path("ttl_minutes")))?;
+                            let ttl = po
+                                .int_opt("ttl_minutes", TTL_SEND_MIN, TTL_MAX)?
+                                .ok_or_else(|| missing(&po.field_path("ttl_minutes")))?;
                             params.ttl_minutes = Some(ttl as u32);
                         }
                         "payload" => {
-                            let payload = po.text_opt("payload", MAX_PAYLOAD)?.ok_or_else(|| missing(&po.field_path("payload")))?;
+                            let payload = po
+                                .text_opt("payload", MAX_PAYLOAD)?
+                                .ok_or_else(|| missing(&po.field_path("payload")))?;
                             params.payload = Some(payload.to_owned());
                         }
                         other => {
-                            return Err(invalid(&po.field_path("type"), "must be ttl_minutes or payload for a voice_call button", quote_bounded(other)))
+                            return Err(invalid(
+                                &po.field_path("type"),
+                                "must be ttl_minutes or payload for a voice_call button",
+                                quote_bounded(other),
+                            ))
                         }
                     }
                 }
@@ -214,7 +313,12 @@ fn parse_template(t: &Obj<'_>) -> ApiResult<SendKind> {
             _ => {}
         }
     }
-    Ok(SendKind::Template { name, language, body_params, voice_call })
+    Ok(SendKind::Template {
+        name,
+        language,
+        body_params,
+        voice_call,
+    })
 }
 
 #[cfg(test)]
@@ -244,7 +348,11 @@ mod tests {
         let s = send(voice_call(json!({}))).unwrap();
         assert_eq!(
             s.kind,
-            SendKind::VoiceCall(CallButton { display_text: "Call Now".into(), ttl_minutes: 10080, payload: None })
+            SendKind::VoiceCall(CallButton {
+                display_text: "Call Now".into(),
+                ttl_minutes: 10080,
+                payload: None
+            })
         );
         assert_eq!(s.to, WaId::from("16315551234"));
     }
@@ -281,18 +389,35 @@ mod tests {
         assert!(details.contains("interactive.action.parameters.display_text is limited to 20 characters; got 21 characters"), "{details}");
         let (code, details) = err(voice_call(json!({"ttl_minutes": 0})));
         assert_eq!(code, 131009);
-        assert!(details.contains("ttl_minutes must be between 1 and 43200; got 0"), "{details}");
+        assert!(
+            details.contains("ttl_minutes must be between 1 and 43200; got 0"),
+            "{details}"
+        );
     }
 
     #[test]
     fn missing_and_unknown_fields_get_their_codes() {
-        assert_eq!(err(json!({"to":"16315551234","type":"text","text":{"body":"x"}})).0, 131008);
-        assert_eq!(err(json!({"messaging_product":"whatsapp","type":"text","text":{"body":"x"}})).0, 131008);
-        assert_eq!(err(json!({"messaging_product":"whatsapp","to":"16315551234","type":"hologram"})).0, 131051);
-        assert_eq!(err(json!({"messaging_product":"whatsapp","to":"16315551234","type":"text"})).0, 131008);
+        assert_eq!(
+            err(json!({"to":"16315551234","type":"text","text":{"body":"x"}})).0,
+            131008
+        );
+        assert_eq!(
+            err(json!({"messaging_product":"whatsapp","type":"text","text":{"body":"x"}})).0,
+            131008
+        );
+        assert_eq!(
+            err(json!({"messaging_product":"whatsapp","to":"16315551234","type":"hologram"})).0,
+            131051
+        );
+        assert_eq!(
+            err(json!({"messaging_product":"whatsapp","to":"16315551234","type":"text"})).0,
+            131008
+        );
         assert_eq!(err(json!({"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":7}})).0, 100);
-        let (code, d) = err(json!({"messaging_product":"whatsapp","to":"1","type":"interactive",
-            "interactive":{"type":"voice_call","action":{"name":"call"}}}));
+        let (code, d) = err(
+            json!({"messaging_product":"whatsapp","to":"1","type":"interactive",
+            "interactive":{"type":"voice_call","action":{"name":"call"}}}),
+        );
         assert_eq!(code, 131009, "{d}");
     }
 
@@ -303,7 +428,9 @@ mod tests {
             "template":{"name":"t","language":{"code":"en_US","policy":"deterministic"},
             "components":[{"type":"button","sub_type":"voice_call","index":"0"}]}}))
         .unwrap();
-        assert!(matches!(s.kind, SendKind::Template { ref voice_call, .. } if voice_call.as_ref().unwrap().index == Some(0)));
+        assert!(
+            matches!(s.kind, SendKind::Template { ref voice_call, .. } if voice_call.as_ref().unwrap().index == Some(0))
+        );
         let s = send(json!({"messaging_product":"whatsapp","to":"16315551234","type":"interactive",
             "interactive":{"type":"call_permission_request","action":{"name":"call_permission_request","parameters":{"x":1}}}}))
         .unwrap();
@@ -316,17 +443,28 @@ mod tests {
             json!({"messaging_product":"whatsapp","to":"16315551234","type":"template",
                 "template":{"name":"t","language":{"code":"en"},"components":[{"type":"button","sub_type":"voice_call","parameters":params}]}})
         };
-        assert!(send(tpl(json!([{"type":"ttl_minutes","ttl_minutes":100},{"type":"payload","payload":"p"}]))).is_ok());
-        assert_eq!(err(tpl(json!([{"type":"ttl_minutes","ttl_minutes":43201}]))).0, 131009);
-        assert_eq!(err(tpl(json!([{"type":"payload","payload":"x".repeat(513)}]))).0, 131009);
+        assert!(send(tpl(
+            json!([{"type":"ttl_minutes","ttl_minutes":100},{"type":"payload","payload":"p"}])
+        ))
+        .is_ok());
+        assert_eq!(
+            err(tpl(json!([{"type":"ttl_minutes","ttl_minutes":43201}]))).0,
+            131009
+        );
+        assert_eq!(
+            err(tpl(json!([{"type":"payload","payload":"x".repeat(513)}]))).0,
+            131009
+        );
         assert_eq!(err(tpl(json!([{"type":"color","color":"red"}]))).0, 131009);
         assert_eq!(err(tpl(json!([{"type":"payload"}]))).0, 131008);
     }
 
     #[test]
     fn permission_requests_reject_headers() {
-        let (code, _) = err(json!({"messaging_product":"whatsapp","to":"16315551234","type":"interactive",
-            "interactive":{"type":"call_permission_request","header":{"type":"text","text":"h"},"action":{"name":"call_permission_request"}}}));
+        let (code, _) = err(
+            json!({"messaging_product":"whatsapp","to":"16315551234","type":"interactive",
+            "interactive":{"type":"call_permission_request","header":{"type":"text","text":"h"},"action":{"name":"call_permission_request"}}}),
+        );
         assert_eq!(code, 131009);
     }
 }

@@ -5,20 +5,33 @@
 
 use super::json::{invalid, missing, quote_bounded, wrong_type, Obj};
 use crate::domain::error::ApiResult;
-use crate::domain::settings::{hhmm, CallHours, CallingSettings, DayMinute, Holiday, SipServerSettings, WeeklyHours, WEEKDAYS};
+use crate::domain::settings::{
+    hhmm, CallHours, CallingSettings, DayMinute, Holiday, SipServerSettings, WeeklyHours, WEEKDAYS,
+};
 use serde_json::{json, Map, Value};
 
 const ON_OFF: &[&str] = &["ENABLED", "DISABLED"];
 
 /// Applies a POST body to a copy of `current`. `accept_colon_times` also takes `"04:00"`.
-pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, accept_colon_times: bool, app_id: &str, new_password: &mut dyn FnMut() -> String) -> ApiResult<CallingSettings> {
+pub fn apply(
+    current: &CallingSettings,
+    body: &Map<String, Value>,
+    now_ms: u64,
+    accept_colon_times: bool,
+    app_id: &str,
+    new_password: &mut dyn FnMut() -> String,
+) -> ApiResult<CallingSettings> {
     let root = Obj::new("", body);
     let calling = Obj::new("calling", root.obj_req("calling")?);
     let mut next = current.clone();
     if let Some(s) = calling.enum_opt("status", ON_OFF, false)? {
         next.enabled = s == "ENABLED";
     }
-    if let Some(v) = calling.enum_opt("call_icon_visibility", &["DEFAULT", "DISABLE_ALL", "DISABLE ALL"], false)? {
+    if let Some(v) = calling.enum_opt(
+        "call_icon_visibility",
+        &["DEFAULT", "DISABLE_ALL", "DISABLE ALL"],
+        false,
+    )? {
         next.call_icon_visibility = v.replace(' ', "_");
     }
     if let Some(icons) = calling.obj_opt("call_icons")? {
@@ -28,8 +41,18 @@ pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, 
             for (i, c) in list.iter().enumerate() {
                 let path = format!("calling.call_icons.restrict_to_user_countries[{i}]");
                 match c {
-                    Value::String(s) if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) => countries.push(s.clone()),
-                    Value::String(s) => return Err(invalid(&path, "must be a two-letter ISO country code such as US", quote_bounded(s))),
+                    Value::String(s)
+                        if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) =>
+                    {
+                        countries.push(s.clone())
+                    }
+                    Value::String(s) => {
+                        return Err(invalid(
+                            &path,
+                            "must be a two-letter ISO country code such as US",
+                            quote_bounded(s),
+                        ))
+                    }
                     other => return Err(wrong_type(&path, "a string", other)),
                 }
             }
@@ -37,7 +60,11 @@ pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, 
         }
     }
     if let Some(hours) = calling.obj_opt("call_hours")? {
-        next.call_hours = Some(parse_hours(&Obj::new("calling.call_hours", hours), now_ms, accept_colon_times)?);
+        next.call_hours = Some(parse_hours(
+            &Obj::new("calling.call_hours", hours),
+            now_ms,
+            accept_colon_times,
+        )?);
     }
     if let Some(s) = calling.enum_opt("callback_permission_status", ON_OFF, false)? {
         next.callback_permission_enabled = s == "ENABLED";
@@ -51,23 +78,39 @@ pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, 
             // One server per app: this app's entry is replaced; an empty list deletes it.
             next.sip.servers.retain(|s| s.app_id != app_id);
             if servers.len() > 1 {
-                return Err(invalid("calling.sip.servers", "holds one server per app", format!("{} servers", servers.len())));
+                return Err(invalid(
+                    "calling.sip.servers",
+                    "holds one server per app",
+                    format!("{} servers", servers.len()),
+                ));
             }
             for (i, s) in servers.iter().enumerate() {
                 let path = format!("calling.sip.servers[{i}]");
-                let Value::Object(m) = s else { return Err(wrong_type(&path, "an object", s)) };
+                let Value::Object(m) = s else {
+                    return Err(wrong_type(&path, "an object", s));
+                };
                 let o = Obj::new(&path, m);
                 let hostname = o.str_req("hostname")?;
-                if hostname.is_empty() || hostname.len() > 253 || hostname.contains(['/', ' ', '@']) {
-                    return Err(invalid(&o.field_path("hostname"), "must be a host name", quote_bounded(hostname)));
+                if hostname.is_empty() || hostname.len() > 253 || hostname.contains(['/', ' ', '@'])
+                {
+                    return Err(invalid(
+                        &o.field_path("hostname"),
+                        "must be a host name",
+                        quote_bounded(hostname),
+                    ));
                 }
                 let port = o.int_opt("port", 1, 65535)?.unwrap_or(5061) as u16;
-                let transport = o.enum_opt("transport", &["udp", "tcp", "tls"], true)?.unwrap_or("udp").to_ascii_lowercase();
+                let transport = o
+                    .enum_opt("transport", &["udp", "tcp", "tls"], true)?
+                    .unwrap_or("udp")
+                    .to_ascii_lowercase();
                 let mut params = Vec::new();
                 if let Some(p) = o.obj_opt("request_uri_user_params")? {
                     for (k, v) in p {
                         let ppath = format!("{path}.request_uri_user_params.{k}");
-                        let Value::String(v) = v else { return Err(wrong_type(&ppath, "a string", v)) };
+                        let Value::String(v) = v else {
+                            return Err(wrong_type(&ppath, "a string", v));
+                        };
                         super::json::check_chars(&ppath, v, 128)?;
                         params.push((k.clone(), v.clone()));
                     }
@@ -90,7 +133,11 @@ pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, 
             }
         }
         if next.sip.enabled && next.sip.servers.is_empty() {
-            return Err(invalid("calling.sip.servers", "must hold at least one server while sip.status is ENABLED", "no server"));
+            return Err(invalid(
+                "calling.sip.servers",
+                "must hold at least one server while sip.status is ENABLED",
+                "no server",
+            ));
         }
     }
     if let Some(p) = calling.enum_opt("srtp_key_exchange_protocol", &["DTLS", "SDES"], false)? {
@@ -104,7 +151,13 @@ pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, 
                 let path = format!("calling.audio.additional_codecs[{i}]");
                 match c.as_str() {
                     Some(s @ ("PCMA" | "PCMU")) => codecs.push(s.to_owned()),
-                    _ => return Err(invalid(&path, "must be PCMA or PCMU (Opus is always on)", super::json::describe(c))),
+                    _ => {
+                        return Err(invalid(
+                            &path,
+                            "must be PCMA or PCMU (Opus is always on)",
+                            super::json::describe(c),
+                        ))
+                    }
                 }
             }
             next.additional_codecs = Some(codecs);
@@ -114,8 +167,18 @@ pub fn apply(current: &CallingSettings, body: &Map<String, Value>, now_ms: u64, 
 }
 
 fn parse_time(path: &str, v: &str, accept_colon: bool) -> ApiResult<DayMinute> {
-    let digits: String = if accept_colon && v.len() == 5 && v.as_bytes()[2] == b':' { v.replace(':', "") } else { v.to_owned() };
-    let bad = || invalid(path, "must be a time HHMM such as \"0400\" (00:00 to 23:59)", quote_bounded(v));
+    let digits: String = if accept_colon && v.len() == 5 && v.as_bytes()[2] == b':' {
+        v.replace(':', "")
+    } else {
+        v.to_owned()
+    };
+    let bad = || {
+        invalid(
+            path,
+            "must be a time HHMM such as \"0400\" (00:00 to 23:59)",
+            quote_bounded(v),
+        )
+    };
     if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(bad());
     }
@@ -128,62 +191,146 @@ fn parse_time(path: &str, v: &str, accept_colon: bool) -> ApiResult<DayMinute> {
 }
 
 fn parse_hours(h: &Obj<'_>, now_ms: u64, accept_colon: bool) -> ApiResult<CallHours> {
-    let status = h.enum_opt("status", ON_OFF, false)?.ok_or_else(|| missing("calling.call_hours.status"))?;
+    let status = h
+        .enum_opt("status", ON_OFF, false)?
+        .ok_or_else(|| missing("calling.call_hours.status"))?;
     let tz_id = h.str_req("timezone_id")?;
-    let tz: chrono_tz::Tz = tz_id.parse().map_err(|_| invalid("calling.call_hours.timezone_id", "must be an IANA time zone such as America/Manaus", quote_bounded(tz_id)))?;
+    let tz: chrono_tz::Tz = tz_id.parse().map_err(|_| {
+        invalid(
+            "calling.call_hours.timezone_id",
+            "must be an IANA time zone such as America/Manaus",
+            quote_bounded(tz_id),
+        )
+    })?;
     let mut weekly = Vec::new();
-    let list = h.arr_opt("weekly_operating_hours")?.map(Vec::as_slice).unwrap_or_default();
+    let list = h
+        .arr_opt("weekly_operating_hours")?
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if status == "ENABLED" && list.is_empty() {
-        return Err(invalid("calling.call_hours.weekly_operating_hours", "must not be empty while call_hours.status is ENABLED", "an empty list"));
+        return Err(invalid(
+            "calling.call_hours.weekly_operating_hours",
+            "must not be empty while call_hours.status is ENABLED",
+            "an empty list",
+        ));
     }
     for (i, e) in list.iter().enumerate() {
         let path = format!("calling.call_hours.weekly_operating_hours[{i}]");
-        let Value::Object(m) = e else { return Err(wrong_type(&path, "an object", e)) };
+        let Value::Object(m) = e else {
+            return Err(wrong_type(&path, "an object", e));
+        };
         let o = Obj::new(&path, m);
-        let day = o.enum_opt("day_of_week", &WEEKDAYS, false)?.ok_or_else(|| missing(&o.field_path("day_of_week")))?;
+        let day = o
+            .enum_opt("day_of_week", &WEEKDAYS, false)?
+            .ok_or_else(|| missing(&o.field_path("day_of_week")))?;
         let weekday = WEEKDAYS.iter().position(|d| *d == day).unwrap_or(0) as u8;
-        let open = parse_time(&o.field_path("open_time"), o.str_req("open_time")?, accept_colon)?;
-        let close = parse_time(&o.field_path("close_time"), o.str_req("close_time")?, accept_colon)?;
+        let open = parse_time(
+            &o.field_path("open_time"),
+            o.str_req("open_time")?,
+            accept_colon,
+        )?;
+        let close = parse_time(
+            &o.field_path("close_time"),
+            o.str_req("close_time")?,
+            accept_colon,
+        )?;
         if open >= close {
-            return Err(invalid(&path, "must open before it closes", format!("open_time {} and close_time {}", hhmm(open), hhmm(close))));
+            return Err(invalid(
+                &path,
+                "must open before it closes",
+                format!("open_time {} and close_time {}", hhmm(open), hhmm(close)),
+            ));
         }
-        let same_day: Vec<&WeeklyHours> = weekly.iter().filter(|w: &&WeeklyHours| w.weekday == weekday).collect();
+        let same_day: Vec<&WeeklyHours> = weekly
+            .iter()
+            .filter(|w: &&WeeklyHours| w.weekday == weekday)
+            .collect();
         if same_day.len() >= 2 {
-            return Err(invalid(&path, &format!("is a third entry for {day}; at most 2 entries per day are allowed"), day));
+            return Err(invalid(
+                &path,
+                &format!("is a third entry for {day}; at most 2 entries per day are allowed"),
+                day,
+            ));
         }
         if let Some(o2) = same_day.iter().find(|w| open < w.close && w.open < close) {
             return Err(invalid(
                 &path,
                 "overlaps another entry of the same day",
-                format!("{day} {}-{} and {}-{}", hhmm(open), hhmm(close), hhmm(o2.open), hhmm(o2.close)),
+                format!(
+                    "{day} {}-{} and {}-{}",
+                    hhmm(open),
+                    hhmm(close),
+                    hhmm(o2.open),
+                    hhmm(o2.close)
+                ),
             ));
         }
-        weekly.push(WeeklyHours { weekday, open, close });
+        weekly.push(WeeklyHours {
+            weekday,
+            open,
+            close,
+        });
     }
     let mut holidays = Vec::new();
-    let list = h.arr_opt("holiday_schedule")?.map(Vec::as_slice).unwrap_or_default();
+    let list = h
+        .arr_opt("holiday_schedule")?
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if list.len() > 20 {
-        return Err(invalid("calling.call_hours.holiday_schedule", "holds at most 20 entries", format!("{} entries", list.len())));
+        return Err(invalid(
+            "calling.call_hours.holiday_schedule",
+            "holds at most 20 entries",
+            format!("{} entries", list.len()),
+        ));
     }
-    let today = chrono::DateTime::from_timestamp_millis(now_ms as i64).map(|t| t.with_timezone(&tz).date_naive());
+    let today = chrono::DateTime::from_timestamp_millis(now_ms as i64)
+        .map(|t| t.with_timezone(&tz).date_naive());
     for (i, e) in list.iter().enumerate() {
         let path = format!("calling.call_hours.holiday_schedule[{i}]");
-        let Value::Object(m) = e else { return Err(wrong_type(&path, "an object", e)) };
+        let Value::Object(m) = e else {
+            return Err(wrong_type(&path, "an object", e));
+        };
         let o = Obj::new(&path, m);
         let date_s = o.str_req("date")?;
-        let date = chrono::NaiveDate::parse_from_str(date_s, "%Y-%m-%d")
-            .map_err(|_| invalid(&o.field_path("date"), "must be a date YYYY-MM-DD", quote_bounded(date_s)))?;
+        let date = chrono::NaiveDate::parse_from_str(date_s, "%Y-%m-%d").map_err(|_| {
+            invalid(
+                &o.field_path("date"),
+                "must be a date YYYY-MM-DD",
+                quote_bounded(date_s),
+            )
+        })?;
         if today.is_some_and(|t| date < t) {
-            return Err(invalid(&o.field_path("date"), "must not be in the past", date_s));
+            return Err(invalid(
+                &o.field_path("date"),
+                "must not be in the past",
+                date_s,
+            ));
         }
-        let start = parse_time(&o.field_path("start_time"), o.str_req("start_time")?, accept_colon)?;
-        let end = parse_time(&o.field_path("end_time"), o.str_req("end_time")?, accept_colon)?;
+        let start = parse_time(
+            &o.field_path("start_time"),
+            o.str_req("start_time")?,
+            accept_colon,
+        )?;
+        let end = parse_time(
+            &o.field_path("end_time"),
+            o.str_req("end_time")?,
+            accept_colon,
+        )?;
         if start >= end {
-            return Err(invalid(&path, "must start before it ends", format!("start_time {} and end_time {}", hhmm(start), hhmm(end))));
+            return Err(invalid(
+                &path,
+                "must start before it ends",
+                format!("start_time {} and end_time {}", hhmm(start), hhmm(end)),
+            ));
         }
         holidays.push(Holiday { date, start, end });
     }
-    Ok(CallHours { enabled: status == "ENABLED", timezone_id: tz_id.to_owned(), weekly, holidays })
+    Ok(CallHours {
+        enabled: status == "ENABLED",
+        timezone_id: tz_id.to_owned(),
+        weekly,
+        holidays,
+    })
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -198,11 +345,20 @@ fn on_off(b: bool) -> &'static str {
 pub fn render(s: &CallingSettings, include_sip_credentials: bool) -> Value {
     let mut calling = Map::new();
     calling.insert("status".into(), on_off(s.enabled).into());
-    calling.insert("call_icon_visibility".into(), s.call_icon_visibility.clone().into());
+    calling.insert(
+        "call_icon_visibility".into(),
+        s.call_icon_visibility.clone().into(),
+    );
     if let Some(c) = &s.restrict_to_user_countries {
-        calling.insert("call_icons".into(), json!({ "restrict_to_user_countries": c }));
+        calling.insert(
+            "call_icons".into(),
+            json!({ "restrict_to_user_countries": c }),
+        );
     }
-    calling.insert("callback_permission_status".into(), on_off(s.callback_permission_enabled).into());
+    calling.insert(
+        "callback_permission_status".into(),
+        on_off(s.callback_permission_enabled).into(),
+    );
     if let Some(h) = &s.call_hours {
         calling.insert(
             "call_hours".into(),
@@ -233,7 +389,10 @@ pub fn render(s: &CallingSettings, include_sip_credentials: bool) -> Value {
             o
         })
         .collect();
-    calling.insert("sip".into(), json!({ "status": on_off(s.sip.enabled), "servers": servers }));
+    calling.insert(
+        "sip".into(),
+        json!({ "status": on_off(s.sip.enabled), "servers": servers }),
+    );
     if let Some(p) = &s.srtp_key_exchange_protocol {
         calling.insert("srtp_key_exchange_protocol".into(), p.clone().into());
     }
@@ -271,8 +430,17 @@ mod tests {
     use super::*;
 
     fn post(v: Value) -> ApiResult<CallingSettings> {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().timestamp_millis() as u64;
-        apply(&CallingSettings::default(), v.as_object().unwrap(), now, false, "1", &mut || "pw".to_owned())
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .timestamp_millis() as u64;
+        apply(
+            &CallingSettings::default(),
+            v.as_object().unwrap(),
+            now,
+            false,
+            "1",
+            &mut || "pw".to_owned(),
+        )
     }
 
     fn hours(weekly: Value, holidays: Value) -> Value {
@@ -289,10 +457,18 @@ mod tests {
             "srtp_key_exchange_protocol":"DTLS","audio":{"additional_codecs":["PCMA","PCMU"]}}}))
         .unwrap();
         let back = render(&s, true);
-        assert_eq!(back["calling"]["call_hours"]["weekly_operating_hours"][1]["open_time"], "0108");
-        assert_eq!(back["calling"]["sip"]["servers"][0]["sip_user_password"], "pw");
+        assert_eq!(
+            back["calling"]["call_hours"]["weekly_operating_hours"][1]["open_time"],
+            "0108"
+        );
+        assert_eq!(
+            back["calling"]["sip"]["servers"][0]["sip_user_password"],
+            "pw"
+        );
         assert_eq!(back["calling"]["callback_permission_status"], "ENABLED");
-        assert!(render(&s, false)["calling"]["sip"]["servers"][0].get("sip_user_password").is_none());
+        assert!(render(&s, false)["calling"]["sip"]["servers"][0]
+            .get("sip_user_password")
+            .is_none());
     }
 
     #[test]
@@ -300,26 +476,91 @@ mod tests {
         let mon = |o: &str, c: &str| json!({"day_of_week":"MONDAY","open_time":o,"close_time":c});
         let rows: Vec<(Value, &str)> = vec![
             (hours(json!([]), json!([])), "must not be empty"),
-            (hours(json!([mon("1000", "0900")]), json!([])), "must open before it closes"),
-            (hours(json!([mon("0900", "1200"), mon("1100", "1300")]), json!([])), "overlaps"),
-            (hours(json!([mon("0100", "0200"), mon("0300", "0400"), mon("0500", "0600")]), json!([])), "at most 2 entries"),
-            (hours(json!([mon("2400", "2500")]), json!([])), "must be a time HHMM"),
-            (hours(json!([mon("04:00", "10:20")]), json!([])), "must be a time HHMM"),
-            (hours(json!([{"day_of_week":"FUNDAY","open_time":"0100","close_time":"0200"}]), json!([])), "must be one of MONDAY"),
-            (hours(json!([mon("0100", "0200")]), json!([{"date":"2020-01-01","start_time":"0000","end_time":"2359"}])), "must not be in the past"),
-            (hours(json!([mon("0100", "0200")]), json!([{"date":"01/01/2027","start_time":"0000","end_time":"2359"}])), "must be a date YYYY-MM-DD"),
-            (json!({"calling":{"call_hours":{"status":"ENABLED","timezone_id":"Mars/Olympus","weekly_operating_hours":[mon("0100","0200")]}}}), "IANA time zone"),
-            (json!({"calling":{"call_hours":{"timezone_id":"UTC"}}}), "call_hours.status is required"),
-            (json!({"calling":{"status":"ON"}}), "must be one of ENABLED, DISABLED"),
-            (json!({"calling":{"sip":{"status":"ENABLED","servers":[]}}}), "at least one server"),
-            (json!({"calling":{"audio":{"additional_codecs":["G729"]}}}), "PCMA or PCMU"),
+            (
+                hours(json!([mon("1000", "0900")]), json!([])),
+                "must open before it closes",
+            ),
+            (
+                hours(json!([mon("0900", "1200"), mon("1100", "1300")]), json!([])),
+                "overlaps",
+            ),
+            (
+                hours(
+                    json!([
+                        mon("0100", "0200"),
+                        mon("0300", "0400"),
+                        mon("0500", "0600")
+                    ]),
+                    json!([]),
+                ),
+                "at most 2 entries",
+            ),
+            (
+                hours(json!([mon("2400", "2500")]), json!([])),
+                "must be a time HHMM",
+            ),
+            (
+                hours(json!([mon("04:00", "10:20")]), json!([])),
+                "must be a time HHMM",
+            ),
+            (
+                hours(
+                    json!([{"day_of_week":"FUNDAY","open_time":"0100","close_time":"0200"}]),
+                    json!([]),
+                ),
+                "must be one of MONDAY",
+            ),
+            (
+                hours(
+                    json!([mon("0100", "0200")]),
+                    json!([{"date":"2020-01-01","start_time":"0000","end_time":"2359"}]),
+                ),
+                "must not be in the past",
+            ),
+            (
+                hours(
+                    json!([mon("0100", "0200")]),
+                    json!([{"date":"01/01/2027","start_time":"0000","end_time":"2359"}]),
+                ),
+                "must be a date YYYY-MM-DD",
+            ),
+            (
+                json!({"calling":{"call_hours":{"status":"ENABLED","timezone_id":"Mars/Olympus","weekly_operating_hours":[mon("0100","0200")]}}}),
+                "IANA time zone",
+            ),
+            (
+                json!({"calling":{"call_hours":{"timezone_id":"UTC"}}}),
+                "call_hours.status is required",
+            ),
+            (
+                json!({"calling":{"status":"ON"}}),
+                "must be one of ENABLED, DISABLED",
+            ),
+            (
+                json!({"calling":{"sip":{"status":"ENABLED","servers":[]}}}),
+                "at least one server",
+            ),
+            (
+                json!({"calling":{"audio":{"additional_codecs":["G729"]}}}),
+                "PCMA or PCMU",
+            ),
         ];
         for (body, expected) in rows {
             let e = post(body.clone()).unwrap_err();
             assert!(e.details.contains(expected), "{body}: {}", e.details);
         }
-        assert!(post(hours(json!([mon("0900", "1200"), mon("1200", "1300")]), json!([]))).is_ok());
+        assert!(post(hours(
+            json!([mon("0900", "1200"), mon("1200", "1300")]),
+            json!([])
+        ))
+        .is_ok());
         let twenty_one: Vec<Value> = (0..21).map(|d| json!({"date":format!("2027-01-{:02}", d + 1),"start_time":"0000","end_time":"0100"})).collect();
-        assert!(post(hours(json!([mon("0100", "0200")]), Value::Array(twenty_one))).unwrap_err().details.contains("at most 20"));
+        assert!(post(hours(
+            json!([mon("0100", "0200")]),
+            Value::Array(twenty_one)
+        ))
+        .unwrap_err()
+        .details
+        .contains("at most 20"));
     }
 }

@@ -27,18 +27,40 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<TemplateDraft> {
     let root = Obj::new("", body);
     let name = root.str_req("name")?;
     json::check_chars("name", name, MAX_NAME)?;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(invalid("name", "may contain only lowercase letters, digits and underscores", quote_bounded(name)));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(invalid(
+            "name",
+            "may contain only lowercase letters, digits and underscores",
+            quote_bounded(name),
+        ));
     }
     let language = root.str_req("language")?;
     if language.is_empty() || language.len() > 10 {
-        return Err(invalid("language", "must be a language code such as en or en_US", quote_bounded(language)));
+        return Err(invalid(
+            "language",
+            "must be a language code such as en or en_US",
+            quote_bounded(language),
+        ));
     }
-    let category = root.enum_opt("category", CATEGORIES, true)?.ok_or_else(|| missing("category"))?;
-    let parameter_format = root.enum_opt("parameter_format", &["named", "positional"], true)?.map(|s| s.to_ascii_lowercase());
-    let components = root.arr_opt("components")?.ok_or_else(|| missing("components"))?;
+    let category = root
+        .enum_opt("category", CATEGORIES, true)?
+        .ok_or_else(|| missing("category"))?;
+    let parameter_format = root
+        .enum_opt("parameter_format", &["named", "positional"], true)?
+        .map(|s| s.to_ascii_lowercase());
+    let components = root
+        .arr_opt("components")?
+        .ok_or_else(|| missing("components"))?;
     if components.is_empty() {
-        return Err(invalid("components", "must contain at least a BODY component", "an empty array"));
+        return Err(invalid(
+            "components",
+            "must contain at least a BODY component",
+            "an empty array",
+        ));
     }
     let mut draft = TemplateDraft {
         name: name.to_owned(),
@@ -53,7 +75,9 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<TemplateDraft> {
     let mut has_body = false;
     for (i, comp) in components.iter().enumerate() {
         let path = format!("components[{i}]");
-        let Value::Object(map) = comp else { return Err(json::wrong_type(&path, "an object", comp)) };
+        let Value::Object(map) = comp else {
+            return Err(json::wrong_type(&path, "an object", comp));
+        };
         let c = Obj::new(&path, map);
         match c.str_req("type")?.to_ascii_uppercase().as_str() {
             "BODY" => {
@@ -69,22 +93,42 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<TemplateDraft> {
             }
             "CALL_PERMISSION_REQUEST" => draft.is_permission_request = true,
             "BUTTONS" => {
-                let buttons = c.arr_opt("buttons")?.ok_or_else(|| missing(&c.field_path("buttons")))?;
+                let buttons = c
+                    .arr_opt("buttons")?
+                    .ok_or_else(|| missing(&c.field_path("buttons")))?;
                 if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
-                    return Err(invalid(&c.field_path("buttons"), "must hold 1 to 10 buttons", format!("{} buttons", buttons.len())));
+                    return Err(invalid(
+                        &c.field_path("buttons"),
+                        "must hold 1 to 10 buttons",
+                        format!("{} buttons", buttons.len()),
+                    ));
                 }
                 for (j, b) in buttons.iter().enumerate() {
                     let bpath = format!("{path}.buttons[{j}]");
-                    let Value::Object(bm) = b else { return Err(json::wrong_type(&bpath, "an object", b)) };
+                    let Value::Object(bm) = b else {
+                        return Err(json::wrong_type(&bpath, "an object", b));
+                    };
                     let bo = Obj::new(&bpath, bm);
                     let btype = bo.str_req("type")?;
                     if btype.eq_ignore_ascii_case("voice_call") {
                         if draft.voice_call_button.is_some() {
-                            return Err(invalid(&bo.field_path("type"), "may appear once per template (one voice_call button)", "a second voice_call button"));
+                            return Err(invalid(
+                                &bo.field_path("type"),
+                                "may appear once per template (one voice_call button)",
+                                "a second voice_call button",
+                            ));
                         }
-                        let text = bo.text_opt("text", super::messages::MAX_DISPLAY_TEXT)?.unwrap_or(crate::domain::message::DEFAULT_BUTTON_TEXT);
-                        let ttl = bo.int_opt("ttl_minutes", TTL_CREATE_MIN, TTL_MAX)?.map(|t| t as u32);
-                        draft.voice_call_button = Some(TemplateCallButton { index: j, text: text.to_owned(), ttl_minutes: ttl });
+                        let text = bo
+                            .text_opt("text", super::messages::MAX_DISPLAY_TEXT)?
+                            .unwrap_or(crate::domain::message::DEFAULT_BUTTON_TEXT);
+                        let ttl = bo
+                            .int_opt("ttl_minutes", TTL_CREATE_MIN, TTL_MAX)?
+                            .map(|t| t as u32);
+                        draft.voice_call_button = Some(TemplateCallButton {
+                            index: j,
+                            text: text.to_owned(),
+                            ttl_minutes: ttl,
+                        });
                     } else {
                         bo.text_opt("text", 25)?;
                     }
@@ -103,7 +147,11 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<TemplateDraft> {
         return Err(missing("components[].BODY"));
     }
     if draft.is_permission_request && category == "AUTHENTICATION" {
-        return Err(invalid("category", "must be MARKETING or UTILITY for a call_permission_request template", "AUTHENTICATION"));
+        return Err(invalid(
+            "category",
+            "must be MARKETING or UTILITY for a call_permission_request template",
+            "AUTHENTICATION",
+        ));
     }
     Ok(draft)
 }
@@ -133,11 +181,18 @@ mod tests {
     fn creation_ttl_is_1440_to_43200() {
         let ttl = |t: i64| create(json!({"type":"voice_call","ttl_minutes":t}));
         assert!(ttl(1439).is_err());
-        assert_eq!(ttl(1440).unwrap().voice_call_button.unwrap().ttl_minutes, Some(1440));
+        assert_eq!(
+            ttl(1440).unwrap().voice_call_button.unwrap().ttl_minutes,
+            Some(1440)
+        );
         assert!(ttl(43200).is_ok());
         let e = ttl(43201).unwrap_err();
         assert_eq!(e.code(), 131009);
-        assert!(e.details.contains("between 1440 and 43200"), "{}", e.details);
+        assert!(
+            e.details.contains("between 1440 and 43200"),
+            "{}",
+            e.details
+        );
     }
 
     #[test]

@@ -4,11 +4,17 @@ use super::harness::*;
 use serde_json::{json, Value};
 
 async fn tap(emu: &Emu, wa: &str, message_id: &str) -> (u16, Value) {
-    emu.admin("POST", &format!("/users/{wa}/tap"), json!({ "message_id": message_id })).await
+    emu.admin(
+        "POST",
+        &format!("/users/{wa}/tap"),
+        json!({ "message_id": message_id }),
+    )
+    .await
 }
 
 async fn calls(emu: &Emu, action: Value) -> (u16, Value) {
-    emu.graph("POST", &format!("/{PHONE}/calls"), Some(action)).await
+    emu.graph("POST", &format!("/{PHONE}/calls"), Some(action))
+        .await
 }
 
 #[tokio::test]
@@ -36,11 +42,16 @@ async fn button_call_echoes_the_payload_on_connect_and_terminate_with_the_durati
     // The tap reads the message.
     assert_eq!(emu.values("messages", "status_read").await.len(), 1);
     let (s, r) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":call_id,"action":"pre_accept","session":{"sdp_type":"answer","sdp":SDP_ANSWER}})).await;
-    assert_eq!((s, &r), (200, &json!({"messaging_product":"whatsapp","success":true})));
+    assert_eq!(
+        (s, &r),
+        (200, &json!({"messaging_product":"whatsapp","success":true}))
+    );
     let (s, r) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":call_id,"action":"accept","session":{"sdp_type":"answer","sdp":SDP_ANSWER},"biz_opaque_callback_data":"biz-1"})).await;
     assert_eq!(s, 200, "{r}");
     emu.advance(42.0).await;
-    let v = emu.ok("POST", &format!("/calls/{call_id}/hangup"), Value::Null).await;
+    let v = emu
+        .ok("POST", &format!("/calls/{call_id}/hangup"), Value::Null)
+        .await;
     assert_eq!(v["duration"], 42);
     let term = emu.values("calls", "terminate").await;
     assert_eq!(term.len(), 1);
@@ -53,30 +64,55 @@ async fn button_call_echoes_the_payload_on_connect_and_terminate_with_the_durati
     let end: u64 = t["end_time"].as_str().unwrap().parse().unwrap();
     assert_eq!(end - start, 42);
     // Nothing more applies to an ended call.
-    let (s, r) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":call_id,"action":"terminate"})).await;
+    let (s, r) = calls(
+        &emu,
+        json!({"messaging_product":"whatsapp","call_id":call_id,"action":"terminate"}),
+    )
+    .await;
     assert_eq!(s, 400);
-    assert!(r["error"]["error_data"]["details"].as_str().unwrap().contains("already ended"), "{r}");
+    assert!(
+        r["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("already ended"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
 async fn deep_link_calls_carry_the_deeplink_payload_and_never_cta_payload() {
     let emu = Emu::start().await;
     emu.user(USER, "ios", "2.25.30", "Ana").await;
-    let v = emu.ok("POST", &format!("/users/{USER}/open-link"), json!({"url": "https://wa.me/call/15550783881?biz_payload=Q"})).await;
+    let v = emu
+        .ok(
+            "POST",
+            &format!("/users/{USER}/open-link"),
+            json!({"url": "https://wa.me/call/15550783881?biz_payload=Q"}),
+        )
+        .await;
     let call_id = v["call_id"].as_str().unwrap().to_owned();
     let c = &emu.values("calls", "connect").await[0]["calls"][0];
     assert_eq!(c["deeplink_payload"], "Q");
     assert!(c.get("cta_payload").is_none());
     calls(&emu, json!({"messaging_product":"whatsapp","call_id":call_id,"action":"accept","session":{"sdp_type":"answer","sdp":SDP_ANSWER}})).await;
     emu.advance(10.0).await;
-    emu.ok("POST", &format!("/calls/{call_id}/hangup"), Value::Null).await;
+    emu.ok("POST", &format!("/calls/{call_id}/hangup"), Value::Null)
+        .await;
     let t = &emu.values("calls", "terminate").await[0]["calls"][0];
     assert_eq!(t["deeplink_payload"], "Q");
     assert_eq!(t["duration"], 10);
     // Without biz_payload: no key at all.
-    emu.ok("POST", &format!("/users/{USER}/open-link"), json!({"url": "wa.me/call/15550783881"})).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/open-link"),
+        json!({"url": "wa.me/call/15550783881"}),
+    )
+    .await;
     let c = &emu.values("calls", "connect").await[1]["calls"][0];
-    assert!(c.get("deeplink_payload").is_none() && c.get("cta_payload").is_none(), "{c}");
+    assert!(
+        c.get("deeplink_payload").is_none() && c.get("cta_payload").is_none(),
+        "{c}"
+    );
 }
 
 /// Each row of the client-version table, over HTTP.
@@ -100,22 +136,63 @@ async fn client_version_table() {
         let mid = emu.send(voice_call(wa, json!({"payload": "P"}))).await;
         let (status, v) = tap(&emu, wa, &mid).await;
         if let Some(id) = v["call_id"].as_str() {
-            emu.ok("POST", &format!("/calls/{id}/hangup"), Value::Null).await;
+            emu.ok("POST", &format!("/calls/{id}/hangup"), Value::Null)
+                .await;
         }
-        let link = emu.admin("POST", &format!("/users/{wa}/open-link"), json!({"url": "wa.me/call/15550783881?biz_payload=Q"})).await;
+        let link = emu
+            .admin(
+                "POST",
+                &format!("/users/{wa}/open-link"),
+                json!({"url": "wa.me/call/15550783881?biz_payload=Q"}),
+            )
+            .await;
         if let Some(id) = link.1["call_id"].as_str() {
-            emu.ok("POST", &format!("/calls/{id}/hangup"), Value::Null).await;
+            emu.ok("POST", &format!("/calls/{id}/hangup"), Value::Null)
+                .await;
         }
-        let reason = |v: &Value| v["error"]["error_data"]["reason"].as_str().unwrap_or("").to_owned();
-        outcome.push((platform, version, status, reason(&v), link.0, reason(&link.1)));
+        let reason = |v: &Value| {
+            v["error"]["error_data"]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        };
+        outcome.push((
+            platform,
+            version,
+            status,
+            reason(&v),
+            link.0,
+            reason(&link.1),
+        ));
     }
     let expected = vec![
-        ("android", "2.23.0", 409, "message_not_delivered".to_owned(), 200, String::new()),
+        (
+            "android",
+            "2.23.0",
+            409,
+            "message_not_delivered".to_owned(),
+            200,
+            String::new(),
+        ),
         ("android", "2.24.1", 200, String::new(), 200, String::new()),
         ("android", "2.25.26", 200, String::new(), 200, String::new()),
         ("android", "2.25.27", 200, String::new(), 200, String::new()),
-        ("desktop", "2.25.30", 409, "desktop_client".to_owned(), 409, "deep_link_unsupported".to_owned()),
-        ("web", "2.25.30", 409, "desktop_client".to_owned(), 409, "deep_link_unsupported".to_owned()),
+        (
+            "desktop",
+            "2.25.30",
+            409,
+            "desktop_client".to_owned(),
+            409,
+            "deep_link_unsupported".to_owned(),
+        ),
+        (
+            "web",
+            "2.25.30",
+            409,
+            "desktop_client".to_owned(),
+            409,
+            "deep_link_unsupported".to_owned(),
+        ),
         ("ios", "2.25.27", 200, String::new(), 200, String::new()),
     ];
     assert_eq!(outcome, expected);
@@ -125,10 +202,19 @@ async fn client_version_table() {
         .iter()
         .map(|v| {
             let c = &v["calls"][0];
-            (c["from"].as_str().unwrap().to_owned(), c.get("cta_payload").is_some() || c.get("deeplink_payload").is_some())
+            (
+                c["from"].as_str().unwrap().to_owned(),
+                c.get("cta_payload").is_some() || c.get("deeplink_payload").is_some(),
+            )
         })
         .collect();
-    let by_user = |wa: &str| echoed.iter().filter(|(f, _)| f == wa).map(|(_, e)| *e).collect::<Vec<_>>();
+    let by_user = |wa: &str| {
+        echoed
+            .iter()
+            .filter(|(f, _)| f == wa)
+            .map(|(_, e)| *e)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(by_user("10000000002"), vec![false, false]);
     assert_eq!(by_user("10000000003"), vec![false, false]);
     assert_eq!(by_user("10000000004"), vec![true, true]);
@@ -146,13 +232,28 @@ async fn a_tap_after_the_ttl_starts_no_call_and_says_why() {
     emu.advance(59.0).await;
     let (status, v) = tap(&emu, USER, &mid).await;
     assert_eq!(status, 200);
-    emu.ok("POST", &format!("/calls/{}/hangup", v["call_id"].as_str().unwrap()), Value::Null).await;
+    emu.ok(
+        "POST",
+        &format!("/calls/{}/hangup", v["call_id"].as_str().unwrap()),
+        Value::Null,
+    )
+    .await;
     emu.advance(1.0).await;
     let (status, v) = tap(&emu, USER, &mid).await;
     assert_eq!(status, 409);
     assert_eq!(v["error"]["error_data"]["reason"], "button_expired");
-    assert!(v["error"]["error_data"]["details"].as_str().unwrap().contains("ttl_minutes 1"), "{v}");
-    assert_eq!(emu.values("calls", "connect").await.len(), 1, "no second call");
+    assert!(
+        v["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("ttl_minutes 1"),
+        "{v}"
+    );
+    assert_eq!(
+        emu.values("calls", "connect").await.len(),
+        1,
+        "no second call"
+    );
 }
 
 #[tokio::test]
@@ -165,14 +266,33 @@ async fn business_initiated_call_needs_a_permission_then_rings_is_accepted_and_t
     let cpr = json!({"messaging_product":"whatsapp","to":USER,"type":"interactive","interactive":{"type":"call_permission_request","action":{"name":"call_permission_request"},"body":{"text":"May we call?"}}});
     let mid = emu.send(cpr.clone()).await;
     // 1 per 24 h.
-    let (s, v) = emu.graph("POST", &format!("/{PHONE}/messages"), Some(cpr)).await;
+    let (s, v) = emu
+        .graph("POST", &format!("/{PHONE}/messages"), Some(cpr))
+        .await;
     assert_eq!((s, v["error"]["code"].as_u64()), (400, Some(138009)), "{v}");
-    emu.ok("POST", &format!("/users/{USER}/permission-reply"), json!({"response":"accept","message_id": mid})).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/permission-reply"),
+        json!({"response":"accept","message_id": mid}),
+    )
+    .await;
     let reply = &emu.values("messages", "call_permission_reply").await[0]["messages"][0];
     assert_eq!(reply["context"]["id"], mid.as_str());
-    assert_eq!(reply["interactive"]["call_permission_reply"]["response_source"], "user_action");
-    assert_eq!(reply["interactive"]["call_permission_reply"]["is_permanent"], false);
-    let (_, perm) = emu.graph("GET", &format!("/{PHONE}/call_permissions?user_wa_id={USER}"), None).await;
+    assert_eq!(
+        reply["interactive"]["call_permission_reply"]["response_source"],
+        "user_action"
+    );
+    assert_eq!(
+        reply["interactive"]["call_permission_reply"]["is_permanent"],
+        false
+    );
+    let (_, perm) = emu
+        .graph(
+            "GET",
+            &format!("/{PHONE}/call_permissions?user_wa_id={USER}"),
+            None,
+        )
+        .await;
     assert_eq!(perm["permission"]["status"], "temporary");
     assert_eq!(perm["actions"][0]["limits"][0]["current_usage"], 1);
     assert_eq!(perm["actions"][1]["limits"][0]["max_allowed"], 100);
@@ -181,13 +301,36 @@ async fn business_initiated_call_needs_a_permission_then_rings_is_accepted_and_t
     assert_eq!(v["success"], true);
     let call_id = v["calls"][0]["id"].as_str().unwrap().to_owned();
     let (s, v) = calls(&emu, connect).await;
-    assert_eq!((s, v["error"]["code"].as_u64()), (400, Some(138003)), "a second call while one rings: {v}");
-    emu.ok("POST", &format!("/calls/{call_id}/answer"), Value::Null).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_u64()),
+        (400, Some(138003)),
+        "a second call while one rings: {v}"
+    );
+    emu.ok("POST", &format!("/calls/{call_id}/answer"), Value::Null)
+        .await;
     emu.advance(30.0).await;
-    let (s, _) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":call_id,"action":"terminate"})).await;
+    let (s, _) = calls(
+        &emu,
+        json!({"messaging_product":"whatsapp","call_id":call_id,"action":"terminate"}),
+    )
+    .await;
     assert_eq!(s, 200);
-    let statuses: Vec<Value> = emu.webhooks().await.into_iter().filter(|d| d["field"] == "calls").map(|d| d["event"].clone()).collect();
-    assert_eq!(statuses, vec![json!("status_ringing"), json!("connect"), json!("status_accepted"), json!("terminate")]);
+    let statuses: Vec<Value> = emu
+        .webhooks()
+        .await
+        .into_iter()
+        .filter(|d| d["field"] == "calls")
+        .map(|d| d["event"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            json!("status_ringing"),
+            json!("connect"),
+            json!("status_accepted"),
+            json!("terminate")
+        ]
+    );
     let c = &emu.values("calls", "connect").await[0]["calls"][0];
     assert_eq!(c["direction"], "BUSINESS_INITIATED");
     assert_eq!(c["from"], "15550783881");
@@ -195,27 +338,46 @@ async fn business_initiated_call_needs_a_permission_then_rings_is_accepted_and_t
     assert_eq!(c["session"]["sdp_type"], "answer");
     assert_eq!(c["biz_opaque_callback_data"], "b-1");
     let t = &emu.values("calls", "terminate").await[0]["calls"][0];
-    assert_eq!((t["status"].clone(), t["duration"].clone()), (json!("COMPLETED"), json!(30)));
-    assert_eq!(emu.values("calls", "status_ringing").await[0]["statuses"][0]["biz_opaque_callback_data"], "b-1");
+    assert_eq!(
+        (t["status"].clone(), t["duration"].clone()),
+        (json!("COMPLETED"), json!(30))
+    );
+    assert_eq!(
+        emu.values("calls", "status_ringing").await[0]["statuses"][0]["biz_opaque_callback_data"],
+        "b-1"
+    );
 }
 
 #[tokio::test]
 async fn four_unanswered_business_calls_revoke_the_permission() {
     let emu = Emu::start().await;
-    emu.ok("POST", &format!("/users/{USER}/permission-reply"), json!({"response":"accept","permanent":true})).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/permission-reply"),
+        json!({"response":"accept","permanent":true}),
+    )
+    .await;
     let connect = json!({"messaging_product":"whatsapp","to":USER,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}});
     for i in 0..4 {
         let (s, v) = calls(&emu, connect.clone()).await;
         assert_eq!(s, 200, "call {i}: {v}");
         if i % 2 == 0 {
-            emu.ok("POST", &format!("/calls/{}/decline", v["calls"][0]["id"].as_str().unwrap()), Value::Null).await;
+            emu.ok(
+                "POST",
+                &format!("/calls/{}/decline", v["calls"][0]["id"].as_str().unwrap()),
+                Value::Null,
+            )
+            .await;
         } else {
             emu.advance(61.0).await;
         }
     }
     let replies = emu.values("messages", "call_permission_reply").await;
     let last = &replies.last().unwrap()["messages"][0];
-    assert_eq!(last["interactive"]["call_permission_reply"], json!({"response":"reject","response_source":"automatic"}));
+    assert_eq!(
+        last["interactive"]["call_permission_reply"],
+        json!({"response":"reject","response_source":"automatic"})
+    );
     assert!(last.get("context").is_none());
     let (s, v) = calls(&emu, connect).await;
     assert_eq!((s, v["error"]["code"].as_u64()), (401, Some(138006)));
@@ -225,7 +387,9 @@ async fn four_unanswered_business_calls_revoke_the_permission() {
 #[tokio::test]
 async fn unanswered_user_calls_end_after_the_ring_window() {
     let emu = Emu::start().await;
-    let v = emu.ok("POST", &format!("/users/{USER}/call"), json!({})).await;
+    let v = emu
+        .ok("POST", &format!("/users/{USER}/call"), json!({}))
+        .await;
     emu.advance(59.0).await;
     assert!(emu.values("calls", "terminate").await.is_empty());
     emu.advance(1.0).await;
@@ -239,14 +403,28 @@ async fn unanswered_user_calls_end_after_the_ring_window() {
 async fn calling_disabled_answers_138000_and_stops_taps() {
     let emu = Emu::start().await;
     let mid = emu.send(voice_call(USER, json!({}))).await;
-    let (s, v) = emu.graph("POST", &format!("/{PHONE}/settings"), Some(json!({"calling":{"status":"DISABLED"}}))).await;
+    let (s, v) = emu
+        .graph(
+            "POST",
+            &format!("/{PHONE}/settings"),
+            Some(json!({"calling":{"status":"DISABLED"}})),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
-    let upd = emu.values("account_settings_update", "phone_number_settings").await;
-    assert_eq!(upd[0]["phone_number_settings"]["calling"]["status"], "DISABLED");
+    let upd = emu
+        .values("account_settings_update", "phone_number_settings")
+        .await;
+    assert_eq!(
+        upd[0]["phone_number_settings"]["calling"]["status"],
+        "DISABLED"
+    );
     let (s, v) = calls(&emu, json!({"messaging_product":"whatsapp","to":USER,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}})).await;
     assert_eq!((s, v["error"]["code"].as_u64()), (401, Some(138000)));
     let (s, v) = tap(&emu, USER, &mid).await;
-    assert_eq!((s, v["error"]["error_data"]["reason"].as_str()), (409, Some("calling_disabled")));
+    assert_eq!(
+        (s, v["error"]["error_data"]["reason"].as_str()),
+        (409, Some("calling_disabled"))
+    );
     let (_, g) = emu.graph("GET", &format!("/{PHONE}/settings"), None).await;
     assert_eq!(g["calling"]["status"], "DISABLED");
 }
@@ -254,39 +432,85 @@ async fn calling_disabled_answers_138000_and_stops_taps() {
 #[tokio::test]
 async fn callback_permission_is_granted_automatically_when_the_user_calls() {
     let emu = Emu::start().await;
-    emu.graph("POST", &format!("/{PHONE}/settings"), Some(json!({"calling":{"callback_permission_status":"ENABLED"}}))).await;
-    let v = emu.ok("POST", &format!("/users/{USER}/call"), json!({})).await;
+    emu.graph(
+        "POST",
+        &format!("/{PHONE}/settings"),
+        Some(json!({"calling":{"callback_permission_status":"ENABLED"}})),
+    )
+    .await;
+    let v = emu
+        .ok("POST", &format!("/users/{USER}/call"), json!({}))
+        .await;
     let reply = &emu.values("messages", "call_permission_reply").await[0]["messages"][0];
     assert_eq!(reply["context"]["id"], v["call_id"]);
-    assert_eq!(reply["interactive"]["call_permission_reply"]["response_source"], "automatic");
-    let (_, perm) = emu.graph("GET", &format!("/{PHONE}/call_permissions?user_wa_id={USER}"), None).await;
+    assert_eq!(
+        reply["interactive"]["call_permission_reply"]["response_source"],
+        "automatic"
+    );
+    let (_, perm) = emu
+        .graph(
+            "GET",
+            &format!("/{PHONE}/call_permissions?user_wa_id={USER}"),
+            None,
+        )
+        .await;
     assert_eq!(perm["permission"]["status"], "temporary");
 }
 
 #[tokio::test]
 async fn accept_must_repeat_the_pre_accepted_answer() {
     let emu = Emu::start().await;
-    let v = emu.ok("POST", &format!("/users/{USER}/call"), json!({})).await;
+    let v = emu
+        .ok("POST", &format!("/users/{USER}/call"), json!({}))
+        .await;
     let id = v["call_id"].as_str().unwrap();
     calls(&emu, json!({"messaging_product":"whatsapp","call_id":id,"action":"pre_accept","session":{"sdp_type":"answer","sdp":SDP_ANSWER}})).await;
     let other = SDP_ANSWER.replace("AA:BB:CC", "DD:EE:FF");
     let (s, r) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":id,"action":"accept","session":{"sdp_type":"answer","sdp":other}})).await;
     assert_eq!(s, 400);
-    assert!(r["error"]["error_data"]["details"].as_str().unwrap().contains("does not match"), "{r}");
+    assert!(
+        r["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{r}"
+    );
     let (s, r) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":id,"action":"accept","session":{"sdp_type":"answer","sdp":"v=0\r\nm=video 9 RTP 0"}})).await;
     assert_eq!(s, 400);
-    assert!(r["error"]["error_data"]["details"].as_str().unwrap().contains("m=audio"), "{r}");
-    let (s, _) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":"wacid.nope","action":"reject"})).await;
+    assert!(
+        r["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("m=audio"),
+        "{r}"
+    );
+    let (s, _) = calls(
+        &emu,
+        json!({"messaging_product":"whatsapp","call_id":"wacid.nope","action":"reject"}),
+    )
+    .await;
     assert_eq!(s, 400);
 }
 
 #[tokio::test]
 async fn a_deep_link_to_a_number_the_emulator_does_not_host_is_a_clear_error() {
     let emu = Emu::start().await;
-    let (s, v) = emu.admin("POST", &format!("/users/{USER}/open-link"), json!({"url":"https://wa.me/call/14155550000?biz_payload=x"})).await;
+    let (s, v) = emu
+        .admin(
+            "POST",
+            &format!("/users/{USER}/open-link"),
+            json!({"url":"https://wa.me/call/14155550000?biz_payload=x"}),
+        )
+        .await;
     assert_eq!(s, 409);
-    assert_eq!(v["error"]["error_data"]["reason"], "unknown_business_number");
-    assert!(v["error"]["error_data"]["details"].as_str().unwrap().contains("15550783881"));
+    assert_eq!(
+        v["error"]["error_data"]["reason"],
+        "unknown_business_number"
+    );
+    assert!(v["error"]["error_data"]["details"]
+        .as_str()
+        .unwrap()
+        .contains("15550783881"));
 }
 
 #[tokio::test]
@@ -296,8 +520,24 @@ async fn sip_enabled_numbers_answer_131055_on_calls() {
         .graph("POST", &format!("/{PHONE}/settings"), Some(json!({"calling":{"sip":{"status":"ENABLED","servers":[{"hostname":"127.0.0.1","port":5099}]}}})))
         .await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = calls(&emu, json!({"messaging_product":"whatsapp","call_id":"wacid.x","action":"terminate"})).await;
+    let (s, v) = calls(
+        &emu,
+        json!({"messaging_product":"whatsapp","call_id":"wacid.x","action":"terminate"}),
+    )
+    .await;
     assert_eq!((s, v["error"]["code"].as_u64()), (400, Some(131055)));
-    let (_, g) = emu.graph("GET", &format!("/{PHONE}/settings?include_sip_credentials=true"), None).await;
-    assert!(g["calling"]["sip"]["servers"][0]["sip_user_password"].as_str().unwrap().len() >= 16);
+    let (_, g) = emu
+        .graph(
+            "GET",
+            &format!("/{PHONE}/settings?include_sip_credentials=true"),
+            None,
+        )
+        .await;
+    assert!(
+        g["calling"]["sip"]["servers"][0]["sip_user_password"]
+            .as_str()
+            .unwrap()
+            .len()
+            >= 16
+    );
 }

@@ -39,27 +39,62 @@ impl Emu {
     pub async fn start_with(opts: ServeOptions) -> Self {
         let running = server::spawn(opts).await.expect("the emulator starts");
         let url = running.url();
-        Self { _running: running, url, http: client() }
+        Self {
+            _running: running,
+            url,
+            http: client(),
+        }
     }
 
-    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> (u16, Value) {
-        let mut b = hyper::Request::builder().method(method).uri(format!("{}{path}", self.url));
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> (u16, Value) {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let resp = self.http.request(b.body(Full::new(body.into())).unwrap()).await.expect("the emulator answers");
+        let resp = self
+            .http
+            .request(b.body(Full::new(body.into())).unwrap())
+            .await
+            .expect("the emulator answers");
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+        (
+            status,
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        )
     }
 
     pub async fn graph(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        self.raw(method, &format!("/v21.0{path}"), &[("authorization", &format!("Bearer {TOKEN}")), ("content-type", "application/json")], body).await
+        self.raw(
+            method,
+            &format!("/v21.0{path}"),
+            &[
+                ("authorization", &format!("Bearer {TOKEN}")),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        self.raw(method, &format!("/__emulator{path}"), &[("content-type", "application/json")], body.to_string()).await
+        self.raw(
+            method,
+            &format!("/__emulator{path}"),
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
     }
 
     pub async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
@@ -70,17 +105,25 @@ impl Emu {
 
     /// Sends a message and returns its id.
     pub async fn send(&self, body: Value) -> String {
-        let (status, v) = self.graph("POST", &format!("/{PHONE}/messages"), Some(body)).await;
+        let (status, v) = self
+            .graph("POST", &format!("/{PHONE}/messages"), Some(body))
+            .await;
         assert_eq!(status, 200, "send: {v}");
         v["messages"][0]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn user(&self, wa: &str, platform: &str, version: &str, name: &str) {
-        self.ok("POST", "/users", json!({"wa_id": wa, "platform": platform, "version": version, "name": name})).await;
+        self.ok(
+            "POST",
+            "/users",
+            json!({"wa_id": wa, "platform": platform, "version": version, "name": name}),
+        )
+        .await;
     }
 
     pub async fn advance(&self, secs: f64) {
-        self.ok("POST", "/clock/advance", json!({ "seconds": secs })).await;
+        self.ok("POST", "/clock/advance", json!({ "seconds": secs }))
+            .await;
     }
 
     /// Every delivery in the log (bodies parsed).
@@ -100,7 +143,8 @@ impl Emu {
     }
 
     pub async fn set_webhook(&self, receiver: &Receiver) {
-        self.ok("PUT", "/webhook", json!({ "url": receiver.url })).await;
+        self.ok("PUT", "/webhook", json!({ "url": receiver.url }))
+            .await;
     }
 }
 
@@ -143,41 +187,85 @@ impl Receiver {
         let (g, s) = (got.clone(), status.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (g, s) = (g.clone(), s.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (g, s) = (g.clone(), s.clone());
-                        async move {
-                            if req.method() == hyper::Method::GET {
-                                let q = req.uri().query().unwrap_or("").to_owned();
-                                let param = |k: &str| q.split('&').find_map(|p| p.strip_prefix(&format!("{k}="))).unwrap_or("").to_owned();
-                                let ok = param("hub.mode") == "subscribe" && param("hub.verify_token") == verify_token;
-                                let (code, body) = if ok { (200, param("hub.challenge")) } else { (403, "bad verify token".into()) };
-                                return Ok::<_, std::convert::Infallible>(hyper::Response::builder().status(code).body(Full::new(Bytes::from(body))).unwrap());
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (g, s) = (g.clone(), s.clone());
+                            async move {
+                                if req.method() == hyper::Method::GET {
+                                    let q = req.uri().query().unwrap_or("").to_owned();
+                                    let param = |k: &str| {
+                                        q.split('&')
+                                            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                                            .unwrap_or("")
+                                            .to_owned()
+                                    };
+                                    let ok = param("hub.mode") == "subscribe"
+                                        && param("hub.verify_token") == verify_token;
+                                    let (code, body) = if ok {
+                                        (200, param("hub.challenge"))
+                                    } else {
+                                        (403, "bad verify token".into())
+                                    };
+                                    return Ok::<_, std::convert::Infallible>(
+                                        hyper::Response::builder()
+                                            .status(code)
+                                            .body(Full::new(Bytes::from(body)))
+                                            .unwrap(),
+                                    );
+                                }
+                                let headers = req.headers().clone();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|c| c.to_bytes())
+                                    .unwrap_or_default();
+                                let signature = headers
+                                    .get("x-hub-signature-256")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_owned();
+                                let mut mac =
+                                    Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+                                        .unwrap();
+                                mac.update(&body);
+                                let expected =
+                                    format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                                g.lock().unwrap().push(Received {
+                                    signature_ok: expected == signature,
+                                    signature,
+                                    content_length: headers
+                                        .get("content-length")
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_owned),
+                                    chunked: headers.get("transfer-encoding").is_some(),
+                                    body,
+                                });
+                                let code = s.load(Ordering::SeqCst);
+                                Ok(hyper::Response::builder()
+                                    .status(code)
+                                    .body(Full::new(Bytes::from_static(b"ok")))
+                                    .unwrap())
                             }
-                            let headers = req.headers().clone();
-                            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                            let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-                            mac.update(&body);
-                            let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                            g.lock().unwrap().push(Received {
-                                signature_ok: expected == signature,
-                                signature,
-                                content_length: headers.get("content-length").and_then(|v| v.to_str().ok()).map(str::to_owned),
-                                chunked: headers.get("transfer-encoding").is_some(),
-                                body,
-                            });
-                            let code = s.load(Ordering::SeqCst);
-                            Ok(hyper::Response::builder().status(code).body(Full::new(Bytes::from_static(b"ok"))).unwrap())
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });
-        Self { url, got, status, _task: task }
+        Self {
+            url,
+            got,
+            status,
+            _task: task,
+        }
     }
 
     pub async fn default_tenant() -> Self {

@@ -9,29 +9,45 @@ async fn voice_call_message_gets_signed_sent_and_delivered_webhooks() {
     let rx = Receiver::default_tenant().await;
     emu.set_webhook(&rx).await;
     emu.user(USER, "android", "2.25.30", "José Müller 📞").await;
-    let id = emu.send(voice_call(USER, json!({"display_text":"Call Now","ttl_minutes":100,"payload":"P"}))).await;
+    let id = emu
+        .send(voice_call(
+            USER,
+            json!({"display_text":"Call Now","ttl_minutes":100,"payload":"P"}),
+        ))
+        .await;
     assert!(id.starts_with("wamid."));
     let got = rx.wait_for(2).await;
     assert_eq!(got.len(), 2, "sent and delivered");
     for r in &got {
         assert!(r.signature_ok, "signature {} does not verify", r.signature);
         assert!(r.body.is_ascii(), "the body is ASCII-escaped");
-        assert_eq!(r.content_length.as_deref(), Some(r.body.len().to_string().as_str()));
+        assert_eq!(
+            r.content_length.as_deref(),
+            Some(r.body.len().to_string().as_str())
+        );
         assert!(!r.chunked);
     }
     let raw = String::from_utf8(got[0].body.to_vec()).unwrap();
     assert!(raw.contains(r"Jos\u00e9 M\u00fcller \ud83d\udcde"), "{raw}");
-    let statuses: Vec<_> = got.iter().map(|r| value(r)["statuses"][0]["status"].clone()).collect();
+    let statuses: Vec<_> = got
+        .iter()
+        .map(|r| value(r)["statuses"][0]["status"].clone())
+        .collect();
     assert_eq!(statuses, vec![json!("sent"), json!("delivered")]);
     let sent = value(&got[0]);
     assert_eq!(sent["statuses"][0]["id"], id.as_str());
     assert_eq!(sent["metadata"]["phone_number_id"], PHONE);
     assert_eq!(got[0].json()["entry"][0]["id"], WABA);
     assert_eq!(sent["contacts"][0]["profile"]["name"], "José Müller 📞");
-    assert!(sent["contacts"][0]["user_id"].as_str().unwrap().starts_with("US."));
+    assert!(sent["contacts"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("US."));
     assert_eq!(sent["statuses"][0]["pricing"]["category"], "service");
     assert!(sent["statuses"][0]["conversation"]["expiration_timestamp"].is_string());
-    assert!(value(&got[1])["statuses"][0]["conversation"].get("expiration_timestamp").is_none());
+    assert!(value(&got[1])["statuses"][0]["conversation"]
+        .get("expiration_timestamp")
+        .is_none());
 }
 
 #[tokio::test]
@@ -40,7 +56,13 @@ async fn an_android_2_23_user_gets_a_failed_131026_status_instead() {
     let rx = Receiver::default_tenant().await;
     emu.set_webhook(&rx).await;
     emu.user(USER, "android", "2.23.0", "Old Phone").await;
-    let (status, v) = emu.graph("POST", &format!("/{PHONE}/messages"), Some(voice_call(USER, json!({"payload":"P"})))).await;
+    let (status, v) = emu
+        .graph(
+            "POST",
+            &format!("/{PHONE}/messages"),
+            Some(voice_call(USER, json!({"payload":"P"}))),
+        )
+        .await;
     assert_eq!(status, 200, "the send itself succeeds: {v}");
     let got = rx.wait_for(1).await;
     assert_eq!(got.len(), 1);
@@ -48,10 +70,19 @@ async fn an_android_2_23_user_gets_a_failed_131026_status_instead() {
     assert_eq!(st["status"], "failed");
     assert_eq!(st["errors"][0]["code"], 131026);
     assert_eq!(st["errors"][0]["title"], "Message undeliverable");
-    assert_eq!(st["errors"][0]["error_data"]["details"], "Message Undeliverable.");
+    assert_eq!(
+        st["errors"][0]["error_data"]["details"],
+        "Message Undeliverable."
+    );
     assert!(st["errors"][0].get("href").is_none());
     // The button of a message that never arrived starts no call.
-    let (status, v) = emu.admin("POST", &format!("/users/{USER}/tap"), json!({"message_id": v["messages"][0]["id"]})).await;
+    let (status, v) = emu
+        .admin(
+            "POST",
+            &format!("/users/{USER}/tap"),
+            json!({"message_id": v["messages"][0]["id"]}),
+        )
+        .await;
     assert_eq!(status, 409);
     assert_eq!(v["error"]["error_data"]["reason"], "message_not_delivered");
 }
@@ -60,43 +91,132 @@ async fn an_android_2_23_user_gets_a_failed_131026_status_instead() {
 async fn messages_limits_answer_with_their_errors_and_change_nothing() {
     let emu = Emu::start().await;
     let rows = vec![
-        (voice_call(USER, json!({"display_text": "x".repeat(21)})), 400, 131009, "display_text is limited to 20 characters"),
-        (voice_call(USER, json!({"ttl_minutes": 0})), 400, 131009, "between 1 and 43200"),
-        (voice_call(USER, json!({"ttl_minutes": 43201})), 400, 131009, "between 1 and 43200"),
-        (voice_call(USER, json!({"payload": "p".repeat(513)})), 400, 131009, "limited to 512 characters"),
-        (voice_call(USER, json!({"ttl_minutes": "soon"})), 400, 100, "must be an integer"),
-        (json!({"messaging_product":"whatsapp","to":USER,"type":"carrier_pigeon"}), 400, 131051, "not supported"),
-        (json!({"to":USER,"type":"text","text":{"body":"hi"}}), 400, 131008, "messaging_product is required"),
-        (json!({"messaging_product":"whatsapp","type":"text","text":{"body":"hi"}}), 400, 131008, "to is required"),
-        (json!({"messaging_product":"whatsapp","to":USER,"type":"text","text":{"body":"x".repeat(4097)}}), 400, 131009, "4096"),
-        (json!({"messaging_product":"whatsapp","to":USER,"type":"template","template":{"name":"nope","language":{"code":"en_US"}}}), 400, 132001, "does not exist in en_US"),
+        (
+            voice_call(USER, json!({"display_text": "x".repeat(21)})),
+            400,
+            131009,
+            "display_text is limited to 20 characters",
+        ),
+        (
+            voice_call(USER, json!({"ttl_minutes": 0})),
+            400,
+            131009,
+            "between 1 and 43200",
+        ),
+        (
+            voice_call(USER, json!({"ttl_minutes": 43201})),
+            400,
+            131009,
+            "between 1 and 43200",
+        ),
+        (
+            voice_call(USER, json!({"payload": "p".repeat(513)})),
+            400,
+            131009,
+            "limited to 512 characters",
+        ),
+        (
+            voice_call(USER, json!({"ttl_minutes": "soon"})),
+            400,
+            100,
+            "must be an integer",
+        ),
+        (
+            json!({"messaging_product":"whatsapp","to":USER,"type":"carrier_pigeon"}),
+            400,
+            131051,
+            "not supported",
+        ),
+        (
+            json!({"to":USER,"type":"text","text":{"body":"hi"}}),
+            400,
+            131008,
+            "messaging_product is required",
+        ),
+        (
+            json!({"messaging_product":"whatsapp","type":"text","text":{"body":"hi"}}),
+            400,
+            131008,
+            "to is required",
+        ),
+        (
+            json!({"messaging_product":"whatsapp","to":USER,"type":"text","text":{"body":"x".repeat(4097)}}),
+            400,
+            131009,
+            "4096",
+        ),
+        (
+            json!({"messaging_product":"whatsapp","to":USER,"type":"template","template":{"name":"nope","language":{"code":"en_US"}}}),
+            400,
+            132001,
+            "does not exist in en_US",
+        ),
     ];
     for (body, http, code, details) in rows {
-        let (status, v) = emu.graph("POST", &format!("/{PHONE}/messages"), Some(body.clone())).await;
-        assert_eq!((status, v["error"]["code"].as_u64().unwrap_or(0)), (http, code as u64), "{body}: {v}");
+        let (status, v) = emu
+            .graph("POST", &format!("/{PHONE}/messages"), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_u64().unwrap_or(0)),
+            (http, code as u64),
+            "{body}: {v}"
+        );
         let d = v["error"]["error_data"]["details"].as_str().unwrap_or("");
-        assert!(d.contains(details), "{body}: details {d:?} lack {details:?}");
+        assert!(
+            d.contains(details),
+            "{body}: details {d:?} lack {details:?}"
+        );
         assert!(v["error"]["fbtrace_id"].is_string());
     }
     let (_, msgs) = emu.admin("GET", "/messages", serde_json::Value::Null).await;
-    assert_eq!(msgs["messages"].as_array().unwrap().len(), 0, "rejected requests store nothing");
-    assert!(emu.webhooks().await.is_empty(), "rejected requests send nothing");
+    assert_eq!(
+        msgs["messages"].as_array().unwrap().len(),
+        0,
+        "rejected requests store nothing"
+    );
+    assert!(
+        emu.webhooks().await.is_empty(),
+        "rejected requests send nothing"
+    );
 }
 
 #[tokio::test]
 async fn bad_tokens_get_190_with_http_401() {
     let emu = Emu::start().await;
-    let (status, v) = emu.raw("POST", &format!("/v21.0/{PHONE}/messages"), &[("authorization", "Bearer nope")], "{}").await;
+    let (status, v) = emu
+        .raw(
+            "POST",
+            &format!("/v21.0/{PHONE}/messages"),
+            &[("authorization", "Bearer nope")],
+            "{}",
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(v["error"]["code"], 190);
     assert_eq!(v["error"]["type"], "OAuthException");
-    let (status, v) = emu.raw("POST", &format!("/{PHONE}/messages"), &[], "{}").await;
+    let (status, v) = emu
+        .raw("POST", &format!("/{PHONE}/messages"), &[], "{}")
+        .await;
     assert_eq!((status, v["error"]["code"].as_u64()), (401, Some(190)));
     // The token in the query string works too, and header names are case-insensitive.
     let body = voice_call(USER, json!({})).to_string();
-    let (status, _) = emu.raw("POST", &format!("/{PHONE}/messages?access_token={TOKEN}"), &[("content-type", "application/json")], body.clone()).await;
+    let (status, _) = emu
+        .raw(
+            "POST",
+            &format!("/{PHONE}/messages?access_token={TOKEN}"),
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = emu.raw("POST", &format!("/v26.0/{PHONE}/messages"), &[("AUTHORIZATION", &format!("bearer {TOKEN}"))], body).await;
+    let (status, _) = emu
+        .raw(
+            "POST",
+            &format!("/v26.0/{PHONE}/messages"),
+            &[("AUTHORIZATION", &format!("bearer {TOKEN}"))],
+            body,
+        )
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -111,10 +231,18 @@ async fn free_form_messages_outside_the_window_fail_with_131047() {
     assert_eq!(failed[0]["statuses"][0]["id"], id.as_str());
     assert_eq!(failed[0]["statuses"][0]["errors"][0]["code"], 131047);
     // The user writes: the window opens again.
-    emu.ok("POST", &format!("/users/{USER}/messages"), json!({"text": "hello"})).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/messages"),
+        json!({"text": "hello"}),
+    )
+    .await;
     emu.send(voice_call(USER, json!({}))).await;
     assert_eq!(emu.values("messages", "status_delivered").await.len(), 1);
-    assert_eq!(emu.values("messages", "text").await[0]["messages"][0]["text"]["body"], "hello");
+    assert_eq!(
+        emu.values("messages", "text").await[0]["messages"][0]["text"]["body"],
+        "hello"
+    );
 }
 
 #[tokio::test]
@@ -133,33 +261,56 @@ async fn templates_with_voice_call_buttons_are_created_approved_and_sent() {
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["status"], "APPROVED");
         assert_eq!(v["category"], "MARKETING");
-        let (_, t) = emu.graph("GET", &format!("/{}?fields=status", v["id"].as_str().unwrap()), None).await;
+        let (_, t) = emu
+            .graph(
+                "GET",
+                &format!("/{}?fields=status", v["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
         assert_eq!(t, json!({"status": "APPROVED", "id": v["id"]}));
     }
-    let approved = emu.values("message_template_status_update", "approved").await;
+    let approved = emu
+        .values("message_template_status_update", "approved")
+        .await;
     assert_eq!(approved.len(), 2);
     assert_eq!(approved[0]["event"], "APPROVED");
     let (status, v) = emu
         .graph("POST", &format!("/{WABA}/message_templates"), Some(json!({"name":"tpl_bad","language":"en_US","category":"MARKETING","components":[
             {"type":"BODY","text":"x"},{"type":"BUTTONS","buttons":[{"type":"voice_call","ttl_minutes":100}]}]})))
         .await;
-    assert_eq!((status, v["error"]["code"].as_u64()), (400, Some(131009)), "{v}");
-    let (_, list) = emu.graph("GET", &format!("/{WABA}/message_templates"), None).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_u64()),
+        (400, Some(131009)),
+        "{v}"
+    );
+    let (_, list) = emu
+        .graph("GET", &format!("/{WABA}/message_templates"), None)
+        .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     let body = json!({"messaging_product":"whatsapp","to":USER,"type":"template","template":{"name":"tpl_upper","language":{"code":"en_US"},
         "components":[{"type":"button","sub_type":"voice_call","index":"0","parameters":[{"type":"ttl_minutes","ttl_minutes":4320.0},{"type":"payload","payload":"tpl-1"}]}]}});
-    let (status, v) = emu.graph("POST", &format!("/{PHONE}/messages"), Some(body)).await;
+    let (status, v) = emu
+        .graph("POST", &format!("/{PHONE}/messages"), Some(body))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["messages"][0]["message_status"], "accepted");
     let sent = emu.values("messages", "status_sent").await;
     assert_eq!(sent[0]["statuses"][0]["pricing"]["category"], "marketing");
-    let (_, del) = emu.graph("DELETE", &format!("/{WABA}/message_templates?name=tpl_lower"), None).await;
+    let (_, del) = emu
+        .graph(
+            "DELETE",
+            &format!("/{WABA}/message_templates?name=tpl_lower"),
+            None,
+        )
+        .await;
     assert_eq!(del, json!({"success": true}));
 }
 
 #[tokio::test]
 async fn template_review_can_take_time_on_the_virtual_clock() {
-    let mut opts = wa_emulator::server::ServeOptions::for_tests(wa_emulator::engine::ClockMode::Virtual, 1);
+    let mut opts =
+        wa_emulator::server::ServeOptions::for_tests(wa_emulator::engine::ClockMode::Virtual, 1);
     opts.behaviour.template_review_secs = 60;
     let emu = Emu::start_with(opts).await;
     let (_, v) = emu
@@ -167,11 +318,20 @@ async fn template_review_can_take_time_on_the_virtual_clock() {
         .await;
     assert_eq!(v["status"], "PENDING");
     let send = json!({"messaging_product":"whatsapp","to":USER,"type":"template","template":{"name":"slow","language":{"code":"en"}}});
-    let (status, e) = emu.graph("POST", &format!("/{PHONE}/messages"), Some(send.clone())).await;
+    let (status, e) = emu
+        .graph("POST", &format!("/{PHONE}/messages"), Some(send.clone()))
+        .await;
     assert_eq!((status, e["error"]["code"].as_u64()), (400, Some(132001)));
     emu.advance(60.0).await;
-    assert_eq!(emu.values("message_template_status_update", "approved").await.len(), 1);
-    let (status, _) = emu.graph("POST", &format!("/{PHONE}/messages"), Some(send)).await;
+    assert_eq!(
+        emu.values("message_template_status_update", "approved")
+            .await
+            .len(),
+        1
+    );
+    let (status, _) = emu
+        .graph("POST", &format!("/{PHONE}/messages"), Some(send))
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -197,11 +357,19 @@ async fn failing_receivers_are_retried_on_the_virtual_clock_until_they_accept() 
     let got = rx.wait_for(1).await;
     assert_eq!(got.len(), 1, "one attempt, then a wait for the back-off");
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(rx.received().len(), 1, "the retry waits for the emulator's clock");
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "the retry waits for the emulator's clock"
+    );
     rx.status.store(200, std::sync::atomic::Ordering::SeqCst);
     emu.advance(5.0).await;
     let got = rx.wait_for(3).await;
-    assert_eq!(got.len(), 3, "retry of `sent`, then `delivered` (per-message order kept)");
+    assert_eq!(
+        got.len(),
+        3,
+        "retry of `sent`, then `delivered` (per-message order kept)"
+    );
     assert_eq!(value(&got[1])["statuses"][0]["status"], "sent");
     assert_eq!(value(&got[2])["statuses"][0]["status"], "delivered");
     let log = emu.webhooks().await;
@@ -216,7 +384,13 @@ async fn a_failed_handshake_is_reported_and_sets_nothing() {
     let rx = Receiver::start(SECRET, "another-token").await;
     let (status, v) = emu.admin("PUT", "/webhook", json!({"url": rx.url})).await;
     assert_eq!(status, 400);
-    assert!(v["error"]["error_data"]["details"].as_str().unwrap().contains("answered 403"), "{v}");
+    assert!(
+        v["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("answered 403"),
+        "{v}"
+    );
     let (_, cfg) = emu.admin("GET", "/config", serde_json::Value::Null).await;
     assert!(cfg["webhook_url"].is_null());
     // Held deliveries go out once a URL is set.

@@ -24,10 +24,25 @@ async fn malformed_and_hostile_requests_get_graph_errors_and_the_server_keeps_se
         ("POST", format!("/__emulator/users/{USER}/tap"), b"{\"message_id\": 7}".to_vec(), 400, 100),
     ];
     for (method, p, body, status, code) in cases {
-        let (s, v) = emu.raw(method, &p, &[("authorization", &auth), ("content-type", "application/json")], body).await;
+        let (s, v) = emu
+            .raw(
+                method,
+                &p,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                body,
+            )
+            .await;
         assert_eq!(s, status, "{method} {p}: {v}");
         assert_eq!(v["error"]["code"].as_u64(), Some(code), "{method} {p}: {v}");
-        assert!(v["error"]["error_data"]["details"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+        assert!(
+            v["error"]["error_data"]["details"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{v}"
+        );
     }
     let (s, _) = emu.raw("GET", "/__emulator/health", &[], "").await;
     assert_eq!(s, 200);

@@ -1355,7 +1355,7 @@ impl AppCriteria {
 
 /// Whether `seq` comes after the `then` anchor, if there is one.
 fn is_after(anchor: Option<u64>, seq: u64) -> bool {
-    anchor.map_or(true, |a| seq > a)
+    anchor.is_none_or(|a| seq > a)
 }
 
 fn digits(s: &str) -> String {
