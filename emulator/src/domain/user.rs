@@ -56,9 +56,18 @@ impl Platform {
 
 /// A dotted client version such as `2.25.27` or `2.24.10.8`, compared numerically
 /// component by component (missing components count as 0).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ClientVersion(Vec<u32>);
+
+// Equality follows the numeric order: 2.24 == 2.24.0.
+impl PartialEq for ClientVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for ClientVersion {}
 
 impl ClientVersion {
     pub fn parse(s: &str) -> Option<Self> {

@@ -423,20 +423,21 @@ impl Engine {
 
     /// Simulates a client-side calling failure (138019–138023) ending the call.
     pub fn user_fail(&mut self, call_id: &CallId, code: u32) -> ApiResult<Value> {
-        let title =
-            match code {
-                138019 => "Call setup failed",
-                138020 => "Relay connection failed",
-                138021 => "Media receive timeout",
-                138022 => "Media transmit timeout",
-                138023 => "Call accepted but terminated with no media signals",
-                _ => return Err(ApiError::new(
+        let title = match code {
+            138019 => "Call setup failed",
+            138020 => "Relay connection failed",
+            138021 => "Media receive timeout",
+            138022 => "Media transmit timeout",
+            138023 => "Call accepted but terminated with no media signals",
+            _ => {
+                return Err(ApiError::new(
                     ErrorKind::InvalidValue,
                     format!(
                         "code must be one of 138019, 138020, 138021, 138022, 138023; got {code}."
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let call = self.call(call_id)?;
         if !call.is_ongoing() {
             return Err(ApiError::refused(
