@@ -13,6 +13,8 @@
 
 mod calling;
 mod messaging;
+#[cfg(test)]
+mod proptests;
 
 use crate::domain::call::Call;
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
