@@ -541,3 +541,151 @@ async fn sip_enabled_numbers_answer_131055_on_calls() {
             >= 16
     );
 }
+
+#[tokio::test]
+async fn a_deep_link_reaches_the_number_it_names_even_when_the_user_chats_with_another() {
+    use wa_emulator::domain::tenant::PhoneNumber;
+    let mut opts =
+        wa_emulator::server::ServeOptions::for_tests(wa_emulator::engine::ClockMode::Virtual, 2);
+    let mut second: PhoneNumber = opts.tenants.phone_numbers[0].clone();
+    second.id = "200000000000001".into();
+    second.display_phone_number = "15550001111".into();
+    opts.tenants.phone_numbers.push(second);
+    let emu = Emu::start_with(opts).await;
+    emu.send(voice_call(USER, json!({}))).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/open-link"),
+        json!({"url": "https://wa.me/call/15550001111?biz_payload=other"}),
+    )
+    .await;
+    let connect = &emu.values("calls", "connect").await[0];
+    assert_eq!(connect["metadata"]["phone_number_id"], "200000000000001");
+    assert_eq!(connect["calls"][0]["to"], "15550001111");
+    assert_eq!(connect["calls"][0]["deeplink_payload"], "other");
+}
+
+#[tokio::test]
+async fn permission_request_limits_and_the_permanent_case() {
+    let emu = Emu::start().await;
+    let cpr = json!({"messaging_product":"whatsapp","to":USER,"type":"interactive","interactive":{"type":"call_permission_request","action":{"name":"call_permission_request"}}});
+    let send = |body: Value| async {
+        emu.graph("POST", &format!("/{PHONE}/messages"), Some(body))
+            .await
+    };
+    assert_eq!(send(cpr.clone()).await.0, 200);
+    emu.advance(24.0 * 3600.0).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/messages"),
+        json!({"text":"hi"}),
+    )
+    .await;
+    assert_eq!(
+        send(cpr.clone()).await.0,
+        200,
+        "a second request after 24 h"
+    );
+    emu.advance(24.0 * 3600.0).await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/messages"),
+        json!({"text":"hi"}),
+    )
+    .await;
+    let (s, v) = send(cpr.clone()).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_u64()),
+        (400, Some(138009)),
+        "a third within 7 days: {v}"
+    );
+    assert!(v["error"]["error_data"]["details"]
+        .as_str()
+        .unwrap()
+        .contains("7 days"));
+    let (_, perm) = emu
+        .graph(
+            "GET",
+            &format!("/{PHONE}/call_permissions?user_wa_id={USER}"),
+            None,
+        )
+        .await;
+    assert_eq!(perm["actions"][0]["can_perform_action"], false);
+    assert!(
+        perm["actions"][0]["limits"][1]["limit_expiration_time"].is_u64(),
+        "{perm}"
+    );
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/permission-reply"),
+        json!({"response":"accept","permanent":true}),
+    )
+    .await;
+    let (s, v) = send(cpr).await;
+    assert_eq!((s, v["error"]["code"].as_u64()), (400, Some(138017)), "{v}");
+    let (_, perm) = emu
+        .graph(
+            "GET",
+            &format!("/{PHONE}/call_permissions?user_wa_id={USER}"),
+            None,
+        )
+        .await;
+    assert_eq!(perm["permission"], json!({"status": "permanent"}));
+}
+
+#[tokio::test]
+async fn a_hundred_connected_business_calls_a_day_then_138012() {
+    let emu = Emu::start().await;
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/permission-reply"),
+        json!({"response":"accept","permanent":true}),
+    )
+    .await;
+    let connect = json!({"messaging_product":"whatsapp","to":USER,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}});
+    for i in 0..100 {
+        let (s, v) = calls(&emu, connect.clone()).await;
+        assert_eq!(s, 200, "call {i}: {v}");
+        let id = v["calls"][0]["id"].as_str().unwrap();
+        emu.ok("POST", &format!("/calls/{id}/answer"), Value::Null)
+            .await;
+        emu.ok("POST", &format!("/calls/{id}/hangup"), Value::Null)
+            .await;
+    }
+    let (s, v) = calls(&emu, connect.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_u64()), (400, Some(138012)), "{v}");
+    emu.advance(24.0 * 3600.0).await;
+    assert_eq!(calls(&emu, connect).await.0, 200, "the window rolls");
+}
+
+#[tokio::test]
+async fn call_hours_decide_whether_the_user_reaches_the_business() {
+    let mut opts =
+        wa_emulator::server::ServeOptions::for_tests(wa_emulator::engine::ClockMode::Virtual, 2);
+    // Monday 2027-01-04 09:00 UTC.
+    opts.clock_start_ms = Some(1_799_053_200_000);
+    let emu = Emu::start_with(opts).await;
+    let (s, v) = emu
+        .graph("POST", &format!("/{PHONE}/settings"), Some(json!({"calling":{"call_hours":{"status":"ENABLED","timezone_id":"UTC",
+            "weekly_operating_hours":[{"day_of_week":"MONDAY","open_time":"0800","close_time":"1000"}]}}})))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let v = emu
+        .ok("POST", &format!("/users/{USER}/call"), json!({}))
+        .await;
+    emu.ok(
+        "POST",
+        &format!("/calls/{}/hangup", v["call_id"].as_str().unwrap()),
+        Value::Null,
+    )
+    .await;
+    emu.advance(3600.0).await;
+    let (s, v) = emu
+        .admin("POST", &format!("/users/{USER}/call"), json!({}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["error_data"]["reason"].as_str()),
+        (409, Some("outside_call_hours")),
+        "{v}"
+    );
+}
