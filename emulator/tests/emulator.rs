@@ -3,7 +3,9 @@
 
 mod emulator {
     mod calls;
+    mod conformance;
     pub mod harness;
     mod messaging;
     mod robustness;
+    mod sip;
 }
