@@ -353,9 +353,9 @@ impl<'a> Ctx<'a> {
                 if let Some(v) = &u.version {
                     body["version"] = json!(v.text);
                 }
-                if u.window_open {
-                    body["window_open"] = json!(true);
-                }
+                // Always said explicitly, so a story does not depend on the emulator's
+                // default for new users.
+                body["window_open"] = json!(u.window_open);
                 self.admin_ok("POST", "/users", Some(&body)).await?;
                 self.users.insert(u.name.text.clone(), wa_id);
                 Ok(None)
