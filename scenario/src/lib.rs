@@ -19,7 +19,7 @@ pub mod runner;
 pub mod syntax;
 
 pub use cli::{run, RunArgs};
-pub use runner::target::{RunningTarget, TargetFactory};
+pub use runner::target::{RemoteTarget, RunningTarget, Starting, TargetFactory};
 
 /// A typical 15-step scenario (a button call with payload, accepted, timed, hung up),
 /// varied by `i`; the speed benchmark runs a thousand of these.
