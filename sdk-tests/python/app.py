@@ -227,7 +227,7 @@ def build(args: argparse.Namespace) -> tuple[fastapi.FastAPI, WhatsApp]:
             has_cta_payload="cta_payload" in call,
             has_deeplink_payload="deeplink_payload" in call,
         )
-        if c.direction != CallDirection.USER_INITIATED:
+        if c.direction != CallDirection.USER_INITIATED or not args.auto_accept:
             return
         # What a real app does with an incoming call: pre-accept, then accept.
         try:
@@ -361,6 +361,12 @@ def main() -> None:
     p.add_argument("--app-secret", required=True)
     p.add_argument("--verify-token", required=True)
     p.add_argument("--graph-version", help="e.g. 21.0 (default: pywa's own default)")
+    p.add_argument(
+        "--no-auto-accept",
+        dest="auto_accept",
+        action="store_false",
+        help="only record user-initiated calls (replayed fixtures name calls the emulator never had)",
+    )
     args = p.parse_args()
 
     app, _ = build(args)
