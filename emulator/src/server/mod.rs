@@ -9,6 +9,7 @@
 
 pub mod config;
 mod delivery;
+mod ui;
 
 use crate::api::{self, Context, Request, Response};
 use crate::domain::error::{ApiError, ErrorKind};
@@ -218,7 +219,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
 }
 
-type Body = Full<Bytes>;
+// Boxed so the inspector's event stream can share the response type with `Full` bodies.
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 fn to_hyper(r: Response) -> hyper::Response<Body> {
     let mut b = hyper::Response::builder()
@@ -227,8 +229,8 @@ fn to_hyper(r: Response) -> hyper::Response<Body> {
     for (k, v) in &r.headers {
         b = b.header(*k, v.as_str());
     }
-    b.body(Full::new(Bytes::from(r.body)))
-        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::from_static(b"{}"))))
+    b.body(Full::new(Bytes::from(r.body)).boxed())
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::from_static(b"{}")).boxed()))
 }
 
 fn early_error(shared: &Shared, status: u16, e: ApiError) -> hyper::Response<Body> {
@@ -301,6 +303,7 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
     }
     let response = match (req.method.as_str(), req.path.as_str()) {
         ("PUT", "/__emulator/webhook") => set_webhook(shared, &req).await,
+        ("GET", p) if ui::owns(p) => return ui::serve(shared, &req),
         ("POST", "/__emulator/clock/advance") if shared.opts.clock == ClockMode::Virtual => {
             advance_clock(shared, &req).await
         }

@@ -1,0 +1,234 @@
+// The inspector in a real browser: starts the real wa-emulator binary and a webhook
+// receiver that checks signatures with its own HMAC, opens /__emulator/ui in headless
+// Chromium, and drives a whole call through the page's buttons.
+//
+// Environment: WA_EMULATOR_BIN (the binary; the Rust test `ui_browser` sets it),
+// CHROMIUM (default /usr/bin/chromium), INSPECTOR_SCREENSHOT (a PNG path to write).
+
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.WA_EMULATOR_BIN;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOT = process.env.INSPECTOR_SCREENSHOT;
+const SECRET = 'wa-emulator-secret';
+const TOKEN = 'wa-emulator-token';
+const VERIFY = 'wa-emulator-verify';
+const PHONE = '106540352242922';
+const USER = '16315551234';
+const WAIT = 20_000;
+
+const cleanups = [];
+const step = (s) => console.log(`  · ${s}`);
+
+function fail(why) {
+  throw new Error(why);
+}
+
+// The emulator on a free port; resolves with its base URL from the listening line.
+function startEmulator() {
+  if (!BIN) fail('WA_EMULATOR_BIN is not set: run this through `cargo test -p wa-emulator --test ui_browser`');
+  const child = spawn(BIN, ['serve', '--clock', 'virtual', '--addr', '127.0.0.1:0', '--seed', '7'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // SIGTERM first (a clean shutdown), SIGKILL if it has not exited 3 s later.
+  cleanups.push(() => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  }));
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`the emulator did not start in time:\n${out}${err}`)), WAIT);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/wa-emulator listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`the emulator exited with ${code}:\n${out}${err}`)));
+  });
+}
+
+// A receiver like a business's app: answers Meta's handshake, checks every signature
+// against its own HMAC of the exact bytes, and keeps the bodies.
+function startReceiver() {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://receiver');
+    if (req.method === 'GET') {
+      const ok = url.searchParams.get('hub.mode') === 'subscribe' && url.searchParams.get('hub.verify_token') === VERIFY;
+      res.writeHead(ok ? 200 : 403).end(ok ? url.searchParams.get('hub.challenge') : 'bad token');
+      return;
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const expected = 'sha256=' + createHmac('sha256', SECRET).update(raw).digest('hex');
+      const signature = req.headers['x-hub-signature-256'];
+      received.push({ body: JSON.parse(raw.toString('utf8')), signature, valid: signature === expected });
+      res.writeHead(signature === expected ? 200 : 401).end('ok');
+    });
+  });
+  cleanups.push(() => server.close());
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    resolve({ url: `http://127.0.0.1:${server.address().port}/webhook`, received });
+  }));
+}
+
+async function call(base, method, p, body, bearer) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = await r.json();
+  if (!r.ok) fail(`${method} ${p} answered ${r.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function main() {
+  const base = await startEmulator();
+  step(`emulator at ${base}`);
+  const receiver = await startReceiver();
+  await call(base, 'PUT', '/__emulator/webhook', { url: receiver.url });
+  step('webhook receiver verified');
+
+  // launch() gives the browser a fresh temporary profile (its --user-data-dir) each run.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  cleanups.push(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console error: ${m.text()}`));
+  const foreign = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base)) foreign.push(r.url());
+  });
+
+  await page.goto(`${base}/__emulator/ui`);
+  await page.locator('#live.on').waitFor({ timeout: WAIT });
+  step('page loaded, event stream live');
+
+  // Sent after the page loaded: it can only appear through the live updates.
+  const sent = await call(base, `POST`, `/v21.0/${PHONE}/messages`, {
+    messaging_product: 'whatsapp', to: USER, type: 'interactive',
+    interactive: {
+      type: 'voice_call', body: { text: 'Call us on WhatsApp now' },
+      action: { name: 'voice_call', parameters: { display_text: 'Call Now', ttl_minutes: 100, payload: 'P' } },
+    },
+  }, TOKEN);
+  const mid = sent.messages[0].id;
+  const message = page.locator(`li[data-kind="message"][data-id="${mid}"]`);
+  await message.waitFor({ timeout: WAIT });
+  await message.locator('[data-kind="delivery"][data-event="status_delivered"][data-state="delivered"]').waitFor({ timeout: WAIT });
+  const ttl = await message.locator('.ttl').textContent();
+  if (!/expires in 1 h 40 min|expires in 1 h 39 min/.test(ttl)) fail(`the button's TTL reads ${JSON.stringify(ttl)}`);
+  step('message appeared live with its button, TTL and delivered status webhook');
+
+  await message.locator('[data-action="tap"]').click();
+  const callItem = page.locator('li[data-kind="call"]').first();
+  await callItem.waitFor({ timeout: WAIT });
+  const callId = await callItem.getAttribute('data-id');
+  const connect = callItem.locator('[data-kind="delivery"][data-field="calls"][data-event="connect"][data-state="delivered"]');
+  await connect.waitFor({ timeout: WAIT });
+  const connectText = await connect.textContent();
+  if (!connectText.includes('HTTP 200')) fail(`the connect delivery shows ${JSON.stringify(connectText)}`);
+  const callText = await callItem.textContent();
+  for (const want of ['call button', 'ringing', 'cta_payload', '"P"']) {
+    if (!callText.includes(want)) fail(`the call item lacks ${JSON.stringify(want)}: ${callText}`);
+  }
+  const rxConnect = receiver.received.find((r) => r.body.entry[0].changes[0].value.calls?.[0]?.event === 'connect');
+  if (!rxConnect || !rxConnect.valid) fail('the receiver got no validly signed connect webhook');
+  if (rxConnect.body.entry[0].changes[0].value.calls[0].id !== callId) fail('the page shows another call than the receiver got');
+  await connect.locator('.head').click();
+  const shownSig = await connect.locator('.delivery-details .mono').first().textContent();
+  if (shownSig !== rxConnect.signature) fail(`the page shows signature ${shownSig}, the receiver got ${rxConnect.signature}`);
+  step(`tap through the page started ${callId}; connect delivered, HTTP 200, signature matches the receiver's`);
+
+  await callItem.locator('[data-action="biz-accept"]').click();
+  await page.locator(`li[data-kind="call"][data-id="${callId}"][data-status="active"]`).waitFor({ timeout: WAIT });
+  const before = await call(base, 'GET', '/__emulator/clock');
+  await page.fill('#advance-secs', '42');
+  await page.click('#advance-go');
+  // The page shows the emulator's clock 42 s later.
+  const later = new Date(before.now_ms + 42_000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+  await page.locator('#clock-now', { hasText: later }).waitFor({ timeout: WAIT });
+  await page.locator(`li[data-kind="call"][data-id="${callId}"] [data-action="hangup"]`).click();
+  const ended = page.locator(`li[data-kind="call"][data-id="${callId}"][data-status="completed"]`);
+  await ended.waitFor({ timeout: WAIT });
+  const terminate = ended.locator('[data-kind="delivery"][data-field="calls"][data-event="terminate"][data-state="delivered"]');
+  await terminate.waitFor({ timeout: WAIT });
+  const duration = await ended.locator('.badge.duration').textContent();
+  if (duration !== '42 s') fail(`the call's duration reads ${JSON.stringify(duration)}`);
+  step('accepted, 42 s advanced, hung up through the page: terminate delivered, duration 42 s');
+
+  await terminate.locator('[data-action="json"]').click();
+  const json = JSON.parse(await page.locator('#json').textContent());
+  const t = json.body.entry[0].changes[0].value.calls[0];
+  if (t.status !== 'COMPLETED' || t.duration !== 42 || t.cta_payload !== 'P') {
+    fail(`the JSON view shows the terminate webhook as ${JSON.stringify(t)}`);
+  }
+  step('JSON view shows the terminate body: COMPLETED, 42 s, cta_payload P');
+
+  // Filtering by user hides what belongs to someone else.
+  await call(base, 'POST', '/__emulator/users/447700900123/messages', { text: 'hi from someone else' });
+  const other = page.locator('li[data-kind="delivery"][data-event="text"]');
+  await other.waitFor({ timeout: WAIT });
+  await page.selectOption('#f-user', USER);
+  await other.waitFor({ state: 'detached', timeout: WAIT });
+  await page.locator(`li[data-kind="call"][data-id="${callId}"]`).waitFor({ timeout: WAIT });
+  step('the user filter hides the other user\'s webhook and keeps this user\'s call');
+
+  if (SHOT) {
+    await page.selectOption('#f-user', '');
+    await page.mouse.move(0, 0);
+    await page.locator('#toast').waitFor({ state: 'hidden', timeout: WAIT });
+    await page.waitForTimeout(1800); // let the "new item" highlight fade
+    await page.screenshot({ path: SHOT });
+    step(`screenshot written to ${SHOT}`);
+  }
+
+  if (foreign.length) fail(`the page loaded resources from elsewhere: ${foreign.join(', ')}`);
+  if (problems.length) fail(problems.join('\n'));
+}
+
+const watchdog = setTimeout(() => {
+  console.error('inspector browser test: timed out after 120 s');
+  process.exit(1);
+}, 120_000);
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(`inspector browser test failed: ${e.stack || e}`);
+} finally {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch {
+      // Cleanup must not hide the test's own outcome.
+    }
+  }
+  clearTimeout(watchdog);
+}
+console.log(failed ? '0 passed, 1 failed' : '1 passed, 0 failed');
+process.exit(failed ? 1 : 0);
