@@ -6,6 +6,7 @@ mod emulator {
     mod conformance;
     pub mod harness;
     mod messaging;
+    mod restart;
     mod robustness;
     mod sip;
 }

@@ -139,6 +139,9 @@ pub struct Engine {
     seed: u64,
     pub clock: ClockMode,
     ids: IdGen,
+    /// A separate stream for `fbtrace_id`s: errors (even of read-only requests) must not
+    /// shift the ids that state depends on, or a journal replay would diverge.
+    trace_ids: IdGen,
     pub st: State,
     effects: Vec<Effect>,
 }
@@ -160,6 +163,7 @@ impl Engine {
             seed,
             clock,
             ids: IdGen::new(seed),
+            trace_ids: IdGen::new(seed ^ 0x7472_6163_6500),
             st: State::default(),
             effects: Vec::new(),
             behaviour,
@@ -196,6 +200,16 @@ impl Engine {
         self.st = self.fresh_state(self.st.now_ms);
         self.ids = IdGen::new(self.seed);
         self.effects.clear();
+    }
+
+    /// A snapshot for persistence: the id generator is reseeded from the cursor it
+    /// records, so replaying inputs from this snapshot gives exactly the ids the running
+    /// engine gives from now on.
+    pub fn checkpoint(&mut self) -> Value {
+        let cursor = self.ids.u64();
+        self.ids = IdGen::new(cursor);
+        self.st.id_cursor = cursor;
+        serde_json::to_value(&self.st).unwrap_or(Value::Null)
     }
 
     pub fn snapshot(&self) -> Value {
@@ -290,7 +304,7 @@ impl Engine {
     }
 
     pub fn fbtrace_id(&mut self) -> String {
-        self.ids.fbtrace_id()
+        self.trace_ids.fbtrace_id()
     }
 
     // ---- tenants and auth ---------------------------------------------------------

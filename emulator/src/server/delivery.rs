@@ -80,6 +80,9 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 {
                     let mut engine = shared.lock();
                     let now = engine.now();
+                    let _ = shared.journal(&mut engine, || {
+                        super::journal::Entry::record(now, job.seq, &url, &outcome)
+                    });
                     engine.st.outbox.record(job.seq, url, outcome, now);
                     if delivered {
                         if let Some(dir) = &shared.opts.record {

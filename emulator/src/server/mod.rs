@@ -9,6 +9,7 @@
 
 pub mod config;
 mod delivery;
+mod journal;
 mod ui;
 
 use crate::api::{self, Context, Request, Response};
@@ -45,12 +46,41 @@ pub(crate) struct Shared {
     pub ctx: Context,
     pub opts: ServeOptions,
     pub http: delivery::HttpClient,
-    /// Bumped by every request that may change state; the saver compares it.
+    /// Bumped by every request that may change state.
     pub generation: AtomicU64,
+    /// With `--state`: every input is journaled before it is acknowledged.
+    pub journal: Option<journal::Journal>,
     pub sip: crate::server::SipHub,
 }
 
 impl Shared {
+    /// Journals an entry made with the engine locked (no-op without `--state`); the
+    /// receiver resolves once it is durable.
+    pub fn journal(
+        &self,
+        engine: &mut Engine,
+        entry: impl FnOnce() -> journal::Entry,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.journal.as_ref().map(|j| j.append(&entry(), engine))
+    }
+
+    /// Sets (or clears) a callback URL, durably.
+    async fn set_webhook_url(
+        &self,
+        app: Option<String>,
+        url: Option<String>,
+        token: Option<String>,
+    ) {
+        let durable = {
+            let mut engine = self.lock();
+            engine.set_webhook_url(app.as_deref(), url.clone(), token.clone());
+            self.journal(&mut engine, || journal::Entry::Webhook { app, url, token })
+        };
+        if let Some(d) = durable {
+            let _ = d.await;
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Engine> {
         // A panic while holding the lock must not take the emulator down with it.
         let mut g = self.engine.lock().unwrap_or_else(|p| p.into_inner());
@@ -72,13 +102,16 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, saves state (with `--state`) and waits for the tasks.
+    /// Stops accepting, compacts the journal (with `--state`) and waits for the tasks.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
-        save_state(&self.shared);
+        if let Some(j) = &self.shared.journal {
+            j.compact(&mut self.shared.lock());
+            j.stop().await;
+        }
     }
 }
 
@@ -105,45 +138,44 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         opts.clock,
         start,
     );
-    if let Some(path) = &opts.state {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("state file {} is not valid JSON: {e}", path.display()))?;
-                engine
-                    .restore(v)
-                    .map_err(|e| format!("state file {}: {e}", path.display()))?;
-                tracing::info!(path = %path.display(), "state restored");
+    let ctx = Context {
+        listen_url: format!("http://{addr}"),
+        admin_token: opts.admin_token.clone(),
+    };
+    let journal =
+        match &opts.state {
+            Some(path) => {
+                let replayed = journal::recover(&mut engine, path, &ctx)?;
+                if replayed > 0 || path.exists() {
+                    tracing::info!(path = %path.display(), replayed, "state restored");
+                }
+                // Compact what was recovered into a fresh snapshot and an empty journal.
+                journal::write_snapshot(path, &engine.checkpoint())
+                    .and_then(|_| std::fs::write(journal::wal_path(path), b""))
+                    .map_err(|e| format!("cannot write state file {}: {e}", path.display()))?;
+                Some(journal::Journal::start(path.clone()).map_err(|e| {
+                    format!("cannot open the journal beside {}: {e}", path.display())
+                })?)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read state file {}: {e}", path.display())),
-        }
-    }
+            None => None,
+        };
     let (tx, rx) = watch::channel(false);
     let (sip, sip_rx) = SipHub::new();
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
         wake: Notify::new(),
-        ctx: Context {
-            listen_url: format!("http://{addr}"),
-            admin_token: opts.admin_token.clone(),
-        },
+        ctx,
         http: delivery::client(),
         generation: AtomicU64::new(0),
+        journal,
         sip,
         opts,
     });
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(accept_loop(
-        listener,
-        shared.clone(),
-        rx.clone(),
-    )));
-    tasks.push(tokio::spawn(delivery::worker(shared.clone(), rx.clone())));
-    tasks.push(tokio::spawn(sip_events(shared.clone(), sip_rx)));
-    if shared.opts.state.is_some() {
-        tasks.push(tokio::spawn(saver(shared.clone(), rx.clone())));
-    }
+    let tasks = vec![
+        tokio::spawn(accept_loop(listener, shared.clone(), rx.clone())),
+        tokio::spawn(delivery::worker(shared.clone(), rx.clone())),
+        tokio::spawn(sip_events(shared.clone(), sip_rx, rx.clone())),
+    ];
     // A callback URL given at start-up gets its handshake now; a failure is reported
     // but the URL stays, since receivers often start after the emulator.
     let start_url = {
@@ -308,11 +340,23 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
             advance_clock(shared, &req).await
         }
         _ => {
-            let (resp, effects) = {
+            let (resp, effects, durable) = {
                 let mut engine = shared.lock();
+                let now = engine.now();
                 let resp = api::handle(&mut engine, &req, &shared.ctx);
-                (resp, engine.take_effects())
+                // Reads of the admin API change nothing; everything else is journaled.
+                let read_only = req.method == "GET" && req.path.starts_with(api::ADMIN_PREFIX);
+                let durable = match &shared.journal {
+                    Some(j) if !read_only => {
+                        Some(j.append(&journal::Entry::api(now, &req), &mut engine))
+                    }
+                    _ => None,
+                };
+                (resp, engine.take_effects(), durable)
             };
+            if let Some(done) = durable {
+                let _ = done.await;
+            }
             run_effects(shared, effects);
             resp
         }
@@ -369,7 +413,7 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
         Err(e) => return admin_error(shared, e),
     };
     let Some(url) = url else {
-        shared.lock().set_webhook_url(app.as_deref(), None, None);
+        shared.set_webhook_url(app, None, None).await;
         return Response::ok(&serde_json::json!({ "url": null }));
     };
     if let Err(e) = config::check_url(&url) {
@@ -388,8 +432,8 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
     match delivery::handshake(shared, &url, &token).await {
         Ok(()) => {
             shared
-                .lock()
-                .set_webhook_url(app.as_deref(), Some(url.clone()), Some(token));
+                .set_webhook_url(app, Some(url.clone()), Some(token))
+                .await;
             Response::ok(&serde_json::json!({ "url": url, "verified": true }))
         }
         Err(why) => admin_error(
@@ -419,11 +463,15 @@ async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
     };
     loop {
         delivery::settle(shared).await;
-        let (more, effects) = {
+        let (more, effects, durable) = {
             let mut engine = shared.lock();
             let more = engine.advance_step(target);
-            (more, engine.take_effects())
+            let durable = shared.journal(&mut engine, || journal::Entry::Step { target });
+            (more, engine.take_effects(), durable)
         };
+        if let Some(d) = durable {
+            let _ = d.await;
+        }
         run_effects(shared, effects);
         shared.wake.notify_one();
         if !more {
@@ -438,39 +486,6 @@ async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
 fn run_effects(shared: &Arc<Shared>, effects: Vec<crate::engine::Effect>) {
     for effect in effects {
         shared.sip.run(shared, effect);
-    }
-}
-
-/// Writes the state file atomically (temp file + rename).
-fn save_state(shared: &Shared) {
-    let Some(path) = &shared.opts.state else {
-        return;
-    };
-    let snapshot = shared.lock().snapshot();
-    let tmp = path.with_extension("tmp");
-    let result = serde_json::to_vec(&snapshot)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| {
-            std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, path).map_err(|e| e.to_string())
-        });
-    if let Err(e) = result {
-        tracing::error!(path = %path.display(), "could not save state: {e}");
-    }
-}
-
-async fn saver(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut saved = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = stop.changed() => return,
-        }
-        let g = shared.generation.load(Ordering::Relaxed);
-        if g != saved {
-            save_state(&shared);
-            saved = g;
-        }
     }
 }
 
@@ -536,6 +551,10 @@ impl SipHub {
                     digest_password: i.digest_password,
                 };
                 let handle = crate::sip::start_call(params, self.events.clone());
+                let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+                // Handles of finished calls are dropped here, so the map stays small.
+                calls.retain(|_, h| !h.is_finished());
+                drop(calls);
                 self.calls
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -561,12 +580,44 @@ impl SipHub {
 async fn sip_events(
     shared: Arc<Shared>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>,
+    mut stop: watch::Receiver<bool>,
 ) {
     use crate::sip::SipEvent;
-    while let Some((wacid, event)) = rx.recv().await {
+    loop {
+        // The sender lives as long as `Shared`, so stopping must not wait for it.
+        let next = tokio::select! {
+            n = rx.recv() => n,
+            _ = stop.changed() => None,
+        };
+        let Some((wacid, event)) = next else { return };
         let call = crate::domain::ids::CallId(wacid.clone());
+        let entry = match &event {
+            SipEvent::Message {
+                outgoing,
+                first_line,
+                raw,
+            } => Some(journal::SipEntry::Message {
+                outgoing: *outgoing,
+                first_line: first_line.clone(),
+                raw: raw.clone(),
+            }),
+            SipEvent::Answered { sdp } => Some(journal::SipEntry::Answered { sdp: sdp.clone() }),
+            SipEvent::Failed { status, .. } => Some(journal::SipEntry::Failed { status: *status }),
+            SipEvent::TimedOut => Some(journal::SipEntry::TimedOut),
+            SipEvent::ByeFromServer => Some(journal::SipEntry::Bye),
+            SipEvent::Provisional { .. } | SipEvent::Ended => None,
+        };
         let effects = {
             let mut engine = shared.lock();
+            if let Some(event) = entry {
+                let now = engine.now();
+                // Background inputs need no acknowledgement; order is what matters.
+                let _ = shared.journal(&mut engine, || journal::Entry::Sip {
+                    now,
+                    wacid: wacid.clone(),
+                    event,
+                });
+            }
             match event {
                 SipEvent::Message {
                     outgoing,
