@@ -22,9 +22,36 @@ if [ -f sdk-tests/setup.sh ]; then
     bash sdk-tests/setup.sh
 fi
 
+step "headless Chromium and playwright-core for the inspector's browser test"
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+    fi
+fi
+(cd emulator/ui/test && npm ci --no-audit --no-fund --silent)
+
 step "build"
-cargo build --workspace --bins
+cargo build --workspace --bins --examples
 
 step "tests"
 # sipp is installed above, so the SIP tests must run, not skip.
 SIPP_REQUIRED=1 cargo test --workspace
+
+step "scenario corpus (in-process emulators, JUnit XML in target/scenarios.xml)"
+target/debug/wa-emulator run scenario/scenarios --junit target/scenarios.xml
+
+step "app-under-test mode: the example integration answers calls by itself"
+emu_log=$(mktemp)
+target/debug/wa-emulator serve --addr 127.0.0.1:0 --clock virtual --seed 3 >"$emu_log" 2>&1 &
+emu_pid=$!
+app_pid=""
+trap 'kill $emu_pid $app_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "listening on" "$emu_log" && break; sleep 0.05; done
+emu_url=$(sed -n 's/^wa-emulator listening on //p' "$emu_log")
+app_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+target/debug/examples/answering_app "127.0.0.1:$app_port" "$emu_url" &
+app_pid=$!
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$app_port") 2>/dev/null && break; sleep 0.05; done
+target/debug/wa-emulator run --target "$emu_url" --app "http://127.0.0.1:$app_port/webhook" scenario/scenarios/app

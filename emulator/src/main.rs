@@ -42,6 +42,8 @@ struct Target {
 enum Command {
     /// Run the emulator (Ctrl-C to stop).
     Serve(ServeArgs),
+    /// Run scenario files or folders (each against a fresh in-process emulator by default).
+    Run(scenario::RunArgs),
     /// Replay webhook fixture files to a receiver, freshly signed.
     Replay(wa_emulator::replay::ReplayArgs),
     /// The user taps the call button of a message → prints the call id and the webhooks.
@@ -161,6 +163,7 @@ async fn dispatch(cmd: Command) -> i32 {
             server::run(opts).await
         }
         Command::Replay(args) => wa_emulator::replay::run(args).await,
+        Command::Run(args) => scenario::run(args, std::sync::Arc::new(InProcess)).await,
         Command::Tap {
             wa_id,
             message_id,
@@ -273,6 +276,30 @@ async fn dispatch(cmd: Command) -> i32 {
             )
             .await
         }
+    }
+}
+
+/// The scenario runner's default door: a fresh emulator in this process per scenario,
+/// on a free loopback port, with a virtual clock starting at a fixed time.
+struct InProcess;
+
+struct InProcessTarget(server::Running);
+
+impl scenario::RunningTarget for InProcessTarget {
+    fn base_url(&self) -> String {
+        self.0.url()
+    }
+}
+
+impl scenario::TargetFactory for InProcess {
+    fn start(&self, seed: u64) -> scenario::Starting<'_> {
+        Box::pin(async move {
+            let mut opts = ServeOptions::for_tests(wa_emulator::engine::ClockMode::Virtual, seed);
+            // 2026-01-01T00:00:00Z: the same timestamps on every run.
+            opts.clock_start_ms = Some(1_767_225_600_000);
+            let running = server::spawn(opts).await?;
+            Ok(Box::new(InProcessTarget(running)) as Box<dyn scenario::RunningTarget>)
+        })
     }
 }
 

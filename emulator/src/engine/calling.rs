@@ -614,6 +614,8 @@ impl Engine {
             message_id: None,
             via_sip: false,
         };
+        let mut call = call;
+        call.answer_sdp = Some(self.sdp(false));
         let value = payload::call_status(&call, phone, &user, self.behaviour.bsuid, "RINGING", now);
         self.emit_for_phone(
             phone,
@@ -623,6 +625,25 @@ impl Engine {
             Some(&id),
             None,
             value,
+        );
+        // Meta sends the connect when the media path is ready, before the user picks up
+        // (reference §4.2); the ACCEPTED status marks the pick-up.
+        let connect = payload::call_connect(
+            &call,
+            phone,
+            &user,
+            self.behaviour.bsuid,
+            now,
+            self.behaviour.legacy_connection_sdp,
+        );
+        self.emit_for_phone(
+            phone,
+            "calls",
+            "connect",
+            format!("call:{id}"),
+            Some(&id),
+            None,
+            connect,
         );
         self.schedule(
             now + self.behaviour.ring_timeout_secs * 1000,
@@ -704,23 +725,7 @@ impl Engine {
             ) else {
                 return;
             };
-            let connect = payload::call_connect(
-                &call,
-                &phone,
-                &user,
-                self.behaviour.bsuid,
-                now,
-                self.behaviour.legacy_connection_sdp,
-            );
-            self.emit_for_phone(
-                &phone,
-                "calls",
-                "connect",
-                format!("call:{call_id}"),
-                Some(call_id),
-                None,
-                connect,
-            );
+            // The connect (with Meta's SDP answer) went out at set-up; pick-up is ACCEPTED.
             let accepted =
                 payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "ACCEPTED", now);
             self.emit_for_phone(
