@@ -289,6 +289,9 @@ fn delivery_json(engine: &Engine, d: &Delivery) -> Value {
     if let Some(m) = &d.message_id {
         v["message_id"] = m.clone().into();
     }
+    if let Some(c) = &d.chaos {
+        v["chaos"] = c.clone().into();
+    }
     if d.state == DeliveryState::Pending && !d.attempts.is_empty() {
         v["next_attempt_at_ms"] = d.next_attempt_at_ms.into();
     }

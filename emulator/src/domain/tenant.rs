@@ -75,6 +75,8 @@ pub struct Behaviour {
     pub retry_horizon_secs: u64,
     /// How long undelivered `calls` webhooks are retried (shorter, as Meta warns).
     pub calls_retry_horizon_secs: u64,
+    /// Seeded fault injection on webhook delivery (off by default).
+    pub chaos: crate::webhook::outbox::Chaos,
 }
 
 impl Default for Behaviour {
@@ -96,6 +98,7 @@ impl Default for Behaviour {
             call_retention: 10_000,
             retry_horizon_secs: 7 * 24 * 3600,
             calls_retry_horizon_secs: 3600,
+            chaos: Default::default(),
         }
     }
 }

@@ -176,7 +176,10 @@ impl Engine {
         let mut st = State {
             now_ms,
             tenants: self.initial.clone(),
-            outbox: Outbox::new(self.behaviour.delivery_log_capacity),
+            outbox: Outbox::with_chaos(
+                self.behaviour.delivery_log_capacity,
+                self.behaviour.chaos.clone(),
+            ),
             journal: Journal {
                 capacity: self.behaviour.journal_capacity,
                 ..Default::default()

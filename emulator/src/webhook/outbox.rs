@@ -30,6 +30,26 @@ pub struct Attempt {
     pub url: String,
 }
 
+/// Seeded fault injection (off by default): duplicates, reordering and delays, as Meta's
+/// calling webhooks can show them. The same seed gives the same faults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Chaos {
+    /// Probability that a webhook is delivered twice (a second, separate delivery).
+    pub duplicate: f64,
+    /// Probability that a webhook ignores per-call ordering (may overtake or be overtaken).
+    pub reorder: f64,
+    /// Each webhook waits a random 0..=delay_ms before its first attempt.
+    pub delay_ms: u64,
+    pub seed: u64,
+}
+
+impl Chaos {
+    pub fn is_off(&self) -> bool {
+        self.duplicate <= 0.0 && self.reorder <= 0.0 && self.delay_ms == 0
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
     pub seq: u64,
@@ -47,6 +67,9 @@ pub struct Delivery {
     pub next_attempt_at_ms: u64,
     pub horizon_ms: u64,
     pub attempts: Vec<Attempt>,
+    /// What fault injection did to this delivery, if anything.
+    #[serde(default)]
+    pub chaos: Option<String>,
     #[serde(skip)]
     pub in_flight: bool,
 }
@@ -74,6 +97,11 @@ pub struct Outbox {
     done: VecDeque<Delivery>,
     pub evicted: u64,
     pub capacity: usize,
+    #[serde(default)]
+    pub chaos: Chaos,
+    /// xorshift state of the fault injector (serialised, so a restart keeps the sequence).
+    #[serde(default)]
+    chaos_rng: u64,
 }
 
 impl Outbox {
@@ -83,6 +111,27 @@ impl Outbox {
             capacity,
             ..Default::default()
         }
+    }
+
+    pub fn with_chaos(capacity: usize, chaos: Chaos) -> Self {
+        let chaos_rng = chaos.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Self {
+            next_seq: 1,
+            capacity,
+            chaos,
+            chaos_rng,
+            ..Default::default()
+        }
+    }
+
+    /// A uniform draw in [0, 1) from the fault injector's own stream.
+    fn chaos_draw(&mut self) -> f64 {
+        let mut x = self.chaos_rng.max(1);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.chaos_rng = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -101,26 +150,50 @@ impl Outbox {
     ) -> u64 {
         let seq = self.next_seq.max(1);
         self.next_seq = seq + 1;
-        self.pending.insert(
+        let mut d = Delivery {
             seq,
-            Delivery {
-                seq,
-                app_id: app_id.to_owned(),
-                field: field.to_owned(),
-                event: event.to_owned(),
-                call_id,
-                message_id,
-                order_key,
-                body,
-                signature,
-                state: DeliveryState::Pending,
-                created_at_ms: now_ms,
-                next_attempt_at_ms: now_ms,
-                horizon_ms,
-                attempts: Vec::new(),
-                in_flight: false,
-            },
-        );
+            app_id: app_id.to_owned(),
+            field: field.to_owned(),
+            event: event.to_owned(),
+            call_id,
+            message_id,
+            order_key,
+            body,
+            signature,
+            state: DeliveryState::Pending,
+            created_at_ms: now_ms,
+            next_attempt_at_ms: now_ms,
+            horizon_ms,
+            attempts: Vec::new(),
+            chaos: None,
+            in_flight: false,
+        };
+        if !self.chaos.is_off() {
+            let mut notes = Vec::new();
+            if self.chaos.delay_ms > 0 {
+                let delay = (self.chaos_draw() * (self.chaos.delay_ms + 1) as f64) as u64;
+                d.next_attempt_at_ms = now_ms + delay;
+                notes.push(format!("delayed {delay} ms"));
+            }
+            if self.chaos_draw() < self.chaos.reorder {
+                d.order_key = format!("{}#unordered{seq}", d.order_key);
+                notes.push("unordered".to_owned());
+            }
+            let duplicate = self.chaos_draw() < self.chaos.duplicate;
+            if !notes.is_empty() {
+                d.chaos = Some(notes.join(", "));
+            }
+            if duplicate {
+                let twin_seq = self.next_seq;
+                self.next_seq += 1;
+                let mut twin = d.clone();
+                twin.seq = twin_seq;
+                twin.order_key = format!("{}#dup{twin_seq}", d.order_key);
+                twin.chaos = Some(format!("duplicate of d{seq}"));
+                self.pending.insert(twin_seq, twin);
+            }
+        }
+        self.pending.insert(seq, d);
         seq
     }
 
@@ -376,6 +449,46 @@ mod tests {
         assert_eq!(d.state, DeliveryState::Dead);
         assert!(d.attempts.last().unwrap().at_ms <= 3_600_000);
         assert!(d.attempts.len() >= 5);
+    }
+
+    #[test]
+    fn chaos_is_seeded_and_reproducible() {
+        let chaos = Chaos {
+            duplicate: 0.3,
+            reorder: 0.3,
+            delay_ms: 2_000,
+            seed: 42,
+        };
+        let run = || {
+            let mut o = Outbox::with_chaos(100, chaos.clone());
+            for _ in 0..50 {
+                push(&mut o, "call:1", 0);
+            }
+            o.iter()
+                .map(|d| {
+                    (
+                        d.seq,
+                        d.order_key.clone(),
+                        d.next_attempt_at_ms,
+                        d.chaos.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        let dups = a
+            .iter()
+            .filter(|d| d.3.as_deref().is_some_and(|c| c.starts_with("duplicate")))
+            .count();
+        assert!((5..=30).contains(&dups), "about 30% duplicated: {dups}");
+        assert!(a.iter().any(|d| d.2 > 0), "some delayed");
+        let off = {
+            let mut o = Outbox::new(100);
+            push(&mut o, "k", 0);
+            o.iter().map(|d| d.chaos.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(off, vec![None], "off by default");
     }
 
     #[test]

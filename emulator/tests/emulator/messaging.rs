@@ -400,3 +400,54 @@ async fn a_failed_handshake_is_reported_and_sets_nothing() {
     emu.set_webhook(&ok).await;
     assert_eq!(ok.wait_for(2).await.len(), 2);
 }
+
+#[tokio::test]
+async fn seeded_chaos_duplicates_webhooks_reproducibly_and_is_off_by_default() {
+    let run = |duplicate: f64| async move {
+        let mut opts = wa_emulator::server::ServeOptions::for_tests(
+            wa_emulator::engine::ClockMode::Virtual,
+            9,
+        );
+        opts.behaviour.chaos = wa_emulator::webhook::outbox::Chaos {
+            duplicate,
+            reorder: 0.0,
+            delay_ms: 0,
+            seed: 5,
+        };
+        let emu = Emu::start_with(opts).await;
+        let rx = Receiver::default_tenant().await;
+        emu.set_webhook(&rx).await;
+        for _ in 0..5 {
+            emu.send(voice_call(USER, json!({}))).await;
+        }
+        let log = emu.webhooks().await;
+        let got = rx.wait_for(log.len()).await;
+        assert_eq!(
+            got.len(),
+            log.len(),
+            "every delivery in the log reached the receiver"
+        );
+        let marks: Vec<Option<String>> = log
+            .iter()
+            .map(|d| d["chaos"].as_str().map(str::to_owned))
+            .collect();
+        (got.len(), marks)
+    };
+    let (plain, marks) = run(0.0).await;
+    assert_eq!(plain, 10);
+    assert!(marks.iter().all(Option::is_none));
+    let (doubled, marks) = run(1.0).await;
+    assert_eq!(doubled, 20, "every webhook twice");
+    assert_eq!(
+        marks
+            .iter()
+            .filter(|m| m.as_deref().is_some_and(|m| m.starts_with("duplicate of")))
+            .count(),
+        10
+    );
+    assert_eq!(
+        run(1.0).await.1,
+        marks,
+        "the same seed gives the same faults"
+    );
+}
