@@ -312,11 +312,13 @@ proptest! {
                 }
             }
         }
-        // Webhook timestamps never go back in time.
+        // Webhook timestamps never go back in time, and every signature verifies.
         let mut last = 0u64;
         for d in e.st.outbox.iter() {
             prop_assert!(d.created_at_ms >= last);
             last = d.created_at_ms;
+            prop_assert!(crate::webhook::codec::verify(b"wa-emulator-secret", d.body.as_bytes(), &d.signature));
+            prop_assert!(d.body.is_ascii());
         }
     }
 }
