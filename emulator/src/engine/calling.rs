@@ -122,14 +122,7 @@ impl Engine {
 
     /// The user calls from the call icon: no payload.
     pub fn user_call(&mut self, wa: &WaId, phone_id: Option<&PhoneNumberId>) -> ApiResult<Value> {
-        let phone_id = phone_id
-            .cloned()
-            .or_else(|| self.default_phone())
-            .ok_or_else(|| unknown_object("phone"))?;
-        let phone = self
-            .phone(&phone_id)
-            .cloned()
-            .ok_or_else(|| unknown_object(phone_id.as_str()))?;
+        let phone = self.phone_or_default(phone_id)?;
         let user = self.user_or_create(wa);
         if phone.calling.call_icon_visibility != "DEFAULT" {
             return Err(ApiError::refused(
@@ -368,20 +361,11 @@ impl Engine {
                         format!("Message {mid} failed; the user never saw it."),
                     ));
                 }
-                (msg.phone_number_id.clone(), Some(mid.0.clone()))
+                (Some(msg.phone_number_id.clone()), Some(mid.0.clone()))
             }
-            None => (
-                phone_id
-                    .cloned()
-                    .or_else(|| self.default_phone())
-                    .ok_or_else(|| unknown_object("phone"))?,
-                None,
-            ),
+            None => (phone_id.cloned(), None),
         };
-        let phone = self
-            .phone(&phone_id)
-            .cloned()
-            .ok_or_else(|| unknown_object(phone_id.as_str()))?;
+        let phone = self.phone_or_default(phone_id.as_ref())?;
         let user = self.user_or_create(wa);
         let now = self.now();
         // Replying is the user interacting with the business.

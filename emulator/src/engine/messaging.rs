@@ -385,14 +385,7 @@ impl Engine {
         phone_id: Option<&PhoneNumberId>,
         text: &str,
     ) -> ApiResult<Value> {
-        let phone_id = phone_id
-            .cloned()
-            .or_else(|| self.default_phone())
-            .ok_or_else(|| unknown_object("phone"))?;
-        let phone = self
-            .phone(&phone_id)
-            .cloned()
-            .ok_or_else(|| unknown_object(phone_id.as_str()))?;
+        let phone = self.phone_or_default(phone_id)?;
         let user = self.user_or_create(wa);
         self.open_window(&phone.id, wa);
         let id = self.ids.message_id(wa);

@@ -341,6 +341,17 @@ impl Engine {
             .find(|p| p.display_phone_number == digits)
     }
 
+    /// The named phone number, or the first one when none is named.
+    pub fn phone_or_default(&self, id: Option<&PhoneNumberId>) -> ApiResult<PhoneNumber> {
+        let id = id
+            .cloned()
+            .or_else(|| self.default_phone())
+            .ok_or_else(|| unknown_object("phone"))?;
+        self.phone(&id)
+            .cloned()
+            .ok_or_else(|| unknown_object(id.as_str()))
+    }
+
     pub fn default_phone(&self) -> Option<PhoneNumberId> {
         self.st.tenants.phone_numbers.first().map(|p| p.id.clone())
     }
@@ -422,17 +433,7 @@ impl Engine {
 
     fn add_user(&mut self, user: User, window_open: Option<bool>) {
         if window_open.unwrap_or(self.behaviour.new_users_window_open) {
-            let now = self.now();
-            let phones: Vec<PhoneNumberId> = self
-                .st
-                .tenants
-                .phone_numbers
-                .iter()
-                .map(|p| p.id.clone())
-                .collect();
-            for p in phones {
-                self.st.windows.insert(pair_key(&p, &user.wa_id), now);
-            }
+            self.open_window_all(&user.wa_id);
         }
         self.st.users.insert(user.wa_id.clone(), user);
     }

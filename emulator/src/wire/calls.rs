@@ -34,17 +34,7 @@ pub enum CallAction {
 
 pub fn parse(body: &Map<String, Value>, require_fingerprint: bool) -> ApiResult<CallAction> {
     let root = Obj::new("", body);
-    match root.str_opt("messaging_product")? {
-        Some("whatsapp") => {}
-        Some(other) => {
-            return Err(invalid(
-                "messaging_product",
-                "must be \"whatsapp\"",
-                quote_bounded(other),
-            ))
-        }
-        None => return Err(missing("messaging_product")),
-    }
+    json::require_whatsapp(&root)?;
     let action = root
         .enum_opt(
             "action",

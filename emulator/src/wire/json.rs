@@ -218,6 +218,19 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Every Graph body names its product: `"messaging_product": "whatsapp"`.
+pub fn require_whatsapp(root: &Obj<'_>) -> ApiResult<()> {
+    match root.str_opt("messaging_product")? {
+        Some("whatsapp") => Ok(()),
+        Some(other) => Err(invalid(
+            "messaging_product",
+            "must be \"whatsapp\"",
+            quote_bounded(other),
+        )),
+        None => Err(missing("messaging_product")),
+    }
+}
+
 /// An integer from a number (integral floats allowed) or a numeric string.
 pub fn integral(v: &Value) -> Option<i64> {
     match v {

@@ -71,17 +71,7 @@ pub enum MessagesBody {
 
 pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
     let root = Obj::new("", body);
-    match root.str_opt("messaging_product")? {
-        Some("whatsapp") => {}
-        Some(other) => {
-            return Err(invalid(
-                "messaging_product",
-                "must be \"whatsapp\"",
-                quote_bounded(other),
-            ))
-        }
-        None => return Err(missing("messaging_product")),
-    }
+    json::require_whatsapp(&root)?;
     if root.str_opt("status")? == Some("read") {
         return Ok(MessagesBody::MarkRead(MessageId(
             root.str_req("message_id")?.to_owned(),
