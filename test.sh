@@ -37,10 +37,11 @@ cargo build --workspace --bins --examples
 
 step "tests"
 # sipp is installed above, so the SIP tests must run, not skip.
-SIPP_REQUIRED=1 cargo test --workspace
+mkdir -p target
+SIPP_REQUIRED=1 cargo test --workspace 2>&1 | tee target/cargo-test.log
 
 step "scenario corpus (in-process emulators, JUnit XML in target/scenarios.xml)"
-target/debug/wa-emulator run scenario/scenarios --junit target/scenarios.xml
+target/debug/wa-emulator run scenario/scenarios --junit target/scenarios.xml | tee target/scenarios.log
 
 step "app-under-test mode: the example integration answers calls by itself"
 emu_log=$(mktemp)
@@ -54,4 +55,8 @@ app_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0))
 target/debug/examples/answering_app "127.0.0.1:$app_port" "$emu_url" &
 app_pid=$!
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$app_port") 2>/dev/null && break; sleep 0.05; done
-target/debug/wa-emulator run --target "$emu_url" --app "http://127.0.0.1:$app_port/webhook" scenario/scenarios/app
+target/debug/wa-emulator run --target "$emu_url" --app "http://127.0.0.1:$app_port/webhook" scenario/scenarios/app | tee -a target/scenarios.log
+
+# One closing line for everything above: Rust tests plus scenarios.
+awk '/^test result:/ { p += $4; f += $6 } /^ok: [0-9]+ passed|^FAILED: [0-9]+ passed/ { p += $2; f += $4 }
+     END { printf "\nall: %d passed, %d failed\n", p, f }' target/cargo-test.log target/scenarios.log
