@@ -4,8 +4,10 @@
 mod emulator {
     mod calls;
     mod conformance;
+    mod fuzz;
     pub mod harness;
     mod messaging;
+    mod reliability;
     mod restart;
     mod robustness;
     mod sip;

@@ -69,7 +69,15 @@ pub fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
         )
     })?;
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Object(m)) => {
+            serde_json::from_str::<NoDuplicateKeys>(text).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    format!("The request body is ambiguous: {e}."),
+                )
+            })?;
+            Ok(m)
+        }
         Ok(other) => Err(ApiError::new(
             ErrorKind::InvalidParameter,
             format!(
@@ -85,6 +93,67 @@ pub fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
                 e.column()
             ),
         )),
+    }
+}
+
+/// A pass over a JSON text that fails on the first object repeating a key: a parser
+/// silently keeping one of the two values would hide the integration's bug.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self, A::Error> {
+        while a.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = a.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key {} appears twice in one object",
+                    quote_bounded(&key)
+                )));
+            }
+            a.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
     }
 }
 
@@ -155,7 +224,17 @@ impl<'a> Obj<'a> {
             return Ok(None);
         };
         let path = self.field_path(key);
-        let n = integral(v).ok_or_else(|| wrong_type(&path, "an integer", v))?;
+        let Some(n) = integral(v) else {
+            // An integer beyond i64 is out of range, not of the wrong type.
+            if v.as_f64().is_some_and(|f| f.fract() == 0.0) {
+                return Err(invalid(
+                    &path,
+                    &format!("must be between {min} and {max}"),
+                    v,
+                ));
+            }
+            return Err(wrong_type(&path, "an integer", v));
+        };
         if n < min || n > max {
             return Err(invalid(
                 &path,
@@ -316,6 +395,14 @@ mod tests {
             obj(&v).int_opt("ttl_minutes", 1, 43200).unwrap_err().code(),
             100
         );
+        let v = json!({ "ttl_minutes": u64::MAX });
+        let e = obj(&v).int_opt("ttl_minutes", 1, 43200).unwrap_err();
+        assert_eq!(e.code(), 131009, "an integer too large is out of range");
+        assert!(
+            e.details.contains("got 18446744073709551615"),
+            "{}",
+            e.details
+        );
         let v = json!({"display_text": 5});
         assert_eq!(obj(&v).str_opt("display_text").unwrap_err().code(), 100);
     }
@@ -356,6 +443,11 @@ mod tests {
             .details
             .contains("must be a JSON object"));
         assert!(parse_object(b"").unwrap_err().details.contains("empty"));
+        assert!(parse_object(br#"{"a":{"b":1,"b":2}}"#)
+            .unwrap_err()
+            .details
+            .contains("the key \"b\" appears twice"));
+        assert!(parse_object(br#"{"a":[{"b":1},{"b":2}],"b":[]}"#).is_ok());
         assert!(parse_object(&[0xff, 0xfe])
             .unwrap_err()
             .details
