@@ -6,6 +6,7 @@
 # idle RSS and RSS after one million sends, and prints a Markdown table with ratios.
 # Not part of the test suite. Every step is bounded in time. Knobs (environment):
 #   BENCH_DURATION=10 BENCH_WARMUP=5 BENCH_SENDS=1000000 BENCH_PACED_RATE=1000
+#   BENCH_HELD_SENDS=20000 (sends with no webhook URL set; 0 skips)
 #   BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1 BENCH_OUT=target/bench BENCH_SKIP_BUILD=1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +15,7 @@ DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-5}
 SENDS=${BENCH_SENDS:-1000000}
 PACED_RATE=${BENCH_PACED_RATE:-1000}
+HELD_SENDS=${BENCH_HELD_SENDS:-20000}
 SCPU=${BENCH_SERVER_CPU:-0}
 LCPU=${BENCH_LOAD_CPU:-1}
 OUT=${BENCH_OUT:-target/bench}
@@ -46,9 +48,17 @@ for b in "$EMU_BIN" "$FLOOR_BIN" "$SINK_BIN"; do [ -x "$b" ] || die "$b is missi
 
 # ---- process helpers (only the processes started here are ever stopped) ----------------
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop() { # SIGTERM, then SIGKILL after 3 s: a server that hangs on shutdown must not hang the run
+    kill "$1" 2>/dev/null || return 0
+    for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.01; done
+    if kill -0 "$1" 2>/dev/null; then
+        echo "bench: pid $1 ignored SIGTERM for 3 s; killed" >&2
+        kill -9 "$1" 2>/dev/null || true
+    fi
+    wait "$1" 2>/dev/null || true
+}
 port_free() { ! curl -s -o /dev/null --max-time 0.5 "http://$1/" 2>/dev/null; }
 wait_up() { # url: up to 10 s
     for _ in $(seq 1 1000); do curl -sf -o /dev/null --max-time 0.5 "$1" && return 0; sleep 0.01; done
@@ -127,6 +137,7 @@ step "emulator: waiting for every webhook of those runs to reach the sink"
 taskset -c "$LCPU" "$SINK_BIN" drain --emulator "http://$EMU" --sink "http://$SINK" --timeout 120 >"$OUT/drain-wrk.txt"
 W_MADE=$(get emulator_deliveries "$OUT/drain-wrk.txt"); W_LOST=$(get lost "$OUT/drain-wrk.txt")
 W_BAD=$(get bad_signature "$OUT/drain-wrk.txt"); W_WAIT=$(get drain_wait_s "$OUT/drain-wrk.txt")
+W_CONN=$(get connections "$OUT/drain-wrk.txt")
 stop "$P"; stop "$S"
 
 # ---- webhook pipeline ----------------------------------------------------------------
@@ -158,6 +169,22 @@ M_LOST=$(get lost "$OUT/drain-million.txt"); M_MADE=$(get emulator_deliveries "$
 M_EVICTED=$(get emulator_evicted "$OUT/drain-million.txt")
 stop "$P"; stop "$S"
 [ "$M_OK" = "$SENDS" ] || echo "bench: only $M_OK of $SENDS sends succeeded: $(get first_error "$OUT/million.txt")" >&2
+
+# ---- no webhook URL: deliveries are held ------------------------------------------------
+HELD="skipped"
+if [ "$HELD_SENDS" -gt 0 ]; then
+    step "held deliveries: $HELD_SENDS sends with no webhook URL, in 4 equal batches"
+    taskset -c "$SCPU" "$EMU_BIN" serve --addr "$EMU" >/dev/null 2>&1 & P=$!; PIDS+=("$P")
+    wait_up "http://$EMU/__emulator/health"
+    rates=()
+    for i in 1 2 3 4; do
+        taskset -c "$LCPU" "$SINK_BIN" send --emulator "http://$EMU" --count $(( HELD_SENDS / 4 )) --connections 32 \
+            --timeout 120 >"$OUT/held-$i.txt"
+        rates+=("$(get sends_per_s "$OUT/held-$i.txt")")
+    done
+    HELD="sends/s per quarter ${rates[*]}; RSS $(rss_mib "$P" VmRSS) MiB; $(curl -s "http://$EMU/__emulator/webhooks?limit=0" | grep -o '"pending":[0-9]*') held"
+    stop "$P"
+fi
 
 # ---- scenario suite ------------------------------------------------------------------
 SUITE="not run: \`wa-emulator run\` does not exist in this build"
@@ -194,9 +221,11 @@ echo "| request→delivery p50 / p99 ms, saturated | $(get delay_p50_ms "$PS") /
 echo "| request→delivery p50 / p99 ms, $PACED_RATE sends/s | $(get delay_p50_ms "$PP") / $(get delay_p99_ms "$PP") | | | p99 ≤ 5 ms | $(le "$(get delay_p99_ms "$PP")" 5) |"
 echo "| webhooks lost (made → received once, bad signatures) | wrk runs $W_MADE → $W_LOST lost, $W_BAD bad; pipeline $(get emulator_deliveries "$PS")+$(get emulator_deliveries "$PP") → $(( $(get lost "$PS") + $(get lost "$PP") )) lost, $(( $(get bad_signature "$PS") + $(get bad_signature "$PP") )) bad; 1M run $M_MADE → $M_LOST lost | | | 0 | $( [ "$W_LOST$W_BAD$(get lost "$PS")$(get lost "$PP")$M_LOST" = 00000 ] && echo met || echo '**missed**') |"
 echo "| 1,000-scenario suite | $SUITE | | | | |"
+echo "| $HELD_SENDS sends with no webhook URL (held deliveries) | $HELD | | | | |"
 echo
 echo "Also: sends/s during the pipeline run $(get sends_per_s "$PS") (saturated), $(get sends_per_s "$PP") (paced);"
-echo "the wrk runs' webhooks took $W_WAIT s more to drain after wrk stopped; the 1M run sent $M_RPS req/s and evicted $M_EVICTED finished deliveries from the log."
+echo "the wrk runs' webhooks took $W_WAIT s more to drain after wrk stopped and used $W_CONN TCP connections to the sink"
+echo "($(get connections "$PS") in the saturated pipeline run); the $M_OK-send run sent $M_RPS req/s and evicted $M_EVICTED finished deliveries from the log."
 } | tee "$OUT/results.md"
 echo >&2
 echo "raw outputs: $OUT/" >&2

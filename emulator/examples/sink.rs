@@ -153,6 +153,9 @@ mod bench {
         received: AtomicU64,
         bad_signature: AtomicU64,
         duplicates: AtomicU64,
+        /// TCP connections accepted: far more than the emulator's pool size means it
+        /// reconnects instead of reusing connections.
+        connections: AtomicU64,
         seen: Mutex<HashSet<u64>>,
         arrivals: Option<Mutex<Vec<Arrival>>>,
         epoch: Instant,
@@ -174,6 +177,7 @@ mod bench {
                 received: AtomicU64::new(0),
                 bad_signature: AtomicU64::new(0),
                 duplicates: AtomicU64::new(0),
+                connections: AtomicU64::new(0),
                 seen: Mutex::new(HashSet::new()),
                 arrivals: keep_arrivals.then(|| Mutex::new(Vec::new())),
                 epoch: Instant::now(),
@@ -184,10 +188,11 @@ mod bench {
 
         fn stats(&self) -> String {
             format!(
-                "received={}\nbad_signature={}\nduplicates={}\nfirst_us={}\nlast_us={}\n",
+                "received={}\nbad_signature={}\nduplicates={}\nconnections={}\nfirst_us={}\nlast_us={}\n",
                 self.received.load(Ordering::Relaxed),
                 self.bad_signature.load(Ordering::Relaxed),
                 self.duplicates.load(Ordering::Relaxed),
+                self.connections.load(Ordering::Relaxed),
                 self.first_us.load(Ordering::Relaxed),
                 self.last_us.load(Ordering::Relaxed),
             )
@@ -288,6 +293,7 @@ mod bench {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                sink.connections.fetch_add(1, Ordering::Relaxed);
                 let sink = sink.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -710,6 +716,7 @@ mod bench {
             sink.bad_signature.load(Ordering::Relaxed)
         );
         println!("duplicates={duplicates}");
+        println!("connections={}", sink.connections.load(Ordering::Relaxed));
         println!("unmatched={unmatched}");
         println!(
             "lost={}",
