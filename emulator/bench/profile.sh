@@ -42,7 +42,7 @@ if perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
     perf script -i "$OUT/perf.data" -F tid,ip,sym 2>/dev/null >"$OUT/perf-script.txt"
     python3 emulator/bench/perf_tree.py --depth 7 --min 0.7 <"$OUT/perf-script.txt" >"$OUT/profile-tree.txt"
     perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio -g none --percent-limit 0.7 2>/dev/null \
-        | grep -v '^#' | grep -v '^$' >"$OUT/profile-flat.txt"
+        | grep -v '^#' | grep -v "^$" | cut -c1-110 >"$OUT/profile-flat.txt"
     cat "$OUT/profile-tree.txt"
     echo
     echo "flat self time (top):"

@@ -121,6 +121,18 @@ F_CPU_US=$(awk -v t="$(( $(cpu_ticks "$P") - t0 ))" -v n="$F_RPS" -v d="$DURATIO
 read -r F_RPS1 F_P50_1 F_P99_1 <<<"$(wrk_run floor-c1 "$FLOOR" 1 "$DURATION")"
 stop "$P"
 
+step "floor that also delivers two signed webhooks per request: wrk c32"
+taskset -c "$LCPU" "$SINK_BIN" serve --listen "$SINK" >/dev/null & S=$!; PIDS+=("$S")
+wait_up "http://$SINK/__sink/stats"
+taskset -c "$SCPU" "$FLOOR_BIN" --addr "$FLOOR" --body-file "$OUT/answer.json" --webhooks "http://$SINK/webhook" >/dev/null & P=$!; PIDS+=("$P")
+wait_up "http://$FLOOR/"
+wrk_run floorhooks-warmup "$FLOOR" 32 "$WARMUP" >/dev/null
+read -r FH_RPS FH_P50 FH_P99 <<<"$(wrk_run floorhooks-c32 "$FLOOR" 32 "$DURATION")"
+sleep 1
+curl -s "http://$SINK/__sink/stats" >"$OUT/floorhooks-sink.txt"
+FH_RECEIVED=$(get received "$OUT/floorhooks-sink.txt"); FH_BAD=$(get bad_signature "$OUT/floorhooks-sink.txt")
+stop "$P"; stop "$S"
+
 # ---- emulator, webhooks to the sink ---------------------------------------------------
 step "emulator: wrk c32 (after ${WARMUP}s warm-up) and c1, webhooks to the sink"
 taskset -c "$LCPU" "$SINK_BIN" serve --listen "$SINK" --verify-token wa-emulator-verify >/dev/null & S=$!; PIDS+=("$S")
@@ -208,6 +220,7 @@ echo
 echo "| measure | emulator | floor | emulator ÷ floor | target | |"
 echo "|---|---:|---:|---:|---|---|"
 echo "| send c32 req/s | $E_RPS | $F_RPS | $THRU_RATIO | ≥ 0.50 of floor | $(ge "$THRU_RATIO" 0.5) |"
+echo "| send c32 req/s against a floor that also delivers 2 signed webhooks per request | $E_RPS | $FH_RPS | $(ratio "$E_RPS" "$FH_RPS") | | |"
 echo "| send c32 p50 ms | $E_P50 | $F_P50 | $(ratio "$E_P50" "$F_P50") | | |"
 echo "| send c32 p99 ms | $E_P99 | $F_P99 | $(ratio "$E_P99" "$F_P99") | ≤ 1 ms | $(le "$E_P99" 1) |"
 echo "| send c1 req/s | $E_RPS1 | $F_RPS1 | $(ratio "$E_RPS1" "$F_RPS1") | | |"
@@ -223,6 +236,7 @@ echo "| webhooks lost (made → received once, bad signatures) | wrk runs $W_MAD
 echo "| 1,000-scenario suite | $SUITE | | | | |"
 echo "| $HELD_SENDS sends with no webhook URL (held deliveries) | $HELD | | | | |"
 echo
+echo "The webhook floor's sink received $FH_RECEIVED webhooks ($FH_BAD with a bad signature); its c32 p50 / p99 were $FH_P50 / $FH_P99 ms."
 echo "Also: sends/s during the pipeline run $(get sends_per_s "$PS") (saturated), $(get sends_per_s "$PP") (paced);"
 echo "the wrk runs' webhooks took $W_WAIT s more to drain after wrk stopped and used $W_CONN TCP connections to the sink"
 echo "($(get connections "$PS") in the saturated pipeline run); the $M_OK-send run sent $M_RPS req/s and evicted $M_EVICTED finished deliveries from the log."
