@@ -23,7 +23,10 @@ pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
             return Response::error(engine, &e);
         }
     }
-    match route(engine, req, ctx) {
+    engine.begin();
+    let result = route(engine, req, ctx);
+    engine.finish(result.is_ok());
+    match result {
         Ok(v) => Response::ok(&v),
         Err(e) => Response::error(engine, &e),
     }
@@ -227,7 +230,7 @@ pub fn advance_target(engine: &Engine, b: &Map<String, Value>) -> ApiResult<u64>
         }
         None => return Err(json::missing("seconds")),
     };
-    Ok(engine.now() + (secs * 1000.0).round() as u64)
+    Ok(engine.now().saturating_add((secs * 1000.0).round() as u64))
 }
 
 pub fn clock_json(engine: &Engine) -> Value {
@@ -312,15 +315,15 @@ fn webhooks_json(engine: &Engine, req: &Request) -> Value {
     let list: Vec<Value> = engine
         .st
         .outbox
-        .iter()
-        .filter(|d| d.seq > since)
+        .since(since)
+        .into_iter()
         .filter(|d| field.is_none_or(|f| d.field == f))
         .filter(|d| call.is_none_or(|c| d.call_id.as_deref() == Some(c)))
         .take(limit)
         .map(|d| delivery_json(engine, d))
         .collect();
-    let last_seq = engine.st.outbox.iter().last().map(|d| d.seq).unwrap_or(0);
-    json!({ "deliveries": list, "last_seq": last_seq, "evicted": engine.st.outbox.evicted, "capacity": engine.st.outbox.capacity, "pending": engine.st.outbox.pending_len() })
+    let last_seq = engine.st.outbox.last_seq();
+    json!({ "deliveries": list, "last_seq": last_seq, "evicted": engine.st.outbox.evicted, "capacity": engine.st.outbox.capacity, "pending": engine.st.outbox.pending_len(), "held_evicted": engine.st.outbox.held_evicted })
 }
 
 fn requests_json(engine: &Engine, req: &Request) -> Value {

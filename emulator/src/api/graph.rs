@@ -21,7 +21,10 @@ fn is_version(seg: &str) -> bool {
 }
 
 pub fn handle(engine: &mut Engine, req: &Request) -> Response {
+    // A refused request takes back what it created on the way (users, windows, …).
+    engine.begin();
     let result = route(engine, req);
+    engine.finish(result.is_ok());
     let response = match result {
         Ok(v) => Response::ok(&v),
         Err(e) => Response::error(engine, &e),

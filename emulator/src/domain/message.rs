@@ -53,8 +53,9 @@ pub struct OutboundMessage {
 impl OutboundMessage {
     /// When the call button stops working (Unix ms), if the message has one.
     pub fn button_expires_at_ms(&self) -> Option<u64> {
-        self.button
-            .as_ref()
-            .map(|b| self.sent_at_ms + u64::from(b.ttl_minutes) * 60_000)
+        self.button.as_ref().map(|b| {
+            self.sent_at_ms
+                .saturating_add(u64::from(b.ttl_minutes) * 60_000)
+        })
     }
 }

@@ -83,7 +83,7 @@ impl Permission {
             .iter()
             .filter(|t| now_ms.saturating_sub(**t) < window_ms)
             .min()
-            .map(|t| t + window_ms)
+            .map(|t| t.saturating_add(window_ms))
     }
 
     /// A connected call (either direction) resets the request limits.

@@ -267,7 +267,7 @@ impl Engine {
                 value,
             );
             self.schedule(
-                now + self.behaviour.ring_timeout_secs * 1000,
+                now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
                 Timer::RingTimeout(id.clone()),
             );
         }
@@ -284,7 +284,7 @@ impl Engine {
         if perm.is_permanent() {
             return;
         }
-        let expires = now + TEMPORARY_PERMISSION_MS;
+        let expires = now.saturating_add(TEMPORARY_PERMISSION_MS);
         perm.grant = Grant::Temporary {
             expires_at_ms: expires,
         };
@@ -374,7 +374,7 @@ impl Engine {
             self.permission(&phone.id, wa).grant = Grant::Permanent;
             json!({ "response": "accept", "is_permanent": true, "response_source": "user_action" })
         } else if accept {
-            let expires = now + TEMPORARY_PERMISSION_MS;
+            let expires = now.saturating_add(TEMPORARY_PERMISSION_MS);
             self.permission(&phone.id, wa).grant = Grant::Temporary {
                 expires_at_ms: expires,
             };
@@ -630,7 +630,7 @@ impl Engine {
             connect,
         );
         self.schedule(
-            now + self.behaviour.ring_timeout_secs * 1000,
+            now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
             Timer::RingTimeout(id.clone()),
         );
         self.remember_call(call);

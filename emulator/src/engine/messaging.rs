@@ -31,7 +31,7 @@ impl Engine {
     ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
         let req = match messages::parse(body)? {
-            MessagesBody::MarkRead(id) => return self.business_mark_read(&id),
+            MessagesBody::MarkRead(id) => return self.business_mark_read(&id, &phone.id),
             MessagesBody::Send(r) => r,
         };
         let mut button: Option<CallButton> = None;
@@ -105,12 +105,7 @@ impl Engine {
                 ));
             }
             let now = self.now();
-            let perm = self
-                .st
-                .permissions
-                .entry(pair_key(&phone.id, &req.to))
-                .or_default();
-            perm.prune(now);
+            let perm = self.permission(&phone.id, &req.to);
             if perm.is_permanent() {
                 return Err(ApiError::new(
                     ErrorKind::PermanentPermissionExists,
@@ -260,7 +255,7 @@ impl Engine {
                 return (id.clone(), *exp);
             }
         }
-        let entry = (self.ids.lower_hex(32), now + 24 * 3600 * 1000);
+        let entry = (self.ids.lower_hex(32), now.saturating_add(24 * 3600 * 1000));
         self.st.conversations.insert(key, entry.clone());
         entry
     }
@@ -320,8 +315,8 @@ impl Engine {
         );
     }
 
-    fn business_mark_read(&mut self, id: &MessageId) -> ApiResult<Value> {
-        if self.st.inbound.contains(id) {
+    fn business_mark_read(&mut self, id: &MessageId, phone: &PhoneNumberId) -> ApiResult<Value> {
+        if self.st.inbound.iter().any(|(m, p)| m == id && p == phone) {
             Ok(json!({ "success": true }))
         } else {
             Err(ApiError::new(
@@ -403,7 +398,7 @@ impl Engine {
             Some(&id),
             value,
         );
-        self.st.inbound.push_back(id.clone());
+        self.st.inbound.push_back((id.clone(), phone.id.clone()));
         while self.st.inbound.len() > 1000 {
             self.st.inbound.pop_front();
         }
@@ -475,7 +470,7 @@ impl Engine {
             self.set_template_status(&id, "APPROVED", Value::from("NONE"));
         } else {
             self.schedule(
-                now + self.behaviour.template_review_secs * 1000,
+                now.saturating_add(self.behaviour.template_review_secs.saturating_mul(1000)),
                 Timer::TemplateReview(id),
             );
         }
@@ -610,7 +605,11 @@ impl Engine {
 
     pub(crate) fn permission(&mut self, phone: &PhoneNumberId, wa: &WaId) -> &mut Permission {
         let now = self.now();
-        let p = self.st.permissions.entry(pair_key(phone, wa)).or_default();
+        let key = pair_key(phone, wa);
+        if !self.st.permissions.contains_key(&key) {
+            self.note_permission(key.clone());
+        }
+        let p = self.st.permissions.entry(key).or_default();
         p.prune(now);
         if let Grant::Temporary { expires_at_ms } = p.grant {
             if expires_at_ms <= now {

@@ -113,7 +113,7 @@ pub struct State {
     pub message_order: VecDeque<MessageId>,
     pub messages_evicted: u64,
     /// Recent inbound message ids, so the business can mark them read.
-    pub inbound: VecDeque<MessageId>,
+    pub inbound: VecDeque<(MessageId, PhoneNumberId)>,
     /// Open pricing conversations per `phone/wa_id/category`: (id, expires at).
     pub conversations: HashMap<String, (String, u64)>,
     pub templates: Vec<Template>,
@@ -133,6 +133,15 @@ pub struct State {
     pub id_cursor: u64,
 }
 
+/// What a failing operation must take back: the users, windows and permission records
+/// it created on its way to the error (a refused request changes no state).
+#[derive(Debug, Clone)]
+enum Undo {
+    User(WaId),
+    Window(String, Option<u64>),
+    Permission(String),
+}
+
 pub struct Engine {
     pub behaviour: Behaviour,
     initial: Tenants,
@@ -144,6 +153,8 @@ pub struct Engine {
     trace_ids: IdGen,
     pub st: State,
     effects: Vec<Effect>,
+    /// Recording while an API operation runs; see [`Engine::begin`].
+    undo: Option<Vec<Undo>>,
 }
 
 pub(crate) fn pair_key(phone: &PhoneNumberId, wa: &WaId) -> String {
@@ -166,6 +177,7 @@ impl Engine {
             trace_ids: IdGen::new(seed ^ 0x7472_6163_6500),
             st: State::default(),
             effects: Vec::new(),
+            undo: None,
             behaviour,
         };
         e.st = e.fresh_state(start_ms);
@@ -224,7 +236,7 @@ impl Engine {
     pub fn restore(&mut self, v: Value) -> Result<(), String> {
         let mut st: State =
             serde_json::from_value(v).map_err(|e| format!("not a wa-emulator snapshot: {e}"))?;
-        st.outbox.clear_in_flight();
+        st.outbox.reindex();
         self.ids = IdGen::new(st.id_cursor);
         if self.clock == ClockMode::Real {
             st.now_ms = st.now_ms.max(self.st.now_ms);
@@ -300,6 +312,50 @@ impl Engine {
             Timer::RingTimeout(call_id) => self.ring_timeout(&call_id),
             Timer::TemplateReview(id) => self.template_reviewed(&id),
         }
+    }
+
+    /// Starts recording what an operation creates, so [`Engine::finish`] can take it
+    /// back when the operation fails.
+    pub fn begin(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    pub fn finish(&mut self, ok: bool) {
+        let Some(list) = self.undo.take() else { return };
+        if ok {
+            return;
+        }
+        for u in list.into_iter().rev() {
+            match u {
+                Undo::User(wa) => {
+                    self.st.users.remove(&wa);
+                }
+                Undo::Window(key, Some(t)) => {
+                    self.st.windows.insert(key, t);
+                }
+                Undo::Window(key, None) => {
+                    self.st.windows.remove(&key);
+                }
+                Undo::Permission(key) => {
+                    self.st.permissions.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, u: Undo) {
+        if let Some(list) = &mut self.undo {
+            list.push(u);
+        }
+    }
+
+    pub(crate) fn note_permission(&mut self, key: String) {
+        self.note(Undo::Permission(key));
+    }
+
+    fn set_window(&mut self, key: String, at: u64) {
+        let old = self.st.windows.insert(key.clone(), at);
+        self.note(Undo::Window(key, old));
     }
 
     pub fn take_effects(&mut self) -> Vec<Effect> {
@@ -412,6 +468,7 @@ impl Engine {
                 a.verify_token = t;
             }
         }
+        self.st.outbox.release_held();
     }
 
     // ---- users --------------------------------------------------------------------
@@ -435,6 +492,7 @@ impl Engine {
         if window_open.unwrap_or(self.behaviour.new_users_window_open) {
             self.open_window_all(&user.wa_id);
         }
+        self.note(Undo::User(user.wa_id.clone()));
         self.st.users.insert(user.wa_id.clone(), user);
     }
 
@@ -490,13 +548,13 @@ impl Engine {
             .map(|p| p.id.clone())
             .collect();
         for p in phones {
-            self.st.windows.insert(pair_key(&p, wa), now);
+            self.set_window(pair_key(&p, wa), now);
         }
     }
 
     pub(crate) fn open_window(&mut self, phone: &PhoneNumberId, wa: &WaId) {
         let now = self.now();
-        self.st.windows.insert(pair_key(phone, wa), now);
+        self.set_window(pair_key(phone, wa), now);
     }
 
     pub(crate) fn window_open(&self, phone: &PhoneNumberId, wa: &WaId) -> bool {

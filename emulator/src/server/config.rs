@@ -74,6 +74,8 @@ pub struct FileConfig {
     pub body_limit: Option<usize>,
     /// Seconds before a webhook attempt counts as timed out [default: 20].
     pub webhook_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send its headers, then its body [default: 30].
+    pub client_timeout_secs: Option<u64>,
     pub behaviour: Option<Behaviour>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
@@ -139,6 +141,8 @@ pub struct ServeOptions {
     pub admin_token: Option<String>,
     pub body_limit: usize,
     pub webhook_timeout_ms: u64,
+    /// How long a client may stall its headers, and then its body.
+    pub client_timeout_ms: u64,
 }
 
 impl ServeOptions {
@@ -157,6 +161,7 @@ impl ServeOptions {
             admin_token: None,
             body_limit: 4 * 1024 * 1024,
             webhook_timeout_ms: 20_000,
+            client_timeout_ms: 30_000,
         }
     }
 
@@ -235,6 +240,7 @@ impl ServeOptions {
             admin_token,
             body_limit: file.body_limit.unwrap_or(4 * 1024 * 1024),
             webhook_timeout_ms: file.webhook_timeout_secs.unwrap_or(20) * 1000,
+            client_timeout_ms: file.client_timeout_secs.unwrap_or(30) * 1000,
         })
     }
 }

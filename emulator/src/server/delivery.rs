@@ -118,13 +118,14 @@ async fn send(shared: &Shared, job: &Job) -> Outcome {
             .await
             .map_err(|e| describe_client_error(&e))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_KEEP)]).into_owned();
+        // The status decides the outcome; a body cut short is noted, not fatal.
+        let text = match resp.into_body().collect().await {
+            Ok(c) => {
+                let body = c.to_bytes();
+                String::from_utf8_lossy(&body[..body.len().min(RESPONSE_KEEP)]).into_owned()
+            }
+            Err(e) => format!("(the response body was cut short: {e})"),
+        };
         Ok::<_, String>(Outcome::Status { status, body: text })
     };
     match tokio::time::timeout(timeout, attempt).await {
@@ -226,11 +227,11 @@ pub async fn settle(shared: &Arc<Shared>) {
             let now = e.st.now_ms;
             let apps = e.st.tenants.apps.clone();
             e.st.outbox.in_flight() > 0
-                || e.st.outbox.sendable(now, |app| {
+                || e.st.outbox.has_sendable(now, |app| {
                     apps.iter()
                         .find(|a| a.id.as_str() == app)
                         .and_then(|a| a.webhook_url.clone())
-                }) > 0
+                })
         };
         if !busy || tokio::time::Instant::now() > deadline {
             return;

@@ -202,7 +202,7 @@ pub fn recover(engine: &mut Engine, state: &Path, ctx: &Context) -> Result<usize
         entry.apply(engine, ctx);
         n += 1;
     }
-    engine.st.outbox.clear_in_flight();
+    engine.st.outbox.reindex();
     Ok(n)
 }
 

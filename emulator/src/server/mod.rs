@@ -230,6 +230,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let client_timeout = Duration::from_millis(shared.opts.client_timeout_ms);
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
@@ -239,7 +240,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .max_buf_size(256 * 1024)
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(client_timeout)
                 .timer(hyper_util::rt::TokioTimer::new());
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
@@ -293,7 +294,46 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
         );
     }
     let limit = shared.opts.body_limit;
-    let bytes = match Limited::new(body, limit).collect().await {
+    // A declared length over the limit is refused before reading (and before any
+    // `100 Continue`), so a client cannot make the emulator wait for 100 MB.
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return early_error(
+            shared,
+            413,
+            ApiError::new(
+                ErrorKind::BodyTooLarge,
+                format!("The request body is larger than the {limit}-byte limit."),
+            ),
+        );
+    }
+    // A client that stalls its body is cut off, as one that stalls its headers is.
+    let collected = match tokio::time::timeout(
+        Duration::from_millis(shared.opts.client_timeout_ms),
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(_) => {
+            return early_error(
+                shared,
+                408,
+                ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    format!(
+                        "The request body did not arrive within {} ms.",
+                        shared.opts.client_timeout_ms
+                    ),
+                ),
+            )
+        }
+    };
+    let bytes = match collected {
         Ok(c) => c.to_bytes(),
         Err(e) => {
             let (status, err) = if e

@@ -7,7 +7,7 @@
 //! up to a capacity and then counted as evicted.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Back-off after the n-th failed attempt (seconds); the last value repeats.
 const BACKOFF_SECS: [u64; 10] = [5, 15, 60, 300, 900, 3600, 7200, 14400, 28800, 43200];
@@ -97,11 +97,28 @@ pub struct Outbox {
     done: VecDeque<Delivery>,
     pub evicted: u64,
     pub capacity: usize,
+    /// Deliveries dropped while no callback URL was ever set (beyond `held_capacity`).
+    #[serde(default)]
+    pub held_evicted: u64,
     #[serde(default)]
     pub chaos: Chaos,
     /// xorshift state of the fault injector (serialised, so a restart keeps the sequence).
     #[serde(default)]
     chaos_rng: u64,
+    /// The index below is derived from `pending` (rebuilt by [`Outbox::reindex`]).
+    #[serde(skip)]
+    index: Index,
+}
+
+/// Keeps every operation O(log n): only the head of each ordering key's queue can go out,
+/// and heads wait in `ready` by their next attempt time, or in `held` while their app has
+/// no callback URL.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    queues: HashMap<String, VecDeque<u64>>,
+    ready: BTreeSet<(u64, u64)>,
+    held: BTreeSet<(u64, u64)>,
+    in_flight: usize,
 }
 
 impl Outbox {
@@ -122,6 +139,12 @@ impl Outbox {
             chaos_rng,
             ..Default::default()
         }
+    }
+
+    /// Held deliveries (no callback URL yet) kept at most; beyond, the oldest are counted
+    /// in `held_evicted`. Deliveries with a URL are never evicted before their horizon.
+    fn held_capacity(&self) -> usize {
+        self.capacity.saturating_mul(10).max(1000)
     }
 
     /// A uniform draw in [0, 1) from the fault injector's own stream.
@@ -172,7 +195,7 @@ impl Outbox {
             let mut notes = Vec::new();
             if self.chaos.delay_ms > 0 {
                 let delay = (self.chaos_draw() * (self.chaos.delay_ms + 1) as f64) as u64;
-                d.next_attempt_at_ms = now_ms + delay;
+                d.next_attempt_at_ms = now_ms.saturating_add(delay);
                 notes.push(format!("delayed {delay} ms"));
             }
             if self.chaos_draw() < self.chaos.reorder {
@@ -190,11 +213,51 @@ impl Outbox {
                 twin.seq = twin_seq;
                 twin.order_key = format!("{}#dup{twin_seq}", d.order_key);
                 twin.chaos = Some(format!("duplicate of d{seq}"));
-                self.pending.insert(twin_seq, twin);
+                self.enqueue(twin);
             }
         }
-        self.pending.insert(seq, d);
+        self.enqueue(d);
         seq
+    }
+
+    fn enqueue(&mut self, d: Delivery) {
+        let queue = self.index.queues.entry(d.order_key.clone()).or_default();
+        queue.push_back(d.seq);
+        if queue.len() == 1 {
+            self.index.ready.insert((d.next_attempt_at_ms, d.seq));
+        }
+        self.pending.insert(d.seq, d);
+        self.evict_held();
+    }
+
+    fn evict_held(&mut self) {
+        while self.index.held.len() > self.held_capacity() {
+            let Some((_, seq)) = self.index.held.pop_first() else {
+                break;
+            };
+            if let Some(d) = self.pending.remove(&seq) {
+                self.held_evicted += 1;
+                self.advance_queue(&d.order_key, seq);
+            }
+        }
+    }
+
+    /// After `seq` (the head of its queue) left `pending`, the next one becomes the head.
+    fn advance_queue(&mut self, key: &str, seq: u64) {
+        let Some(queue) = self.index.queues.get_mut(key) else {
+            return;
+        };
+        queue.retain(|s| *s != seq);
+        match queue.front().copied() {
+            Some(next) => {
+                if let Some(n) = self.pending.get(&next) {
+                    self.index.ready.insert((n.next_attempt_at_ms, next));
+                }
+            }
+            None => {
+                self.index.queues.remove(key);
+            }
+        }
     }
 
     /// Deliveries due at `now_ms` whose app has a URL, marked in flight. A delivery waits
@@ -205,57 +268,55 @@ impl Outbox {
         url_of: impl Fn(&str) -> Option<String>,
         limit: usize,
     ) -> Vec<Job> {
-        self.scan(now_ms, url_of, limit, true)
-    }
-
-    /// How many deliveries [`Outbox::take_due`] would hand out now, without taking them.
-    pub fn sendable(&mut self, now_ms: u64, url_of: impl Fn(&str) -> Option<String>) -> usize {
-        self.scan(now_ms, url_of, usize::MAX, false).len()
-    }
-
-    fn scan(
-        &mut self,
-        now_ms: u64,
-        url_of: impl Fn(&str) -> Option<String>,
-        limit: usize,
-        take: bool,
-    ) -> Vec<Job> {
-        let mut blocked: HashSet<&str> = HashSet::new();
         let mut jobs = Vec::new();
-        for d in self.pending.values_mut() {
-            if jobs.len() >= limit {
+        while jobs.len() < limit {
+            let Some(&(at, seq)) = self.index.ready.first() else {
+                break;
+            };
+            if at > now_ms {
                 break;
             }
-            if blocked.contains(d.order_key.as_str()) {
-                continue;
-            }
-            if d.in_flight || d.next_attempt_at_ms > now_ms {
-                blocked.insert(&d.order_key);
-                continue;
-            }
-            let Some(url) = url_of(&d.app_id) else {
-                blocked.insert(&d.order_key);
+            self.index.ready.pop_first();
+            let Some(d) = self.pending.get_mut(&seq) else {
                 continue;
             };
-            blocked.insert(&d.order_key);
-            if take {
-                d.in_flight = true;
-                jobs.push(Job {
-                    seq: d.seq,
-                    url,
-                    body: bytes::Bytes::from(d.body.clone()),
-                    signature: d.signature.clone(),
-                });
-            } else {
-                jobs.push(Job {
-                    seq: d.seq,
-                    url,
-                    body: bytes::Bytes::new(),
-                    signature: String::new(),
-                });
+            match url_of(&d.app_id) {
+                None => {
+                    self.index.held.insert((at, seq));
+                }
+                Some(url) => {
+                    d.in_flight = true;
+                    self.index.in_flight += 1;
+                    jobs.push(Job {
+                        seq,
+                        url,
+                        body: bytes::Bytes::from(d.body.clone()),
+                        signature: d.signature.clone(),
+                    });
+                }
             }
         }
+        self.evict_held();
         jobs
+    }
+
+    /// Whether [`Outbox::take_due`] would hand out anything now.
+    pub fn has_sendable(&self, now_ms: u64, url_of: impl Fn(&str) -> Option<String>) -> bool {
+        self.index
+            .ready
+            .iter()
+            .take_while(|(at, _)| *at <= now_ms)
+            .any(|(_, seq)| {
+                self.pending
+                    .get(seq)
+                    .is_some_and(|d| url_of(&d.app_id).is_some())
+            })
+    }
+
+    /// A callback URL was set: held deliveries may go out.
+    pub fn release_held(&mut self) {
+        let held = std::mem::take(&mut self.index.held);
+        self.index.ready.extend(held);
     }
 
     /// Records an attempt; a 2xx delivers, anything else schedules a retry or, past the
@@ -264,6 +325,9 @@ impl Outbox {
         let Some(mut d) = self.pending.remove(&seq) else {
             return;
         };
+        if d.in_flight {
+            self.index.in_flight = self.index.in_flight.saturating_sub(1);
+        }
         d.in_flight = false;
         let ok = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
         let attempt = match outcome {
@@ -283,19 +347,21 @@ impl Outbox {
             },
         };
         d.attempts.push(attempt);
-        if ok {
-            d.state = DeliveryState::Delivered;
+        let next = now_ms.saturating_add(
+            1000 * BACKOFF_SECS[(d.attempts.len() - 1).min(BACKOFF_SECS.len() - 1)],
+        );
+        if ok || next > d.created_at_ms.saturating_add(d.horizon_ms) {
+            d.state = if ok {
+                DeliveryState::Delivered
+            } else {
+                DeliveryState::Dead
+            };
+            let key = d.order_key.clone();
             self.finish(d);
-            return;
-        }
-        let failures = d.attempts.len();
-        let backoff = BACKOFF_SECS[(failures - 1).min(BACKOFF_SECS.len() - 1)] * 1000;
-        let next = now_ms + backoff;
-        if next > d.created_at_ms + d.horizon_ms {
-            d.state = DeliveryState::Dead;
-            self.finish(d);
+            self.advance_queue(&key, seq);
         } else {
             d.next_attempt_at_ms = next;
+            self.index.ready.insert((next, seq));
             self.pending.insert(seq, d);
         }
     }
@@ -308,27 +374,32 @@ impl Outbox {
         }
     }
 
-    /// The earliest retry time among pending deliveries not in flight.
+    /// The earliest future attempt time among deliveries waiting to go out.
     pub fn next_deadline(&self, now_ms: u64) -> Option<u64> {
-        self.pending
-            .values()
-            .filter(|d| !d.in_flight && d.next_attempt_at_ms > now_ms)
-            .map(|d| d.next_attempt_at_ms)
-            .min()
+        self.index
+            .ready
+            .iter()
+            .map(|(at, _)| *at)
+            .find(|at| *at > now_ms)
     }
 
     pub fn has_due(&self, now_ms: u64) -> bool {
-        self.pending
-            .values()
-            .any(|d| !d.in_flight && d.next_attempt_at_ms <= now_ms)
+        self.index
+            .ready
+            .first()
+            .is_some_and(|(at, _)| *at <= now_ms)
     }
 
     pub fn in_flight(&self) -> usize {
-        self.pending.values().filter(|d| d.in_flight).count()
+        self.index.in_flight
     }
 
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.saturating_sub(1)
     }
 
     /// Every delivery still held, in creation order.
@@ -338,17 +409,38 @@ impl Outbox {
         all.into_iter()
     }
 
+    /// Deliveries with `seq` > `since`, in creation order, without sorting everything.
+    pub fn since(&self, since: u64) -> Vec<&Delivery> {
+        let start = self.done.partition_point(|d| d.seq <= since);
+        let mut all: Vec<&Delivery> = self
+            .done
+            .iter()
+            .skip(start)
+            .filter(|d| d.seq > since)
+            .chain(self.pending.range(since + 1..).map(|(_, d)| d))
+            .collect();
+        all.sort_by_key(|d| d.seq);
+        all
+    }
+
     pub fn get(&self, seq: u64) -> Option<&Delivery> {
         self.pending
             .get(&seq)
-            .or_else(|| self.done.iter().find(|d| d.seq == seq))
+            .or_else(|| self.done.iter().rev().find(|d| d.seq == seq))
     }
 
-    /// After a restart nothing is in flight any more.
-    pub fn clear_in_flight(&mut self) {
+    /// Rebuilds the index after a restore; nothing is in flight any more.
+    pub fn reindex(&mut self) {
+        let mut index = Index::default();
         for d in self.pending.values_mut() {
             d.in_flight = false;
+            let queue = index.queues.entry(d.order_key.clone()).or_default();
+            queue.push_back(d.seq);
+            if queue.len() == 1 {
+                index.ready.insert((d.next_attempt_at_ms, d.seq));
+            }
         }
+        self.index = index;
     }
 }
 
@@ -497,7 +589,52 @@ mod tests {
         push(&mut o, "k", 0);
         assert!(o.take_due(0, |_| None, 10).is_empty());
         assert_eq!(o.pending_len(), 1);
+        assert!(o.take_due(0, url, 10).is_empty(), "held until a URL is set");
+        o.release_held();
         assert_eq!(o.take_due(0, url, 10).len(), 1);
+    }
+
+    #[test]
+    fn held_deliveries_are_bounded_and_counted() {
+        let mut o = Outbox::new(100);
+        for i in 0..1500 {
+            push(&mut o, &format!("k{i}"), 0);
+            o.take_due(0, |_| None, 10_000);
+        }
+        assert_eq!(o.pending_len(), 1000);
+        assert_eq!(o.held_evicted, 500);
+    }
+
+    #[test]
+    fn a_restored_outbox_resumes_in_order() {
+        let mut o = Outbox::new(10);
+        let a = push(&mut o, "call:1", 0);
+        let b = push(&mut o, "call:1", 0);
+        o.take_due(0, url, 10);
+        let mut restored: Outbox =
+            serde_json::from_value(serde_json::to_value(&o).unwrap()).unwrap();
+        restored.reindex();
+        let jobs: Vec<u64> = restored
+            .take_due(0, url, 10)
+            .iter()
+            .map(|j| j.seq)
+            .collect();
+        assert_eq!(jobs, vec![a], "the in-flight one is sent again first");
+        restored.record(
+            a,
+            "u".into(),
+            Outcome::Status {
+                status: 200,
+                body: String::new(),
+            },
+            0,
+        );
+        let jobs: Vec<u64> = restored
+            .take_due(0, url, 10)
+            .iter()
+            .map(|j| j.seq)
+            .collect();
+        assert_eq!(jobs, vec![b]);
     }
 
     #[test]
