@@ -447,6 +447,7 @@
   }
 
   function messageText(m) {
+    if (m.text) return m.text;
     const b = m.body || {};
     if (b.text && b.text.body) return b.text.body;
     if (b.interactive && b.interactive.body) return b.interactive.body.text;

@@ -46,8 +46,9 @@ pub struct OutboundMessage {
     pub template: Option<TemplateRef>,
     pub is_permission_request: bool,
     pub biz_opaque_callback_data: Option<String>,
-    /// The request body as the business sent it.
-    pub body: serde_json::Value,
+    /// The text the user sees (text body, interactive body or template name), kept
+    /// instead of the whole request so a long run stays small.
+    pub text: Option<String>,
 }
 
 impl OutboundMessage {

@@ -139,7 +139,7 @@ impl Engine {
             template: template_ref,
             is_permission_request: is_cpr,
             biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
-            body: Value::Object(body.clone()),
+            text: visible_text(body),
         };
         match fate {
             Fate::Deliver => {
@@ -618,6 +618,20 @@ impl Engine {
         }
         p
     }
+}
+
+/// What the user sees of a message, for the admin API and the inspector.
+fn visible_text(body: &Map<String, Value>) -> Option<String> {
+    let get = |path: &[&str]| {
+        let mut v = body.get(path[0])?;
+        for k in &path[1..] {
+            v = v.get(*k)?;
+        }
+        v.as_str().map(|s| s.chars().take(1024).collect::<String>())
+    };
+    get(&["text", "body"])
+        .or_else(|| get(&["interactive", "body", "text"]))
+        .or_else(|| get(&["template", "name"]))
 }
 
 fn template_json(t: &Template, fields: &[&str]) -> Value {

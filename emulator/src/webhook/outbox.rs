@@ -144,7 +144,7 @@ impl Outbox {
     /// Held deliveries (no callback URL yet) kept at most; beyond, the oldest are counted
     /// in `held_evicted`. Deliveries with a URL are never evicted before their horizon.
     fn held_capacity(&self) -> usize {
-        self.capacity.saturating_mul(10).max(1000)
+        self.capacity.max(1000)
     }
 
     /// A uniform draw in [0, 1) from the fault injector's own stream.
