@@ -6,6 +6,7 @@
 # inclusive tree of the emulator's own functions (perf_tree.py) and the flat self-time
 # top. Falls back to `valgrind --tool=callgrind` on a short run when perf cannot sample.
 # Knobs: BENCH_PROFILE_SECS=5 BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1 BENCH_OUT=target/bench
+#        BENCH_PROFILER=callgrind forces the callgrind path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,7 +34,7 @@ P=$!; PIDS+=("$P")
 wait_up "http://$EMU/__emulator/health"
 taskset -c "$LCPU" wrk -t1 -c32 -d3s -s "$LUA" "http://$EMU" >/dev/null
 
-if perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
+if [ "${BENCH_PROFILER:-perf}" = perf ] && perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
     taskset -c "$LCPU" wrk -t1 -c32 -d$((SECS + 3))s -s "$LUA" "http://$EMU" >"$OUT/profile-wrk.txt" &
     W=$!
     sleep 1
@@ -52,13 +53,15 @@ if perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
 else
     echo "perf cannot sample here; callgrind on 2,000 sends (slow)" >&2
     kill -9 "$P"; wait "$P" 2>/dev/null || true
+    rm -f "$OUT"/callgrind.out*
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
         "$BIN/wa-emulator" serve --addr "$EMU" --webhook-url "http://$SINK/webhook" >/dev/null 2>&1 &
     P=$!; PIDS+=("$P")
     wait_up "http://$EMU/__emulator/health"
     "$BIN/examples/sink" send --emulator "http://$EMU" --count 2000 --connections 8 --timeout 300 >/dev/null
-    callgrind_control --dump "$P" >/dev/null 2>&1 || true
+    timeout 60 callgrind_control --dump "$P" >/dev/null 2>&1 || true
     sleep 1
-    callgrind_annotate --inclusive=yes "$OUT"/callgrind.out* 2>/dev/null | grep -E 'wa_emulator|serde_json|hyper_util' | head -40
+    dump=$(ls -t "$OUT"/callgrind.out* | head -1)
+    callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | grep -E 'wa_emulator|serde_json|hyper_util|hashbrown' | cut -c1-160 | head -40
 fi
 echo "raw data: $OUT/"
