@@ -23,7 +23,7 @@ pub fn client() -> HttpClient {
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(MAX_IN_FLIGHT)
         .build(connector)
 }
 

@@ -11,6 +11,9 @@ use sha2::Sha256;
 /// Compact JSON with every non-ASCII character escaped as `\uXXXX` (lowercase hex).
 pub fn encode_ascii(value: &serde_json::Value) -> String {
     let compact = serde_json::to_string(value).expect("a JSON value always serialises");
+    if compact.is_ascii() {
+        return compact;
+    }
     escape_non_ascii(&compact)
 }
 
