@@ -94,7 +94,7 @@ impl Default for Behaviour {
             versions: VersionRules::default(),
             journal_capacity: 1_000,
             delivery_log_capacity: 10_000,
-            message_retention: 50_000,
+            message_retention: 20_000,
             call_retention: 10_000,
             retry_horizon_secs: 7 * 24 * 3600,
             calls_retry_horizon_secs: 3600,
