@@ -609,8 +609,7 @@ impl Engine {
             return;
         };
         let now = self.now();
-        let body = payload::envelope(waba.as_str(), field, value, entry_time.then_some(now));
-        let raw = codec::encode_ascii(&body);
+        let raw = payload::envelope_text(waba.as_str(), field, &value, entry_time.then_some(now));
         let signature = codec::sign(secret.as_bytes(), raw.as_bytes());
         let horizon = if field == "calls" {
             self.behaviour.calls_retry_horizon_secs

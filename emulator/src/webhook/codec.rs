@@ -37,6 +37,15 @@ pub fn escape_non_ascii(json: &str) -> String {
     out
 }
 
+/// [`escape_non_ascii`] that keeps the string when it is already ASCII (no copy).
+pub fn escape_non_ascii_owned(json: String) -> String {
+    if json.is_ascii() {
+        json
+    } else {
+        escape_non_ascii(&json)
+    }
+}
+
 /// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the `X-Hub-Signature-256` value.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");

@@ -23,6 +23,24 @@ pub fn envelope(waba_id: &str, field: &str, value: Value, time: Option<u64>) -> 
     json!({ "object": "whatsapp_business_account", "entry": [entry] })
 }
 
+/// The same envelope as [`envelope`], written straight to its ASCII-escaped text: the hot
+/// path of every webhook, so no second JSON tree is built around the value.
+pub fn envelope_text(waba_id: &str, field: &str, value: &Value, time: Option<u64>) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str(r#"{"object":"whatsapp_business_account","entry":[{"id":"#);
+    out.push_str(&Value::from(waba_id).to_string());
+    if let Some(t) = time {
+        out.push_str(r#","time":"#);
+        out.push_str(&(t / 1000).to_string());
+    }
+    out.push_str(r#","changes":[{"value":"#);
+    out.push_str(&serde_json::to_string(value).expect("a JSON value always serialises"));
+    out.push_str(r#","field":"#);
+    out.push_str(&Value::from(field).to_string());
+    out.push_str("}]}]}");
+    crate::webhook::codec::escape_non_ascii_owned(out)
+}
+
 pub fn metadata(phone: &PhoneNumber) -> Value {
     json!({ "display_phone_number": phone.display_phone_number, "phone_number_id": phone.id.as_str() })
 }
@@ -279,4 +297,24 @@ pub fn settings_update(phone: &PhoneNumber, at_ms: u64, calling: Value) -> Value
         "type": "phone_number_settings",
         "phone_number_settings": { "phone_number_id": phone.id.as_str(), "calling": calling },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_envelope_equals_the_tree_envelope() {
+        let value = serde_json::json!({"messaging_product": "whatsapp", "name": "José 📞", "n": 1});
+        for time in [None, Some(1_767_225_600_123)] {
+            let text = envelope_text("102290129340398", "calls", &value, time);
+            let tree = crate::webhook::codec::encode_ascii(&envelope(
+                "102290129340398",
+                "calls",
+                value.clone(),
+                time,
+            ));
+            assert_eq!(text, tree);
+        }
+    }
 }
