@@ -115,6 +115,10 @@ pub const ADMIN_PREFIX: &str = "/__emulator";
 pub use admin::{advance_target as advance_target_of, clock_json as clock_json_of};
 
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
+    // Reads change nothing a watcher shows; everything else may.
+    if req.method != "GET" {
+        engine.revision += 1;
+    }
     if req.path == ADMIN_PREFIX || req.path.starts_with("/__emulator/") {
         return admin::handle(engine, req, ctx);
     }

@@ -804,6 +804,7 @@ impl Engine {
     // ---- SIP events from the shell ------------------------------------------------------
 
     pub fn sip_answered(&mut self, call_id: &CallId, sdp: String) {
+        self.revision += 1;
         if self
             .st
             .calls
@@ -815,15 +816,18 @@ impl Engine {
     }
 
     pub fn sip_failed(&mut self, call_id: &CallId, status: u16) {
+        self.revision += 1;
         self.end_call(call_id, EndReason::SipFailure(status), None);
     }
 
     pub fn sip_timed_out(&mut self, call_id: &CallId) {
+        self.revision += 1;
         self.end_call(call_id, EndReason::SipFailure(408), None);
     }
 
     /// The business's SIP server hung up (its BYE was answered; no BYE goes back).
     pub fn sip_bye_from_server(&mut self, call_id: &CallId) {
+        self.revision += 1;
         let now = self.st.now_ms;
         let Some(c) = self.st.calls.get_mut(call_id) else {
             return;

@@ -155,6 +155,9 @@ pub struct Engine {
     effects: Vec<Effect>,
     /// Recording while an API operation runs; see [`Engine::begin`].
     undo: Option<Vec<Undo>>,
+    /// Bumped by every operation, timer and SIP event: a cheap "something changed" for
+    /// watchers such as the inspector's event stream.
+    pub revision: u64,
 }
 
 pub(crate) fn pair_key(phone: &PhoneNumberId, wa: &WaId) -> String {
@@ -178,6 +181,7 @@ impl Engine {
             st: State::default(),
             effects: Vec::new(),
             undo: None,
+            revision: 0,
             behaviour,
         };
         e.st = e.fresh_state(start_ms);
@@ -308,6 +312,7 @@ impl Engine {
     }
 
     fn fire(&mut self, timer: Timer) {
+        self.revision += 1;
         match timer {
             Timer::RingTimeout(call_id) => self.ring_timeout(&call_id),
             Timer::TemplateReview(id) => self.template_reviewed(&id),
@@ -679,6 +684,7 @@ impl Engine {
         self.st.journal.push(e);
     }
 
+    /// Records one SIP message for the admin API.
     pub fn sip_log(&mut self, call_id: &str, outgoing: bool, first_line: String, raw: String) {
         let at_ms = self.now();
         self.st.sip_log.push_back(SipLogEntry {

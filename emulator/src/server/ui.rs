@@ -13,7 +13,6 @@ use crate::domain::error::{ApiError, ErrorKind};
 use crate::domain::ids::WaId;
 use crate::domain::permission::{Grant, Permission, DAY_MS, WEEK_MS};
 use crate::engine::{ClockMode, Engine};
-use crate::webhook::outbox::DeliveryState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
@@ -200,52 +199,25 @@ fn fingerprint(engine: &Engine) -> u64 {
     if engine.clock == ClockMode::Virtual {
         st.now_ms.hash(&mut h);
     }
-    for d in st.outbox.iter() {
-        d.seq.hash(&mut h);
-        let state: u8 = match d.state {
-            DeliveryState::Pending => 0,
-            DeliveryState::Delivered => 1,
-            DeliveryState::Dead => 2,
-        };
-        state.hash(&mut h);
-        d.attempts.len().hash(&mut h);
-        d.next_attempt_at_ms.hash(&mut h);
-    }
-    st.outbox.evicted.hash(&mut h);
+    // Counters, not contents: this runs every 200 ms per open page, under the lock.
+    (
+        engine.revision,
+        st.outbox.last_seq(),
+        st.outbox.attempts_total,
+        st.outbox.pending_len(),
+    )
+        .hash(&mut h);
+    (
+        st.outbox.evicted,
+        st.outbox.held_evicted,
+        st.sip_log.len(),
+        st.sip_log_evicted,
+    )
+        .hash(&mut h);
     // Whether a delivery is "held" depends on the callback URL.
     for a in &st.tenants.apps {
         a.webhook_url.hash(&mut h);
     }
-    (st.message_order.len(), st.messages_evicted).hash(&mut h);
-    for id in &st.message_order {
-        if let Some(m) = st.messages.get(id) {
-            id.as_str().hash(&mut h);
-            (m.status as u8).hash(&mut h);
-        }
-    }
-    (st.call_order.len(), st.calls_evicted).hash(&mut h);
-    for id in &st.call_order {
-        if let Some(c) = st.calls.get(id) {
-            id.as_str().hash(&mut h);
-            c.state.hash(&mut h);
-            (c.answered_at_ms, c.ended_at_ms).hash(&mut h);
-            c.answer_sdp.is_some().hash(&mut h);
-        }
-    }
-    for u in st.users.values() {
-        (u.wa_id.as_str(), &u.name, u.platform).hash(&mut h);
-        u.version.to_string().hash(&mut h);
-    }
-    let mut perms: Vec<String> = st
-        .permissions
-        .iter()
-        .map(|(k, p)| format!("{k}{p:?}"))
-        .collect();
-    perms.sort();
-    perms.hash(&mut h);
-    let mut windows: Vec<(&String, &u64)> = st.windows.iter().collect();
-    windows.sort();
-    windows.hash(&mut h);
     h.finish()
 }
 

@@ -105,6 +105,9 @@ pub struct Outbox {
     /// xorshift state of the fault injector (serialised, so a restart keeps the sequence).
     #[serde(default)]
     chaos_rng: u64,
+    /// Attempts recorded so far (a cheap change signal for watchers).
+    #[serde(default)]
+    pub attempts_total: u64,
     /// The index below is derived from `pending` (rebuilt by [`Outbox::reindex`]).
     #[serde(skip)]
     index: Index,
@@ -325,6 +328,7 @@ impl Outbox {
         let Some(mut d) = self.pending.remove(&seq) else {
             return;
         };
+        self.attempts_total += 1;
         if d.in_flight {
             self.index.in_flight = self.index.in_flight.saturating_sub(1);
         }
