@@ -10,18 +10,8 @@ use crate::wire::json::{self, parse_object, Obj};
 use serde_json::{json, Map, Value};
 
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
-    if let Some(expected) = &ctx.admin_token {
-        let given = req.header("authorization").and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        });
-        if given != Some(expected.as_str()) {
-            let e = ApiError::new(
-                ErrorKind::InvalidToken,
-                "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).",
-            );
-            return Response::error(engine, &e);
-        }
+    if !super::admin_token_ok(ctx, req, false) {
+        return Response::error(engine, &super::admin_token_error());
     }
     engine.begin();
     let result = route(engine, req, ctx);

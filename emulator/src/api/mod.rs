@@ -112,6 +112,27 @@ pub struct Context {
 
 pub const ADMIN_PREFIX: &str = "/__emulator";
 
+/// Whether a request may use the admin API: always without `--admin-token`, otherwise
+/// with `Authorization: Bearer <token>` (or `?token=` where a browser cannot set headers).
+pub fn admin_token_ok(ctx: &Context, req: &Request, allow_query: bool) -> bool {
+    let Some(expected) = &ctx.admin_token else {
+        return true;
+    };
+    let header = req.header("authorization").and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
+    header == Some(expected.as_str())
+        || (allow_query && req.query("token") == Some(expected.as_str()))
+}
+
+pub fn admin_token_error() -> ApiError {
+    ApiError::new(
+        ErrorKind::InvalidToken,
+        "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).",
+    )
+}
+
 pub use admin::{advance_target as advance_target_of, clock_json as clock_json_of};
 
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {

@@ -111,6 +111,16 @@ pub struct Tenants {
     pub users: Vec<DeclaredUser>,
 }
 
+impl Tenants {
+    /// The callback URL of an app, if one is set.
+    pub fn webhook_url(&self, app: &str) -> Option<String> {
+        self.apps
+            .iter()
+            .find(|a| a.id.as_str() == app)
+            .and_then(|a| a.webhook_url.clone())
+    }
+}
+
 pub const DEFAULT_APP_ID: &str = "1234567890123456";
 pub const DEFAULT_APP_SECRET: &str = "wa-emulator-secret";
 pub const DEFAULT_WABA_ID: &str = "102290129340398";

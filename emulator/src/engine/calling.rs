@@ -388,19 +388,19 @@ impl Engine {
     }
 
     pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<Value> {
-        self.apply_call_action(call_id, Action::UserHangup, None, None, None)
+        self.apply_call_action(call_id, Action::UserHangup, None, None)
             .map_err(refusal)?;
         Ok(self.call_summary(call_id))
     }
 
     pub fn user_answer(&mut self, call_id: &CallId, sdp: Option<String>) -> ApiResult<Value> {
-        self.apply_call_action(call_id, Action::UserAnswer, sdp, None, None)
+        self.apply_call_action(call_id, Action::UserAnswer, sdp, None)
             .map_err(refusal)?;
         Ok(self.call_summary(call_id))
     }
 
     pub fn user_decline(&mut self, call_id: &CallId) -> ApiResult<Value> {
-        self.apply_call_action(call_id, Action::UserDecline, None, None, None)
+        self.apply_call_action(call_id, Action::UserDecline, None, None)
             .map_err(refusal)?;
         Ok(self.call_summary(call_id))
     }
@@ -520,7 +520,7 @@ impl Engine {
                 ))
             }
         }
-        self.apply_call_action(&call_id, action, sdp, opaque, Some(&phone))
+        self.apply_call_action(&call_id, action, sdp, opaque)
             .map_err(|why| {
                 ApiError::new(
                     ErrorKind::InvalidParameter,
@@ -647,7 +647,6 @@ impl Engine {
         action: Action,
         sdp: Option<String>,
         opaque: Option<String>,
-        _phone: Option<&PhoneNumber>,
     ) -> Result<(), String> {
         let call = self
             .st
@@ -798,7 +797,7 @@ impl Engine {
     }
 
     pub(crate) fn ring_timeout(&mut self, call_id: &CallId) {
-        let _ = self.apply_call_action(call_id, Action::RingTimeout, None, None, None);
+        let _ = self.apply_call_action(call_id, Action::RingTimeout, None, None);
     }
 
     // ---- SIP events from the shell ------------------------------------------------------

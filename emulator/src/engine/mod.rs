@@ -450,12 +450,7 @@ impl Engine {
     }
 
     pub fn webhook_url(&self, app: &str) -> Option<String> {
-        self.st
-            .tenants
-            .apps
-            .iter()
-            .find(|a| a.id.as_str() == app)
-            .and_then(|a| a.webhook_url.clone())
+        self.st.tenants.webhook_url(app)
     }
 
     pub fn set_webhook_url(

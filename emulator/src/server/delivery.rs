@@ -37,17 +37,10 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             let jobs = if free == 0 {
                 Vec::new()
             } else {
-                let e = &mut *engine;
-                let apps = e.st.tenants.apps.clone();
-                e.st.outbox.take_due(
-                    now,
-                    |app| {
-                        apps.iter()
-                            .find(|a| a.id.as_str() == app)
-                            .and_then(|a| a.webhook_url.clone())
-                    },
-                    free,
-                )
+                let st = &mut engine.st;
+                let tenants = &st.tenants;
+                st.outbox
+                    .take_due(now, |app| tenants.webhook_url(app), free)
             };
             (jobs, engine.next_deadline())
         };
@@ -222,16 +215,12 @@ pub async fn settle(shared: &Arc<Shared>) {
         tokio::time::Instant::now() + Duration::from_millis(shared.opts.webhook_timeout_ms + 5_000);
     loop {
         let busy = {
-            let mut engine = shared.lock();
-            let e = &mut *engine;
-            let now = e.st.now_ms;
-            let apps = e.st.tenants.apps.clone();
-            e.st.outbox.in_flight() > 0
-                || e.st.outbox.has_sendable(now, |app| {
-                    apps.iter()
-                        .find(|a| a.id.as_str() == app)
-                        .and_then(|a| a.webhook_url.clone())
-                })
+            let engine = shared.lock();
+            let st = &engine.st;
+            st.outbox.in_flight() > 0
+                || st
+                    .outbox
+                    .has_sendable(st.now_ms, |app| st.tenants.webhook_url(app))
         };
         if !busy || tokio::time::Instant::now() > deadline {
             return;

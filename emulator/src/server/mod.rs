@@ -21,7 +21,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -46,8 +45,6 @@ pub(crate) struct Shared {
     pub ctx: Context,
     pub opts: ServeOptions,
     pub http: delivery::HttpClient,
-    /// Bumped by every request that may change state.
-    pub generation: AtomicU64,
     /// With `--state`: every input is journaled before it is acknowledged.
     pub journal: Option<journal::Journal>,
     pub sip: crate::server::SipHub,
@@ -166,7 +163,6 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         wake: Notify::new(),
         ctx,
         http: delivery::client(),
-        generation: AtomicU64::new(0),
         journal,
         sip,
         opts,
@@ -370,9 +366,6 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
         })
         .collect();
     let req = Request::new(parts.method.as_str(), &pq, headers, bytes);
-    if req.method != "GET" {
-        shared.generation.fetch_add(1, Ordering::Relaxed);
-    }
     let response = match (req.method.as_str(), req.path.as_str()) {
         ("PUT", "/__emulator/webhook") => set_webhook(shared, &req).await,
         ("GET", p) if ui::owns(p) => return ui::serve(shared, &req),
@@ -411,23 +404,10 @@ fn admin_error(shared: &Shared, e: ApiError) -> Response {
 }
 
 fn admin_authorised(shared: &Shared, req: &Request) -> Result<(), Response> {
-    let Some(expected) = &shared.ctx.admin_token else {
-        return Ok(());
-    };
-    let given = req.header("authorization").and_then(|h| {
-        h.strip_prefix("Bearer ")
-            .or_else(|| h.strip_prefix("bearer "))
-    });
-    if given == Some(expected.as_str()) {
+    if api::admin_token_ok(&shared.ctx, req, false) {
         Ok(())
     } else {
-        Err(admin_error(
-            shared,
-            ApiError::new(
-                ErrorKind::InvalidToken,
-                "The admin API needs Authorization: Bearer <admin token> (set with --admin-token).",
-            ),
-        ))
+        Err(admin_error(shared, api::admin_token_error()))
     }
 }
 

@@ -99,14 +99,7 @@ pub(super) fn serve(shared: &Arc<Shared>, req: &Request) -> hyper::Response<Body
 /// The admin token from `Authorization: Bearer` or, since a browser cannot put headers on
 /// a page load or an `EventSource`, from `?token=`.
 fn authorised(shared: &Shared, req: &Request) -> bool {
-    let Some(expected) = &shared.ctx.admin_token else {
-        return true;
-    };
-    let header = req.header("authorization").and_then(|h| {
-        h.strip_prefix("Bearer ")
-            .or_else(|| h.strip_prefix("bearer "))
-    });
-    header == Some(expected.as_str()) || req.query("token") == Some(expected.as_str())
+    crate::api::admin_token_ok(&shared.ctx, req, true)
 }
 
 fn asset(content_type: &'static str, text: &'static str) -> hyper::Response<Body> {

@@ -9,21 +9,7 @@ pub fn ts(ms: u64) -> String {
     (ms / 1000).to_string()
 }
 
-/// `{"object":"whatsapp_business_account","entry":[{"id":WABA,"changes":[{"value","field"}]}]}`
-pub fn envelope(waba_id: &str, field: &str, value: Value, time: Option<u64>) -> Value {
-    let mut entry = Map::new();
-    entry.insert("id".into(), waba_id.into());
-    if let Some(t) = time {
-        entry.insert("time".into(), (t / 1000).into());
-    }
-    entry.insert(
-        "changes".into(),
-        json!([{ "value": value, "field": field }]),
-    );
-    json!({ "object": "whatsapp_business_account", "entry": [entry] })
-}
-
-/// The same envelope as [`envelope`], written straight to its ASCII-escaped text: the hot
+/// The webhook envelope around a change `value`, written straight to its ASCII-escaped text: the hot
 /// path of every webhook, so no second JSON tree is built around the value.
 pub fn envelope_text(waba_id: &str, field: &str, value: &Value, time: Option<u64>) -> String {
     let mut out = String::with_capacity(512);
@@ -302,6 +288,21 @@ pub fn settings_update(phone: &PhoneNumber, at_ms: u64, calling: Value) -> Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The envelope as a JSON tree: the oracle the text form is checked against.
+    /// `{"object":"whatsapp_business_account","entry":[{"id":WABA,"changes":[{"value","field"}]}]}`
+    fn envelope(waba_id: &str, field: &str, value: Value, time: Option<u64>) -> Value {
+        let mut entry = Map::new();
+        entry.insert("id".into(), waba_id.into());
+        if let Some(t) = time {
+            entry.insert("time".into(), (t / 1000).into());
+        }
+        entry.insert(
+            "changes".into(),
+            json!([{ "value": value, "field": field }]),
+        );
+        json!({ "object": "whatsapp_business_account", "entry": [entry] })
+    }
 
     #[test]
     fn the_text_envelope_equals_the_tree_envelope() {
