@@ -182,6 +182,38 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call that has just started ringing; the caller fills in what its kind needs.
+    pub fn ringing(
+        id: CallId,
+        phone_number_id: PhoneNumberId,
+        wa_id: WaId,
+        direction: Direction,
+        source: Source,
+        now_ms: u64,
+        offer_sdp: String,
+    ) -> Self {
+        Self {
+            id,
+            phone_number_id,
+            wa_id,
+            direction,
+            source,
+            state: CallState::Ringing,
+            created_at_ms: now_ms,
+            answered_at_ms: None,
+            ended_at_ms: None,
+            end_reason: None,
+            cta_payload: None,
+            deeplink_payload: None,
+            payload_sent: None,
+            biz_opaque_callback_data: None,
+            offer_sdp,
+            answer_sdp: None,
+            message_id: None,
+            via_sip: false,
+        }
+    }
+
     pub fn is_ongoing(&self) -> bool {
         self.state != CallState::Ended
     }

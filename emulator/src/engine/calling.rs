@@ -210,26 +210,22 @@ impl Engine {
         let offer = self.sdp(true);
         let via_sip = phone.calling.sip.enabled;
         let call = Call {
-            id: id.clone(),
-            phone_number_id: phone.id.clone(),
-            wa_id: user.wa_id.clone(),
-            direction: Direction::UserInitiated,
-            source,
-            state: CallState::Ringing,
-            created_at_ms: now,
-            answered_at_ms: None,
-            ended_at_ms: None,
-            end_reason: None,
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),
             deeplink_payload: payload
                 .clone()
                 .filter(|_| echo && source == Source::DeepLink),
             payload_sent: payload,
-            biz_opaque_callback_data: None,
-            offer_sdp: offer,
-            answer_sdp: None,
             message_id,
             via_sip,
+            ..Call::ringing(
+                id.clone(),
+                phone.id.clone(),
+                user.wa_id.clone(),
+                Direction::UserInitiated,
+                source,
+                now,
+                offer,
+            )
         };
         if via_sip {
             let server = phone.calling.sip.servers.first().cloned().ok_or_else(|| {
@@ -578,27 +574,18 @@ impl Engine {
             ));
         }
         let id = self.ids.call_id(to);
-        let call = Call {
-            id: id.clone(),
-            phone_number_id: phone.id.clone(),
-            wa_id: to.clone(),
-            direction: Direction::BusinessInitiated,
-            source: Source::Business,
-            state: CallState::Ringing,
-            created_at_ms: now,
-            answered_at_ms: None,
-            ended_at_ms: None,
-            end_reason: None,
-            cta_payload: None,
-            deeplink_payload: None,
-            payload_sent: None,
+        let mut call = Call {
             biz_opaque_callback_data: opaque,
-            offer_sdp: offer,
-            answer_sdp: None,
-            message_id: None,
-            via_sip: false,
+            ..Call::ringing(
+                id.clone(),
+                phone.id.clone(),
+                to.clone(),
+                Direction::BusinessInitiated,
+                Source::Business,
+                now,
+                offer,
+            )
         };
-        let mut call = call;
         call.answer_sdp = Some(self.sdp(false));
         let value = payload::call_status(&call, phone, &user, self.behaviour.bsuid, "RINGING", now);
         self.emit_for_phone(
