@@ -168,52 +168,63 @@ pub fn bsuid_for(wa_id: &WaId) -> String {
     )
 }
 
-/// ISO country of a number from its calling code; a small table is enough for BSUIDs.
-pub fn country_of(digits: &str) -> &'static str {
-    const CODES: &[(&str, &str)] = &[
-        ("1", "US"),
-        ("7", "RU"),
-        ("20", "EG"),
-        ("27", "ZA"),
-        ("30", "GR"),
-        ("31", "NL"),
-        ("32", "BE"),
-        ("33", "FR"),
-        ("34", "ES"),
-        ("39", "IT"),
-        ("41", "CH"),
-        ("44", "GB"),
-        ("49", "DE"),
-        ("51", "PE"),
-        ("52", "MX"),
-        ("54", "AR"),
-        ("55", "BR"),
-        ("56", "CL"),
-        ("57", "CO"),
-        ("60", "MY"),
-        ("61", "AU"),
-        ("62", "ID"),
-        ("63", "PH"),
-        ("65", "SG"),
-        ("81", "JP"),
-        ("82", "KR"),
-        ("84", "VN"),
-        ("86", "CN"),
-        ("90", "TR"),
-        ("91", "IN"),
-        ("92", "PK"),
-        ("234", "NG"),
-        ("351", "PT"),
-        ("972", "IL"),
-        ("971", "AE"),
-        ("966", "SA"),
-    ];
-    CODES
+/// Calling codes and their ISO countries: a small table, enough for BSUIDs, the
+/// business-initiated calling rule and `to` numbers written without `+`.
+const CALLING_CODES: &[(&str, &str)] = &[
+    ("1", "US"),
+    ("7", "RU"),
+    ("20", "EG"),
+    ("27", "ZA"),
+    ("30", "GR"),
+    ("31", "NL"),
+    ("32", "BE"),
+    ("33", "FR"),
+    ("34", "ES"),
+    ("39", "IT"),
+    ("41", "CH"),
+    ("44", "GB"),
+    ("49", "DE"),
+    ("51", "PE"),
+    ("52", "MX"),
+    ("54", "AR"),
+    ("55", "BR"),
+    ("56", "CL"),
+    ("57", "CO"),
+    ("60", "MY"),
+    ("61", "AU"),
+    ("62", "ID"),
+    ("63", "PH"),
+    ("65", "SG"),
+    ("81", "JP"),
+    ("82", "KR"),
+    ("84", "VN"),
+    ("86", "CN"),
+    ("90", "TR"),
+    ("91", "IN"),
+    ("92", "PK"),
+    ("234", "NG"),
+    ("351", "PT"),
+    ("972", "IL"),
+    ("971", "AE"),
+    ("966", "SA"),
+];
+
+fn calling_code_entry(digits: &str) -> Option<&'static (&'static str, &'static str)> {
+    CALLING_CODES
         .iter()
         .filter(|(code, _)| digits.starts_with(code))
         .max_by_key(|(code, _)| code.len())
-        .map(|(_, c)| *c)
-        .unwrap_or("US")
+}
+
+/// ISO country of a number from its calling code (`US` when the table has no match).
+pub fn country_of(digits: &str) -> &'static str {
+    calling_code_entry(digits).map(|(_, c)| *c).unwrap_or("US")
+}
+
+/// The calling code a number in international digits starts with (`1`, `44`, `234`…),
+/// when the table knows it.
+pub fn calling_code(digits: &str) -> Option<&'static str> {
+    calling_code_entry(digits).map(|(code, _)| *code)
 }
 
 #[cfg(test)]

@@ -126,6 +126,11 @@ pub const DEFAULT_APP_SECRET: &str = "wa-emulator-secret";
 pub const DEFAULT_WABA_ID: &str = "102290129340398";
 pub const DEFAULT_PHONE_NUMBER_ID: &str = "106540352242922";
 pub const DEFAULT_DISPLAY_NUMBER: &str = "15550783881";
+/// The default tenant's second number: +1 numbers have no business-initiated calling
+/// (138013), so business-initiated flows run from this UK number (a fictional 07700 900
+/// number, Ofcom's range for drama).
+pub const SECOND_PHONE_NUMBER_ID: &str = "110972043181256";
+pub const SECOND_DISPLAY_NUMBER: &str = "447700900461";
 pub const DEFAULT_ACCESS_TOKEN: &str = "wa-emulator-token";
 pub const DEFAULT_VERIFY_TOKEN: &str = "wa-emulator-verify";
 
@@ -144,13 +149,22 @@ impl Default for Tenants {
                 app_id: DEFAULT_APP_ID.into(),
                 name: "wa-emulator".into(),
             }],
-            phone_numbers: vec![PhoneNumber {
-                id: DEFAULT_PHONE_NUMBER_ID.into(),
-                waba_id: DEFAULT_WABA_ID.into(),
-                display_phone_number: DEFAULT_DISPLAY_NUMBER.into(),
-                verified_name: "wa-emulator".into(),
-                calling: CallingSettings::default(),
-            }],
+            phone_numbers: vec![
+                PhoneNumber {
+                    id: DEFAULT_PHONE_NUMBER_ID.into(),
+                    waba_id: DEFAULT_WABA_ID.into(),
+                    display_phone_number: DEFAULT_DISPLAY_NUMBER.into(),
+                    verified_name: "wa-emulator".into(),
+                    calling: CallingSettings::default(),
+                },
+                PhoneNumber {
+                    id: SECOND_PHONE_NUMBER_ID.into(),
+                    waba_id: DEFAULT_WABA_ID.into(),
+                    display_phone_number: SECOND_DISPLAY_NUMBER.into(),
+                    verified_name: "wa-emulator UK".into(),
+                    calling: CallingSettings::default(),
+                },
+            ],
             users: Vec::new(),
         }
     }
