@@ -246,6 +246,14 @@ fn config_json(engine: &Engine, ctx: &Context) -> Value {
         "waba_id": waba.map(|w| w.id.as_str()),
         "phone_number_id": phone.map(|p| p.id.as_str()),
         "display_phone_number": phone.map(|p| p.display_phone_number.as_str()),
+        // Every number with what it can do: +1 numbers take user-initiated calls only.
+        "phone_numbers": t.phone_numbers.iter().map(|p| json!({
+            "id": p.id.as_str(),
+            "display_phone_number": p.display_phone_number,
+            "waba_id": p.waba_id.as_str(),
+            "business_initiated_calling": p.business_initiated_calling(),
+            "profile": p.profile,
+        })).collect::<Vec<_>>(),
         "clock": clock_json(engine),
         "tenants": t,
         "behaviour": engine.behaviour,

@@ -49,6 +49,9 @@ pub enum ErrorKind {
     PermissionRequestLimit,
     /// 138012: 100 connected business-initiated calls per 24 h.
     BusinessCallLimit,
+    /// 138013: business-initiated calling (and so permission requests) is not
+    /// available for the business number's country.
+    BusinessCallingUnavailable,
     /// 138017: a permanent permission already exists.
     PermanentPermissionExists,
     /// 613: `/call_permissions` rate limit.
@@ -92,6 +95,7 @@ impl ErrorKind {
             NoCallPermission => (401, 138006, "OAuthException", "No approved call permission found"),
             PermissionRequestLimit => (400, 138009, "OAuthException", "Call Permission Request Limit Hit"),
             BusinessCallLimit => (400, 138012, "OAuthException", "Business Initiated Calls Limit Hit"),
+            BusinessCallingUnavailable => (400, 138013, "OAuthException", "Business-initiated calling is not available"),
             PermanentPermissionExists => (400, 138017, "OAuthException", "Call permission request can't be sent because a permanent permission already exists."),
             PermissionApiLimit => (429, 613, "OAuthException", "Fetch Call Permission For Consumer Phone Number API Limit Hit"),
             RateLimit => (429, 130429, "OAuthException", "Rate limit hit"),

@@ -1,7 +1,7 @@
 //! Who the emulator pretends to be: apps, WABAs, phone numbers, declared users, and the
 //! behaviour switches where the real API is ambiguous. The embedded default is PRODUCT §2.
 
-use super::ids::{AppId, PhoneNumberId, WaId, WabaId};
+use super::ids::{calling_code, AppId, PhoneNumberId, WaId, WabaId};
 use super::settings::CallingSettings;
 use super::user::{ClientVersion, Platform, VersionRules};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,67 @@ pub struct PhoneNumber {
     pub display_phone_number: String,
     pub verified_name: String,
     pub calling: CallingSettings,
+    /// Overrides the country rule of [`PhoneNumber::business_initiated_calling`].
+    #[serde(default)]
+    pub business_initiated_calling: Option<bool>,
+    /// Which limits apply: a production number's, or a sandbox / public test number's.
+    #[serde(default)]
+    pub profile: NumberProfile,
+}
+
+/// Calling codes of the countries where business-initiated calling (and so call
+/// permission requests) is not available: US and Canada, Egypt, Vietnam, Nigeria
+/// (cloud-api §5.1, §6.5).
+pub const NO_BUSINESS_INITIATED_CALLING: &[&str] = &["1", "20", "84", "234"];
+
+impl PhoneNumber {
+    /// Whether the business may call users and ask them for call permission (else 138013).
+    pub fn business_initiated_calling(&self) -> bool {
+        self.business_initiated_calling.unwrap_or_else(|| {
+            calling_code(&self.display_phone_number)
+                .is_none_or(|code| !NO_BUSINESS_INITIATED_CALLING.contains(&code))
+        })
+    }
+}
+
+/// A number's limits profile (cloud-api §6.5): sandbox and public test numbers may send
+/// more permission requests and tolerate more unanswered calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumberProfile {
+    #[default]
+    Production,
+    Test,
+}
+
+/// The call permission limits of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermissionLimits {
+    pub requests_per_day: usize,
+    pub requests_per_week: usize,
+    /// Consecutive unanswered business calls before the "reconsider" system message.
+    pub unanswered_before_prompt: u32,
+    /// Consecutive unanswered business calls before the permission is revoked.
+    pub unanswered_before_revoke: u32,
+}
+
+impl NumberProfile {
+    pub fn permission_limits(self) -> PermissionLimits {
+        match self {
+            NumberProfile::Production => PermissionLimits {
+                requests_per_day: 1,
+                requests_per_week: 2,
+                unanswered_before_prompt: 2,
+                unanswered_before_revoke: 4,
+            },
+            NumberProfile::Test => PermissionLimits {
+                requests_per_day: 25,
+                requests_per_week: 100,
+                unanswered_before_prompt: 5,
+                unanswered_before_revoke: 10,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +217,8 @@ impl Default for Tenants {
                     display_phone_number: DEFAULT_DISPLAY_NUMBER.into(),
                     verified_name: "wa-emulator".into(),
                     calling: CallingSettings::default(),
+                    business_initiated_calling: None,
+                    profile: NumberProfile::Production,
                 },
                 PhoneNumber {
                     id: SECOND_PHONE_NUMBER_ID.into(),
@@ -163,6 +226,8 @@ impl Default for Tenants {
                     display_phone_number: SECOND_DISPLAY_NUMBER.into(),
                     verified_name: "wa-emulator UK".into(),
                     calling: CallingSettings::default(),
+                    business_initiated_calling: None,
+                    profile: NumberProfile::Production,
                 },
             ],
             users: Vec::new(),

@@ -1,7 +1,7 @@
 //! Calls: user taps, deep links, native calls, business-initiated calls, the `/calls`
 //! actions, call permissions and calling settings.
 
-use super::{unknown_object, Effect, Engine, Timer};
+use super::{require_business_initiated, unknown_object, Effect, Engine, Timer};
 use crate::domain::call::{
     decide, Action, Call, CallState, Decision, Direction, EndReason, Source,
 };
@@ -533,6 +533,7 @@ impl Engine {
         offer: String,
         opaque: Option<String>,
     ) -> ApiResult<Value> {
+        require_business_initiated(phone, "it cannot call users")?;
         let user = self.user_or_create(to);
         let now = self.now();
         if !user

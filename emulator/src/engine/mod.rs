@@ -729,6 +729,23 @@ impl Engine {
     }
 }
 
+/// 138013 for numbers in the countries without business-initiated calling.
+pub(crate) fn require_business_initiated(phone: &PhoneNumber, what: &str) -> ApiResult<()> {
+    if phone.business_initiated_calling() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorKind::BusinessCallingUnavailable,
+        format!(
+            "Business-initiated calling is not available for this business account phone number: +{} ({}) is in a country without it (+1 US/Canada, +20 Egypt, +84 Vietnam, +234 Nigeria), so {what}. The default tenant's second number, {} (+{}), has it.",
+            phone.display_phone_number,
+            phone.id,
+            crate::domain::tenant::SECOND_PHONE_NUMBER_ID,
+            crate::domain::tenant::SECOND_DISPLAY_NUMBER,
+        ),
+    ))
+}
+
 pub fn unknown_object(id: &str) -> ApiError {
     ApiError::new(
         ErrorKind::UnknownObject,

@@ -3,7 +3,9 @@
 
 use crate::domain::ids::{AppId, PhoneNumberId, WaId, WabaId};
 use crate::domain::settings::CallingSettings;
-use crate::domain::tenant::{App, Behaviour, DeclaredUser, PhoneNumber, Tenants, Waba};
+use crate::domain::tenant::{
+    App, Behaviour, DeclaredUser, NumberProfile, PhoneNumber, Tenants, Waba,
+};
 use crate::domain::user::{ClientVersion, Platform};
 use crate::engine::ClockMode;
 use serde::Deserialize;
@@ -115,6 +117,11 @@ pub struct FilePhone {
     /// `ENABLED` (default) or `DISABLED`.
     pub calling: Option<String>,
     pub callback_permission_status: Option<String>,
+    /// Overrides the country rule: `true` allows business-initiated calling on a +1,
+    /// +20, +84 or +234 number, `false` forbids it elsewhere.
+    pub business_initiated_calling: Option<bool>,
+    /// `production` (default) or `test`: the sandbox / public test number limits.
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +308,16 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
                 }
                 calling.callback_permission_enabled =
                     p.callback_permission_status.as_deref() == Some("ENABLED");
+                let profile = match p.profile.as_deref() {
+                    None | Some("production") => NumberProfile::Production,
+                    Some("test") => NumberProfile::Test,
+                    Some(o) => {
+                        return Err(format!(
+                            "phone number {}: profile must be production or test, got {o:?}",
+                            p.id
+                        ))
+                    }
+                };
                 Ok(PhoneNumber {
                     id: PhoneNumberId(p.id.clone()),
                     waba_id: WabaId(p.waba_id.clone()),
@@ -310,6 +327,8 @@ fn file_tenants(file: &FileConfig) -> Result<Tenants, String> {
                         .clone()
                         .unwrap_or_else(|| "wa-emulator".into()),
                     calling,
+                    business_initiated_calling: p.business_initiated_calling,
+                    profile,
                 })
             })
             .collect::<Result<_, String>>()?;

@@ -700,9 +700,19 @@ pub async fn run(opts: ServeOptions) -> i32 {
             (t.apps.first(), t.wabas.first(), t.phone_numbers.first())
         {
             println!(
-                "  phone number id   {}  (display {})",
-                phone.id, phone.display_phone_number
+                "  phone number id   {}  (display {})  {}",
+                phone.id,
+                phone.display_phone_number,
+                number_hint(phone)
             );
+            for other in t.phone_numbers.iter().skip(1) {
+                println!(
+                    "                    {}  (display {})  {}",
+                    other.id,
+                    other.display_phone_number,
+                    number_hint(other)
+                );
+            }
             println!("  WABA id           {}", waba.id);
             println!(
                 "  access token      {}",
@@ -731,6 +741,15 @@ pub async fn run(opts: ServeOptions) -> i32 {
     eprintln!("wa-emulator: shutting down");
     running.shutdown().await;
     0
+}
+
+/// One line on what a number is for: +1 numbers cannot call users (138013).
+fn number_hint(p: &crate::domain::tenant::PhoneNumber) -> &'static str {
+    if p.business_initiated_calling() {
+        "user- and business-initiated calls"
+    } else {
+        "user-initiated calls only (no business-initiated calling in its country)"
+    }
 }
 
 async fn wait_for_signal() {

@@ -1309,6 +1309,8 @@ fn two_tenants() -> ServeOptions {
         display_phone_number: "15550000002".into(),
         verified_name: "b".into(),
         calling: Default::default(),
+        business_initiated_calling: None,
+        profile: Default::default(),
     });
     opts
 }
