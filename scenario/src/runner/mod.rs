@@ -154,12 +154,23 @@ struct Journaled {
     reply: Reply,
 }
 
+/// One of the tenant's business phone numbers, from `GET /__emulator/config`.
+#[derive(Clone, Debug)]
+struct BusinessNumber {
+    id: String,
+    display: String,
+    waba_id: String,
+}
+
 struct Ctx<'a> {
     http: &'a Http,
     base: String,
     opts: &'a Options,
     /// Line number of each step, for messages that point at another step.
     step_lines: Vec<usize>,
+    /// Every business number the emulator hosts for the tenant, first one first.
+    numbers: Vec<BusinessNumber>,
+    /// The number business steps act as (`business uses number …`; the first by default).
     phone_number_id: String,
     waba_id: String,
     display_number: String,
@@ -198,6 +209,7 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .map(|s| src.line_col(s.span.start).0)
                 .collect(),
+            numbers: Vec::new(),
             phone_number_id: String::new(),
             waba_id: String::new(),
             display_number: String::new(),
@@ -266,6 +278,62 @@ impl<'a> Ctx<'a> {
         self.waba_id = field("waba_id")?;
         self.display_number = field("display_phone_number")?;
         self.token = field("access_token")?;
+        // Every number, when the emulator lists them; the first is the default.
+        self.numbers = cfg
+            .get("phone_numbers")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|p| {
+                        Some(BusinessNumber {
+                            id: p.get("id").and_then(id_string)?,
+                            display: p.get("display_phone_number").and_then(id_string)?,
+                            waba_id: p
+                                .get("waba_id")
+                                .and_then(id_string)
+                                .unwrap_or_else(|| self.waba_id.clone()),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !self.numbers.iter().any(|n| n.id == self.phone_number_id) {
+            self.numbers.insert(
+                0,
+                BusinessNumber {
+                    id: self.phone_number_id.clone(),
+                    display: self.display_number.clone(),
+                    waba_id: self.waba_id.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// `business uses number …`: the number must be one the emulator hosts, named by its
+    /// display number or its phone number id.
+    fn use_number(&mut self, n: &Text) -> Result<(), String> {
+        let want = digits(&n.value);
+        let Some(number) = self
+            .numbers
+            .iter()
+            .find(|b| digits(&b.display) == want || b.id == want)
+            .cloned()
+        else {
+            let known = self
+                .numbers
+                .iter()
+                .map(|b| format!("{} (id {})", b.display, b.id))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(format!(
+                "the emulator has no business number {}\n  its numbers (GET /__emulator/config `phone_numbers`): {known}\n  help: write one of those display numbers after `business uses number`",
+                n.value
+            ));
+        };
+        self.phone_number_id = number.id;
+        self.display_number = number.display;
+        self.waba_id = number.waba_id;
         Ok(())
     }
 
@@ -315,6 +383,12 @@ impl<'a> Ctx<'a> {
             .ok_or_else(|| format!("user `{}` is not declared", n.text))
     }
 
+    /// A user as a Graph `to`: `+` and the digits, so the number stays the user's whatever
+    /// the business number's country (without `+`, its calling code would be prepended).
+    fn to(&self, n: &Name) -> Result<String, String> {
+        Ok(format!("+{}", self.user(n)?))
+    }
+
     fn pattern(&self, j: &Json) -> Result<Value, String> {
         j.pat.to_value(&|name| self.vars.get(name).cloned())
     }
@@ -358,6 +432,10 @@ impl<'a> Ctx<'a> {
                 body["window_open"] = json!(u.window_open);
                 self.admin_ok("POST", "/users", Some(&body)).await?;
                 self.users.insert(u.name.text.clone(), wa_id);
+                Ok(None)
+            }
+            StepKind::UseNumber(n) => {
+                self.use_number(n)?;
                 Ok(None)
             }
             StepKind::Advance(d) => {
@@ -430,14 +508,14 @@ impl<'a> Ctx<'a> {
                     .map(|b| b.value.as_str())
                     .unwrap_or("You can call us on WhatsApp now.");
                 let msg = json!({
-                    "messaging_product": "whatsapp", "recipient_type": "individual", "to": self.user(to)?,
+                    "messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to(to)?,
                     "type": "interactive",
                     "interactive": {"type": "voice_call", "body": {"text": text}, "action": act}
                 });
                 self.graph("POST", &self.messages_path(), Some(&msg)).await
             }
             BusinessAction::SendText { to, text } => {
-                let msg = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.user(to)?,
+                let msg = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to(to)?,
                     "type": "text", "text": {"body": text.value}});
                 self.graph("POST", &self.messages_path(), Some(&msg)).await
             }
@@ -446,7 +524,7 @@ impl<'a> Ctx<'a> {
                 if let Some(b) = body {
                     inter["body"] = json!({"text": b.value});
                 }
-                let msg = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.user(to)?,
+                let msg = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to(to)?,
                     "type": "interactive", "interactive": inter});
                 self.graph("POST", &self.messages_path(), Some(&msg)).await
             }
@@ -493,12 +571,12 @@ impl<'a> Ctx<'a> {
                     tpl["components"] =
                         json!([{"type": "button", "sub_type": "voice_call", "parameters": params}]);
                 }
-                let msg = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.user(to)?,
+                let msg = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": self.to(to)?,
                     "type": "template", "template": tpl});
                 self.graph("POST", &self.messages_path(), Some(&msg)).await
             }
             BusinessAction::Call { to, callback } => {
-                let mut body = json!({"messaging_product": "whatsapp", "to": self.user(to)?, "action": "connect",
+                let mut body = json!({"messaging_product": "whatsapp", "to": self.to(to)?, "action": "connect",
                     "session": {"sdp_type": "offer", "sdp": SDP}});
                 if let Some(c) = callback {
                     body["biz_opaque_callback_data"] = json!(c.value);
@@ -574,7 +652,7 @@ impl<'a> Ctx<'a> {
                 self.admin(
                     "POST",
                     &user_path("messages"),
-                    Some(&json!({"text": t.value})),
+                    Some(&json!({"text": t.value, "phone_number_id": self.phone_number_id})),
                 )
                 .await
             }
@@ -608,8 +686,12 @@ impl<'a> Ctx<'a> {
                     .await
             }
             UserAction::CallBusiness => {
-                self.admin("POST", &user_path("call"), Some(&json!({})))
-                    .await
+                self.admin(
+                    "POST",
+                    &user_path("call"),
+                    Some(&json!({"phone_number_id": self.phone_number_id})),
+                )
+                .await
             }
             UserAction::HangUp(c) => {
                 self.admin(
@@ -641,8 +723,11 @@ impl<'a> Ctx<'a> {
                 permanent,
             } => {
                 let mut body = json!({"response": if *accept { "accept" } else { "reject" }, "permanent": permanent});
-                if let Some(r) = request {
-                    body["message_id"] = json!(self.var(r)?);
+                match request {
+                    // The request names the number it came from.
+                    Some(r) => body["message_id"] = json!(self.var(r)?),
+                    // From the business's profile: the number the story is about.
+                    None => body["phone_number_id"] = json!(self.phone_number_id),
                 }
                 self.admin("POST", &user_path("permission-reply"), Some(&body))
                     .await

@@ -66,6 +66,9 @@ pub enum StepKind {
     Advance(Dur),
     /// `wait 2s`: real time, for apps under test.
     Wait(Dur),
+    /// `business uses number 447700900461`: the business number the following
+    /// business steps act as, and the one user steps that mean "the business" talk to.
+    UseNumber(Text),
     /// `business …`
     Business {
         action: BusinessAction,

@@ -14,7 +14,7 @@ pub const USER_VERBS: [&str; 10] = [
     "says", "taps", "opens", "calls", "hangs", "answers", "declines", "accepts", "rejects", "reads",
 ];
 
-const BUSINESS_VERBS: [&str; 13] = [
+const BUSINESS_VERBS: [&str; 14] = [
     "sends",
     "asks",
     "creates",
@@ -28,6 +28,7 @@ const BUSINESS_VERBS: [&str; 13] = [
     "disables",
     "updates",
     "reads",
+    "uses",
 ];
 
 /// Parses a whole file. The scenario holds every step that parsed; the diagnostics
@@ -327,9 +328,13 @@ fn parse_step(cur: &mut Cur) -> PResult<StepKind> {
         }
         "business" => {
             cur.bump();
-            let action = business(cur)?;
-            let bind = cur.bind()?;
-            StepKind::Business { action, bind }
+            if cur.eat("uses").is_some() {
+                StepKind::UseNumber(business_number(cur)?)
+            } else {
+                let action = business(cur)?;
+                let bind = cur.bind()?;
+                StepKind::Business { action, bind }
+            }
         }
         "expect" => {
             cur.bump();
@@ -508,6 +513,36 @@ fn user_decl(cur: &mut Cur) -> PResult<UserDecl> {
         }
     }
     Ok(decl)
+}
+
+/// `[the] number 447700900461` after `business uses`: one of the emulator's business
+/// numbers, by display number (or phone number id): bare digits, or in quotes as people
+/// write them (`"+44 7700 900461"`).
+fn business_number(cur: &mut Cur) -> PResult<Text> {
+    const HELP: &str =
+        "write the business's display number, like 447700900461 or \"+44 7700 900461\"";
+    cur.eat("the");
+    cur.eat("phone");
+    cur.expect("number")?;
+    let t = match cur.peek().map(|t| &t.tok) {
+        Some(Tok::Num(_) | Tok::Str(_)) => cur.text_or_number("a business phone number")?,
+        _ => return Err(cur.expected("a business phone number", &[]).help(HELP)),
+    };
+    let rest = t.value.strip_prefix('+').unwrap_or(&t.value);
+    let digits = rest.chars().filter(char::is_ascii_digit).count();
+    if digits == 0
+        || !rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -()".contains(c))
+    {
+        return Err(Diagnostic::new(
+            format!("`{}` is not a phone number", t.value),
+            t.span,
+            "not a phone number",
+        )
+        .help(HELP));
+    }
+    Ok(t)
 }
 
 fn business(cur: &mut Cur) -> PResult<BusinessAction> {
@@ -1198,6 +1233,29 @@ mod tests {
                 AppAction::CallAction(CallVerb::PreAccept, _)
             ));
         }
+    }
+
+    #[test]
+    fn parses_the_business_number_a_story_acts_as() {
+        for (text, number) in [
+            ("business uses number 447700900461", "447700900461"),
+            (
+                "business uses the number \"+44 7700 900461\"",
+                "+44 7700 900461",
+            ),
+        ] {
+            let StepKind::UseNumber(n) = one(text) else {
+                panic!()
+            };
+            assert_eq!(n.value, number);
+        }
+        assert!(err("business uses number \"UK\"")
+            .message
+            .contains("is not a phone number"));
+        assert_eq!(
+            err("business usess number 447700900461").help.as_deref(),
+            Some("did you mean `uses`? the business can: sends, asks, creates, calls, pre-accepts, accepts, rejects, terminates, checks, enables, disables, updates, reads, uses, requests")
+        );
     }
 
     #[test]

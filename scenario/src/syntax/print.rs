@@ -41,6 +41,14 @@ pub fn print_step(kind: &StepKind) -> String {
         StepKind::Wait(d) => {
             w.word("wait").dur(d);
         }
+        StepKind::UseNumber(n) => {
+            w.word("business uses number");
+            if n.value.chars().all(|c| c.is_ascii_digit()) {
+                w.word(&n.value);
+            } else {
+                w.text(n);
+            }
+        }
         StepKind::Business { action, bind } => {
             w.word("business");
             business(&mut w, action);
@@ -587,6 +595,8 @@ mod tests {
             ),
             dur().prop_map(StepKind::Advance),
             dur().prop_map(StepKind::Wait),
+            "\\+?[0-9][0-9 ()-]{0,15}"
+                .prop_map(|value| StepKind::UseNumber(Text { value, span: sp() })),
             (business(), proptest::option::of(var()))
                 .prop_map(|(action, bind)| StepKind::Business { action, bind }),
             (name(), user_action(), proptest::option::of(var()))
@@ -681,6 +691,7 @@ mod tests {
             Just("{"), Just("}"), Just("{\"a\": $x}"), Just("["), Just("\n"), Just("taps"), Just("opens"),
             Just("link"), Just("without"), Just(","), Just("error"), Just("status"), Just("200"), Just("/messages"),
             Just("requests"), Just("POST"), Just("\"unterminated"), Just("#"), Just("$"), Just("2x"),
+            Just("uses"), Just("number"), Just("447700900461"), Just("\"+447700900461\""),
         ], 0..30)) {
             let text = words.join(" ");
             let (s, _) = parse(&text);

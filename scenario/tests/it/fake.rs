@@ -1,8 +1,10 @@
 //! A tiny stand-in emulator, just enough of the Graph and admin surfaces to drive the
-//! runner end to end in tests: users, call buttons, taps, native calls, accept /
-//! terminate, hang-up, a virtual clock with a 60 s unanswered timeout, the delivery
-//! log and the request journal. It is not the emulator: its only job is to let the
-//! runner's own behaviour (matching, binding, diffs, time windows) be tested.
+//! runner end to end in tests: two business numbers (a +1 one without business-initiated
+//! calling, 138013, and a UK one with it), users, call buttons, taps, native calls,
+//! business calls, accept / terminate, hang-up, a virtual clock with a 60 s unanswered
+//! timeout, the delivery log and the request journal. It is not the emulator: its only
+//! job is to let the runner's own behaviour (matching, binding, diffs, time windows,
+//! which number a step acts as) be tested.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,9 +20,33 @@ use std::sync::{Arc, Mutex};
 
 pub const PHONE: &str = "106540352242922";
 pub const DISPLAY: &str = "15550783881";
+/// The second number, in a country where business-initiated calling exists.
+pub const PHONE2: &str = "110972043181256";
+pub const DISPLAY2: &str = "447700900461";
 
-/// (user, payload, accepted at, ended, started at)
-type Call = (String, Option<String>, Option<u64>, bool, u64);
+fn display_of(phone: &str) -> &'static str {
+    if phone == PHONE2 {
+        DISPLAY2
+    } else {
+        DISPLAY
+    }
+}
+
+/// A Graph `to` as the real API reads it: digits after `+` are the whole number;
+/// without `+`, the business number's calling code (1 or 44 here) is prepended unless
+/// the digits already start with it.
+fn wa_id_of(to: &str, phone: &str) -> String {
+    let digits: String = to.chars().filter(char::is_ascii_digit).collect();
+    let code = if phone == PHONE2 { "44" } else { "1" };
+    if to.trim_start().starts_with('+') || digits.starts_with(code) {
+        digits
+    } else {
+        format!("{code}{digits}")
+    }
+}
+
+/// (user, payload, accepted at, ended, started at, phone number id, business-initiated)
+type Call = (String, Option<String>, Option<u64>, bool, u64, String, bool);
 
 #[derive(Default)]
 struct State {
@@ -29,9 +55,9 @@ struct State {
     req_seq: u64,
     next_id: u64,
     users: HashMap<String, String>,
-    /// message id → (user, payload, expires at)
-    buttons: HashMap<String, (String, Option<String>, u64)>,
-    /// call id → (user, payload, accepted at, ended, started at)
+    /// message id → (user, payload, expires at, phone number id)
+    buttons: HashMap<String, (String, Option<String>, u64, String)>,
+    /// call id → (user, payload, accepted at, ended, started at, phone, business-initiated)
     calls: HashMap<String, Call>,
     deliveries: Vec<Value>,
     requests: Vec<Value>,
@@ -45,7 +71,9 @@ impl State {
         format!("{prefix}.FAKE{}", self.next_id)
     }
 
-    fn deliver(&mut self, field: &str, value: Value) {
+    fn deliver(&mut self, field: &str, phone: &str, mut value: Value) {
+        value["metadata"] =
+            json!({"display_phone_number": display_of(phone), "phone_number_id": phone});
         self.seq += 1;
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
             "changes": [{"field": field, "value": value}]}]});
@@ -54,8 +82,13 @@ impl State {
     }
 
     fn call_event(&mut self, id: &str, event: &str) {
-        let (user, payload, accepted, _, _) = self.calls[id].clone();
-        let mut call = json!({"id": id, "from": user, "to": DISPLAY, "event": event, "direction": "USER_INITIATED",
+        let (user, payload, accepted, _, _, phone, outbound) = self.calls[id].clone();
+        let (from, to, direction) = if outbound {
+            (display_of(&phone).to_string(), user, "BUSINESS_INITIATED")
+        } else {
+            (user, display_of(&phone).to_string(), "USER_INITIATED")
+        };
+        let mut call = json!({"id": id, "from": from, "to": to, "event": event, "direction": direction,
             "timestamp": self.now.to_string()});
         if let Some(p) = payload {
             call["cta_payload"] = json!(self.wrong_payload.clone().unwrap_or(p));
@@ -70,6 +103,7 @@ impl State {
         }
         self.deliver(
             "calls",
+            &phone,
             json!({"messaging_product": "whatsapp", "calls": [call]}),
         );
     }
@@ -97,7 +131,11 @@ fn handle(st: &mut State, method: &str, path: &str, query: &str, body: Value) ->
     match (method, parts.as_slice()) {
         ("GET", ["__emulator", "config"]) => ok(
             json!({"phone_number_id": PHONE, "waba_id": "102290129340398",
-            "display_phone_number": DISPLAY, "access_token": "wa-emulator-token"}),
+            "display_phone_number": DISPLAY, "access_token": "wa-emulator-token",
+            "phone_numbers": [
+                {"id": PHONE, "display_phone_number": DISPLAY, "waba_id": "102290129340398", "business_initiated_calling": false},
+                {"id": PHONE2, "display_phone_number": DISPLAY2, "waba_id": "102290129340398", "business_initiated_calling": true},
+            ]}),
         ),
         ("PUT", ["__emulator", "webhook"]) => ok(json!({"url": body["url"], "verified": true})),
         ("GET", ["__emulator", "clock"]) => ok(json!({"mode": "virtual", "now": st.now})),
@@ -135,34 +173,54 @@ fn handle(st: &mut State, method: &str, path: &str, query: &str, body: Value) ->
         }
         ("POST", ["__emulator", "users", wa, "tap"]) => {
             let msg = body["message_id"].as_str().unwrap_or_default();
-            let Some((_, payload, expires)) = st.buttons.get(msg).cloned() else {
+            let Some((_, payload, expires, phone)) = st.buttons.get(msg).cloned() else {
                 return graph_error(400, 100, "unknown message");
             };
             if st.now >= expires {
                 return graph_error(400, 100, "the button has expired");
             }
             let id = st.id("wacid");
-            st.calls
-                .insert(id.clone(), (wa.to_string(), payload, None, false, st.now));
+            st.calls.insert(
+                id.clone(),
+                (wa.to_string(), payload, None, false, st.now, phone, false),
+            );
             st.call_event(&id, "connect");
             ok(json!({"call_id": id}))
         }
         ("POST", ["__emulator", "users", wa, "messages"]) => {
+            let phone = body["phone_number_id"]
+                .as_str()
+                .unwrap_or(PHONE)
+                .to_string();
             let id = st.id("wamid");
             let now = st.now.to_string();
             st.deliver(
                 "messages",
+                &phone,
                 json!({"messaging_product": "whatsapp", "messages": [{"from": wa, "id": id,
                 "timestamp": now, "type": "text", "text": {"body": body["text"]}}]}),
             );
             ok(json!({"message_id": id}))
         }
         ("POST", ["__emulator", "users", wa, "call"]) => {
+            let phone = body["phone_number_id"]
+                .as_str()
+                .unwrap_or(PHONE)
+                .to_string();
             let id = st.id("wacid");
-            st.calls
-                .insert(id.clone(), (wa.to_string(), None, None, false, st.now));
+            st.calls.insert(
+                id.clone(),
+                (wa.to_string(), None, None, false, st.now, phone, false),
+            );
             st.call_event(&id, "connect");
             ok(json!({"call_id": id}))
+        }
+        ("POST", ["__emulator", "calls", id, "answer"]) => {
+            let Some(call) = st.calls.get_mut(*id) else {
+                return graph_error(404, 100, "unknown call");
+            };
+            call.2 = Some(st.now);
+            ok(json!({"call_id": id, "status": "ACCEPTED"}))
         }
         ("POST", ["__emulator", "calls", id, "hangup"]) => {
             if !st.calls.contains_key(*id) {
@@ -197,8 +255,9 @@ fn handle(st: &mut State, method: &str, path: &str, query: &str, body: Value) ->
                 .collect();
             ok(json!({"requests": items, "evicted": 0, "capacity": 1000}))
         }
-        ("POST", [_, PHONE, "messages"]) => {
-            let to = body["to"].as_str().unwrap_or_default().to_string();
+        ("POST", [_, phone @ (PHONE | PHONE2), "messages"]) => {
+            let phone = phone.to_string();
+            let to = wa_id_of(body["to"].as_str().unwrap_or_default(), &phone);
             if body["interactive"]["action"]["parameters"]["display_text"]
                 .as_str()
                 .is_some_and(|t| t.chars().count() > 20)
@@ -209,11 +268,14 @@ fn handle(st: &mut State, method: &str, path: &str, query: &str, body: Value) ->
             let params = &body["interactive"]["action"]["parameters"];
             let ttl = params["ttl_minutes"].as_u64().unwrap_or(10080);
             let payload = params["payload"].as_str().map(str::to_string);
-            st.buttons
-                .insert(id.clone(), (to.clone(), payload, st.now + ttl * 60));
+            st.buttons.insert(
+                id.clone(),
+                (to.clone(), payload, st.now + ttl * 60, phone.clone()),
+            );
             let now = st.now.to_string();
             st.deliver(
                 "messages",
+                &phone,
                 json!({"messaging_product": "whatsapp", "statuses": [{"id": id, "status": "sent",
                 "timestamp": now, "recipient_id": to}]}),
             );
@@ -221,7 +283,24 @@ fn handle(st: &mut State, method: &str, path: &str, query: &str, body: Value) ->
                 json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": id}]}),
             )
         }
-        ("POST", [_, PHONE, "calls"]) => {
+        ("POST", [_, phone @ (PHONE | PHONE2), "calls"]) if body["action"] == "connect" => {
+            if *phone == PHONE {
+                return graph_error(
+                    400,
+                    138013,
+                    "business-initiated calling is not available for +1 numbers",
+                );
+            }
+            let to = wa_id_of(body["to"].as_str().unwrap_or_default(), phone);
+            let id = st.id("wacid");
+            st.calls.insert(
+                id.clone(),
+                (to, None, None, false, st.now, phone.to_string(), true),
+            );
+            st.call_event(&id, "connect");
+            ok(json!({"messaging_product": "whatsapp", "calls": [{"id": id}]}))
+        }
+        ("POST", [_, PHONE | PHONE2, "calls"]) => {
             let id = body["call_id"].as_str().unwrap_or_default().to_string();
             let Some(call) = st.calls.get(&id).cloned() else {
                 return graph_error(400, 100, "unknown call id");

@@ -1,6 +1,6 @@
 //! The runner end to end against the fake emulator: what passes, and how failures read.
 
-use crate::fake::{Fake, FakeFactory, PHONE};
+use crate::fake::{Fake, FakeFactory, DISPLAY2, PHONE, PHONE2};
 use scenario::cli::{load, render_failure, RunArgs};
 use scenario::runner::http::Http;
 use scenario::runner::{run_scenario, Options};
@@ -136,6 +136,99 @@ expect a calls webhook connect for $call
     assert!(
         err.contains("already matched by the expectation on line 3"),
         "{err}"
+    );
+}
+
+/// The Graph requests the fake received, as (method, path, body).
+async fn journal(fake: &Fake) -> Vec<(String, String, Value)> {
+    let r = Http::new()
+        .send(
+            "GET",
+            &format!("{}/__emulator/requests", fake.url),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    r.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["method"].as_str().unwrap().to_string(),
+                q["path"].as_str().unwrap().to_string(),
+                q["body"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn business_uses_number_switches_the_number_business_and_user_steps_act_on() {
+    let fake = Fake::start().await;
+    let text = format!(
+        "user alice is android 2.25.30
+business calls alice
+expect error 138013 with status 400
+business uses number {DISPLAY2}
+alice says \"hi\"
+expect a messages webhook text for alice with {{\"metadata\": {{\"phone_number_id\": \"{PHONE2}\"}}}}
+business sends alice a call button as $msg
+alice taps $msg as $tapped
+expect a calls webhook connect for $tapped with {{\"to\": \"{DISPLAY2}\"}}
+business calls alice as $call
+expect a calls webhook connect for $call with {{\"direction\": \"BUSINESS_INITIATED\", \"from\": \"{DISPLAY2}\", \"to\": \"16505550001\"}}
+alice calls the business as $native
+expect a calls webhook connect for $native with {{\"calls\": [{{\"to\": \"{DISPLAY2}\"}}], \"metadata\": {{\"phone_number_id\": \"{PHONE2}\"}}}}
+business uses number \"+15550783881\"
+business calls alice
+expect error 138013
+"
+    );
+    run_on(&fake, &text, &opts()).await.unwrap();
+    let requests = journal(&fake).await;
+    let paths: Vec<&str> = requests.iter().map(|(_, p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            format!("/v21.0/{PHONE}/calls"),
+            format!("/v21.0/{PHONE2}/messages"),
+            format!("/v21.0/{PHONE2}/calls"),
+            format!("/v21.0/{PHONE}/calls"),
+        ]
+    );
+    // `to` is always written with `+`, so the user keeps their number whatever the
+    // business number's country.
+    for (_, _, body) in &requests {
+        assert_eq!(body["to"], "+16505550001", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_business_number_fails_its_step_with_the_numbers_there_are() {
+    let fake = Fake::start().await;
+    let text =
+        "user alice is android 2.25.30\nbusiness uses number 447700900462\nbusiness calls alice\n";
+    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    assert!(err.contains("step t.scn:2:1"), "{err}");
+    assert!(
+        err.contains("2 | business uses number 447700900462"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the emulator has no business number 447700900462"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "15550783881 (id {PHONE}), {DISPLAY2} (id {PHONE2})"
+        )),
+        "{err}"
+    );
+    assert!(
+        journal(&fake).await.is_empty(),
+        "no request after the failing step"
     );
 }
 
