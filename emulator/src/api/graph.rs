@@ -3,21 +3,16 @@
 use super::{Request, Response};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{AppId, PhoneNumberId, TemplateId, WabaId};
+use crate::domain::version::{GraphVersion, Rule};
 use crate::engine::{unknown_object, Engine};
 use crate::wire::json::parse_object;
 use serde_json::{json, Value};
 
-/// `v21.0`, `v17`, … as Graph accepts them.
-fn is_version(seg: &str) -> bool {
-    let Some(rest) = seg.strip_prefix('v') else {
-        return false;
-    };
-    let (major, minor) = rest.split_once('.').unwrap_or((rest, "0"));
-    !major.is_empty()
-        && major.len() <= 3
-        && major.bytes().all(|b| b.is_ascii_digit())
-        && !minor.is_empty()
-        && minor.bytes().all(|b| b.is_ascii_digit())
+/// `v21.0`, `v17`, … as Graph accepts them in a path.
+fn path_version(seg: &str) -> Option<GraphVersion> {
+    seg.starts_with('v')
+        .then(|| GraphVersion::parse(seg))
+        .flatten()
 }
 
 pub fn handle(engine: &mut Engine, req: &Request) -> Response {
@@ -54,9 +49,13 @@ fn token(req: &Request) -> Option<&str> {
 
 fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
     let mut segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-    if segs.first().is_some_and(|s| is_version(s)) {
-        segs.remove(0);
-    }
+    engine.graph_version = match segs.first().and_then(|s| path_version(s)) {
+        Some(v) => {
+            segs.remove(0);
+            v
+        }
+        None => engine.behaviour.default_graph_version,
+    };
     let app = match token(req) {
         None => {
             return Err(ApiError::new(
@@ -85,6 +84,19 @@ fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
     let method = req.method.as_str();
     if engine.phone(&PhoneNumberId::from(id)).is_some() {
         let phone = PhoneNumberId::from(id);
+        if matches!(edge, Some("calls" | "call_permissions"))
+            && !engine.graph_version.has(Rule::CallingApi)
+        {
+            let e = edge.unwrap_or_default();
+            return Err(ApiError::new(
+                ErrorKind::UnknownPath,
+                format!(
+                    "/{e} is part of the Calling API, which needs Graph API v17.0 or later; the request was made on {}.",
+                    engine.graph_version
+                ),
+            )
+            .with_message(format!("Unknown path components: /{e}")));
+        }
         return match (method, edge) {
             ("POST", Some("messages")) => {
                 engine.send_message(&app, &phone, &parse_object(&req.body)?)
@@ -207,10 +219,10 @@ mod tests {
     #[test]
     fn version_prefixes() {
         for v in ["v17.0", "v21.0", "v26.0", "v9", "v100.12"] {
-            assert!(super::is_version(v), "{v}");
+            assert!(super::path_version(v).is_some(), "{v}");
         }
         for v in ["v", "21.0", "vX.0", "v21.", "106540352242922"] {
-            assert!(!super::is_version(v), "{v}");
+            assert!(super::path_version(v).is_none(), "{v}");
         }
     }
 }

@@ -33,10 +33,17 @@ pub enum ErrorKind {
     Undeliverable,
     /// 131055: Graph calling on a SIP-enabled number.
     MethodNotAllowedSip,
+    /// 131062: a message type that cannot be sent to a BSUID `recipient` (authentication
+    /// templates: their one-tap, zero-tap and copy-code buttons need a phone number).
+    BsuidNotSupported,
     /// 132000: template parameter count mismatch.
     TemplateParamCount,
     /// 132001: template missing in that language, or not approved.
     TemplateNotFound,
+    /// 132015: the template is PAUSED (low quality).
+    TemplatePaused,
+    /// 132016: the template is DISABLED.
+    TemplateDisabled,
     /// 138000: calling is not enabled on the number.
     CallingNotEnabled,
     /// 138001: the user cannot receive calls.
@@ -87,8 +94,11 @@ impl ErrorKind {
             UnsupportedMessageType => (400, 131051, "OAuthException", "Unsupported message type"),
             Undeliverable => (400, 131026, "OAuthException", "Message undeliverable"),
             MethodNotAllowedSip => (400, 131055, "OAuthException", "Method not allowed"),
+            BsuidNotSupported => (400, 131062, "OAuthException", "BSUID recipients are not supported for this message"),
             TemplateParamCount => (400, 132000, "OAuthException", "Number of parameters does not match the expected number of params"),
             TemplateNotFound => (400, 132001, "OAuthException", "Template name does not exist in the translation"),
+            TemplatePaused => (400, 132015, "OAuthException", "Template is paused"),
+            TemplateDisabled => (400, 132016, "OAuthException", "Template is disabled"),
             CallingNotEnabled => (401, 138000, "OAuthException", "Calling not enabled"),
             ReceiverUncallable => (400, 138001, "OAuthException", "Receiver Uncallable"),
             DuplicateCall => (400, 138003, "OAuthException", "Duplicate call"),

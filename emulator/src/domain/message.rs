@@ -46,6 +46,12 @@ pub struct OutboundMessage {
     pub template: Option<TemplateRef>,
     pub is_permission_request: bool,
     pub biz_opaque_callback_data: Option<String>,
+    /// A delivered permission request: until when the user can answer it.
+    #[serde(default)]
+    pub request_lifetime: Option<super::permission::RequestLifetime>,
+    /// The Graph version the send was made on: it decides the shape of its statuses.
+    #[serde(default)]
+    pub graph_version: super::version::GraphVersion,
     /// The text the user sees (text body, interactive body or template name), kept
     /// instead of the whole request so a long run stays small.
     pub text: Option<String>,

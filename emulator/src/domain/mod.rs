@@ -1,5 +1,5 @@
 //! Pure domain types: ids, users and client versions, messages, templates, calls and
-//! their state machine, permissions, settings, tenants, and the error catalogue.
+//! their state machine, permissions, settings, tenants, Graph versions, and the error catalogue.
 
 pub mod call;
 pub mod error;
@@ -10,3 +10,4 @@ pub mod settings;
 pub mod template;
 pub mod tenant;
 pub mod user;
+pub mod version;

@@ -2,6 +2,7 @@
 //! behaviour switches where the real API is ambiguous. The embedded default is PRODUCT §2.
 
 use super::ids::{calling_code, AppId, PhoneNumberId, WaId, WabaId};
+use super::permission::PermissionLimits;
 use super::settings::CallingSettings;
 use super::user::{ClientVersion, Platform, VersionRules};
 use serde::{Deserialize, Serialize};
@@ -62,32 +63,11 @@ pub enum NumberProfile {
     Test,
 }
 
-/// The call permission limits of a profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PermissionLimits {
-    pub requests_per_day: usize,
-    pub requests_per_week: usize,
-    /// Consecutive unanswered business calls before the "reconsider" system message.
-    pub unanswered_before_prompt: u32,
-    /// Consecutive unanswered business calls before the permission is revoked.
-    pub unanswered_before_revoke: u32,
-}
-
 impl NumberProfile {
     pub fn permission_limits(self) -> PermissionLimits {
         match self {
-            NumberProfile::Production => PermissionLimits {
-                requests_per_day: 1,
-                requests_per_week: 2,
-                unanswered_before_prompt: 2,
-                unanswered_before_revoke: 4,
-            },
-            NumberProfile::Test => PermissionLimits {
-                requests_per_day: 25,
-                requests_per_week: 100,
-                unanswered_before_prompt: 5,
-                unanswered_before_revoke: 10,
-            },
+            NumberProfile::Production => PermissionLimits::PRODUCTION,
+            NumberProfile::Test => PermissionLimits::TEST,
         }
     }
 }
@@ -108,8 +88,11 @@ pub struct Behaviour {
     pub reengagement_sync: bool,
     /// `href` inside message-status errors (the docs show it; recent captures omit it).
     pub status_error_href: bool,
-    /// `conversation` objects on `sent`/`delivered` statuses (omitted from v24.0 on).
+    /// `conversation` objects on `sent`/`delivered` statuses of sends made on Graph
+    /// versions before v24.0 (the version rule decides; `false` omits them everywhere).
     pub status_conversation: bool,
+    /// The Graph version unversioned paths act as.
+    pub default_graph_version: super::version::GraphVersion,
     /// A `sent` status before the `failed` 131026 one.
     pub sent_before_undeliverable: bool,
     /// Seconds from template creation to APPROVED (0: approved at once).
@@ -123,6 +106,29 @@ pub struct Behaviour {
     pub legacy_connection_sdp: bool,
     /// BSUID-era fields (`user_id`, `contacts` on status webhooks).
     pub bsuid: bool,
+    /// A `to` written without `+` always gets the sending number's calling code
+    /// prepended: the literal reading of "if `+` is omitted the business number's country
+    /// code is prepended" (cloud-api §0). Off by default because Meta's own examples send
+    /// `"to": "14085551234"` from +1 numbers and reach +1 408…: a `to` that already starts
+    /// with the business number's calling code is taken as international, and only the
+    /// others get it prepended (from a +44 number, `16315551234` still becomes
+    /// `4416315551234`, the mis-delivery Meta warns of).
+    pub always_prepend_calling_code: bool,
+    /// A user with a hidden phone number (a username, §13) who writes to or calls a
+    /// business makes their number visible to it for 30 days, as a literal reading of
+    /// "messaged or called within 30 days" has it. Off by default: a user who reached
+    /// the business by username has not shown it their number, so only exchanges over
+    /// the number count (the business sending or calling with `to`, or the user writing
+    /// or calling while the number is already visible).
+    pub user_contact_reveals_phone: bool,
+    /// The SIP header carrying the caller's parent BSUID on user-initiated INVITEs. The
+    /// default is the spelling of Meta's BSUID page, underscore included
+    /// (`x-wa_meta-parent-user-id`, cloud-api §8.5); integrators' plans write
+    /// `x-wa-meta-parent-user-id`.
+    pub sip_parent_user_id_header: SipHeaderName,
+    /// The SIP header carrying the caller's username (never the profile name); the BSUID
+    /// page writes `x-wa-meta-user-name`, integrators' plans `x-wa-meta-username`.
+    pub sip_username_header: SipHeaderName,
     pub versions: VersionRules,
     /// Capacity of the Graph request journal.
     pub journal_capacity: usize,
@@ -146,12 +152,17 @@ impl Default for Behaviour {
             reengagement_sync: false,
             status_error_href: false,
             status_conversation: true,
+            default_graph_version: super::version::DEFAULT_GRAPH_VERSION,
             sent_before_undeliverable: false,
             template_review_secs: 0,
             ring_timeout_secs: 60,
             new_users_window_open: true,
             legacy_connection_sdp: false,
             bsuid: true,
+            always_prepend_calling_code: false,
+            user_contact_reveals_phone: false,
+            sip_parent_user_id_header: SipHeaderName("x-wa_meta-parent-user-id".into()),
+            sip_username_header: SipHeaderName("x-wa-meta-user-name".into()),
             versions: VersionRules::default(),
             journal_capacity: 1_000,
             delivery_log_capacity: 10_000,
@@ -161,6 +172,37 @@ impl Default for Behaviour {
             calls_retry_horizon_secs: 3600,
             chaos: Default::default(),
         }
+    }
+}
+
+/// A SIP header name given in the configuration: an RFC 3261 token (letters, digits and
+/// `-.!%*_+`'~`), checked when the configuration loads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SipHeaderName(String);
+
+impl SipHeaderName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SipHeaderName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+        if s.is_empty() || s.len() > 64 || !s.bytes().all(token) {
+            return Err(format!(
+                "not a SIP header name: {s:?} (expected 1 to 64 letters, digits and -.!%*_+`'~)"
+            ));
+        }
+        Ok(Self(s))
+    }
+}
+
+impl From<SipHeaderName> for String {
+    fn from(h: SipHeaderName) -> String {
+        h.0
     }
 }
 

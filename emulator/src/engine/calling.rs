@@ -7,10 +7,10 @@ use crate::domain::call::{
 };
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{country_of, AppId, CallId, MessageId, PhoneNumberId, WaId};
-use crate::domain::message::MessageStatus;
+use crate::domain::message::{MessageStatus, OutboundMessage};
 use crate::domain::permission::{
-    Grant, Permission, CONNECTED_CALLS_PER_DAY, DAY_MS, REQUESTS_PER_DAY, REQUESTS_PER_WEEK,
-    TEMPORARY_PERMISSION_MS, UNANSWERED_BEFORE_REVOKE, WEEK_MS,
+    Grant, Permission, RequestExpiry, RequestLifetime, CONNECTED_CALLS_PER_DAY, DAY_MS,
+    TEMPORARY_PERMISSION_MS, WEEK_MS,
 };
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
@@ -24,8 +24,16 @@ use serde_json::{json, Map, Value};
 pub struct SipInvite {
     pub call_id: CallId,
     pub user_number: String,
-    pub user_name: String,
+    /// The caller's username (`x-wa-meta-user-name`), when they have one and BSUIDs are on.
+    pub username: Option<String>,
+    /// The caller's BSUID (`x-wa-meta-user-id`), when BSUIDs are on.
     pub user_id: Option<String>,
+    /// The caller's parent BSUID (`x-wa_meta-parent-user-id`), when they have one and
+    /// BSUIDs are on.
+    pub parent_user_id: Option<String>,
+    /// The spelling of the username and parent-id headers (`Behaviour`).
+    pub username_header: String,
+    pub parent_user_id_header: String,
     pub business_number: String,
     pub phone_number_id: String,
     pub hostname: String,
@@ -237,8 +245,11 @@ impl Engine {
             self.effects.push(Effect::SipInvite(Box::new(SipInvite {
                 call_id: id.clone(),
                 user_number: user.wa_id.0.clone(),
-                user_name: user.name.clone(),
+                username: user.username.clone().filter(|_| self.behaviour.bsuid),
                 user_id: self.behaviour.bsuid.then(|| user.user_id.clone()),
+                parent_user_id: user.parent_user_id.clone().filter(|_| self.behaviour.bsuid),
+                username_header: self.behaviour.sip_username_header.as_str().to_owned(),
+                parent_user_id_header: self.behaviour.sip_parent_user_id_header.as_str().to_owned(),
                 business_number: phone.display_phone_number.clone(),
                 phone_number_id: phone.id.0.clone(),
                 hostname: server.hostname,
@@ -252,7 +263,7 @@ impl Engine {
                 digest_password: server.password,
             })));
         } else {
-            let value = payload::call_connect(&call, phone, user, self.behaviour.bsuid, now, false);
+            let value = payload::call_connect(&call, phone, self.seen(&phone.id, user), now, false);
             self.emit_for_phone(
                 phone,
                 "calls",
@@ -299,8 +310,7 @@ impl Engine {
         let now = self.now();
         let context = context_id.map(|c| (phone.display_phone_number.as_str(), c));
         let mut m = payload::inbound_base(
-            user,
-            self.behaviour.bsuid,
+            self.seen(&phone.id, user),
             id.as_str(),
             now,
             context,
@@ -310,7 +320,7 @@ impl Engine {
             "interactive".into(),
             json!({ "type": "call_permission_reply", "call_permission_reply": reply }),
         );
-        let value = payload::inbound_message(phone, user, self.behaviour.bsuid, m);
+        let value = payload::inbound_message(phone, self.seen(&phone.id, user), m);
         self.emit_for_phone(
             phone,
             "messages",
@@ -357,6 +367,21 @@ impl Engine {
                         format!("Message {mid} failed; the user never saw it."),
                     ));
                 }
+                if let Some(life) = msg.request_lifetime.filter(|l| l.expired(self.now())) {
+                    let why = match life.basis {
+                        RequestExpiry::Unanswered => "it went unanswered for 7 days after delivery",
+                        RequestExpiry::Answered => "7 days have passed since the user answered it",
+                        RequestExpiry::Superseded => "the user answered a newer permission request",
+                    };
+                    return Err(ApiError::refused(
+                        "permission_request_expired",
+                        format!(
+                            "Permission request {mid} expired at {}: {why}. Send a new request.",
+                            life.expires_at_ms / 1000
+                        ),
+                    ));
+                }
+                self.answer_permission_request(&msg);
                 (Some(msg.phone_number_id.clone()), Some(mid.0.clone()))
             }
             None => (phone_id.cloned(), None),
@@ -381,6 +406,25 @@ impl Engine {
         };
         let id = self.emit_permission_reply(&phone, &user, context.as_deref(), reply);
         Ok(json!({ "message_id": id.as_str() }))
+    }
+
+    /// The user answers a request: it stays answerable 7 days from now, and every older
+    /// request to the same user from the same number expires (cloud-api §6.5).
+    fn answer_permission_request(&mut self, answered: &OutboundMessage) {
+        let now = self.now();
+        for m in self.st.messages.values_mut() {
+            if m.to != answered.to || m.phone_number_id != answered.phone_number_id {
+                continue;
+            }
+            let Some(life) = &mut m.request_lifetime else {
+                continue;
+            };
+            if m.id == answered.id {
+                *life = RequestLifetime::answered(now);
+            } else if m.sent_at_ms < answered.sent_at_ms && !life.expired(now) {
+                *life = RequestLifetime::superseded(now);
+            }
+        }
     }
 
     pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<Value> {
@@ -487,14 +531,24 @@ impl Engine {
         }
         let require_fingerprint =
             phone.calling.srtp_key_exchange_protocol.as_deref() != Some("SDES");
-        let action = calls::parse(body, require_fingerprint)?;
+        let action = calls::parse(body, require_fingerprint, |r| {
+            self.resolve_recipient(&phone, r)
+        })?;
         let ok = json!({ "messaging_product": "whatsapp", "success": true });
         let (call_id, action, sdp, opaque) = match action {
             CallAction::Connect {
+                recipient,
                 to,
                 sdp,
                 biz_opaque_callback_data,
-            } => return self.business_connect(&phone, &to, sdp, biz_opaque_callback_data),
+            } => {
+                if !recipient.is_bsuid() {
+                    // Calling the number shows it to this business for 30 days (§13);
+                    // taken back if the call is refused.
+                    self.note_phone_exchange(&phone.id, &to);
+                }
+                return self.business_connect(&phone, &to, sdp, biz_opaque_callback_data);
+            }
             CallAction::PreAccept { call_id, sdp } => (call_id, Action::PreAccept, Some(sdp), None),
             CallAction::Accept {
                 call_id,
@@ -588,7 +642,7 @@ impl Engine {
             )
         };
         call.answer_sdp = Some(self.sdp(false));
-        let value = payload::call_status(&call, phone, &user, self.behaviour.bsuid, "RINGING", now);
+        let value = payload::call_status(&call, phone, self.seen(&phone.id, &user), "RINGING", now);
         self.emit_for_phone(
             phone,
             "calls",
@@ -603,8 +657,7 @@ impl Engine {
         let connect = payload::call_connect(
             &call,
             phone,
-            &user,
-            self.behaviour.bsuid,
+            self.seen(&phone.id, &user),
             now,
             self.behaviour.legacy_connection_sdp,
         );
@@ -698,7 +751,7 @@ impl Engine {
             };
             // The connect (with Meta's SDP answer) went out at set-up; pick-up is ACCEPTED.
             let accepted =
-                payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "ACCEPTED", now);
+                payload::call_status(&call, &phone, self.seen(&phone.id, &user), "ACCEPTED", now);
             self.emit_for_phone(
                 &phone,
                 "calls",
@@ -743,7 +796,7 @@ impl Engine {
         }
         if reason == EndReason::DeclinedByUser {
             let rejected =
-                payload::call_status(&call, &phone, &user, self.behaviour.bsuid, "REJECTED", now);
+                payload::call_status(&call, &phone, self.seen(&phone.id, &user), "REJECTED", now);
             self.emit_for_phone(
                 &phone,
                 "calls",
@@ -755,7 +808,7 @@ impl Engine {
             );
         }
         let terminate =
-            payload::call_terminate(&call, &phone, &user, self.behaviour.bsuid, now, errors);
+            payload::call_terminate(&call, &phone, self.seen(&phone.id, &user), now, errors);
         self.emit_for_phone(
             &phone,
             "calls",
@@ -768,10 +821,10 @@ impl Engine {
         if call.direction == Direction::BusinessInitiated
             && matches!(reason, EndReason::DeclinedByUser | EndReason::Unanswered)
         {
+            let revoke_after = phone.profile.permission_limits().unanswered_before_revoke;
             let perm = self.permission(&phone.id, &user.wa_id);
             perm.consecutive_unanswered += 1;
-            if perm.consecutive_unanswered >= UNANSWERED_BEFORE_REVOKE && perm.grant != Grant::None
-            {
+            if perm.consecutive_unanswered >= revoke_after && perm.grant != Grant::None {
                 perm.grant = Grant::None;
                 perm.consecutive_unanswered = 0;
                 self.emit_permission_reply(
@@ -869,18 +922,8 @@ impl Engine {
         };
         let wa = match (q("user_wa_id"), q("recipient")) {
             (Some(w), _) => WaId(crate::wire::json::phone_digits("user_wa_id", w)?),
-            (None, Some(bsuid)) => self
-                .st
-                .users
-                .values()
-                .find(|u| u.user_id == bsuid)
-                .map(|u| u.wa_id.clone())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorKind::InvalidValue,
-                        format!("recipient {bsuid:?} is not a known BSUID."),
-                    )
-                })?,
+            // A BSUID or parent BSUID (cloud-api §6.4, §13); `user_wa_id` wins.
+            (None, Some(bsuid)) => self.user_by_bsuid(bsuid, "recipient")?,
             (None, None) => return Err(crate::wire::json::missing("user_wa_id")),
         };
         let callable = self.st.users.get(&wa).is_none_or(|u| {
@@ -908,8 +951,9 @@ impl Engine {
             }
             (l, used < max)
         };
-        let (day, day_ok) = limit("PT24H", REQUESTS_PER_DAY, &perm.requests, DAY_MS);
-        let (week, week_ok) = limit("P7D", REQUESTS_PER_WEEK, &perm.requests, WEEK_MS);
+        let limits = phone.profile.permission_limits();
+        let (day, day_ok) = limit("PT24H", limits.requests_per_day, &perm.requests, DAY_MS);
+        let (week, week_ok) = limit("P7D", limits.requests_per_week, &perm.requests, WEEK_MS);
         let (calls, calls_ok) = limit(
             "PT24H",
             CONNECTED_CALLS_PER_DAY,
@@ -945,7 +989,7 @@ impl Engine {
         let phone = self.phone_for(app, phone_id)?;
         let now = self.now();
         let ids = &mut self.ids;
-        let next = settings::apply(&phone.calling, body, now, false, app.as_str(), &mut || {
+        let next = settings::apply(&phone.calling, body, now, app.as_str(), &mut || {
             ids.alnum(24)
         })?;
         let announced = settings::is_announced_change(&phone.calling, &next);

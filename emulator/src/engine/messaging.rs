@@ -6,12 +6,13 @@ use crate::domain::ids::{AppId, MessageId, PhoneNumberId, TemplateId, WaId, Waba
 use crate::domain::message::{
     CallButton, MessageStatus, OutboundMessage, TemplateRef, DEFAULT_TTL_MINUTES,
 };
-use crate::domain::permission::{Grant, Permission};
+use crate::domain::permission::{Grant, Permission, RequestLifetime};
 use crate::domain::template::Template;
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
+use crate::domain::version::Rule;
 use crate::webhook::payload::{self, StatusInput};
-use crate::wire::messages::{self, MessagesBody, SendKind};
+use crate::wire::messages::{self, MessagesBody, Recipient, SendKind};
 use crate::wire::templates;
 use serde_json::{json, Map, Value};
 
@@ -30,7 +31,7 @@ impl Engine {
         body: &Map<String, Value>,
     ) -> ApiResult<Value> {
         let phone = self.phone_for(app, phone_id)?;
-        let req = match messages::parse(body)? {
+        let req = match messages::parse(body, |r| self.resolve_recipient(&phone, r))? {
             MessagesBody::MarkRead(id) => return self.business_mark_read(&id, &phone.id),
             MessagesBody::Send(r) => r,
         };
@@ -94,6 +95,13 @@ impl Engine {
                 });
             }
         }
+        if req.recipient.is_bsuid()
+            && template_ref
+                .as_ref()
+                .is_some_and(|t| t.category.eq_ignore_ascii_case("AUTHENTICATION"))
+        {
+            return Err(bsuid_not_supported(req.recipient.input()));
+        }
         if is_cpr {
             // Permission requests exist only where business-initiated calling does.
             require_business_initiated(&phone, "it cannot ask users for call permission")?;
@@ -117,7 +125,9 @@ impl Engine {
                     ),
                 ));
             }
-            if let Some((period, max)) = perm.request_limit_hit(now) {
+            if let Some((period, max)) =
+                perm.request_limit_hit(now, phone.profile.permission_limits())
+            {
                 return Err(ApiError::new(
                     ErrorKind::PermissionRequestLimit,
                     format!("At most {max} call permission request(s) per {period} to the same user; a connected call resets the limits."),
@@ -127,6 +137,10 @@ impl Engine {
         let user = self.user_or_create(&req.to);
         let free_form = template_ref.is_none();
         let fate = self.fate_of(&phone, &user, free_form, button.is_some(), is_cpr)?;
+        if !req.recipient.is_bsuid() {
+            // The business used the number: it is visible to this number for 30 days.
+            self.note_phone_exchange(&phone.id, &req.to);
+        }
         let id = self.ids.message_id(&req.to);
         let now = self.now();
         let mut msg = OutboundMessage {
@@ -141,6 +155,8 @@ impl Engine {
             template: template_ref,
             is_permission_request: is_cpr,
             biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
+            request_lifetime: None,
+            graph_version: self.graph_version,
             text: visible_text(body),
         };
         match fate {
@@ -149,6 +165,7 @@ impl Engine {
                 self.emit_status(&phone, &user, &msg, "delivered", None);
                 msg.status = MessageStatus::Delivered;
                 if is_cpr {
+                    msg.request_lifetime = Some(RequestLifetime::delivered(now));
                     self.st
                         .permissions
                         .entry(pair_key(&phone.id, &req.to))
@@ -171,7 +188,7 @@ impl Engine {
         self.remember_message(msg);
         let mut response = json!({
             "messaging_product": "whatsapp",
-            "contacts": [{ "input": req.to_input, "wa_id": req.to.as_str() }],
+            "contacts": [self.response_contact(&phone.id, &req.recipient, &req.to)],
             "messages": [{ "id": id.as_str() }],
         });
         if is_template {
@@ -235,13 +252,21 @@ impl Engine {
                     format!("template name ({name}) does not exist in {language}{hint}"),
                 )
             })?;
-        if t.status != "APPROVED" {
-            return Err(ApiError::new(
-                ErrorKind::TemplateNotFound,
-                format!("template name ({name}) in {language} is {}; only APPROVED templates can be sent", t.status),
-            ));
-        }
-        Ok(t.clone())
+        // PAUSED and DISABLED have their own codes (cloud-api §2.3, §9.2); every other
+        // state is "does not exist or not approved".
+        let kind = match t.status.as_str() {
+            "APPROVED" => return Ok(t.clone()),
+            "PAUSED" => ErrorKind::TemplatePaused,
+            "DISABLED" => ErrorKind::TemplateDisabled,
+            _ => ErrorKind::TemplateNotFound,
+        };
+        Err(ApiError::new(
+            kind,
+            format!(
+                "template name ({name}) in {language} is {}; only APPROVED templates can be sent",
+                t.status
+            ),
+        ))
     }
 
     fn conversation_for(
@@ -276,7 +301,10 @@ impl Engine {
             None => ("service".to_owned(), "free_customer_service", false),
         };
         let priced = matches!(status, "sent" | "delivered");
-        let conversation = if priced && self.behaviour.status_conversation {
+        let conversation = if priced
+            && self.behaviour.status_conversation
+            && msg.graph_version.has(Rule::StatusConversation)
+        {
             let (id, exp) = self.conversation_for(&phone.id, &user.wa_id, &category);
             let mut c = json!({ "id": id });
             if status == "sent" {
@@ -294,8 +322,7 @@ impl Engine {
         let errors = error.map(|e| json!([e.status_error_json(href)]));
         let value = payload::message_status(
             phone,
-            user,
-            self.behaviour.bsuid,
+            self.seen(&phone.id, user),
             StatusInput {
                 message_id: msg.id.as_str(),
                 status,
@@ -315,6 +342,22 @@ impl Engine {
             Some(&msg.id),
             value,
         );
+    }
+
+    /// `contacts[0]` of a send's response: `input` as sent and `wa_id`; for a BSUID
+    /// `recipient`, `user_id` too, and `wa_id` only while the user's number is visible to
+    /// the sending number (cloud-api §13).
+    fn response_contact(&self, phone: &PhoneNumberId, recipient: &Recipient, to: &WaId) -> Value {
+        let mut c = Map::new();
+        c.insert("input".into(), recipient.input().into());
+        let user = self.st.users.get(to);
+        if !recipient.is_bsuid() || user.is_some_and(|u| self.phone_visible(phone, u)) {
+            c.insert("wa_id".into(), to.as_str().into());
+        }
+        if let (true, Some(u)) = (recipient.is_bsuid(), user) {
+            c.insert("user_id".into(), u.user_id.clone().into());
+        }
+        Value::Object(c)
     }
 
     fn business_mark_read(&mut self, id: &MessageId, phone: &PhoneNumberId) -> ApiResult<Value> {
@@ -388,9 +431,9 @@ impl Engine {
         let id = self.ids.message_id(wa);
         let now = self.now();
         let mut m =
-            payload::inbound_base(&user, self.behaviour.bsuid, id.as_str(), now, None, "text");
+            payload::inbound_base(self.seen(&phone.id, &user), id.as_str(), now, None, "text");
         m.insert("text".into(), json!({ "body": text }));
-        let value = payload::inbound_message(&phone, &user, self.behaviour.bsuid, m);
+        let value = payload::inbound_message(&phone, self.seen(&phone.id, &user), m);
         self.emit_for_phone(
             &phone,
             "messages",
@@ -620,6 +663,17 @@ impl Engine {
         }
         p
     }
+}
+
+/// 131062 (cloud-api §13): authentication templates go to phone numbers only; their
+/// one-tap, zero-tap and copy-code buttons need one. The only type the references name,
+/// so every other type (voice_call buttons, permission requests, other templates) takes
+/// a BSUID.
+fn bsuid_not_supported(bsuid: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::BsuidNotSupported,
+        format!("Authentication templates cannot be sent to a BSUID recipient ({bsuid}); send them to the user's phone number with `to`."),
+    )
 }
 
 /// What the user sees of a message, for the admin API and the inspector.

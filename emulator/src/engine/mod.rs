@@ -19,15 +19,17 @@ mod proptests;
 use crate::domain::call::Call;
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{
-    AppId, CallId, IdGen, MessageId, PhoneNumberId, TemplateId, WaId, WabaId,
+    bsuid_for, AppId, CallId, IdGen, MessageId, PhoneNumberId, TemplateId, WaId, WabaId,
 };
 use crate::domain::message::OutboundMessage;
 use crate::domain::permission::Permission;
 use crate::domain::template::Template;
 use crate::domain::tenant::{Behaviour, PhoneNumber, Tenants};
-use crate::domain::user::{Platform, User};
+use crate::domain::user::{IdentityChange, Platform, User, PHONE_VISIBLE_MS};
+use crate::domain::version::GraphVersion;
 use crate::webhook::outbox::Outbox;
 use crate::webhook::{codec, payload};
+use crate::wire::messages::Recipient;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -109,6 +111,11 @@ pub struct State {
     pub users: BTreeMap<WaId, User>,
     /// Last user activity per `phone/wa_id`: the 24 h customer service window.
     pub windows: HashMap<String, u64>,
+    /// Last exchange over the user's phone number per `phone/wa_id` (the business sent
+    /// or called with `to`, or the user wrote or called while the number was visible):
+    /// keeps a hidden number visible to that business for 30 days (cloud-api §13).
+    #[serde(default)]
+    pub phone_exchanges: HashMap<String, u64>,
     pub messages: HashMap<MessageId, OutboundMessage>,
     pub message_order: VecDeque<MessageId>,
     pub messages_evicted: u64,
@@ -140,6 +147,7 @@ enum Undo {
     User(WaId),
     Window(String, Option<u64>),
     Permission(String),
+    PhoneExchange(String, Option<u64>),
 }
 
 pub struct Engine {
@@ -158,6 +166,8 @@ pub struct Engine {
     /// Bumped by every operation, timer and SIP event: a cheap "something changed" for
     /// watchers such as the inspector's event stream.
     pub revision: u64,
+    /// The Graph version of the request being handled (from its path, or the default).
+    pub graph_version: GraphVersion,
 }
 
 pub(crate) fn pair_key(phone: &PhoneNumberId, wa: &WaId) -> String {
@@ -182,6 +192,7 @@ impl Engine {
             effects: Vec::new(),
             undo: None,
             revision: 0,
+            graph_version: behaviour.default_graph_version,
             behaviour,
         };
         e.st = e.fresh_state(start_ms);
@@ -343,6 +354,12 @@ impl Engine {
                 }
                 Undo::Permission(key) => {
                     self.st.permissions.remove(&key);
+                }
+                Undo::PhoneExchange(key, Some(t)) => {
+                    self.st.phone_exchanges.insert(key, t);
+                }
+                Undo::PhoneExchange(key, None) => {
+                    self.st.phone_exchanges.remove(&key);
                 }
             }
         }
@@ -538,6 +555,68 @@ impl Engine {
         }
     }
 
+    /// Whether `change` can apply to user `wa` (who may not exist yet): usernames and
+    /// parent BSUIDs belong to one user each, and only a user with a username can hide
+    /// their number. Checked before anything changes, so a refused request changes nothing.
+    pub fn check_identity(&self, wa: &WaId, change: &IdentityChange) -> ApiResult<()> {
+        let current = self.st.users.get(wa);
+        let others = || self.st.users.values().filter(move |u| &u.wa_id != wa);
+        if let Some(Some(name)) = &change.username {
+            if let Some(o) = others().find(|o| {
+                o.username
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            }) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidValue,
+                    format!("username {name:?} is already the username of user {}; usernames are unique.", o.wa_id),
+                ));
+            }
+        }
+        if let Some(Some(parent)) = &change.parent_user_id {
+            let own = current.is_some_and(|u| &u.user_id == parent)
+                || (current.is_none() && &bsuid_for(wa) == parent);
+            if let Some(o) = others().find(|o| o.answers_to(parent)) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidValue,
+                    format!("parent_user_id {parent:?} already names user {}; a BSUID or parent BSUID reaches one user.", o.wa_id),
+                ));
+            }
+            if own {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidValue,
+                    format!("parent_user_id {parent:?} is this user's own BSUID; a parent BSUID is a different id (US.ENT.…)."),
+                ));
+            }
+        }
+        let username_after = match &change.username {
+            Some(n) => n.is_some(),
+            None => current.is_some_and(|u| u.username.is_some()),
+        };
+        if change.hide_phone_number == Some(true) && !username_after {
+            return Err(ApiError::new(
+                ErrorKind::InvalidValue,
+                "hide_phone_number: only a user with a username can hide their phone number (cloud-api §13); give a username too.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies a change [`Engine::check_identity`] accepted; the user must exist.
+    pub fn apply_identity(&mut self, wa: &WaId, change: IdentityChange) -> Option<User> {
+        let u = self.st.users.get_mut(wa)?;
+        if let Some(n) = change.username {
+            u.username = n;
+        }
+        if let Some(p) = change.parent_user_id {
+            u.parent_user_id = p;
+        }
+        if let Some(h) = change.hide_phone_number {
+            u.hide_phone_number = Some(h);
+        }
+        Some(u.clone())
+    }
+
     fn open_window_all(&mut self, wa: &WaId) {
         let now = self.now();
         let phones: Vec<PhoneNumberId> = self
@@ -552,9 +631,97 @@ impl Engine {
         }
     }
 
+    /// The user interacted with the business number (wrote, called, replied): the
+    /// service window opens, and so does the phone number's visibility when the
+    /// exchange went over a visible number (see [`Engine::note_phone_exchange`]).
     pub(crate) fn open_window(&mut self, phone: &PhoneNumberId, wa: &WaId) {
         let now = self.now();
         self.set_window(pair_key(phone, wa), now);
+        let visible = self
+            .st
+            .users
+            .get(wa)
+            .is_some_and(|u| self.phone_visible(phone, u));
+        if visible || self.behaviour.user_contact_reveals_phone {
+            self.note_phone_exchange(phone, wa);
+        }
+    }
+
+    /// An exchange over the user's phone number with the business number: a send or a
+    /// call to it with `to`, or the user writing or calling while it is visible.
+    pub(crate) fn note_phone_exchange(&mut self, phone: &PhoneNumberId, wa: &WaId) {
+        let key = pair_key(phone, wa);
+        let old = self.st.phone_exchanges.insert(key.clone(), self.now());
+        self.note(Undo::PhoneExchange(key, old));
+    }
+
+    /// Whether business number `phone` sees `user`'s phone number now (cloud-api §13): a
+    /// user without a username (or who does not hide it) always shows it; one who hides
+    /// it shows it for 30 days after an exchange over it.
+    pub(crate) fn phone_visible(&self, phone: &PhoneNumberId, user: &User) -> bool {
+        !user.hides_phone_number()
+            || self
+                .st
+                .phone_exchanges
+                .get(&pair_key(phone, &user.wa_id))
+                .is_some_and(|t| self.now().saturating_sub(*t) < PHONE_VISIBLE_MS)
+    }
+
+    /// `user` as business number `phone` sees them in webhooks. Without BSUIDs a phone
+    /// number is the only identifier, so it always shows.
+    pub(crate) fn seen<'a>(&self, phone: &PhoneNumberId, user: &'a User) -> payload::Seen<'a> {
+        let bsuid = self.behaviour.bsuid;
+        payload::Seen {
+            user,
+            bsuid,
+            phone: !bsuid || self.phone_visible(phone, user),
+        }
+    }
+
+    /// The user a `to` or a BSUID `recipient` reaches from business number `phone`
+    /// (cloud-api §0, §13). A phone number reaches a user even if the emulator has not
+    /// seen them yet (they are created on first sight); a BSUID must be a known user's
+    /// BSUID or parent BSUID.
+    pub(crate) fn resolve_recipient(
+        &self,
+        phone: &PhoneNumber,
+        recipient: &Recipient,
+    ) -> ApiResult<WaId> {
+        match recipient {
+            Recipient::Phone {
+                digits,
+                international,
+                ..
+            } => crate::wire::messages::wa_id_for_to(
+                digits,
+                *international,
+                &phone.display_phone_number,
+                self.behaviour.always_prepend_calling_code,
+            ),
+            Recipient::Bsuid(bsuid) => self.user_by_bsuid(bsuid, "recipient"),
+        }
+    }
+
+    /// The user whose BSUID or parent BSUID is `bsuid`; `field` names the request field
+    /// in the error.
+    pub(crate) fn user_by_bsuid(&self, bsuid: &str, field: &str) -> ApiResult<WaId> {
+        if !self.behaviour.bsuid {
+            return Err(ApiError::new(
+                ErrorKind::InvalidValue,
+                format!("{field} {bsuid:?} is a BSUID, but BSUIDs are off on this emulator (behaviour.bsuid = false); send to a phone number with `to`."),
+            ));
+        }
+        self.st
+            .users
+            .values()
+            .find(|u| u.answers_to(bsuid))
+            .map(|u| u.wa_id.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::InvalidValue,
+                    format!("{field} {bsuid:?} is not the BSUID or parent BSUID of any WhatsApp user this business can reach. BSUIDs come from webhooks (contacts[].user_id) or from POST /__emulator/users (GET /__emulator/users lists them)."),
+                )
+            })
     }
 
     pub(crate) fn window_open(&self, phone: &PhoneNumberId, wa: &WaId) -> bool {

@@ -7,6 +7,7 @@ use crate::domain::tenant::{
     App, Behaviour, DeclaredUser, NumberProfile, PhoneNumber, Tenants, Waba,
 };
 use crate::domain::user::{ClientVersion, Platform};
+use crate::domain::version::GraphVersion;
 use crate::engine::ClockMode;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -53,6 +54,11 @@ pub struct ServeArgs {
     /// Virtual clock start, Unix seconds [default: the real time at start-up].
     #[arg(long, env = "WA_EMULATOR_CLOCK_START", value_name = "UNIX_SECONDS")]
     pub clock_start: Option<u64>,
+    /// The Graph version unversioned paths (`/106540352242922/messages`) act as; versioned
+    /// paths (`/v23.0/…`) use their own. It decides version-dependent shapes, e.g.
+    /// `conversation` on status webhooks exists only before v24.0 [default: v25.0].
+    #[arg(long, env = "WA_EMULATOR_GRAPH_VERSION", value_name = "vNN.N")]
+    pub graph_version: Option<String>,
 }
 
 /// The TOML file. Every key is optional; `apps`, `wabas`, `phone_numbers` replace the
@@ -72,6 +78,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub admin_token: Option<String>,
     pub clock_start: Option<u64>,
+    pub graph_version: Option<String>,
     /// Request bodies above this many bytes get a 413 [default: 4 MiB].
     pub body_limit: Option<usize>,
     /// Seconds before a webhook attempt counts as timed out [default: 20].
@@ -234,10 +241,16 @@ impl ServeOptions {
         }
         let admin_token = args.admin_token.clone().or(file.admin_token.clone());
         let seed = args.seed.or(file.seed).unwrap_or_else(rand::random);
+        let mut behaviour = file.behaviour.clone().unwrap_or_default();
+        if let Some(v) = args.graph_version.clone().or(file.graph_version.clone()) {
+            behaviour.default_graph_version = GraphVersion::parse(&v).ok_or_else(|| {
+                format!("--graph-version: expected a Graph version such as v24.0, got {v:?}")
+            })?;
+        }
         Ok(Self {
             addr,
             tenants,
-            behaviour: file.behaviour.clone().unwrap_or_default(),
+            behaviour,
             clock,
             clock_start_ms: args.clock_start.or(file.clock_start).map(|s| s * 1000),
             seed,
