@@ -64,6 +64,9 @@ pub struct WeeklyHours {
     pub weekday: u8,
     pub open: DayMinute,
     pub close: DayMinute,
+    /// How each time was written, so GET echoes it (see [`TimeSpelling`]).
+    #[serde(default)]
+    pub spelling: [TimeSpelling; 2],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +74,38 @@ pub struct Holiday {
     pub date: chrono::NaiveDate,
     pub start: DayMinute,
     pub end: DayMinute,
+    /// How `start_time` and `end_time` were written.
+    #[serde(default)]
+    pub spelling: [TimeSpelling; 2],
 }
+
+/// How a time of day was written. The settings page and GET responses use `"0400"`; one
+/// CALL-REF snippet uses `"04:00"` (cloud-api.md §7.1, §15). Both are accepted, and GET
+/// answers in the spelling that was sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSpelling {
+    /// `"0400"`.
+    #[default]
+    Hhmm,
+    /// `"04:00"`.
+    Colon,
+}
+
+impl TimeSpelling {
+    pub fn write(self, m: DayMinute) -> String {
+        match self {
+            TimeSpelling::Hhmm => hhmm(m),
+            TimeSpelling::Colon => format!("{:02}:{:02}", m / 60, m % 60),
+        }
+    }
+}
+
+/// The `call_icon_visibility` values and their spellings: `DEFAULT` shows the call icon;
+/// `DISABLE_ALL` (CALL-REF writes `DISABLE ALL`) and `HIDE_IN_CHAT` (FAQ) hide it
+/// (cloud-api.md §7.1, §15). The value is kept as sent, so anything but `DEFAULT` hides.
+pub const CALL_ICON_VISIBILITY: [&str; 4] =
+    ["DEFAULT", "DISABLE_ALL", "DISABLE ALL", "HIDE_IN_CHAT"];
 
 pub const WEEKDAYS: [&str; 7] = [
     "MONDAY",
@@ -130,11 +164,13 @@ mod tests {
                 weekday: 0,
                 open: 4 * 60,
                 close: 10 * 60 + 20,
+                spelling: Default::default(),
             }],
             holidays: vec![Holiday {
                 date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
                 start: 0,
                 end: 23 * 60 + 59,
+                spelling: Default::default(),
             }],
         }
     }
@@ -160,6 +196,13 @@ mod tests {
     #[test]
     fn holidays_close_an_otherwise_open_day() {
         assert!(!hours().is_open(at("2026-11-30T13:00:00Z")));
+    }
+
+    #[test]
+    fn times_are_written_back_as_they_were_spelled() {
+        assert_eq!(TimeSpelling::Hhmm.write(4 * 60), "0400");
+        assert_eq!(TimeSpelling::Colon.write(4 * 60), "04:00");
+        assert_eq!(TimeSpelling::Colon.write(23 * 60 + 59), "23:59");
     }
 
     #[test]

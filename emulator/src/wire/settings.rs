@@ -2,37 +2,55 @@
 //!
 //! POST merges the keys it carries into the current settings (`call_hours` replaces as a
 //! whole, as documented) after validating everything; nothing changes on any error.
+//! Documented spellings are all accepted and kept as sent (cloud-api.md §15):
+//! `call_icon_visibility` `DISABLE_ALL` / `DISABLE ALL` / `HIDE_IN_CHAT`, times `"0400"` /
+//! `"04:00"`.
 
 use super::json::{invalid, missing, quote_bounded, wrong_type, Obj};
-use crate::domain::error::ApiResult;
+use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::settings::{
-    hhmm, CallHours, CallingSettings, DayMinute, Holiday, SipServerSettings, WeeklyHours, WEEKDAYS,
+    hhmm, CallHours, CallingSettings, DayMinute, Holiday, SipServerSettings, TimeSpelling,
+    WeeklyHours, CALL_ICON_VISIBILITY, WEEKDAYS,
 };
 use serde_json::{json, Map, Value};
 
 const ON_OFF: &[&str] = &["ENABLED", "DISABLED"];
 
-/// Applies a POST body to a copy of `current`. `accept_colon_times` also takes `"04:00"`.
+/// Sections of Meta's `/settings` other than `calling`: documented by Meta, not emulated.
+const OTHER_SECTIONS: &[&str] = &[
+    "payload_encryption",
+    "user_identity_change",
+    "storage_configuration",
+];
+
+/// The media addresses GET reports in `calling.ip_addresses`: the address the emulator's
+/// SDP offers and answers carry (`c=` line and ICE candidate).
+const MEDIA_ADDRESSES: &[&str] = &["127.0.0.1"];
+
+/// Applies a POST body to a copy of `current`.
 pub fn apply(
     current: &CallingSettings,
     body: &Map<String, Value>,
     now_ms: u64,
-    accept_colon_times: bool,
     app_id: &str,
     new_password: &mut dyn FnMut() -> String,
 ) -> ApiResult<CallingSettings> {
     let root = Obj::new("", body);
+    if !root.has("calling") {
+        if let Some(other) = OTHER_SECTIONS.iter().find(|k| root.has(k)) {
+            return Err(ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!("{other} settings are not emulated: the emulator keeps only the calling settings (POST {{\"calling\": {{…}}}})."),
+            ));
+        }
+    }
     let calling = Obj::new("calling", root.obj_req("calling")?);
     let mut next = current.clone();
     if let Some(s) = calling.enum_opt("status", ON_OFF, false)? {
         next.enabled = s == "ENABLED";
     }
-    if let Some(v) = calling.enum_opt(
-        "call_icon_visibility",
-        &["DEFAULT", "DISABLE_ALL", "DISABLE ALL"],
-        false,
-    )? {
-        next.call_icon_visibility = v.replace(' ', "_");
+    if let Some(v) = calling.enum_opt("call_icon_visibility", &CALL_ICON_VISIBILITY, false)? {
+        next.call_icon_visibility = v.to_owned();
     }
     if let Some(icons) = calling.obj_opt("call_icons")? {
         let icons = Obj::new("calling.call_icons", icons);
@@ -60,11 +78,7 @@ pub fn apply(
         }
     }
     if let Some(hours) = calling.obj_opt("call_hours")? {
-        next.call_hours = Some(parse_hours(
-            &Obj::new("calling.call_hours", hours),
-            now_ms,
-            accept_colon_times,
-        )?);
+        next.call_hours = Some(parse_hours(&Obj::new("calling.call_hours", hours), now_ms)?);
     }
     if let Some(s) = calling.enum_opt("callback_permission_status", ON_OFF, false)? {
         next.callback_permission_enabled = s == "ENABLED";
@@ -166,16 +180,17 @@ pub fn apply(
     Ok(next)
 }
 
-fn parse_time(path: &str, v: &str, accept_colon: bool) -> ApiResult<DayMinute> {
-    let digits: String = if accept_colon && v.len() == 5 && v.as_bytes()[2] == b':' {
-        v.replace(':', "")
+/// A time of day, `"0400"` or `"04:00"`, with the spelling it came in.
+fn parse_time(path: &str, v: &str) -> ApiResult<(DayMinute, TimeSpelling)> {
+    let (digits, spelling) = if v.len() == 5 && v.as_bytes()[2] == b':' {
+        (v.replacen(':', "", 1), TimeSpelling::Colon)
     } else {
-        v.to_owned()
+        (v.to_owned(), TimeSpelling::Hhmm)
     };
     let bad = || {
         invalid(
             path,
-            "must be a time HHMM such as \"0400\" (00:00 to 23:59)",
+            "must be a time HHMM such as \"0400\" or \"04:00\" (00:00 to 23:59)",
             quote_bounded(v),
         )
     };
@@ -187,10 +202,10 @@ fn parse_time(path: &str, v: &str, accept_colon: bool) -> ApiResult<DayMinute> {
     if h > 23 || m > 59 {
         return Err(bad());
     }
-    Ok(h * 60 + m)
+    Ok((h * 60 + m, spelling))
 }
 
-fn parse_hours(h: &Obj<'_>, now_ms: u64, accept_colon: bool) -> ApiResult<CallHours> {
+fn parse_hours(h: &Obj<'_>, now_ms: u64) -> ApiResult<CallHours> {
     let status = h
         .enum_opt("status", ON_OFF, false)?
         .ok_or_else(|| missing("calling.call_hours.status"))?;
@@ -224,16 +239,10 @@ fn parse_hours(h: &Obj<'_>, now_ms: u64, accept_colon: bool) -> ApiResult<CallHo
             .enum_opt("day_of_week", &WEEKDAYS, false)?
             .ok_or_else(|| missing(&o.field_path("day_of_week")))?;
         let weekday = WEEKDAYS.iter().position(|d| *d == day).unwrap_or(0) as u8;
-        let open = parse_time(
-            &o.field_path("open_time"),
-            o.str_req("open_time")?,
-            accept_colon,
-        )?;
-        let close = parse_time(
-            &o.field_path("close_time"),
-            o.str_req("close_time")?,
-            accept_colon,
-        )?;
+        let (open, open_spelling) =
+            parse_time(&o.field_path("open_time"), o.str_req("open_time")?)?;
+        let (close, close_spelling) =
+            parse_time(&o.field_path("close_time"), o.str_req("close_time")?)?;
         if open >= close {
             return Err(invalid(
                 &path,
@@ -269,6 +278,7 @@ fn parse_hours(h: &Obj<'_>, now_ms: u64, accept_colon: bool) -> ApiResult<CallHo
             weekday,
             open,
             close,
+            spelling: [open_spelling, close_spelling],
         });
     }
     let mut holidays = Vec::new();
@@ -306,16 +316,9 @@ fn parse_hours(h: &Obj<'_>, now_ms: u64, accept_colon: bool) -> ApiResult<CallHo
                 date_s,
             ));
         }
-        let start = parse_time(
-            &o.field_path("start_time"),
-            o.str_req("start_time")?,
-            accept_colon,
-        )?;
-        let end = parse_time(
-            &o.field_path("end_time"),
-            o.str_req("end_time")?,
-            accept_colon,
-        )?;
+        let (start, start_spelling) =
+            parse_time(&o.field_path("start_time"), o.str_req("start_time")?)?;
+        let (end, end_spelling) = parse_time(&o.field_path("end_time"), o.str_req("end_time")?)?;
         if start >= end {
             return Err(invalid(
                 &path,
@@ -323,7 +326,12 @@ fn parse_hours(h: &Obj<'_>, now_ms: u64, accept_colon: bool) -> ApiResult<CallHo
                 format!("start_time {} and end_time {}", hhmm(start), hhmm(end)),
             ));
         }
-        holidays.push(Holiday { date, start, end });
+        holidays.push(Holiday {
+            date,
+            start,
+            end,
+            spelling: [start_spelling, end_spelling],
+        });
     }
     Ok(CallHours {
         enabled: status == "ENABLED",
@@ -341,7 +349,9 @@ fn on_off(b: bool) -> &'static str {
     }
 }
 
-/// The GET `/settings` body.
+/// The GET `/settings` body: the `calling` object, and the sections Meta's description
+/// requires beside it (`calling.ip_addresses`, `storage_configuration`), with values
+/// that hold for an emulator on one machine.
 pub fn render(s: &CallingSettings, include_sip_credentials: bool) -> Value {
     let mut calling = Map::new();
     calling.insert("status".into(), on_off(s.enabled).into());
@@ -355,6 +365,7 @@ pub fn render(s: &CallingSettings, include_sip_credentials: bool) -> Value {
             json!({ "restrict_to_user_countries": c }),
         );
     }
+    calling.insert("ip_addresses".into(), json!({ "default": MEDIA_ADDRESSES }));
     calling.insert(
         "callback_permission_status".into(),
         on_off(s.callback_permission_enabled).into(),
@@ -366,10 +377,10 @@ pub fn render(s: &CallingSettings, include_sip_credentials: bool) -> Value {
                 "status": on_off(h.enabled),
                 "timezone_id": h.timezone_id,
                 "weekly_operating_hours": h.weekly.iter().map(|w| json!({
-                    "day_of_week": WEEKDAYS[w.weekday as usize], "open_time": hhmm(w.open), "close_time": hhmm(w.close)
+                    "day_of_week": WEEKDAYS[w.weekday as usize], "open_time": w.spelling[0].write(w.open), "close_time": w.spelling[1].write(w.close)
                 })).collect::<Vec<_>>(),
                 "holiday_schedule": h.holidays.iter().map(|d| json!({
-                    "date": d.date.format("%Y-%m-%d").to_string(), "start_time": hhmm(d.start), "end_time": hhmm(d.end)
+                    "date": d.date.format("%Y-%m-%d").to_string(), "start_time": d.spelling[0].write(d.start), "end_time": d.spelling[1].write(d.end)
                 })).collect::<Vec<_>>(),
             }),
         );
@@ -399,7 +410,7 @@ pub fn render(s: &CallingSettings, include_sip_credentials: bool) -> Value {
     if let Some(c) = &s.additional_codecs {
         calling.insert("audio".into(), json!({ "additional_codecs": c }));
     }
-    json!({ "calling": calling })
+    json!({ "calling": calling, "storage_configuration": { "status": "default" } })
 }
 
 /// The `calling` object of an `account_settings_update` webhook.
@@ -437,7 +448,6 @@ mod tests {
             &CallingSettings::default(),
             v.as_object().unwrap(),
             now,
-            false,
             "1",
             &mut || "pw".to_owned(),
         )
@@ -471,6 +481,87 @@ mod tests {
             .is_none());
     }
 
+    /// cloud-api.md §7.1 and §15: `DEFAULT`, `DISABLE_ALL`, `DISABLE ALL` (CALL-REF) and
+    /// `HIDE_IN_CHAT` (FAQ) are all accepted, and GET and the settings webhook answer with
+    /// the spelling that was stored.
+    #[test]
+    fn every_documented_call_icon_visibility_is_accepted_and_echoed_as_sent() {
+        for spelling in ["DEFAULT", "DISABLE_ALL", "DISABLE ALL", "HIDE_IN_CHAT"] {
+            let s = post(json!({"calling":{"call_icon_visibility": spelling}}))
+                .unwrap_or_else(|e| panic!("{spelling}: {}", e.details));
+            assert_eq!(
+                render(&s, false)["calling"]["call_icon_visibility"],
+                spelling
+            );
+            assert_eq!(render_update(&s)["call_icon_visibility"], spelling);
+        }
+        let e = post(json!({"calling":{"call_icon_visibility":"HIDDEN"}})).unwrap_err();
+        assert!(e.details.contains("HIDE_IN_CHAT"), "{}", e.details);
+    }
+
+    /// cloud-api.md §7.1 and §15: times come as `"0400"` or `"04:00"`; both are stored
+    /// and GET answers in the spelling sent, each time on its own.
+    #[test]
+    fn call_hours_times_are_accepted_in_both_spellings_and_echoed_as_sent() {
+        let mon = |o: &str, c: &str| json!({"day_of_week":"MONDAY","open_time":o,"close_time":c});
+        let s = post(hours(
+            json!([mon("04:00", "10:20"), mon("1100", "12:30")]),
+            json!([{"date":"2027-01-01","start_time":"00:00","end_time":"2359"}]),
+        ))
+        .unwrap();
+        let h = &render(&s, false)["calling"]["call_hours"];
+        let week = &h["weekly_operating_hours"];
+        assert_eq!(
+            [
+                &week[0]["open_time"],
+                &week[0]["close_time"],
+                &week[1]["open_time"],
+                &week[1]["close_time"]
+            ],
+            ["04:00", "10:20", "1100", "12:30"]
+        );
+        assert_eq!(h["holiday_schedule"][0]["start_time"], "00:00");
+        assert_eq!(h["holiday_schedule"][0]["end_time"], "2359");
+        // Both spellings mean the same minute: 04:00 to 10:20 overlaps 0900 to 1100.
+        let e = post(hours(
+            json!([mon("04:00", "10:20"), mon("0900", "1100")]),
+            json!([]),
+        ))
+        .unwrap_err();
+        assert!(e.details.contains("overlaps"), "{}", e.details);
+    }
+
+    /// Meta's description requires `calling.ip_addresses` and `storage_configuration` in
+    /// the GET answer.
+    #[test]
+    fn get_carries_the_sections_the_description_requires() {
+        let v = render(&CallingSettings::default(), false);
+        assert_eq!(
+            v["calling"]["ip_addresses"]["default"],
+            json!(["127.0.0.1"])
+        );
+        assert_eq!(v["storage_configuration"], json!({"status": "default"}));
+    }
+
+    #[test]
+    fn settings_other_than_calling_are_refused_saying_they_are_not_emulated() {
+        for section in [
+            "payload_encryption",
+            "user_identity_change",
+            "storage_configuration",
+        ] {
+            let e = post(json!({ section: {"status": "enabled"} })).unwrap_err();
+            assert_eq!(e.code(), 100);
+            assert!(
+                e.details
+                    .contains(&format!("{section} settings are not emulated")),
+                "{}",
+                e.details
+            );
+        }
+        assert_eq!(post(json!({})).unwrap_err().code(), 131008);
+    }
+
     #[test]
     fn call_hours_validation_table() {
         let mon = |o: &str, c: &str| json!({"day_of_week":"MONDAY","open_time":o,"close_time":c});
@@ -500,7 +591,11 @@ mod tests {
                 "must be a time HHMM",
             ),
             (
-                hours(json!([mon("04:00", "10:20")]), json!([])),
+                hours(json!([mon("4:00", "10:20")]), json!([])),
+                "must be a time HHMM",
+            ),
+            (
+                hours(json!([mon("04:60", "10:20")]), json!([])),
                 "must be a time HHMM",
             ),
             (
