@@ -174,6 +174,8 @@ def build(args: argparse.Namespace) -> tuple[fastapi.FastAPI, WhatsApp]:
                 verify_token=args.verify_token,
                 app_secret=args.app_secret,
                 webhook_endpoint="/webhook",
+                # pywa drops updates for other phone numbers unless told not to.
+                filter_updates=args.filter_updates,
             )
         # Without --graph-version pywa uses its own default (26.0 in 4.5.0).
         version = args.graph_version or str(utils.Version.GRAPH_API)
@@ -366,6 +368,12 @@ def main() -> None:
         dest="auto_accept",
         action="store_false",
         help="only record user-initiated calls (replayed fixtures name calls the emulator never had)",
+    )
+    p.add_argument(
+        "--all-numbers",
+        dest="filter_updates",
+        action="store_false",
+        help="handle updates for every business number of the WABA, not only --phone-id's",
     )
     args = p.parse_args()
 

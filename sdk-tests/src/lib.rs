@@ -283,6 +283,14 @@ pub fn emulator_binary() -> PathBuf {
     profile_dir.join(format!("wa-emulator{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// One of the tenant's business phone numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Number {
+    pub id: String,
+    pub display: String,
+    pub business_initiated_calling: bool,
+}
+
 pub struct Emulator {
     proc: Proc,
     pub base: String,
@@ -321,6 +329,58 @@ impl Emulator {
         assert_eq!(cfg.status, 200, "GET /__emulator/config: {}", cfg.text());
         emu.config = cfg.json();
         emu
+    }
+
+    /// Every business number of the default tenant (`phone_numbers` in the config).
+    pub fn numbers(&self) -> Vec<Number> {
+        self.config["phone_numbers"]
+            .as_array()
+            .unwrap_or_else(|| {
+                panic!(
+                    "GET /__emulator/config has no `phone_numbers`: {}",
+                    self.config
+                )
+            })
+            .iter()
+            .map(|p| Number {
+                id: p["id"].as_str().expect("phone_numbers[].id").to_string(),
+                display: p["display_phone_number"]
+                    .as_str()
+                    .expect("phone_numbers[].display_phone_number")
+                    .to_string(),
+                business_initiated_calling: p["business_initiated_calling"] == json!(true),
+            })
+            .collect()
+    }
+
+    /// The default number (the first one): `15550783881`, a +1 number, where
+    /// business-initiated calling does not exist (138013); users can call it.
+    pub fn default_number(&self) -> Number {
+        let n = self
+            .numbers()
+            .into_iter()
+            .next()
+            .expect("at least one number");
+        assert_eq!(
+            n.id,
+            self.cfg("phone_number_id"),
+            "the first number is the default"
+        );
+        n
+    }
+
+    /// The first number where business-initiated calling exists (the default tenant's UK
+    /// number, `447700900461`): business calls and permission requests go from it.
+    pub fn calling_number(&self) -> Number {
+        self.numbers()
+            .into_iter()
+            .find(|n| n.business_initiated_calling)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no number with business_initiated_calling in GET /__emulator/config: {}",
+                    self.config
+                )
+            })
     }
 
     pub fn cfg(&self, key: &str) -> String {
@@ -463,6 +523,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct App<'e> {
     proc: Proc,
     pub url: String,
+    /// The business number the app sends from (its `phone_id`).
+    pub number: Number,
     events: PathBuf,
     dir: PathBuf,
     pub emu: &'e Emulator,
@@ -471,7 +533,13 @@ pub struct App<'e> {
 
 impl<'e> App<'e> {
     /// `extra` arguments come last, so a repeated option overrides the emulator's value.
-    fn start(emu: &'e Emulator, name: &'static str, mut cmd: Command, extra: &[&str]) -> App<'e> {
+    fn start(
+        emu: &'e Emulator,
+        name: &'static str,
+        number: Number,
+        mut cmd: Command,
+        extra: &[&str],
+    ) -> App<'e> {
         let dir = std::env::temp_dir().join(format!(
             "wa-sdk-tests-{}-{}-{}",
             std::process::id(),
@@ -486,7 +554,7 @@ impl<'e> App<'e> {
             .arg("--events")
             .arg(&events)
             .arg("--phone-id")
-            .arg(emu.cfg("phone_number_id"))
+            .arg(&number.id)
             .arg("--waba-id")
             .arg(emu.cfg("waba_id"))
             .arg("--token")
@@ -500,6 +568,7 @@ impl<'e> App<'e> {
         let app = App {
             proc,
             url,
+            number,
             events,
             dir,
             emu,
@@ -526,9 +595,14 @@ impl<'e> App<'e> {
     /// The pywa app with extra command-line arguments; a repeated option overrides the
     /// emulator's value (e.g. `["--app-secret", "wrong"]`).
     pub fn pywa_with(emu: &'e Emulator, python: &Path, extra: &[&str]) -> App<'e> {
+        App::pywa_as(emu, python, emu.default_number(), extra)
+    }
+
+    /// The pywa app sending from `number` (`--phone-id`), with extra arguments.
+    pub fn pywa_as(emu: &'e Emulator, python: &Path, number: Number, extra: &[&str]) -> App<'e> {
         let mut cmd = Command::new(python);
         cmd.arg(repo_root().join("sdk-tests/python/app.py"));
-        App::start(emu, "pywa app", cmd, extra)
+        App::start(emu, "pywa app", number, cmd, extra)
     }
 
     /// The kapso app (`node/app.mjs`), registered as the emulator's webhook receiver, on
@@ -539,15 +613,34 @@ impl<'e> App<'e> {
 
     /// The kapso app on Graph version `version` (e.g. "v21.0"), or kapso's default.
     pub fn kapso_on(emu: &'e Emulator, node: &Path, version: Option<&str>) -> App<'e> {
+        App::kapso_as(emu, node, emu.default_number(), version)
+    }
+
+    /// The kapso app sending from `number`, on Graph version `version` or kapso's default.
+    pub fn kapso_as(
+        emu: &'e Emulator,
+        node: &Path,
+        number: Number,
+        version: Option<&str>,
+    ) -> App<'e> {
         let mut cmd = Command::new(node);
         cmd.current_dir(repo_root().join("sdk-tests/node"))
             .arg("app.mjs")
             .arg("--display-number")
-            .arg(emu.cfg("display_phone_number"));
+            .arg(&number.display);
         let extra: Vec<&str> = version
             .map(|v| vec!["--graph-version", v])
             .unwrap_or_default();
-        App::start(emu, "kapso app", cmd, &extra)
+        App::start(emu, "kapso app", number, cmd, &extra)
+    }
+
+    /// The user writes a text to the app's number (opens the 24 h window with it).
+    pub fn user_texts(&self, wa_id: &str, text: &str) -> Value {
+        self.emu.admin_ok(
+            "POST",
+            &format!("/__emulator/users/{wa_id}/messages"),
+            json!({ "text": text, "phone_number_id": self.number.id }),
+        )
     }
 
     /// Runs one SDK call in the app: `{"ok":true,"result":…}` or `{"ok":false,"error":…}`.

@@ -6,6 +6,12 @@
 //! user through the emulator's admin API. Most apps use their SDK's default Graph version
 //! (pywa 26.0, kapso v23.0); some pin v21.0 as clients.md configures them. Build the binary first:
 //! `cargo build -p wa-emulator && cargo test -p sdk-tests`.
+//!
+//! The default number (`15550783881`) is a +1 number: business-initiated calling does not
+//! exist there (138013), so business calls and permission requests go from the tenant's
+//! second number (`Emulator::calling_number()`, `447700900461` in the UK), and users are
+//! written with a leading `+` in `to`, as an integration must when the user is not in the
+//! business number's country (without it, the API prepends the business's calling code).
 
 use sdk_tests::{kapso_node, pywa_python, App, Emulator};
 use serde_json::{json, Value};
@@ -16,13 +22,9 @@ fn s(v: &Value) -> &str {
         .unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
 
-/// The user writes to the business: opens the 24 h window, and pywa gets a typed Message.
+/// The user writes to the app's number: opens the 24 h window, and pywa gets a typed Message.
 fn user_writes(app: &App, wa_id: &str, text: &str) -> Value {
-    app.emu.admin_ok(
-        "POST",
-        &format!("/__emulator/users/{wa_id}/messages"),
-        json!({ "text": text }),
-    );
+    app.user_texts(wa_id, text);
     let msg = app.wait_for("Message", "the user's text message", |e| {
         e["user"]["wa_id"] == wa_id && e["text"] == text
     });
@@ -262,14 +264,16 @@ fn pywa_voice_call_template_with_ttl_and_payload() {
     app.assert_sdk_quiet();
 }
 
-/// Flow 4: permission request → user accepts → CallPermissionUpdate → initiate_call →
-/// RINGING / ACCEPTED CallStatus → terminate.
+/// Flow 4: from the UK number, permission request → user accepts → CallPermissionUpdate →
+/// initiate_call → RINGING / ACCEPTED CallStatus → terminate.
 #[test]
 fn pywa_business_initiated_call_after_permission() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
-    let app = App::pywa_on(&emu, &py, Some("21.0"));
+    let number = emu.calling_number();
+    let app = App::pywa_as(&emu, &py, number.clone(), &["--graph-version", "21.0"]);
     let user = "16315554567";
+    let to = format!("+{user}");
 
     user_writes(&app, user, "You may call me later.");
     let perms = app.call_ok("get_call_permissions", json!({ "wa_id": user }));
@@ -277,7 +281,7 @@ fn pywa_business_initiated_call_after_permission() {
 
     let req = app.call_ok(
         "request_call_permission",
-        json!({"to": user, "text": "May we call you about order ON-12853?"}),
+        json!({"to": to, "text": "May we call you about order ON-12853?"}),
     );
     let req_id = s(&req["id"]).to_string();
     emu.admin_ok(
@@ -300,10 +304,7 @@ fn pywa_business_initiated_call_after_permission() {
     assert_eq!(perms["permission"]["status"], "temporary", "{perms}");
     assert!(perms["permission"]["expiration_time"].is_i64(), "{perms}");
 
-    let call = app.call_ok(
-        "initiate_call",
-        json!({"to": user, "tracker": "biz-call-1"}),
-    );
+    let call = app.call_ok("initiate_call", json!({"to": to, "tracker": "biz-call-1"}));
     let call_id = s(&call["id"]).to_string();
     assert!(call_id.starts_with("wacid."), "{call}");
     assert_eq!(call["success"], json!(true), "{call}");
@@ -326,6 +327,11 @@ fn pywa_business_initiated_call_after_permission() {
     });
     assert_eq!(connect["direction"], "BUSINESS_INITIATED", "{connect}");
     assert_eq!(connect["sdp_type"], "answer", "{connect}");
+    assert_eq!(connect["phone_number_id"], number.id.as_str(), "{connect}");
+    assert_eq!(
+        connect["user"]["wa_id"], user,
+        "the user kept their number: {connect}"
+    );
 
     emu.advance(30);
     let done = app.call_ok("terminate_call", json!({ "call_id": call_id }));
@@ -348,29 +354,66 @@ fn assert_pywa_error(err: &Value, class: &str, code: i64, http: Option<i64>) {
     }
 }
 
-/// Flow 5a: calling a user who gave no permission raises pywa's CallPermissionNotFound.
+/// Flow 5a: calling (from the UK number) a user who gave no permission raises pywa's
+/// CallPermissionNotFound.
 #[test]
 fn pywa_error_no_permission_is_call_permission_not_found() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
-    let app = App::pywa(&emu, &py);
-    let err = app.call_err("initiate_call", json!({"to": "16315555678"}));
+    let app = App::pywa_as(&emu, &py, emu.calling_number(), &[]);
+    let err = app.call_err("initiate_call", json!({"to": "+16315555678"}));
     assert_pywa_error(&err, "CallPermissionNotFound", 138006, Some(401));
     app.assert_sdk_quiet();
 }
 
-/// Flow 5b: after disabling calling through pywa, calls raise CallingNotEnabled.
+/// Flow 5b: after disabling calling on the UK number through pywa, calls from it raise
+/// CallingNotEnabled.
 #[test]
 fn pywa_error_calling_disabled_is_calling_not_enabled() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
-    let app = App::pywa(&emu, &py);
+    let app = App::pywa_as(&emu, &py, emu.calling_number(), &[]);
     let res = app.call_ok("set_calling", json!({"status": "DISABLED"}));
     assert_eq!(res["success"], json!(true), "{res}");
     let settings = app.call_ok("get_settings", json!({}));
     assert_eq!(settings["calling"]["status"], "DISABLED", "{settings}");
-    let err = app.call_err("initiate_call", json!({"to": "16315556789"}));
+    let err = app.call_err("initiate_call", json!({"to": "+16315556789"}));
     assert_pywa_error(&err, "CallingNotEnabled", 138000, Some(401));
+    app.assert_sdk_quiet();
+}
+
+/// Flow 5f: from the default +1 number there is no business-initiated calling: calling a
+/// user and asking for call permission both fail with 138013 (HTTP 400), which pywa 4.5.0
+/// raises as FetchCallPermissionLimitHit (the code's older meaning), and nothing reaches the
+/// user.
+#[test]
+fn pywa_error_plus_one_number_cannot_call_or_ask_138013() {
+    let Some(py) = pywa_python() else { return };
+    let emu = Emulator::start();
+    let number = emu.default_number();
+    assert!(!number.business_initiated_calling, "{number:?}");
+    let app = App::pywa_as(&emu, &py, number, &[]);
+    let user = "16315550123";
+    user_writes(&app, user, "Could you call me back?");
+    let err = app.call_err("initiate_call", json!({"to": format!("+{user}")}));
+    assert_pywa_error(&err, "FetchCallPermissionLimitHit", 138013, Some(400));
+    let err = app.call_err(
+        "request_call_permission",
+        json!({"to": format!("+{user}"), "text": "May we call you?"}),
+    );
+    assert_pywa_error(&err, "FetchCallPermissionLimitHit", 138013, Some(400));
+    app.assert_none(
+        "CallStatus",
+        "a refused business call",
+        Duration::from_millis(300),
+        |_| true,
+    );
+    app.assert_none(
+        "MessageStatus",
+        "a refused permission request",
+        Duration::from_millis(300),
+        |_| true,
+    );
     app.assert_sdk_quiet();
 }
 
@@ -632,7 +675,8 @@ fn handler_for(name: &str, body: &Value) -> (&'static str, EventMatch) {
 fn pywa_runs_a_handler_for_every_replayed_fixture() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
-    let app = App::pywa_with(&emu, &py, &["--no-auto-accept"]);
+    // The fixtures come from both numbers (business-initiated ones from the UK number).
+    let app = App::pywa_with(&emu, &py, &["--no-auto-accept", "--all-numbers"]);
     let fixtures = fixture_files();
     assert!(
         fixtures.len() >= 24,
@@ -689,6 +733,9 @@ fn pywa_runs_a_handler_for_every_replayed_fixture() {
 // @kapso/whatsapp-cloud-api
 
 const JOSE: &str = "34612345678";
+/// José in a Graph `to`: he is in Spain, not in the business number's country, so the `+`
+/// keeps the API from prepending the business's calling code.
+const JOSE_TO: &str = "+34612345678";
 const JOSE_NAME: &str = "José Müller";
 
 fn kapso_user(emu: &Emulator) {
@@ -806,7 +853,7 @@ fn kapso_user_initiated_calls_and_signatures() {
 
     let sent = app.call_ok(
         "send_voice_call_button",
-        json!({"to": JOSE, "text": "Llámenos por WhatsApp", "title": "Llamar", "ttl_minutes": 60, "payload": "kapso-cta-1"}),
+        json!({"to": JOSE_TO, "text": "Llámenos por WhatsApp", "title": "Llamar", "ttl_minutes": 60, "payload": "kapso-cta-1"}),
     );
     let wamid = s(&sent["messages"][0]["id"]).to_string();
     assert_eq!(sent["contacts"][0]["waId"], JOSE, "{sent}");
@@ -866,16 +913,19 @@ fn kapso_user_initiated_calls_and_signatures() {
     kapso_signatures_all_verify(&app);
 }
 
-/// Flow 6b: kapso's calls.permissions.get, a call permission request, a business-initiated
-/// call through calls.connect, and 138006 as kapso's GraphApiError.
+/// Flow 6b: from the UK number, kapso's calls.permissions.get, a call permission request, a
+/// business-initiated call through calls.connect, and 138006 as kapso's GraphApiError. José is
+/// in Spain: `to` is `+34…`, or the API would prepend the UK calling code.
 #[test]
 fn kapso_permissions_and_business_initiated_call() {
     let Some(node) = kapso_node() else { return };
     let emu = Emulator::start();
-    let app = App::kapso(&emu, &node);
+    let number = emu.calling_number();
+    let app = App::kapso_as(&emu, &node, number.clone(), None);
     kapso_user(&emu);
+    let to = JOSE_TO;
 
-    let err = app.call_err("connect", json!({"to": JOSE}));
+    let err = app.call_err("connect", json!({"to": to}));
     assert_eq!(err["class"], "GraphApiError", "{err}");
     assert_eq!(err["code"], 138006, "{err}");
     assert_eq!(err["httpStatus"], 401, "{err}");
@@ -884,14 +934,10 @@ fn kapso_permissions_and_business_initiated_call() {
     assert_eq!(perms["permission"]["status"], "no_permission", "{perms}");
     assert!(perms["actions"].is_array(), "{perms}");
 
-    emu.admin_ok(
-        "POST",
-        &format!("/__emulator/users/{JOSE}/messages"),
-        json!({"text": "Sí, pueden llamarme"}),
-    );
+    app.user_texts(JOSE, "Sí, pueden llamarme");
     let req = app.call_ok(
         "request_call_permission",
-        json!({"to": JOSE, "text": "¿Podemos llamarle?", "purpose": "Soporte"}),
+        json!({"to": to, "text": "¿Podemos llamarle?", "purpose": "Soporte"}),
     );
     let req_id = s(&req["messages"][0]["id"]).to_string();
     emu.admin_ok(
@@ -908,11 +954,16 @@ fn kapso_permissions_and_business_initiated_call() {
         "{r}"
     );
     assert_eq!(r["context"]["id"], req_id.as_str(), "{r}");
+    assert_eq!(
+        reply["normalized"]["phoneNumberId"],
+        number.id.as_str(),
+        "{reply}"
+    );
 
     let perms = app.call_ok("get_permissions", json!({ "wa_id": JOSE }));
     assert_eq!(perms["permission"]["status"], "temporary", "{perms}");
 
-    let call = app.call_ok("connect", json!({"to": JOSE, "tracker": "kapso-biz-1"}));
+    let call = app.call_ok("connect", json!({"to": to, "tracker": "kapso-biz-1"}));
     let call_id = s(&call["calls"][0]["id"]).to_string();
     let status_is = |st: &'static str| {
         let call_id = call_id.clone();
@@ -943,6 +994,34 @@ fn kapso_permissions_and_business_initiated_call() {
     kapso_signatures_all_verify(&app);
 }
 
+/// Flow 6d: kapso on the default +1 number: calls.connect and a permission request fail with
+/// 138013 (HTTP 400) as kapso's GraphApiError.
+#[test]
+fn kapso_plus_one_number_cannot_call_or_ask_138013() {
+    let Some(node) = kapso_node() else { return };
+    let emu = Emulator::start();
+    let app = App::kapso(&emu, &node);
+    kapso_user(&emu);
+    app.user_texts(JOSE, "¿Me pueden llamar?");
+    kapso_webhook(&app, "José's text", |n| {
+        n["messages"][0]["text"]["body"] == "¿Me pueden llamar?"
+    });
+    let to = JOSE_TO;
+    for (action, args) in [
+        ("connect", json!({"to": to})),
+        (
+            "request_call_permission",
+            json!({"to": to, "text": "¿Podemos llamarle?", "purpose": "Soporte"}),
+        ),
+    ] {
+        let err = app.call_err(action, args);
+        assert_eq!(err["class"], "GraphApiError", "{action}: {err}");
+        assert_eq!(err["code"], 138013, "{action}: {err}");
+        assert_eq!(err["httpStatus"], 400, "{action}: {err}");
+    }
+    kapso_signatures_all_verify(&app);
+}
+
 /// Flow 6c: template create (lower-case `voice_call` button) and send (string index,
 /// `language.policy`) through kapso's pass-through, then tapped.
 #[test]
@@ -966,7 +1045,7 @@ fn kapso_template_create_send_tap() {
 
     let sent = app.call_ok(
         "send_template",
-        json!({"to": JOSE, "name": name, "ttl_minutes": 120, "payload": "kapso-tpl-1"}),
+        json!({"to": JOSE_TO, "name": name, "ttl_minutes": 120, "payload": "kapso-tpl-1"}),
     );
     let wamid = s(&sent["messages"][0]["id"]).to_string();
     let call_id = tap(&emu, JOSE, &wamid);
