@@ -1,7 +1,9 @@
 //! The inspector (`/__emulator/ui`) in a real browser: runs `ui/test/inspector.test.mjs`
 //! with Node and Debian's headless Chromium against this build's binary. The script loads
 //! the page, sees a message arrive over the live event stream, taps its call button, and
-//! checks that the connect and terminate deliveries appear with the receiver's answer.
+//! checks that the connect and terminate deliveries appear with the receiver's answer; then,
+//! on the tenant's second number (the +1 default cannot call users: 138013), grants a
+//! permission request and answers and hangs up a business-initiated call through the page.
 //!
 //! Without node, Chromium or `npm ci` in `emulator/ui/test` the test says why and skips;
 //! with `CI` set it fails instead, so CI cannot pass without running it.

@@ -318,11 +318,27 @@
     tick();
   }
 
+  // What a number can do, from the config's `phone_numbers`: +1, +20, +84 and +234
+  // numbers cannot call users or ask them for call permission (138013).
+  function canCallUsers(id) {
+    const p = ((st.config && st.config.phone_numbers) || []).find((n) => n.id === id);
+    return !p || p.business_initiated_calling !== false;
+  }
+
   function renderHeader() {
     const phones = (st.config && st.config.tenants.phone_numbers) || [];
     const sel = $('phone');
     if (sel.options.length !== phones.length) {
-      sel.replaceChildren(...phones.map((p) => h('option', { value: p.id, title: `phone number id ${p.id}` }, `+${p.display_phone_number}`)));
+      sel.replaceChildren(...phones.map((p) => {
+        const calls = canCallUsers(p.id);
+        return h('option', {
+          value: p.id,
+          dataset: { businessInitiatedCalling: String(calls) },
+          title: calls
+            ? `phone number id ${p.id}: calls users and asks for call permission`
+            : `phone number id ${p.id}: users can call it, but business-initiated calls and permission requests from it fail with 138013`,
+        }, calls ? `+${p.display_phone_number}` : `+${p.display_phone_number} · user calls only`);
+      }));
       if (!st.phone && phones[0]) st.phone = phones[0].id;
       sel.value = st.phone;
     }

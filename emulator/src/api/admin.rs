@@ -3,7 +3,7 @@
 use super::{Context, Request, Response};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{CallId, MessageId, PhoneNumberId, TemplateId, WaId};
-use crate::domain::user::{ClientVersion, Platform};
+use crate::domain::user::{check_username, is_bsuid, ClientVersion, IdentityChange, Platform};
 use crate::engine::{ClockMode, Engine};
 use crate::webhook::outbox::{Delivery, DeliveryState};
 use crate::wire::json::{self, parse_object, Obj};
@@ -102,9 +102,10 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
             };
             let name = o.text_opt("name", 256)?.map(str::to_owned);
             let window = o.bool_opt("window_open")?;
-            Ok(json!(
-                engine.upsert_user(wa, name, platform, version, window)
-            ))
+            let change = identity_change(&b)?;
+            engine.check_identity(&wa, &change)?;
+            let user = engine.upsert_user(wa.clone(), name, platform, version, window);
+            Ok(json!(engine.apply_identity(&wa, change).unwrap_or(user)))
         }
         ("POST", ["users", wa, action]) => {
             let wa = WaId(json::phone_digits("wa_id", wa)?);
@@ -193,6 +194,40 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
         ("GET", ["templates"]) => Ok(json!({ "templates": engine.st.templates })),
         _ => Err(not_found(req)),
     }
+}
+
+/// `username`, `parent_user_id` (each a string, or `null` to clear: read from the raw
+/// body, since [`Obj`] takes `null` for absent) and `hide_phone_number` of
+/// `POST /__emulator/users`.
+fn identity_change(b: &Map<String, Value>) -> ApiResult<IdentityChange> {
+    let o = Obj::new("", b);
+    let nullable = |key: &str| -> ApiResult<Option<Option<&str>>> {
+        match b.get(key) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) => Ok(Some(Some(s.as_str()))),
+            Some(v) => Err(json::wrong_type(key, "a string or null", v)),
+        }
+    };
+    let username = nullable("username")?;
+    if let Some(Some(u)) = username {
+        check_username(u).map_err(|why| json::invalid("username", &why, json::quote_bounded(u)))?;
+    }
+    let parent = nullable("parent_user_id")?;
+    if let Some(Some(p)) = parent {
+        if !is_bsuid(p) {
+            return Err(json::invalid(
+                "parent_user_id",
+                "must be a parent BSUID such as US.ENT.11815799212886844830",
+                json::quote_bounded(p),
+            ));
+        }
+    }
+    Ok(IdentityChange {
+        username: username.map(|u| u.map(str::to_owned)),
+        parent_user_id: parent.map(|p| p.map(str::to_owned)),
+        hide_phone_number: o.bool_opt("hide_phone_number")?,
+    })
 }
 
 pub fn advance_target(engine: &Engine, b: &Map<String, Value>) -> ApiResult<u64> {

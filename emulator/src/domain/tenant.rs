@@ -276,3 +276,29 @@ impl Default for Tenants {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_header_names_are_tokens() {
+        let parse = |s: &str| SipHeaderName::try_from(s.to_owned());
+        assert!(parse("x-wa_meta-parent-user-id").is_ok());
+        assert!(parse("x-wa-meta-username").is_ok());
+        for bad in ["", "x wa", "x-wa:1", "x\r\ny", &"x".repeat(65)] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let b: Behaviour = serde_json::from_value(
+            serde_json::json!({"sip_parent_user_id_header": "x-wa-meta-parent-user-id"}),
+        )
+        .unwrap();
+        assert_eq!(
+            b.sip_parent_user_id_header.as_str(),
+            "x-wa-meta-parent-user-id"
+        );
+        assert_eq!(b.sip_username_header.as_str(), "x-wa-meta-user-name");
+        let bad = serde_json::json!({"sip_username_header": "x y"});
+        assert!(serde_json::from_value::<Behaviour>(bad).is_err());
+    }
+}

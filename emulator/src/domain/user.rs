@@ -155,6 +155,70 @@ pub struct User {
     pub name: String,
     pub platform: Platform,
     pub version: ClientVersion,
+    /// The WhatsApp username the user adopted (cloud-api §13): `profile.username` in
+    /// webhooks and the username header of SIP INVITEs. Never the profile `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Parent BSUID (`US.ENT.…`, §4.6), for businesses whose linked portfolios share one:
+    /// `parent_user_id` and the `*_parent_user_id` fields of webhooks, the parent-id SIP
+    /// header, and a `recipient` that reaches this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    /// Whether a user with a username keeps their phone number from businesses (§13);
+    /// unset means yes, as it does for every user who adopts one. Without a username
+    /// the number is always visible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide_phone_number: Option<bool>,
+}
+
+/// A change to who a user is beyond their number (`POST /__emulator/users`): each field
+/// `None` leaves it as is; `Some(None)` clears a username or parent BSUID.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityChange {
+    pub username: Option<Option<String>>,
+    pub parent_user_id: Option<Option<String>>,
+    pub hide_phone_number: Option<bool>,
+}
+
+/// How long an exchange over the phone number keeps it visible to the business (§13:
+/// "messaged or called within 30 days").
+pub const PHONE_VISIBLE_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// A username as the emulator accepts it: 3 to 35 ASCII letters, digits, `.` and `_`,
+/// with at least one letter, not starting or ending with `.`.
+pub fn check_username(s: &str) -> Result<(), String> {
+    let ok_chars = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+    if !(3..=35).contains(&s.chars().count()) {
+        return Err("must be 3 to 35 characters long".into());
+    }
+    if !ok_chars {
+        return Err("may contain only ASCII letters, digits, . and _".into());
+    }
+    if !s.chars().any(|c| c.is_ascii_alphabetic()) {
+        return Err("must contain a letter".into());
+    }
+    if s.starts_with('.') || s.ends_with('.') {
+        return Err("must not start or end with .".into());
+    }
+    Ok(())
+}
+
+/// A BSUID or parent BSUID: an ISO 3166 alpha-2 country code, a dot, then dot-separated
+/// groups of ASCII letters and digits, 128 characters at most after the country
+/// (`US.13491208655302741918`, `US.ENT.11815799212886844830`).
+pub fn is_bsuid(s: &str) -> bool {
+    let Some((country, rest)) = s.split_once('.') else {
+        return false;
+    };
+    country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !rest.is_empty()
+        && rest.len() <= 128
+        && rest
+            .split('.')
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 impl User {
@@ -171,7 +235,21 @@ impl User {
             name,
             platform,
             version,
+            username: None,
+            parent_user_id: None,
+            hide_phone_number: None,
         }
+    }
+
+    /// The user keeps their phone number from businesses unless an exchange over it
+    /// makes it visible: they have a username and did not opt out of hiding.
+    pub fn hides_phone_number(&self) -> bool {
+        self.username.is_some() && self.hide_phone_number.unwrap_or(true)
+    }
+
+    /// `recipient` names this user: their BSUID or their parent BSUID.
+    pub fn answers_to(&self, bsuid: &str) -> bool {
+        self.user_id == bsuid || self.parent_user_id.as_deref() == Some(bsuid)
     }
 
     pub fn capabilities<'a>(&'a self, rules: &'a VersionRules) -> Capabilities<'a> {
@@ -275,6 +353,55 @@ mod tests {
             assert_eq!(c.echoes_payloads(), echo, "{p:?} {v} payload echo");
             assert_eq!(c.places_business_calls(), calls, "{p:?} {v} places calls");
         }
+    }
+
+    #[test]
+    fn usernames_and_bsuids_are_checked() {
+        for ok in ["ana", "ana.b_2026", "Jo_Bakes", "a12"] {
+            assert!(check_username(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "123", ".ana", "ana.", "ana b", "anä", &"a".repeat(36)] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "US.13491208655302741918",
+            "US.ENT.11815799212886844830",
+            "BR.x1",
+        ] {
+            assert!(is_bsuid(ok), "{ok}");
+        }
+        for bad in [
+            "16315551234",
+            "us.1",
+            "USA.1",
+            "US.",
+            "US..1",
+            "US.1-2",
+            "US.1.",
+        ] {
+            assert!(!is_bsuid(bad), "{bad}");
+        }
+        assert!(is_bsuid(&format!("US.{}", "1".repeat(128))));
+        assert!(!is_bsuid(&format!("US.{}", "1".repeat(129))));
+    }
+
+    #[test]
+    fn only_a_user_with_a_username_hides_the_number_by_default() {
+        let mut u = user(Platform::Android, "2.25.30");
+        assert!(!u.hides_phone_number());
+        u.hide_phone_number = Some(true);
+        assert!(
+            !u.hides_phone_number(),
+            "no username, nothing to hide behind"
+        );
+        u.username = Some("ana".into());
+        u.hide_phone_number = None;
+        assert!(u.hides_phone_number());
+        u.hide_phone_number = Some(false);
+        assert!(!u.hides_phone_number());
+        u.parent_user_id = Some("US.ENT.1".into());
+        assert!(u.answers_to(&u.user_id.clone()) && u.answers_to("US.ENT.1"));
+        assert!(!u.answers_to("US.ENT.2"));
     }
 
     #[test]

@@ -554,8 +554,13 @@ impl SipHub {
                 let params = crate::sip::InviteParams {
                     wacid: i.call_id.0.clone(),
                     user_number: i.user_number,
-                    user_name: Some(i.user_name),
+                    username: i.username,
                     user_id: i.user_id,
+                    parent_user_id: i.parent_user_id,
+                    header_names: crate::sip::HeaderNames {
+                        username: i.username_header,
+                        parent_user_id: i.parent_user_id_header,
+                    },
                     business_number: i.business_number,
                     phone_number_id: i.phone_number_id,
                     server: crate::sip::SipServer {

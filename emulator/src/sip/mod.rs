@@ -76,10 +76,16 @@ pub struct InviteParams {
     pub wacid: String,
     /// Caller digits without `+`.
     pub user_number: String,
-    /// Caller user name, sent as `x-wa-meta-user-name` when present.
-    pub user_name: Option<String>,
+    /// Caller's WhatsApp username (never the profile name), sent in the username header
+    /// (`x-wa-meta-user-name`) when present.
+    pub username: Option<String>,
     /// Caller BSUID, sent as `x-wa-meta-user-id` when present.
     pub user_id: Option<String>,
+    /// Caller's parent BSUID, sent in the parent-id header (`x-wa_meta-parent-user-id`)
+    /// when present.
+    pub parent_user_id: Option<String>,
+    /// How the username and parent-id headers are spelled.
+    pub header_names: HeaderNames,
     /// Business display number digits without `+`.
     pub business_number: String,
     /// Sent as `x-wa-meta-phone-number-id` (seen on production INVITEs).
@@ -95,6 +101,25 @@ pub struct InviteParams {
     pub digest_username: String,
     /// Digest password: the SIP password of the number's settings.
     pub digest_password: String,
+}
+
+/// The BSUID headers whose spelling differs between sources (cloud-api §8.5): Meta's
+/// BSUID page prints `x-wa_meta-parent-user-id` (underscore and all) and
+/// `x-wa-meta-user-name`; integrators' plans write `x-wa-meta-parent-user-id` and
+/// `x-wa-meta-username`. The default is Meta's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderNames {
+    pub username: String,
+    pub parent_user_id: String,
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        HeaderNames {
+            username: "x-wa-meta-user-name".into(),
+            parent_user_id: "x-wa_meta-parent-user-id".into(),
+        }
+    }
 }
 
 /// What happened on a call's signalling, in order. Exactly one of `Failed`, `TimedOut`,

@@ -63,7 +63,9 @@ fn call(port: u16, transport: Transport) -> InviteParams {
     InviteParams {
         wacid: WACID.into(),
         user_number: USER.into(),
-        user_name: None,
+        username: None,
+        parent_user_id: None,
+        header_names: Default::default(),
         user_id: None,
         business_number: BUSINESS.into(),
         phone_number_id: "106540352242922".into(),

@@ -311,7 +311,9 @@ mod tests {
         InviteParams {
             wacid: "wacid.T".into(),
             user_number: "16315551234".into(),
-            user_name: None,
+            username: None,
+            parent_user_id: None,
+            header_names: Default::default(),
             user_id: None,
             business_number: "15550783881".into(),
             phone_number_id: "1".into(),

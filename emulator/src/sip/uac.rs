@@ -351,7 +351,8 @@ impl Uac {
         req.push("x-wa-meta-phone-number-id", header_safe(&p.phone_number_id));
         let optional = [
             ("x-wa-meta-user-id", &p.user_id),
-            ("x-wa-meta-user-name", &p.user_name),
+            (p.header_names.parent_user_id.as_str(), &p.parent_user_id),
+            (p.header_names.username.as_str(), &p.username),
             ("x-wa-meta-cta-payload", &p.cta_payload),
             ("x-wa-meta-deeplink-payload", &p.deeplink_payload),
         ];
@@ -890,7 +891,9 @@ mod tests {
         InviteParams {
             wacid: "wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA=".into(),
             user_number: "16315551234".into(),
-            user_name: None,
+            username: None,
+            parent_user_id: None,
+            header_names: Default::default(),
             user_id: Some("US.13491208655302741918".into()),
             business_number: "15550783881".into(),
             phone_number_id: "106540352242922".into(),
@@ -1058,11 +1061,44 @@ mod tests {
         assert!(invite.header("x-wa-meta-user-id").is_none());
 
         p.deeplink_payload = Some("Q".into());
-        p.user_name = Some("Jo".into());
+        p.username = Some("jo.bakes".into());
         let invite = only_sent(&new_uac(p).start(Instant::now()));
         assert_eq!(invite.header("x-wa-meta-deeplink-payload"), Some("Q"));
-        assert_eq!(invite.header("x-wa-meta-user-name"), Some("Jo"));
+        assert_eq!(invite.header("x-wa-meta-user-name"), Some("jo.bakes"));
         assert!(invite.header("x-wa-meta-cta-payload").is_none());
+        assert!(invite.header("x-wa_meta-parent-user-id").is_none());
+    }
+
+    /// cloud-api §8.5: the parent BSUID under the page's own spelling (underscore and
+    /// all) unless configured otherwise; the username header likewise.
+    #[test]
+    fn parent_user_id_and_username_headers_are_spelled_as_configured() {
+        let mut p = params(Transport::Udp);
+        p.parent_user_id = Some("US.ENT.11815799212886844830".into());
+        p.username = Some("ana_b".into());
+        let invite = only_sent(&new_uac(p.clone()).start(Instant::now()));
+        assert!(
+            invite
+                .render()
+                .contains("\r\nx-wa_meta-parent-user-id: US.ENT.11815799212886844830\r\n"),
+            "{}",
+            invite.render()
+        );
+        assert_eq!(invite.header("x-wa-meta-parent-user-id"), None);
+        assert_eq!(invite.header("x-wa-meta-user-name"), Some("ana_b"));
+
+        p.header_names = crate::sip::HeaderNames {
+            username: "x-wa-meta-username".into(),
+            parent_user_id: "x-wa-meta-parent-user-id".into(),
+        };
+        let invite = only_sent(&new_uac(p).start(Instant::now()));
+        assert_eq!(
+            invite.header("x-wa-meta-parent-user-id"),
+            Some("US.ENT.11815799212886844830")
+        );
+        assert_eq!(invite.header("x-wa_meta-parent-user-id"), None);
+        assert_eq!(invite.header("x-wa-meta-username"), Some("ana_b"));
+        assert_eq!(invite.header("x-wa-meta-user-name"), None);
     }
 
     #[test]

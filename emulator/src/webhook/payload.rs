@@ -31,19 +31,64 @@ pub fn metadata(phone: &PhoneNumber) -> Value {
     json!({ "display_phone_number": phone.display_phone_number, "phone_number_id": phone.id.as_str() })
 }
 
-pub fn contact(user: &User, bsuid: bool) -> Value {
-    let mut c = json!({ "profile": { "name": user.name }, "wa_id": user.wa_id.as_str() });
-    if bsuid {
-        c["user_id"] = user.user_id.clone().into();
+/// A user as one business number sees them in webhooks (cloud-api §4.6, §13).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub user: &'a User,
+    /// BSUID-era fields: `user_id` and `parent_user_id`, `profile.username`,
+    /// `from_user_id`/`to_user_id`/`recipient_user_id` and their `*_parent_user_id`
+    /// (`Behaviour::bsuid`).
+    pub bsuid: bool,
+    /// The phone number fields (`wa_id`, the user's `from`/`to`, `recipient_id`); false
+    /// while a user with a username keeps their number from this business.
+    pub phone: bool,
+}
+
+impl Seen<'_> {
+    /// The user's phone number, when shown.
+    fn wa_id(&self) -> Option<&str> {
+        self.phone.then(|| self.user.wa_id.as_str())
     }
-    c
+
+    /// `(user_id, parent_user_id)`, when BSUIDs are on.
+    fn ids(&self) -> Option<(&str, Option<&str>)> {
+        self.bsuid.then_some((
+            self.user.user_id.as_str(),
+            self.user.parent_user_id.as_deref(),
+        ))
+    }
+
+    /// `<prefix>user_id` and `<prefix>parent_user_id` (`from_`, `to_`, `recipient_`).
+    fn insert_ids(&self, m: &mut Map<String, Value>, prefix: &str) {
+        if let Some((id, parent)) = self.ids() {
+            m.insert(format!("{prefix}user_id"), id.into());
+            if let Some(p) = parent {
+                m.insert(format!("{prefix}parent_user_id"), p.into());
+            }
+        }
+    }
+}
+
+/// `contacts[0]`: `{"profile":{"name","username"?},"wa_id"?,"user_id"?,"parent_user_id"?}`.
+pub fn contact(seen: Seen<'_>) -> Value {
+    let mut profile = Map::new();
+    profile.insert("name".into(), seen.user.name.clone().into());
+    if let (true, Some(u)) = (seen.bsuid, &seen.user.username) {
+        profile.insert("username".into(), u.clone().into());
+    }
+    let mut c = Map::new();
+    c.insert("profile".into(), Value::Object(profile));
+    if let Some(wa) = seen.wa_id() {
+        c.insert("wa_id".into(), wa.into());
+    }
+    seen.insert_ids(&mut c, "");
+    Value::Object(c)
 }
 
 /// A `value` with metadata and (BSUID era) contacts, then `key: [item]`.
 fn value_with(
     phone: &PhoneNumber,
-    user: &User,
-    bsuid: bool,
+    seen: Seen<'_>,
     key: &str,
     item: Value,
     errors: Option<Value>,
@@ -51,7 +96,7 @@ fn value_with(
     let mut v = Map::new();
     v.insert("messaging_product".into(), "whatsapp".into());
     v.insert("metadata".into(), metadata(phone));
-    v.insert("contacts".into(), json!([contact(user, bsuid)]));
+    v.insert("contacts".into(), json!([contact(seen)]));
     v.insert(key.into(), json!([item]));
     if let Some(e) = errors {
         v.insert("errors".into(), e);
@@ -69,15 +114,15 @@ pub struct StatusInput<'a> {
     pub errors: Option<Value>,
 }
 
-pub fn message_status(phone: &PhoneNumber, user: &User, bsuid: bool, s: StatusInput<'_>) -> Value {
+pub fn message_status(phone: &PhoneNumber, seen: Seen<'_>, s: StatusInput<'_>) -> Value {
     let mut st = Map::new();
     st.insert("id".into(), s.message_id.into());
     st.insert("status".into(), s.status.into());
     st.insert("timestamp".into(), ts(s.at_ms).into());
-    st.insert("recipient_id".into(), user.wa_id.as_str().into());
-    if bsuid {
-        st.insert("recipient_user_id".into(), user.user_id.clone().into());
+    if let Some(wa) = seen.wa_id() {
+        st.insert("recipient_id".into(), wa.into());
     }
+    seen.insert_ids(&mut st, "recipient_");
     if let Some(d) = s.biz_opaque_callback_data {
         st.insert("biz_opaque_callback_data".into(), d.into());
     }
@@ -90,37 +135,29 @@ pub fn message_status(phone: &PhoneNumber, user: &User, bsuid: bool, s: StatusIn
     if let Some(e) = s.errors {
         st.insert("errors".into(), e);
     }
-    value_with(phone, user, bsuid, "statuses", Value::Object(st), None)
+    value_with(phone, seen, "statuses", Value::Object(st), None)
 }
 
-/// The parties of a call as `to`/`from`: user-initiated calls go user → business.
-fn parties(call: &Call, phone: &PhoneNumber) -> (String, String) {
-    let business = phone.display_phone_number.clone();
-    let user = call.wa_id.0.clone();
-    match call.direction {
-        crate::domain::call::Direction::UserInitiated => (business, user),
-        crate::domain::call::Direction::BusinessInitiated => (user, business),
-    }
-}
-
-fn call_base(
-    call: &Call,
-    phone: &PhoneNumber,
-    user: &User,
-    bsuid: bool,
-    event: &str,
-) -> Map<String, Value> {
-    let (to, from) = parties(call, phone);
-    let mut c = Map::new();
+/// `id`, then the parties as `to`/`from` (user-initiated calls go user → business), the
+/// user's side with its BSUIDs and, when shown, its number; then `event`.
+fn call_base(call: &Call, phone: &PhoneNumber, seen: Seen<'_>, event: &str) -> Map<String, Value> {
+    let business = phone.display_phone_number.as_str();
     let user_initiated = call.direction == crate::domain::call::Direction::UserInitiated;
+    let user_number = seen.phone.then(|| call.wa_id.as_str());
+    let mut c = Map::new();
     c.insert("id".into(), call.id.as_str().into());
-    c.insert("to".into(), to.into());
-    if bsuid && !user_initiated {
-        c.insert("to_user_id".into(), user.user_id.clone().into());
-    }
-    c.insert("from".into(), from.into());
-    if bsuid && user_initiated {
-        c.insert("from_user_id".into(), user.user_id.clone().into());
+    if user_initiated {
+        c.insert("to".into(), business.into());
+        if let Some(wa) = user_number {
+            c.insert("from".into(), wa.into());
+        }
+        seen.insert_ids(&mut c, "from_");
+    } else {
+        if let Some(wa) = user_number {
+            c.insert("to".into(), wa.into());
+        }
+        seen.insert_ids(&mut c, "to_");
+        c.insert("from".into(), business.into());
     }
     c.insert("event".into(), event.into());
     c
@@ -140,12 +177,11 @@ fn insert_payloads(c: &mut Map<String, Value>, call: &Call) {
 pub fn call_connect(
     call: &Call,
     phone: &PhoneNumber,
-    user: &User,
-    bsuid: bool,
+    seen: Seen<'_>,
     at_ms: u64,
     legacy_sdp: bool,
 ) -> Value {
-    let mut c = call_base(call, phone, user, bsuid, "connect");
+    let mut c = call_base(call, phone, seen, "connect");
     c.insert("timestamp".into(), ts(at_ms).into());
     c.insert("direction".into(), call.direction.wire().into());
     let (sdp_type, sdp) = match call.direction {
@@ -168,7 +204,7 @@ pub fn call_connect(
         "session".into(),
         json!({ "sdp_type": sdp_type, "sdp": sdp }),
     );
-    value_with(phone, user, bsuid, "calls", Value::Object(c), None)
+    value_with(phone, seen, "calls", Value::Object(c), None)
 }
 
 /// Call Terminate: `start_time`/`end_time`/`duration` only when picked up; `errors`
@@ -176,12 +212,11 @@ pub fn call_connect(
 pub fn call_terminate(
     call: &Call,
     phone: &PhoneNumber,
-    user: &User,
-    bsuid: bool,
+    seen: Seen<'_>,
     at_ms: u64,
     errors: Option<Value>,
 ) -> Value {
-    let mut c = call_base(call, phone, user, bsuid, "terminate");
+    let mut c = call_base(call, phone, seen, "terminate");
     c.insert("direction".into(), call.direction.wire().into());
     insert_payloads(&mut c, call);
     if let Some(d) = &call.biz_opaque_callback_data {
@@ -199,15 +234,14 @@ pub fn call_terminate(
         c.insert("end_time".into(), ts(e).into());
         c.insert("duration".into(), call.duration_secs().unwrap_or(0).into());
     }
-    value_with(phone, user, bsuid, "calls", Value::Object(c), errors)
+    value_with(phone, seen, "calls", Value::Object(c), errors)
 }
 
 /// Call status (business-initiated): RINGING, ACCEPTED, REJECTED.
 pub fn call_status(
     call: &Call,
     phone: &PhoneNumber,
-    user: &User,
-    bsuid: bool,
+    seen: Seen<'_>,
     status: &str,
     at_ms: u64,
 ) -> Value {
@@ -216,39 +250,33 @@ pub fn call_status(
     s.insert("timestamp".into(), ts(at_ms).into());
     s.insert("type".into(), "call".into());
     s.insert("status".into(), status.into());
-    s.insert("recipient_id".into(), call.wa_id.as_str().into());
-    if bsuid {
-        s.insert("recipient_user_id".into(), user.user_id.clone().into());
+    if seen.phone {
+        s.insert("recipient_id".into(), call.wa_id.as_str().into());
     }
+    seen.insert_ids(&mut s, "recipient_");
     if let Some(d) = &call.biz_opaque_callback_data {
         s.insert("biz_opaque_callback_data".into(), d.clone().into());
     }
-    value_with(phone, user, bsuid, "statuses", Value::Object(s), None)
+    value_with(phone, seen, "statuses", Value::Object(s), None)
 }
 
 /// An inbound message from the user (`messages` field).
-pub fn inbound_message(
-    phone: &PhoneNumber,
-    user: &User,
-    bsuid: bool,
-    message: Map<String, Value>,
-) -> Value {
-    value_with(phone, user, bsuid, "messages", Value::Object(message), None)
+pub fn inbound_message(phone: &PhoneNumber, seen: Seen<'_>, message: Map<String, Value>) -> Value {
+    value_with(phone, seen, "messages", Value::Object(message), None)
 }
 
 pub fn inbound_base(
-    user: &User,
-    bsuid: bool,
+    seen: Seen<'_>,
     id: &str,
     at_ms: u64,
     context: Option<(&str, &str)>,
     ty: &str,
 ) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("from".into(), user.wa_id.as_str().into());
-    if bsuid {
-        m.insert("from_user_id".into(), user.user_id.clone().into());
+    if let Some(wa) = seen.wa_id() {
+        m.insert("from".into(), wa.into());
     }
+    seen.insert_ids(&mut m, "from_");
     m.insert("id".into(), id.into());
     m.insert("timestamp".into(), ts(at_ms).into());
     if let Some((from, cid)) = context {

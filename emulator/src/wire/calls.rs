@@ -2,6 +2,7 @@
 //! integration bugs early.
 
 use super::json::{self, invalid, missing, quote_bounded, Obj};
+use super::messages::{self, Recipient};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{CallId, WaId};
 use serde_json::{Map, Value};
@@ -11,6 +12,9 @@ pub const MAX_OPAQUE: usize = 512;
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallAction {
     Connect {
+        /// Whom the request names: `to` (wins) or a BSUID `recipient`.
+        recipient: Recipient,
+        /// The user it reaches.
         to: WaId,
         sdp: String,
         biz_opaque_callback_data: Option<String>,
@@ -32,7 +36,12 @@ pub enum CallAction {
     },
 }
 
-pub fn parse(body: &Map<String, Value>, require_fingerprint: bool) -> ApiResult<CallAction> {
+/// `resolve` turns a `connect`'s recipient into the user it reaches, as for `/messages`.
+pub fn parse(
+    body: &Map<String, Value>,
+    require_fingerprint: bool,
+    resolve: impl FnOnce(&Recipient) -> ApiResult<WaId>,
+) -> ApiResult<CallAction> {
     let root = Obj::new("", body);
     json::require_whatsapp(&root)?;
     let action = root
@@ -48,17 +57,10 @@ pub fn parse(body: &Map<String, Value>, require_fingerprint: bool) -> ApiResult<
     let call_id = || -> ApiResult<CallId> { Ok(CallId(root.str_req("call_id")?.to_owned())) };
     Ok(match action {
         "connect" => {
-            let to = match (root.str_opt("to")?, root.str_opt("recipient")?) {
-                (Some(to), _) => WaId(json::phone_digits("to", to)?),
-                (None, Some(_)) => {
-                    return Err(ApiError::new(
-                        ErrorKind::InvalidValue,
-                        "recipient (a BSUID) is not supported by the emulator yet; use `to`.",
-                    ))
-                }
-                (None, None) => return Err(missing("to")),
-            };
+            let recipient = messages::recipient(&root)?;
+            let to = resolve(&recipient)?;
             CallAction::Connect {
+                recipient,
                 to,
                 sdp: session(&root, "offer", require_fingerprint)?,
                 biz_opaque_callback_data: opaque,
@@ -174,8 +176,53 @@ mod tests {
 
     pub const SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB\r\na=setup:active\r\n";
 
+    /// From the UK number; BSUIDs are not resolved here.
     fn p(v: Value) -> ApiResult<CallAction> {
-        parse(v.as_object().unwrap(), true)
+        parse(v.as_object().unwrap(), true, |r| match r {
+            Recipient::Phone {
+                digits,
+                international,
+                ..
+            } => messages::wa_id_for_to(digits, *international, "447700900461", false),
+            Recipient::Bsuid(b) => Ok(WaId(format!("bsuid:{b}"))),
+        })
+    }
+
+    #[test]
+    fn connect_takes_to_or_a_bsuid_recipient() {
+        let connect = |extra: Value| {
+            let mut v = json!({"messaging_product":"whatsapp","action":"connect","session":{"sdp_type":"offer","sdp":SDP}});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            p(v)
+        };
+        let to = |a: CallAction| match a {
+            CallAction::Connect { to, recipient, .. } => (to.0, recipient.is_bsuid()),
+            other => panic!("{other:?}"),
+        };
+        // Without +, the UK number's +44 is prepended: Meta's mis-delivery.
+        assert_eq!(
+            to(connect(json!({"to":"16315551234"})).unwrap()),
+            ("4416315551234".into(), false)
+        );
+        assert_eq!(
+            to(connect(json!({"to":"+16315551234"})).unwrap()),
+            ("16315551234".into(), false)
+        );
+        assert_eq!(
+            to(connect(json!({"recipient":"US.13491208655302741918"})).unwrap()),
+            ("bsuid:US.13491208655302741918".into(), true)
+        );
+        assert_eq!(
+            to(connect(json!({"to":"+16315551234","recipient":"US.1"})).unwrap()),
+            ("16315551234".into(), false)
+        );
+        assert_eq!(
+            connect(json!({"recipient":"nope"})).unwrap_err().code(),
+            131009
+        );
+        assert_eq!(connect(json!({})).unwrap_err().code(), 131008);
     }
 
     #[test]

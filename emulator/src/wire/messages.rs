@@ -5,8 +5,9 @@
 
 use super::json::{self, invalid, missing, quote_bounded, Obj};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
-use crate::domain::ids::{MessageId, WaId};
+use crate::domain::ids::{calling_code, MessageId, WaId};
 use crate::domain::message::{CallButton, DEFAULT_BUTTON_TEXT, DEFAULT_TTL_MINUTES};
+use crate::domain::user::is_bsuid;
 use serde_json::{Map, Value};
 
 pub const MAX_DISPLAY_TEXT: usize = 20;
@@ -54,9 +55,85 @@ pub enum SendKind {
     Other(String),
 }
 
+/// Whom a send or a business-initiated call is for, as the request names them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipient {
+    /// `to`: a phone number as written (`input`), its digits, and whether it was written
+    /// with a leading `+` (international) or without (see [`wa_id_for_to`]).
+    Phone {
+        input: String,
+        digits: String,
+        international: bool,
+    },
+    /// `recipient` without `to`: a BSUID or parent BSUID (cloud-api §13).
+    Bsuid(String),
+}
+
+impl Recipient {
+    /// What the request wrote, echoed as `contacts[].input`.
+    pub fn input(&self) -> &str {
+        match self {
+            Recipient::Phone { input, .. } => input,
+            Recipient::Bsuid(b) => b,
+        }
+    }
+
+    pub fn is_bsuid(&self) -> bool {
+        matches!(self, Recipient::Bsuid(_))
+    }
+}
+
+/// `to` or `recipient`, as `/messages` and `/calls` `connect` take them: `to` wins when
+/// both are given (the `recipient` then only has to be a string).
+pub fn recipient(root: &Obj<'_>) -> ApiResult<Recipient> {
+    match (root.str_opt("to")?, root.str_opt("recipient")?) {
+        (Some(to), _) => Ok(Recipient::Phone {
+            input: to.to_owned(),
+            digits: json::phone_digits("to", to)?,
+            international: to.trim_start().starts_with('+'),
+        }),
+        (None, Some(r)) if is_bsuid(r) => Ok(Recipient::Bsuid(r.to_owned())),
+        (None, Some(r)) => Err(invalid(
+            "recipient",
+            "must be a BSUID or parent BSUID (a country code, a dot and letters or digits, such as US.13491208655302741918); send to a phone number with `to`",
+            quote_bounded(r),
+        )),
+        (None, None) => Err(missing("to")),
+    }
+}
+
+/// The `wa_id` a `to` reaches when sent from the business number `business` (display
+/// digits), cloud-api §0. Written with `+`, the digits are the number. Without `+`, the
+/// business number's calling code is prepended unless the digits already start with it
+/// (Meta's examples send `14085551234` from +1 numbers), or always with
+/// `always_prepend` (the literal reading; `Behaviour::always_prepend_calling_code`). A
+/// business number whose calling code the emulator does not know prepends nothing.
+pub fn wa_id_for_to(
+    digits: &str,
+    international: bool,
+    business: &str,
+    always_prepend: bool,
+) -> ApiResult<WaId> {
+    let code = match calling_code(business) {
+        Some(code) if !international && (always_prepend || !digits.starts_with(code)) => code,
+        _ => return Ok(WaId(digits.to_owned())),
+    };
+    let full = format!("{code}{digits}");
+    if full.len() > 15 {
+        return Err(invalid(
+            "to",
+            &format!("has no +, so the sending number's calling code +{code} is prepended, and then it has more than 15 digits (write the number in international format with +)"),
+            quote_bounded(digits),
+        ));
+    }
+    Ok(WaId(full))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
-    pub to_input: String,
+    /// Whom the request names (`contacts[].input` echoes it).
+    pub recipient: Recipient,
+    /// The user it reaches.
     pub to: WaId,
     pub kind: SendKind,
     pub biz_opaque_callback_data: Option<String>,
@@ -69,7 +146,12 @@ pub enum MessagesBody {
     MarkRead(MessageId),
 }
 
-pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
+/// `resolve` turns the recipient into the user it reaches (it needs the sending number and
+/// the emulator's users); it runs once the body's shape up to the recipient is checked.
+pub fn parse(
+    body: &Map<String, Value>,
+    resolve: impl FnOnce(&Recipient) -> ApiResult<WaId>,
+) -> ApiResult<MessagesBody> {
     let root = Obj::new("", body);
     json::require_whatsapp(&root)?;
     if root.str_opt("status")? == Some("read") {
@@ -87,17 +169,8 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
             ))
         }
     }
-    let to_input = match (root.str_opt("to")?, root.str_opt("recipient")?) {
-        (Some(to), _) => to,
-        (None, Some(_)) => {
-            return Err(ApiError::new(
-                ErrorKind::InvalidValue,
-                "recipient (a BSUID) is not supported by the emulator yet; send to a phone number with `to`.",
-            ))
-        }
-        (None, None) => return Err(missing("to")),
-    };
-    let to = WaId(json::phone_digits("to", to_input)?);
+    let recipient = recipient(&root)?;
+    let to = resolve(&recipient)?;
     let biz_opaque_callback_data = root
         .text_opt("biz_opaque_callback_data", MAX_PAYLOAD)?
         .map(str::to_owned);
@@ -112,6 +185,29 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
         }
         "interactive" => parse_interactive(&Obj::new("interactive", root.obj_req("interactive")?))?,
         "template" => parse_template(&Obj::new("template", root.obj_req("template")?))?,
+        "contacts" => {
+            // An array of contact cards, unlike every other type's single object.
+            let cards = match root.get("contacts") {
+                Some(Value::Array(cards)) => cards,
+                Some(other) => {
+                    return Err(json::wrong_type(
+                        "contacts",
+                        "an array of contact objects ([{\"name\": {\"formatted_name\": …}, \"phones\": […]}])",
+                        other,
+                    ))
+                }
+                None => return Err(missing("contacts")),
+            };
+            if cards.is_empty() {
+                return Err(invalid("contacts", "must hold at least one contact", "an empty array"));
+            }
+            for (i, card) in cards.iter().enumerate() {
+                if !card.is_object() {
+                    return Err(json::wrong_type(&format!("contacts[{i}]"), "a contact object", card));
+                }
+            }
+            SendKind::Other("contacts".into())
+        }
         t if OTHER_TYPES.contains(&t) => {
             root.obj_req(t)?;
             SendKind::Other(t.to_owned())
@@ -124,7 +220,7 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<MessagesBody> {
         }
     };
     Ok(MessagesBody::Send(SendRequest {
-        to_input: to_input.to_owned(),
+        recipient,
         to,
         kind,
         biz_opaque_callback_data,
@@ -316,8 +412,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Sent from the default +1 number; BSUIDs are not resolved here.
     fn send(v: Value) -> ApiResult<SendRequest> {
-        match parse(v.as_object().unwrap())? {
+        let resolve = |r: &Recipient| match r {
+            Recipient::Phone {
+                digits,
+                international,
+                ..
+            } => wa_id_for_to(digits, *international, "15550783881", false),
+            Recipient::Bsuid(b) => Ok(WaId(format!("bsuid:{b}"))),
+        };
+        match parse(v.as_object().unwrap(), resolve)? {
             MessagesBody::Send(s) => Ok(s),
             other => panic!("not a send: {other:?}"),
         }
@@ -447,6 +552,64 @@ mod tests {
         );
         assert_eq!(err(tpl(json!([{"type":"color","color":"red"}]))).0, 131009);
         assert_eq!(err(tpl(json!([{"type":"payload"}]))).0, 131008);
+    }
+
+    /// cloud-api §0: `+` takes the number as is; without it the sending number's calling
+    /// code is prepended unless the digits already start with it (or always, literally).
+    #[test]
+    fn to_without_plus_gets_the_business_calling_code() {
+        let us = "15550783881";
+        let uk = "447700900461";
+        // (to digits, written with +, business, always prepend, wa_id)
+        let rows = [
+            ("14085551234", false, us, false, "14085551234"),
+            ("6315551234", false, us, false, "16315551234"),
+            ("16315551234", false, uk, false, "4416315551234"),
+            ("447700900123", false, uk, false, "447700900123"),
+            ("16315551234", true, uk, false, "16315551234"),
+            ("6315551234", true, us, false, "6315551234"),
+            ("14085551234", false, us, true, "114085551234"),
+            ("447700900123", false, uk, true, "44447700900123"),
+            ("14085551234", true, us, true, "14085551234"),
+            // A business number whose calling code is unknown prepends nothing.
+            ("6315551234", false, "8801712345678", false, "6315551234"),
+        ];
+        for (digits, plus, business, always, expected) in rows {
+            assert_eq!(
+                wa_id_for_to(digits, plus, business, always).unwrap(),
+                WaId::from(expected),
+                "{digits} plus={plus} from {business} always={always}"
+            );
+        }
+        let e = wa_id_for_to("123456789012345", false, us, true).unwrap_err();
+        assert_eq!(e.code(), 131009);
+        assert!(e.details.contains("+1 is prepended"), "{}", e.details);
+    }
+
+    #[test]
+    fn contacts_input_keeps_what_was_sent_and_to_wins_over_recipient() {
+        let s = send(json!({"messaging_product":"whatsapp","to":"(631) 555-1234","type":"text","text":{"body":"x"}})).unwrap();
+        assert_eq!(s.recipient.input(), "(631) 555-1234");
+        assert_eq!(s.to, WaId::from("16315551234"));
+        let s = send(json!({"messaging_product":"whatsapp","to":"+44 7700 900123","recipient":"US.13491208655302741918","type":"text","text":{"body":"x"}})).unwrap();
+        assert_eq!(s.to, WaId::from("447700900123"));
+        assert!(!s.recipient.is_bsuid());
+        let s = send(json!({"messaging_product":"whatsapp","recipient":"US.ENT.11815799212886844830","type":"text","text":{"body":"x"}})).unwrap();
+        assert_eq!(
+            s.recipient,
+            Recipient::Bsuid("US.ENT.11815799212886844830".into())
+        );
+        for bad in ["16315551234", "us.1349", "US.", "US.13-49", "USA.1349"] {
+            let (code, details) = err(
+                json!({"messaging_product":"whatsapp","recipient":bad,"type":"text","text":{"body":"x"}}),
+            );
+            assert_eq!(code, 131009, "{bad}: {details}");
+            assert!(details.contains("recipient must be a BSUID"), "{details}");
+        }
+        assert_eq!(
+            err(json!({"messaging_product":"whatsapp","recipient":7,"type":"text","text":{"body":"x"}})).0,
+            100
+        );
     }
 
     #[test]

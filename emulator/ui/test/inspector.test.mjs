@@ -1,6 +1,8 @@
 // The inspector in a real browser: starts the real wa-emulator binary and a webhook
 // receiver that checks signatures with its own HMAC, opens /__emulator/ui in headless
-// Chromium, and drives a whole call through the page's buttons.
+// Chromium, and drives a whole call through the page's buttons: a user-initiated call on
+// the default (+1) number, then a business-initiated one on the tenant's second number,
+// since +1 numbers cannot call users (138013).
 //
 // Environment: WA_EMULATOR_BIN (the binary; the Rust test `ui_browser` sets it),
 // CHROMIUM (default /usr/bin/chromium), INSPECTOR_SCREENSHOT (a PNG path to write).
@@ -18,6 +20,7 @@ const TOKEN = 'wa-emulator-token';
 const VERIFY = 'wa-emulator-verify';
 const PHONE = '106540352242922';
 const USER = '16315551234';
+const OFFER = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB\r\n';
 const WAIT = 20_000;
 
 const cleanups = [];
@@ -195,6 +198,76 @@ async function main() {
   await other.waitFor({ state: 'detached', timeout: WAIT });
   await page.locator(`li[data-kind="call"][data-id="${callId}"]`).waitFor({ timeout: WAIT });
   step('the user filter hides the other user\'s webhook and keeps this user\'s call');
+
+  // Business-initiated: only numbers outside +1, +20, +84, +234 can call users. The
+  // config says which; the picker says so too.
+  const config = await call(base, 'GET', '/__emulator/config');
+  const uk = config.phone_numbers.find((n) => n.business_initiated_calling);
+  if (!uk || uk.id === PHONE) fail(`no second number that can call users in ${JSON.stringify(config.phone_numbers)}`);
+  const plusOne = await page.locator(`#phone option[value="${PHONE}"]`).textContent();
+  if (!plusOne.includes('user calls only')) fail(`the +1 number reads ${JSON.stringify(plusOne)} in the picker`);
+  const refused = await fetch(`${base}/v21.0/${PHONE}/calls`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ messaging_product: 'whatsapp', to: `+${USER}`, action: 'connect', session: { sdp_type: 'offer', sdp: OFFER } }),
+  });
+  const refusal = await refused.json();
+  if (refused.status !== 400 || refusal.error?.code !== 138013) fail(`a call from the +1 number answered ${refused.status} ${JSON.stringify(refusal)}`);
+  step(`the picker marks +${config.display_phone_number} as user calls only; a business call from it fails with 138013`);
+
+  await page.selectOption('#phone', uk.id);
+  await page.locator(`li[data-kind="call"][data-id="${callId}"]`).waitFor({ state: 'detached', timeout: WAIT });
+  // The user writes to the UK number (its service window), and it asks for permission;
+  // `to` has a `+`: without it the UK number's calling code would be prepended.
+  await call(base, 'POST', `/__emulator/users/${USER}/messages`, { text: 'you may call me', phone_number_id: uk.id });
+  const asked = await call(base, 'POST', `/v21.0/${uk.id}/messages`, {
+    messaging_product: 'whatsapp', to: `+${USER}`, type: 'interactive',
+    interactive: { type: 'call_permission_request', body: { text: 'May we call you?' }, action: { name: 'call_permission_request' } },
+  }, TOKEN);
+  const request = page.locator(`li[data-kind="message"][data-id="${asked.messages[0].id}"]`);
+  await request.waitFor({ timeout: WAIT });
+  await request.locator('[data-action="permission-accept"]').click();
+  await page.locator(`li.user[data-wa="${USER}"] .user-perm`, { hasText: 'temporary permission' }).waitFor({ timeout: WAIT });
+  const reply = receiver.received.find((r) => r.body.entry[0].changes[0].value.messages?.[0]?.interactive?.type === 'call_permission_reply');
+  if (!reply || !reply.valid) fail('the receiver got no validly signed call_permission_reply');
+  if (reply.body.entry[0].changes[0].value.metadata.phone_number_id !== uk.id) fail(`the reply came from ${JSON.stringify(reply.body.entry[0].changes[0].value.metadata)}`);
+  step(`on +${uk.display_phone_number}: the permission request appeared, "Allow 7 days" in the page granted it`);
+
+  const placed = await call(base, 'POST', `/v21.0/${uk.id}/calls`, {
+    messaging_product: 'whatsapp', to: `+${USER}`, action: 'connect', session: { sdp_type: 'offer', sdp: OFFER },
+    biz_opaque_callback_data: 'from-uk',
+  }, TOKEN);
+  const bizId = placed.calls[0].id;
+  const bizCall = page.locator(`li[data-kind="call"][data-id="${bizId}"]`);
+  await bizCall.waitFor({ timeout: WAIT });
+  const bizText = await bizCall.textContent();
+  for (const want of ['business-initiated', `Call to +${USER}`, 'ringing', '"from-uk"']) {
+    if (!bizText.includes(want)) fail(`the business call item lacks ${JSON.stringify(want)}: ${bizText}`);
+  }
+  await bizCall.locator('[data-action="answer"]').click();
+  await page.locator(`li[data-kind="call"][data-id="${bizId}"][data-status="active"]`).waitFor({ timeout: WAIT });
+  await page.fill('#advance-secs', '30');
+  await page.click('#advance-go');
+  await page.locator(`li[data-kind="call"][data-id="${bizId}"] [data-action="hangup"]`).click();
+  const bizEnded = page.locator(`li[data-kind="call"][data-id="${bizId}"][data-status="completed"]`);
+  await bizEnded.waitFor({ timeout: WAIT });
+  await bizEnded.locator('[data-kind="delivery"][data-field="calls"][data-event="terminate"][data-state="delivered"]').waitFor({ timeout: WAIT });
+  const bizDuration = await bizEnded.locator('.badge.duration').textContent();
+  if (bizDuration !== '30 s') fail(`the business call's duration reads ${JSON.stringify(bizDuration)}`);
+  const bizTerm = receiver.received.find((r) => r.body.entry[0].changes[0].value.calls?.[0]?.id === bizId
+    && r.body.entry[0].changes[0].value.calls[0].event === 'terminate');
+  if (!bizTerm || !bizTerm.valid) fail('the receiver got no validly signed terminate for the business call');
+  const bt = bizTerm.body.entry[0].changes[0].value;
+  if (bt.metadata.phone_number_id !== uk.id || bt.calls[0].direction !== 'BUSINESS_INITIATED' || bt.calls[0].to !== USER) {
+    fail(`the business call's terminate reads ${JSON.stringify(bt)}`);
+  }
+  step(`a business call from +${uk.display_phone_number}: answered and hung up in the page, 30 s, terminate delivered`);
+
+  // Back on the +1 number: its own call is there, the UK number's is not.
+  await page.selectOption('#phone', PHONE);
+  await page.locator(`li[data-kind="call"][data-id="${callId}"]`).waitFor({ timeout: WAIT });
+  await bizCall.waitFor({ state: 'detached', timeout: WAIT });
+  step('each number shows its own timeline');
 
   if (SHOT) {
     await page.selectOption('#f-user', '');
