@@ -14,7 +14,10 @@ use wa_emulator::domain::tenant::{Behaviour, Tenants};
 use wa_emulator::engine::{ClockMode, Engine};
 
 const START_MS: u64 = 1_767_225_600_000;
+/// The +1 number: user-initiated calls only.
 const PHONE: &str = "106540352242922";
+/// The UK number, where business-initiated calls and permission requests exist.
+const PHONE2: &str = "110972043181256";
 const WABA: &str = "102290129340398";
 const USER: &str = "16315551234";
 const SDP_OFFER: &str = "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:actpass\r\n";
@@ -60,7 +63,8 @@ fn ok(engine: &mut Engine, method: &str, path: &str, body: Value) -> Value {
     v
 }
 
-/// A user, a template, a message with a button, a ringing call, an inbound text.
+/// A user, a template, a message with a button, a ringing call, an inbound text, and a
+/// permanent call permission on the UK number (+1 numbers have none).
 fn world() -> World {
     let mut engine = Engine::new(
         Tenants::default(),
@@ -104,7 +108,7 @@ fn world() -> World {
         e,
         "POST",
         "/__emulator/users/16315550008/permission-reply",
-        json!({"response": "accept", "permanent": true}),
+        json!({"response": "accept", "permanent": true, "phone_number_id": PHONE2}),
     );
     let _ = e.take_effects();
     World {
@@ -141,8 +145,27 @@ fn endpoints() -> Vec<Endpoint> {
                     json!({"messaging_product":"whatsapp","to":"16315550001","type":"text","text":{"body":"hi","preview_url":false}}),
                     json!({"messaging_product":"whatsapp","to":"16315550002","type":"template","template":{"name":"kept","language":{"code":"en"},
                         "components":[{"type":"body","parameters":[]},{"type":"button","sub_type":"voice_call","index":0,"parameters":[{"type":"payload","payload":"X"},{"type":"ttl_minutes","ttl_minutes":600}]}]}}),
-                    json!({"messaging_product":"whatsapp","to":"16315550003","type":"interactive","interactive":{"type":"call_permission_request",
+                ]
+            },
+        },
+        // Business-initiated: from the UK number, to US users written with `+`.
+        Endpoint {
+            method: "POST",
+            path: |_| format!("/v21.0/{PHONE2}/messages"),
+            valid: |_| {
+                vec![
+                    json!({"messaging_product":"whatsapp","to":"+16315550003","type":"interactive","interactive":{"type":"call_permission_request",
                         "body":{"text":"May we call?"},"action":{"name":"call_permission_request"}}}),
+                ]
+            },
+        },
+        Endpoint {
+            method: "POST",
+            path: |_| format!("/v21.0/{PHONE2}/calls"),
+            valid: |_| {
+                vec![
+                    json!({"messaging_product":"whatsapp","to":"+16315550008","action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER},
+                        "biz_opaque_callback_data":"c"}),
                 ]
             },
         },
@@ -151,8 +174,6 @@ fn endpoints() -> Vec<Endpoint> {
             path: |_| format!("/v21.0/{PHONE}/calls"),
             valid: |w| {
                 vec![
-                    json!({"messaging_product":"whatsapp","to":"16315550008","action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER},
-                        "biz_opaque_callback_data":"c"}),
                     json!({"messaging_product":"whatsapp","call_id":w.call,"action":"pre_accept","session":{"sdp_type":"answer","sdp":SDP_ANSWER}}),
                     json!({"messaging_product":"whatsapp","call_id":w.call,"action":"accept","session":{"sdp_type":"answer","sdp":SDP_ANSWER},"biz_opaque_callback_data":"b"}),
                     json!({"messaging_product":"whatsapp","call_id":w.call,"action":"reject"}),
@@ -225,7 +246,7 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             method: "POST",
             path: |_| "/__emulator/users/16315550006/permission-reply".into(),
-            valid: |_| vec![json!({"response":"accept","permanent":true,"phone_number_id":PHONE})],
+            valid: |_| vec![json!({"response":"accept","permanent":true,"phone_number_id":PHONE2})],
         },
         Endpoint {
             method: "POST",
@@ -702,6 +723,11 @@ fn follow_ups(w: &World) -> Vec<(&'static str, String, Value)> {
         ),
         (
             "GET",
+            format!("/v21.0/{PHONE2}/call_permissions?user_wa_id=16315550008"),
+            Value::Null,
+        ),
+        (
+            "GET",
             format!("/v21.0/{WABA}/message_templates"),
             Value::Null,
         ),
@@ -734,6 +760,11 @@ fn follow_ups(w: &World) -> Vec<(&'static str, String, Value)> {
             "POST",
             format!("/v21.0/{PHONE}/calls"),
             json!({"messaging_product":"whatsapp","call_id":w.call,"action":"terminate"}),
+        ),
+        (
+            "POST",
+            format!("/v21.0/{PHONE2}/calls"),
+            json!({"messaging_product":"whatsapp","to":"+16315550008","action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}}),
         ),
         ("POST", "/__emulator/reset".into(), Value::Null),
     ]

@@ -11,11 +11,24 @@ use std::time::Duration;
 use wa_emulator::engine::ClockMode;
 use wa_emulator::server::{self, Running, ServeOptions};
 
+/// The default tenant's first number, +1 555 078 3881: user-initiated calls only
+/// (business-initiated calling does not exist for +1 numbers: 138013).
 pub const PHONE: &str = "106540352242922";
+pub const DISPLAY: &str = "15550783881";
+/// The default tenant's second number, +44 7700 900461, in the same WABA: where
+/// business-initiated calls, permission requests and their replies happen.
+pub const PHONE2: &str = "110972043181256";
+pub const DISPLAY2: &str = "447700900461";
 pub const WABA: &str = "102290129340398";
 pub const TOKEN: &str = "wa-emulator-token";
 pub const SECRET: &str = "wa-emulator-secret";
 pub const USER: &str = "16315551234";
+
+/// A user's number written with `+`, as a request from [`PHONE2`] must write a US user:
+/// without `+`, the sending number's calling code (44) would be prepended.
+pub fn plus(wa: &str) -> String {
+    format!("+{wa}")
+}
 
 pub const SDP_ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:active\r\n";
 pub const SDP_OFFER: &str = "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:actpass\r\n";
@@ -103,13 +116,47 @@ impl Emu {
         v
     }
 
-    /// Sends a message and returns its id.
+    /// Sends a message from [`PHONE`] and returns its id.
     pub async fn send(&self, body: Value) -> String {
+        self.send_from(PHONE, body).await
+    }
+
+    /// Sends a message from `phone` and returns its id.
+    pub async fn send_from(&self, phone: &str, body: Value) -> String {
         let (status, v) = self
-            .graph("POST", &format!("/{PHONE}/messages"), Some(body))
+            .graph("POST", &format!("/{phone}/messages"), Some(body))
             .await;
-        assert_eq!(status, 200, "send: {v}");
+        assert_eq!(status, 200, "send from {phone}: {v}");
         v["messages"][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /{phone}/calls` with `action`.
+    pub async fn calls_on(&self, phone: &str, action: Value) -> (u16, Value) {
+        self.graph("POST", &format!("/{phone}/calls"), Some(action))
+            .await
+    }
+
+    /// `GET /{phone}/call_permissions?user_wa_id={wa}`.
+    pub async fn call_permissions(&self, phone: &str, wa: &str) -> Value {
+        let (status, v) = self
+            .graph(
+                "GET",
+                &format!("/{phone}/call_permissions?user_wa_id={wa}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "call_permissions on {phone} for {wa}: {v}");
+        v
+    }
+
+    /// The user replies to a permission request (`message_id`) or changes the
+    /// permission from a business profile (`phone_number_id`, else the first number);
+    /// returns the reply's message id.
+    pub async fn permission_reply(&self, wa: &str, body: Value) -> String {
+        let v = self
+            .ok("POST", &format!("/users/{wa}/permission-reply"), body)
+            .await;
+        v["message_id"].as_str().unwrap().to_owned()
     }
 
     pub async fn user(&self, wa: &str, platform: &str, version: &str, name: &str) {
@@ -119,6 +166,19 @@ impl Emu {
             json!({"wa_id": wa, "platform": platform, "version": version, "name": name}),
         )
         .await;
+    }
+
+    /// The state a request may change: the snapshot without the request journal, the
+    /// clock and the id cursor.
+    pub async fn state(&self) -> Value {
+        let (status, mut v) = self.admin("GET", "/snapshot", Value::Null).await;
+        assert_eq!(status, 200, "snapshot: {v}");
+        if let Some(o) = v.as_object_mut() {
+            for k in ["journal", "now_ms", "id_cursor"] {
+                o.remove(k);
+            }
+        }
+        v
     }
 
     pub async fn advance(&self, secs: f64) {
@@ -146,6 +206,17 @@ impl Emu {
         self.ok("PUT", "/webhook", json!({ "url": receiver.url }))
             .await;
     }
+}
+
+/// A business-initiated `connect` to `to` (write US users with [`plus`] from [`PHONE2`]).
+pub fn connect(to: &str) -> Value {
+    json!({"messaging_product":"whatsapp","to":to,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}})
+}
+
+/// A free-form call permission request to `to`.
+pub fn permission_request(to: &str) -> Value {
+    json!({"messaging_product":"whatsapp","to":to,"type":"interactive",
+           "interactive":{"type":"call_permission_request","action":{"name":"call_permission_request"},"body":{"text":"May we call you?"}}})
 }
 
 pub fn voice_call(to: &str, params: Value) -> Value {

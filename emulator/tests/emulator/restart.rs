@@ -120,7 +120,7 @@ async fn build_world(p: &Proc, receiver: &Receiver) -> String {
         p.call(
             "POST",
             "/__emulator/users/16315550000/permission-reply",
-            json!({"response":"accept","permanent":true})
+            json!({"response":"accept","permanent":true,"phone_number_id":PHONE2})
         )
         .await
         .0,
@@ -151,7 +151,7 @@ async fn check_world(p: &Proc, receiver: &Receiver, call_id: &str, pending_befor
     let (_, perm) = p
         .call(
             "GET",
-            &format!("/v21.0/{PHONE}/call_permissions?user_wa_id=16315550000"),
+            &format!("/v21.0/{PHONE2}/call_permissions?user_wa_id=16315550000"),
             Value::Null,
         )
         .await;
