@@ -3,6 +3,9 @@
 //! `wa_emulator::fixture::shape_diff` (same keys, JSON types and enumerations; ids,
 //! numbers, timestamps and free text normalised). Every difference of every fixture is
 //! reported at once, and the set of fixtures covered must be exactly the set of files.
+//! Each event is driven through the number its fixture names (business-initiated events
+//! through the second number, +44, since +1 numbers cannot call users), and the delivery's
+//! business number must be the fixture's exactly.
 
 use super::harness::*;
 use serde_json::{json, Value};
@@ -86,10 +89,12 @@ impl Produced {
 }
 
 async fn calls(emu: &Emu, action: Value) -> Value {
-    let (s, v) = emu
-        .graph("POST", &format!("/{PHONE}/calls"), Some(action))
-        .await;
-    assert_eq!(s, 200, "/calls: {v}");
+    calls_on(emu, PHONE, action).await
+}
+
+async fn calls_on(emu: &Emu, phone: &str, action: Value) -> Value {
+    let (s, v) = emu.calls_on(phone, action).await;
+    assert_eq!(s, 200, "/{phone}/calls: {v}");
     v
 }
 
@@ -101,16 +106,9 @@ async fn create_template(emu: &Emu, body: Value) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
-fn permission_request(to: &str) -> Value {
-    json!({"messaging_product":"whatsapp","to":to,"type":"interactive",
-           "interactive":{"type":"call_permission_request","action":{"name":"call_permission_request"},"body":{"text":"May we call you?"}}})
-}
-
-async fn permission_reply(emu: &Emu, wa: &str, body: Value) -> String {
-    let v = emu
-        .ok("POST", &format!("/users/{wa}/permission-reply"), body)
-        .await;
-    v["message_id"].as_str().unwrap().to_owned()
+/// A permission request from the second number to `wa` (a US user, so written with `+`).
+async fn ask_permission(emu: &Emu, wa: &str) -> String {
+    emu.send_from(PHONE2, permission_request(&plus(wa))).await
 }
 
 fn template_id(body: &Value) -> String {
@@ -292,14 +290,12 @@ async fn main_story(out: &mut Produced) {
     )
     .await;
 
-    // A temporary permission, then a business-initiated call answered and one declined.
-    let request = emu.send(permission_request(USER)).await;
-    let reply = permission_reply(
-        &emu,
-        USER,
-        json!({"response":"accept","message_id":request}),
-    )
-    .await;
+    // From the second number (+1 numbers cannot call users): a temporary permission,
+    // then a business-initiated call answered and one declined.
+    let request = ask_permission(&emu, USER).await;
+    let reply = emu
+        .permission_reply(USER, json!({"response":"accept","message_id":request}))
+        .await;
     out.take_id(
         &emu,
         "messages/call_permission_reply_accept_temporary",
@@ -308,27 +304,21 @@ async fn main_story(out: &mut Produced) {
         &reply,
     )
     .await;
-    let v = calls(
-        &emu,
-        json!({"messaging_product":"whatsapp","to":USER,"action":"connect",
-        "session":{"sdp_type":"offer","sdp":SDP_OFFER},"biz_opaque_callback_data":"biz-call-1"}),
-    )
-    .await;
+    let mut dial = connect(&plus(USER));
+    dial["biz_opaque_callback_data"] = "biz-call-1".into();
+    let v = calls_on(&emu, PHONE2, dial.clone()).await;
     let biz = v["calls"][0]["id"].as_str().unwrap().to_owned();
     emu.ok("POST", &format!("/calls/{biz}/answer"), Value::Null)
         .await;
     emu.advance(60.0).await;
-    calls(
+    calls_on(
         &emu,
+        PHONE2,
         json!({"messaging_product":"whatsapp","call_id":biz,"action":"terminate"}),
     )
     .await;
-    let v = calls(
-        &emu,
-        json!({"messaging_product":"whatsapp","to":USER,"action":"connect",
-        "session":{"sdp_type":"offer","sdp":SDP_OFFER},"biz_opaque_callback_data":"biz-call-2"}),
-    )
-    .await;
+    dial["biz_opaque_callback_data"] = "biz-call-2".into();
+    let v = calls_on(&emu, PHONE2, dial).await;
     let declined = v["calls"][0]["id"].as_str().unwrap().to_owned();
     emu.ok("POST", &format!("/calls/{declined}/decline"), Value::Null)
         .await;
@@ -356,13 +346,14 @@ async fn permissions_and_failures(out: &mut Produced) {
         emu.user(wa, "android", "2.25.30", "Test Name").await;
     }
 
-    let request = emu.send(permission_request(permanent)).await;
-    let reply = permission_reply(
-        &emu,
-        permanent,
-        json!({"response":"accept","permanent":true,"message_id":request}),
-    )
-    .await;
+    // Permissions exist only where business-initiated calls do: the second number.
+    let request = ask_permission(&emu, permanent).await;
+    let reply = emu
+        .permission_reply(
+            permanent,
+            json!({"response":"accept","permanent":true,"message_id":request}),
+        )
+        .await;
     out.take_id(
         &emu,
         "messages/call_permission_reply_accept_permanent",
@@ -372,8 +363,12 @@ async fn permissions_and_failures(out: &mut Produced) {
     )
     .await;
 
-    let reply =
-        permission_reply(&emu, profile, json!({"response":"accept","permanent":true})).await;
+    let reply = emu
+        .permission_reply(
+            profile,
+            json!({"response":"accept","permanent":true,"phone_number_id":PHONE2}),
+        )
+        .await;
     out.take_id(
         &emu,
         "messages/call_permission_reply_accept_permanent_from_profile",
@@ -383,13 +378,10 @@ async fn permissions_and_failures(out: &mut Produced) {
     )
     .await;
 
-    let request = emu.send(permission_request(rejecting)).await;
-    let reply = permission_reply(
-        &emu,
-        rejecting,
-        json!({"response":"reject","message_id":request}),
-    )
-    .await;
+    let request = ask_permission(&emu, rejecting).await;
+    let reply = emu
+        .permission_reply(rejecting, json!({"response":"reject","message_id":request}))
+        .await;
     out.take_id(
         &emu,
         "messages/call_permission_reply_reject",
@@ -403,13 +395,17 @@ async fn permissions_and_failures(out: &mut Produced) {
     let (s, v) = emu
         .graph(
             "POST",
-            &format!("/{PHONE}/settings"),
+            &format!("/{PHONE2}/settings"),
             Some(json!({"calling":{"callback_permission_status":"ENABLED"}})),
         )
         .await;
     assert_eq!(s, 200, "{v}");
     let v = emu
-        .ok("POST", &format!("/users/{caller}/call"), json!({}))
+        .ok(
+            "POST",
+            &format!("/users/{caller}/call"),
+            json!({ "phone_number_id": PHONE2 }),
+        )
         .await;
     let call = v["call_id"].as_str().unwrap().to_owned();
     out.take(
@@ -423,12 +419,7 @@ async fn permissions_and_failures(out: &mut Produced) {
 
     // Four unanswered business calls revoke the permanent permission of `profile`.
     for i in 0..4 {
-        let v = calls(
-            &emu,
-            json!({"messaging_product":"whatsapp","to":profile,"action":"connect",
-            "session":{"sdp_type":"offer","sdp":SDP_OFFER}}),
-        )
-        .await;
+        let v = calls_on(&emu, PHONE2, connect(&plus(profile))).await;
         let id = v["calls"][0]["id"].as_str().unwrap().to_owned();
         if i % 2 == 0 {
             emu.ok("POST", &format!("/calls/{id}/decline"), Value::Null)
@@ -508,6 +499,23 @@ async fn permissions_and_failures(out: &mut Produced) {
     .await;
 }
 
+/// The business a body speaks for: the WABA (`entry[0].id`) and the number (`metadata`,
+/// or the settings update's `phone_number_id`). `shape_diff` normalises numbers away; this
+/// is compared exactly, so an event driven through the wrong number is reported.
+fn business_number(body: &Value) -> Value {
+    let v = value_of(body);
+    json!({
+        "waba": body["entry"][0]["id"],
+        "metadata": v["metadata"],
+        "phone_number_settings.phone_number_id": v["phone_number_settings"]["phone_number_id"],
+    })
+}
+
+fn number_diff(expected: &Value, actual: &Value) -> Option<String> {
+    let (e, a) = (business_number(expected), business_number(actual));
+    (e != a).then(|| format!("business number: the fixture's is {e}, the delivery's {a}"))
+}
+
 /// One line per difference, prefixed by the fixture's name.
 fn compare(fixtures: &BTreeMap<String, Value>, produced: &Produced) -> Vec<String> {
     let mut problems = Vec::new();
@@ -516,8 +524,9 @@ fn compare(fixtures: &BTreeMap<String, Value>, produced: &Produced) -> Vec<Strin
             None => problems.push(format!("{name}: not driven by the conformance test")),
             Some(Err(why)) => problems.push(format!("{name}: {why}")),
             Some(Ok(actual)) => problems.extend(
-                shape_diff(expected, actual)
+                number_diff(expected, actual)
                     .into_iter()
+                    .chain(shape_diff(expected, actual))
                     .map(|d| format!("{name}: {d}")),
             ),
         }
@@ -540,7 +549,7 @@ async fn every_fixture_matches_what_the_emulator_delivers_for_that_event() {
     let problems = compare(&fixtures, &produced);
     assert!(
         problems.is_empty(),
-        "{} shape difference(s):\n{}",
+        "{} difference(s):\n{}",
         problems.len(),
         problems.join("\n")
     );
@@ -561,6 +570,18 @@ async fn a_delivery_of_another_variant_does_not_pass_as_the_fixture() {
             .any(|d| d.contains("cta_payload: missing in actual")),
         "{diff:?}"
     );
+    // A business-initiated connect that came from the first number has the fixture's
+    // shape (numbers are normalised) but not its business number.
+    let fixture = &fixtures["calls/connect_business_initiated"];
+    let mut from_first = produced.0["calls/connect_business_initiated"]
+        .clone()
+        .unwrap();
+    assert_eq!(number_diff(fixture, &from_first), None);
+    from_first["entry"][0]["changes"][0]["value"]["metadata"] =
+        json!({"display_phone_number": DISPLAY, "phone_number_id": PHONE});
+    assert!(shape_diff(fixture, &from_first).is_empty());
+    let diff = number_diff(fixture, &from_first).expect("reported");
+    assert!(diff.contains(PHONE) && diff.contains(PHONE2), "{diff}");
 }
 
 // ---- serve --record DIR ------------------------------------------------------------
