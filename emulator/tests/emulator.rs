@@ -7,6 +7,7 @@ mod emulator {
     mod fuzz;
     pub mod harness;
     mod messaging;
+    mod openapi;
     mod recipients;
     mod reliability;
     mod restart;

@@ -31,6 +31,8 @@ const OTHER_INTERACTIVE: &[&str] = &[
     "catalog_message",
     "location_request_message",
     "address_message",
+    "order_details",
+    "order_status",
 ];
 
 #[derive(Debug, Clone, PartialEq)]

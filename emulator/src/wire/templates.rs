@@ -81,9 +81,18 @@ pub fn parse(body: &Map<String, Value>) -> ApiResult<TemplateDraft> {
         let c = Obj::new(&path, map);
         match c.str_req("type")?.to_ascii_uppercase().as_str() {
             "BODY" => {
-                let text = c.str_req("text")?;
-                json::check_chars(&c.field_path("text"), text, 1024)?;
-                draft.body_params = count_placeholders(text);
+                match c.str_opt("text")? {
+                    Some(text) => {
+                        json::check_chars(&c.field_path("text"), text, 1024)?;
+                        draft.body_params = count_placeholders(text);
+                    }
+                    // Authentication templates carry no text: WhatsApp writes the body
+                    // ("{{1}} is your verification code", with `add_security_recommendation`
+                    // and a FOOTER `code_expiration_minutes`), and the code is its one
+                    // parameter at send time.
+                    None if category == "AUTHENTICATION" => draft.body_params = 1,
+                    None => return Err(missing(&c.field_path("text"))),
+                }
                 has_body = true;
             }
             "HEADER" | "FOOTER" => {
@@ -199,6 +208,30 @@ mod tests {
     fn button_text_is_limited_to_20_characters() {
         assert!(create(json!({"type":"voice_call","text":"x".repeat(20)})).is_ok());
         assert!(create(json!({"type":"voice_call","text":"x".repeat(21)})).is_err());
+    }
+
+    /// Meta's authentication examples: BODY and FOOTER without text, an OTP button.
+    #[test]
+    fn authentication_templates_need_no_body_text() {
+        let d = parse(json!({"name":"authentication_code_copy_code_button","language":"en_US","category":"AUTHENTICATION",
+            "components":[{"type":"BODY","add_security_recommendation":true},{"type":"FOOTER","code_expiration_minutes":10},
+                          {"type":"BUTTONS","buttons":[{"type":"OTP","otp_type":"COPY_CODE","text":"Copy Code"}]}]})
+            .as_object().unwrap())
+        .unwrap();
+        assert_eq!(d.body_params, 1);
+        assert_eq!(
+            d.components[0],
+            json!({"type":"BODY","add_security_recommendation":true})
+        );
+        // Other categories still need the text.
+        let e = parse(
+            json!({"name":"t","language":"en","category":"UTILITY","components":[{"type":"BODY"}]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), 131008);
+        assert!(e.details.contains("components[0].text"), "{}", e.details);
     }
 
     #[test]
