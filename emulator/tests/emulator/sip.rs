@@ -17,6 +17,8 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::process::{Child, Command};
+use wa_emulator::engine::ClockMode;
+use wa_emulator::server::ServeOptions;
 
 /// One sipp at a time: each is a whole SIP server, and the machine is small.
 static SIPP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -372,20 +374,59 @@ struct Answered {
     duration: u64,
     exp_cta: &'static str,
     exp_deeplink: &'static str,
+    /// The caller's username and parent BSUID, and how the emulator spells their headers.
+    identity: Identity,
 }
+
+/// Who the caller is beyond their number (cloud-api §8.5, §13).
+#[derive(Clone, Copy)]
+struct Identity {
+    username: Option<&'static str>,
+    parent_user_id: Option<&'static str>,
+    /// `x-wa-meta-username` and `x-wa-meta-parent-user-id` (integrators' spelling)
+    /// instead of Meta's page's `x-wa-meta-user-name` and `x-wa_meta-parent-user-id`.
+    dash_spelling: bool,
+    /// sipp is told to expect no username or parent header whatever the caller has: a
+    /// wrong expectation, to show that the scenario checks them.
+    expect_none: bool,
+}
+
+/// A caller with no username and no parent BSUID, headers spelled as Meta's page does.
+const PLAIN: Identity = Identity {
+    username: None,
+    parent_user_id: None,
+    dash_spelling: false,
+    expect_none: false,
+};
 
 /// sipp answers the call; `duration` seconds pass on the emulator's clock; the user hangs
 /// up. sipp checks the INVITE and the BYE; the test checks the emulator's side.
 async fn answered_then_user_hangs_up(case: Answered) -> Result<(), String> {
     let _one = SIPP.lock().await;
-    let emu = Emu::start().await;
+    let id = case.identity;
+    let mut opts = ServeOptions::for_tests(ClockMode::Virtual, 7);
+    if id.dash_spelling {
+        let name = |s: &str| serde_json::from_value(json!(s)).unwrap();
+        opts.behaviour.sip_username_header = name("x-wa-meta-username");
+        opts.behaviour.sip_parent_user_id_header = name("x-wa-meta-parent-user-id");
+    }
+    let emu = Emu::start_with(opts).await;
     let user = emu
         .ok(
             "POST",
             "/users",
-            json!({"wa_id":USER,"platform":"android","version":case.version,"name":"Ana"}),
+            json!({"wa_id":USER,"platform":"android","version":case.version,"name":"Ana",
+                   "username":id.username,"parent_user_id":id.parent_user_id}),
         )
         .await;
+    // The profile name never travels as the username; each header under one spelling.
+    let spelled = |dash: bool, v: Option<&str>| {
+        if dash == id.dash_spelling && !id.expect_none {
+            v.unwrap_or_default().to_owned()
+        } else {
+            String::new()
+        }
+    };
     let port = free_port(case.transport);
     let user_params = case
         .uri_params
@@ -413,6 +454,10 @@ async fn answered_then_user_hangs_up(case: Answered) -> Result<(), String> {
         ("exp_cta", case.exp_cta.to_owned()),
         ("exp_deeplink", case.exp_deeplink.to_owned()),
         ("exp_user_id", user["user_id"].as_str().unwrap().to_owned()),
+        ("exp_user_name", spelled(false, id.username)),
+        ("exp_username", spelled(true, id.username)),
+        ("exp_parent_user_id", spelled(false, id.parent_user_id)),
+        ("exp_parent_user_id_dash", spelled(true, id.parent_user_id)),
         ("exp_duration", case.duration.to_string()),
     ];
     let mut sipp = Sipp::start(
@@ -493,6 +538,7 @@ async fn a_button_tap_sends_the_cta_payload_and_the_bye_carries_the_duration_ove
             duration: 42,
             exp_cta: "P-order-4471",
             exp_deeplink: "",
+            identity: PLAIN,
         })
         .await,
     );
@@ -512,6 +558,7 @@ async fn a_button_tap_sends_the_cta_payload_and_the_bye_carries_the_duration_ove
             duration: 125,
             exp_cta: "P",
             exp_deeplink: "",
+            identity: PLAIN,
         })
         .await,
     );
@@ -531,6 +578,7 @@ async fn a_deep_link_sends_the_deeplink_payload() {
             duration: 3,
             exp_cta: "",
             exp_deeplink: "Q",
+            identity: PLAIN,
         })
         .await,
     );
@@ -550,6 +598,7 @@ async fn a_native_call_sends_no_payload_header() {
             duration: 0,
             exp_cta: "",
             exp_deeplink: "",
+            identity: PLAIN,
         })
         .await,
     );
@@ -569,6 +618,7 @@ async fn a_2_25_26_client_sends_no_payload_header_even_from_a_button_with_one() 
             duration: 9,
             exp_cta: "",
             exp_deeplink: "",
+            identity: PLAIN,
         })
         .await,
     );
@@ -589,10 +639,93 @@ async fn the_scenario_fails_when_an_expected_payload_header_is_missing() {
         duration: 1,
         exp_cta: "P",
         exp_deeplink: "",
+        identity: PLAIN,
     })
     .await
     .expect_err("sipp accepted an INVITE without the expected x-wa-meta-cta-payload");
     assert!(err.contains("exp_cta"), "{err}");
+}
+
+/// cloud-api §8.5, §14.3: a caller with a username and a parent BSUID gets
+/// `x-wa-meta-user-name` (the username, not the profile name "Ana") and the parent under
+/// the page's spelling, `x-wa_meta-parent-user-id`, beside `x-wa-meta-user-id`.
+#[tokio::test]
+async fn a_caller_with_a_username_and_a_parent_bsuid_sends_them_in_the_bsuid_headers() {
+    if sipp_missing() {
+        return;
+    }
+    must(
+        answered_then_user_hangs_up(Answered {
+            transport: Transport::Udp,
+            version: "2.25.30",
+            start: Start::Native,
+            uri_params: None,
+            duration: 5,
+            exp_cta: "",
+            exp_deeplink: "",
+            identity: Identity {
+                username: Some("ana.b"),
+                parent_user_id: Some("US.ENT.11815799212886844830"),
+                dash_spelling: false,
+                expect_none: false,
+            },
+        })
+        .await,
+    );
+}
+
+/// The spelling is configurable: integrators' `x-wa-meta-username` and
+/// `x-wa-meta-parent-user-id`, and then the page's spellings are absent.
+#[tokio::test]
+async fn the_bsuid_header_spelling_is_configurable() {
+    if sipp_missing() {
+        return;
+    }
+    must(
+        answered_then_user_hangs_up(Answered {
+            transport: Transport::Tcp,
+            version: "2.25.30",
+            start: Start::Tap("P"),
+            uri_params: None,
+            duration: 2,
+            exp_cta: "P",
+            exp_deeplink: "",
+            identity: Identity {
+                username: Some("ana.b"),
+                parent_user_id: Some("US.ENT.11815799212886844830"),
+                dash_spelling: true,
+                expect_none: false,
+            },
+        })
+        .await,
+    );
+}
+
+/// The scenario is not a rubber stamp for these headers either: a username header it
+/// does not expect fails sipp.
+#[tokio::test]
+async fn the_scenario_fails_when_an_unexpected_username_header_arrives() {
+    if sipp_missing() {
+        return;
+    }
+    let err = answered_then_user_hangs_up(Answered {
+        transport: Transport::Udp,
+        version: "2.25.30",
+        start: Start::Native,
+        uri_params: None,
+        duration: 1,
+        exp_cta: "",
+        exp_deeplink: "",
+        identity: Identity {
+            username: Some("ana.b"),
+            parent_user_id: None,
+            dash_spelling: false,
+            expect_none: true,
+        },
+    })
+    .await
+    .expect_err("sipp accepted an INVITE with an x-wa-meta-user-name it did not expect");
+    assert!(err.contains("exp_user_name"), "{err}");
 }
 
 async fn busy(transport: Transport) {
