@@ -13,4 +13,5 @@ mod emulator {
     mod restart;
     mod robustness;
     mod sip;
+    mod spellings;
 }
