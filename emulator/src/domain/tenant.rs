@@ -302,3 +302,64 @@ mod tests {
         assert!(serde_json::from_value::<Behaviour>(bad).is_err());
     }
 }
+
+#[cfg(test)]
+mod country_rule_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn number(display: &str, over: Option<bool>) -> PhoneNumber {
+        PhoneNumber {
+            display_phone_number: display.into(),
+            business_initiated_calling: over,
+            ..Tenants::default().phone_numbers[0].clone()
+        }
+    }
+
+    #[test]
+    fn the_default_tenant_has_one_number_of_each_kind() {
+        let t = Tenants::default();
+        assert!(!t.phone_numbers[0].business_initiated_calling());
+        assert!(t.phone_numbers[1].business_initiated_calling());
+        assert_eq!(t.phone_numbers[0].waba_id, t.phone_numbers[1].waba_id);
+    }
+
+    #[test]
+    fn the_country_rule_by_calling_code() {
+        for (display, allowed) in [
+            ("15550783881", false),
+            ("12125550123", false),
+            ("201001234567", false),
+            ("84912345678", false),
+            ("2348031234567", false),
+            ("447700900461", true),
+            ("5511962185237", true),
+            ("919876543210", true),
+            // +27 South Africa shares its first digit with +20 Egypt.
+            ("27821234567", true),
+            // +235 Chad is not +234 Nigeria.
+            ("23566123456", true),
+        ] {
+            assert_eq!(
+                number(display, None).business_initiated_calling(),
+                allowed,
+                "{display}"
+            );
+        }
+    }
+
+    proptest! {
+        /// The per-number switch always wins over the country rule.
+        #[test]
+        fn the_override_wins(digits in "[1-9][0-9]{7,13}", over in any::<bool>()) {
+            prop_assert_eq!(number(&digits, Some(over)).business_initiated_calling(), over);
+        }
+
+        /// Every +1 number is refused, whatever follows the code.
+        #[test]
+        fn every_plus_one_number_is_refused(rest in "[0-9]{10}") {
+            let display = format!("1{rest}");
+            prop_assert!(!number(&display, None).business_initiated_calling());
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Calls: user taps, deep links, native calls, business-initiated calls, the `/calls`
 //! actions, call permissions and calling settings.
 
-use super::{require_business_initiated, unknown_object, Effect, Engine, Timer};
+use super::{unknown_object, Effect, Engine, Timer};
 use crate::domain::call::{
     decide, Action, Call, CallState, Decision, Direction, EndReason, Source,
 };
@@ -286,6 +286,10 @@ impl Engine {
     }
 
     fn grant_automatic_callback(&mut self, phone: &PhoneNumber, user: &User, call_id: &CallId) {
+        // A callback permission is for business-initiated calls: none where they do not exist.
+        if !phone.business_initiated_calling() {
+            return;
+        }
         let now = self.now();
         let perm = self.permission(&phone.id, &user.wa_id);
         if perm.is_permanent() {
@@ -384,9 +388,21 @@ impl Engine {
                 self.answer_permission_request(&msg);
                 (Some(msg.phone_number_id.clone()), Some(mid.0.clone()))
             }
-            None => (phone_id.cloned(), None),
+            // From the business profile: by default the first number that can call users.
+            None => (
+                phone_id.cloned().or_else(|| {
+                    let t = &self.st.tenants.phone_numbers;
+                    t.iter()
+                        .find(|p| p.business_initiated_calling())
+                        .map(|p| p.id.clone())
+                }),
+                None,
+            ),
         };
         let phone = self.phone_or_default(phone_id.as_ref())?;
+        // Permissions exist only where business-initiated calling does (cloud-api §6.5).
+        self.require_business_initiated(&phone, "its users cannot grant it call permissions")
+            .map_err(|e| ApiError::refused("business_initiated_calling_unavailable", e.details))?;
         let user = self.user_or_create(wa);
         let now = self.now();
         // Replying is the user interacting with the business.
@@ -587,7 +603,7 @@ impl Engine {
         offer: String,
         opaque: Option<String>,
     ) -> ApiResult<Value> {
-        require_business_initiated(phone, "it cannot call users")?;
+        self.require_business_initiated(phone, "it cannot call users")?;
         let user = self.user_or_create(to);
         let now = self.now();
         if !user
@@ -903,6 +919,7 @@ impl Engine {
                 ),
             ));
         }
+        self.require_business_initiated(&phone, "it has no call permissions to read")?;
         let now = self.now();
         self.st
             .permission_api_hits

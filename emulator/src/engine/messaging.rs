@@ -1,6 +1,6 @@
 //! Messages, statuses, templates, inbound texts and reads.
 
-use super::{pair_key, require_business_initiated, unknown_object, Engine, Timer};
+use super::{pair_key, unknown_object, Engine, Timer};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{AppId, MessageId, PhoneNumberId, TemplateId, WaId, WabaId};
 use crate::domain::message::{
@@ -104,7 +104,7 @@ impl Engine {
         }
         if is_cpr {
             // Permission requests exist only where business-initiated calling does.
-            require_business_initiated(&phone, "it cannot ask users for call permission")?;
+            self.require_business_initiated(&phone, "it cannot ask users for call permission")?;
             if !phone.calling.enabled {
                 return Err(ApiError::new(
                     ErrorKind::CallingNotEnabled,

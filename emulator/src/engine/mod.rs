@@ -814,6 +814,42 @@ impl Engine {
         );
     }
 
+    /// 138013 for numbers without business-initiated calling: by country, or by the
+    /// number's configuration. The details name the numbers of the same WABA that have it.
+    pub(crate) fn require_business_initiated(
+        &self,
+        phone: &PhoneNumber,
+        what: &str,
+    ) -> ApiResult<()> {
+        if phone.business_initiated_calling() {
+            return Ok(());
+        }
+        let why = match phone.business_initiated_calling {
+            Some(false) => "its configuration turns business-initiated calling off (business_initiated_calling = false)".to_owned(),
+            _ => format!("+{} is in a country without it (+1 US/Canada, +20 Egypt, +84 Vietnam, +234 Nigeria)", phone.display_phone_number),
+        };
+        let others: Vec<String> = self
+            .st
+            .tenants
+            .phone_numbers
+            .iter()
+            .filter(|p| p.waba_id == phone.waba_id && p.business_initiated_calling())
+            .map(|p| format!("{} (+{})", p.id, p.display_phone_number))
+            .collect();
+        let hint = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" Numbers of this WABA that have it: {}.", others.join(", "))
+        };
+        Err(ApiError::new(
+            ErrorKind::BusinessCallingUnavailable,
+            format!(
+                "Business-initiated calling is not available for phone number {} (+{}): {why}, so {what}.{hint}",
+                phone.id, phone.display_phone_number
+            ),
+        ))
+    }
+
     // ---- journal ------------------------------------------------------------------
 
     pub fn journal(
@@ -894,23 +930,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// 138013 for numbers in the countries without business-initiated calling.
-pub(crate) fn require_business_initiated(phone: &PhoneNumber, what: &str) -> ApiResult<()> {
-    if phone.business_initiated_calling() {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorKind::BusinessCallingUnavailable,
-        format!(
-            "Business-initiated calling is not available for this business account phone number: +{} ({}) is in a country without it (+1 US/Canada, +20 Egypt, +84 Vietnam, +234 Nigeria), so {what}. The default tenant's second number, {} (+{}), has it.",
-            phone.display_phone_number,
-            phone.id,
-            crate::domain::tenant::SECOND_PHONE_NUMBER_ID,
-            crate::domain::tenant::SECOND_DISPLAY_NUMBER,
-        ),
-    ))
 }
 
 pub fn unknown_object(id: &str) -> ApiError {

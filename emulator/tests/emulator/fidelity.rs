@@ -89,7 +89,7 @@ async fn the_calling_api_needs_v17() {
     let (s, v) = emu
         .raw(
             "GET",
-            &format!("/v16.0/{PHONE}/call_permissions?user_wa_id={USER}"),
+            &format!("/v16.0/{UK}/call_permissions?user_wa_id={USER}"),
             &[("authorization", &format!("Bearer {TOKEN}"))],
             "",
         )
@@ -102,7 +102,7 @@ async fn the_calling_api_needs_v17() {
     let (s, v) = emu
         .graph(
             "GET",
-            &format!("/{PHONE}/call_permissions?user_wa_id={USER}"),
+            &format!("/{UK}/call_permissions?user_wa_id={USER}"),
             None,
         )
         .await;
@@ -355,4 +355,67 @@ async fn a_production_number_revokes_after_four_unanswered_calls() {
         .graph("POST", &format!("/{UK}/calls"), Some(connect))
         .await;
     assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn a_plus_one_number_has_no_permissions_at_all() {
+    let emu = Emu::start().await;
+    // Reading them is 138013 too, naming the numbers that do have them.
+    let (s, v) = emu
+        .graph(
+            "GET",
+            &format!("/{PHONE}/call_permissions?user_wa_id={USER}"),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_u64()), (400, Some(138013)), "{v}");
+    let details = v["error"]["error_data"]["details"].as_str().unwrap();
+    assert!(
+        details.contains("+15550783881") && details.contains(UK),
+        "{details}"
+    );
+    // The user cannot grant one from the profile of a +1 number.
+    let (s, v) = emu
+        .admin(
+            "POST",
+            &format!("/users/{USER}/permission-reply"),
+            json!({"response":"accept","permanent":true,"phone_number_id":PHONE}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(
+        v["error"]["error_data"]["reason"],
+        "business_initiated_calling_unavailable"
+    );
+    // Without a number, the profile reply goes to the first number that can call users.
+    let (s, v) = emu
+        .admin(
+            "POST",
+            &format!("/users/{USER}/permission-reply"),
+            json!({"response":"accept","permanent":true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let reply = emu.values("messages", "call_permission_reply").await;
+    assert_eq!(reply.len(), 1);
+    assert_eq!(reply[0]["metadata"]["phone_number_id"], UK);
+    // A user calling a +1 number with callback permission on gets no automatic permission.
+    let (s, _) = emu
+        .graph(
+            "POST",
+            &format!("/{PHONE}/settings"),
+            Some(json!({"calling":{"callback_permission_status":"ENABLED"}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/call"),
+        json!({ "phone_number_id": PHONE }),
+    )
+    .await;
+    assert_eq!(
+        emu.values("messages", "call_permission_reply").await.len(),
+        1
+    );
 }
