@@ -516,6 +516,71 @@ fn number_diff(expected: &Value, actual: &Value) -> Option<String> {
     (e != a).then(|| format!("business number: the fixture's is {e}, the delivery's {a}"))
 }
 
+/// A user with a username, a parent BSUID and a hidden number (cloud-api §13): their text,
+/// their call and a BSUID send to them, none of which shows the number.
+async fn username_user(out: &mut Produced) {
+    let emu = Emu::start().await;
+    let user = emu
+        .ok(
+            "POST",
+            "/users",
+            json!({"wa_id": USER, "name": "Test Name", "username": "test.name",
+                   "parent_user_id": "US.ENT.11815799212886844830"}),
+        )
+        .await;
+    let v = emu
+        .ok(
+            "POST",
+            &format!("/users/{USER}/messages"),
+            json!({"text": "Hi! I found you by your username. Can you call me?"}),
+        )
+        .await;
+    let text = v["message_id"].as_str().unwrap().to_owned();
+    out.take_id(
+        &emu,
+        "messages/text_username_hidden_number",
+        "messages",
+        "text",
+        &text,
+    )
+    .await;
+    let v = emu
+        .ok("POST", &format!("/users/{USER}/call"), json!({}))
+        .await;
+    let call = v["call_id"].as_str().unwrap().to_owned();
+    out.take_id(
+        &emu,
+        "calls/connect_user_initiated_username_hidden_number",
+        "calls",
+        "connect",
+        &call,
+    )
+    .await;
+    emu.ok("POST", &format!("/calls/{call}/hangup"), Value::Null)
+        .await;
+    // A send to the user's BSUID shows no number either.
+    let (s, v) = emu
+        .graph(
+            "POST",
+            &format!("/{PHONE}/messages"),
+            Some(
+                json!({"messaging_product":"whatsapp","recipient":user["user_id"],
+                        "type":"text","text":{"body":"Sure, calling you now."}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mid = v["messages"][0]["id"].as_str().unwrap().to_owned();
+    out.take_id(
+        &emu,
+        "messages/status_delivered_username_hidden_number",
+        "messages",
+        "status_delivered",
+        &mid,
+    )
+    .await;
+}
+
 /// One line per difference, prefixed by the fixture's name.
 fn compare(fixtures: &BTreeMap<String, Value>, produced: &Produced) -> Vec<String> {
     let mut problems = Vec::new();
@@ -540,6 +605,7 @@ async fn every_fixture_matches_what_the_emulator_delivers_for_that_event() {
     let mut produced = Produced::default();
     main_story(&mut produced).await;
     permissions_and_failures(&mut produced).await;
+    username_user(&mut produced).await;
     let files: BTreeSet<&String> = fixtures.keys().collect();
     let covered: BTreeSet<&String> = produced.0.keys().collect();
     assert_eq!(
