@@ -546,3 +546,32 @@ async fn the_users_endpoint_checks_usernames_parents_and_hiding() {
         USER
     );
 }
+
+/// With BSUIDs off (`behaviour.bsuid = false`, the pre-rollout API) a number is the only
+/// identifier: a `recipient` is refused, and a username user's webhooks keep the number and
+/// carry neither `user_id` nor `username`.
+#[tokio::test]
+async fn without_bsuids_a_recipient_is_refused_and_numbers_always_show() {
+    let mut opts = ServeOptions::for_tests(ClockMode::Virtual, 7);
+    opts.behaviour.bsuid = false;
+    let emu = Emu::start_with(opts).await;
+    let user = username_user(&emu, USER, "ana.b", json!({})).await;
+    let (s, v) = send_on(&emu, PHONE, text(json!({"recipient": user["user_id"]}))).await;
+    assert_eq!((s, v["error"]["code"].clone()), (400, json!(131009)), "{v}");
+    assert!(v["error"]["error_data"]["details"]
+        .as_str()
+        .unwrap()
+        .contains("BSUIDs are off"));
+    emu.ok(
+        "POST",
+        &format!("/users/{USER}/messages"),
+        json!({"text": "hi"}),
+    )
+    .await;
+    let msg = last(&emu, "messages", "text").await;
+    assert_eq!(
+        msg["contacts"][0],
+        json!({"profile": {"name": "Ana"}, "wa_id": USER})
+    );
+    assert_eq!(msg["messages"][0]["from"], USER);
+}
