@@ -563,7 +563,9 @@ impl Engine {
                     // taken back if the call is refused.
                     self.note_phone_exchange(&phone.id, &to);
                 }
-                return self.business_connect(&phone, &to, sdp, biz_opaque_callback_data);
+                return self
+                    .business_connect(&phone, &to, sdp, biz_opaque_callback_data)
+                    .map_err(|e| self.hide_number_in(e, &phone.id, &recipient, &to));
             }
             CallAction::PreAccept { call_id, sdp } => (call_id, Action::PreAccept, Some(sdp), None),
             CallAction::Accept {

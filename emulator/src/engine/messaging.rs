@@ -35,6 +35,18 @@ impl Engine {
             MessagesBody::MarkRead(id) => return self.business_mark_read(&id, &phone.id),
             MessagesBody::Send(r) => r,
         };
+        let (recipient, to) = (req.recipient.clone(), req.to.clone());
+        self.send(phone, req, body)
+            .map_err(|e| self.hide_number_in(e, phone_id, &recipient, &to))
+    }
+
+    /// A send whose recipient is resolved.
+    fn send(
+        &mut self,
+        phone: PhoneNumber,
+        req: messages::SendRequest,
+        body: &Map<String, Value>,
+    ) -> ApiResult<Value> {
         let mut button: Option<CallButton> = None;
         let mut template_ref: Option<TemplateRef> = None;
         let mut is_cpr = false;

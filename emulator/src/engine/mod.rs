@@ -702,6 +702,28 @@ impl Engine {
         }
     }
 
+    /// An error about a user the request named by BSUID does not tell the business a
+    /// number it cannot see: the number becomes the BSUID in `details`.
+    pub(crate) fn hide_number_in(
+        &self,
+        mut e: ApiError,
+        phone: &PhoneNumberId,
+        recipient: &Recipient,
+        to: &WaId,
+    ) -> ApiError {
+        if let Recipient::Bsuid(bsuid) = recipient {
+            let visible = self
+                .st
+                .users
+                .get(to)
+                .is_some_and(|u| self.phone_visible(phone, u));
+            if !visible {
+                e.details = e.details.replace(to.as_str(), bsuid);
+            }
+        }
+        e
+    }
+
     /// The user whose BSUID or parent BSUID is `bsuid`; `field` names the request field
     /// in the error.
     pub(crate) fn user_by_bsuid(&self, bsuid: &str, field: &str) -> ApiResult<WaId> {

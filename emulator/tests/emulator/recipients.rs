@@ -575,3 +575,38 @@ async fn without_bsuids_a_recipient_is_refused_and_numbers_always_show() {
     );
     assert_eq!(msg["messages"][0]["from"], USER);
 }
+
+/// Errors about a user named by BSUID do not give away the number the business cannot see.
+#[tokio::test]
+async fn errors_about_a_bsuid_recipient_name_the_bsuid_not_the_hidden_number() {
+    let emu = Emu::start().await;
+    let user = username_user(&emu, USER, "ana.b", json!({})).await;
+    let bsuid = user["user_id"].as_str().unwrap();
+    let (s, v) = emu
+        .calls_on(
+            PHONE2,
+            json!({"messaging_product":"whatsapp","recipient":bsuid,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].clone()), (401, json!(138006)), "{v}");
+    assert_no_phone(&v, USER);
+    assert!(v.to_string().contains(bsuid), "{v}");
+    emu.permission_reply(
+        USER,
+        json!({"response":"accept","permanent":true,"phone_number_id": PHONE2}),
+    )
+    .await;
+    let (s, v) = send_on(
+        &emu,
+        PHONE2,
+        json!({"messaging_product":"whatsapp","recipient":bsuid,"type":"interactive",
+            "interactive":{"type":"call_permission_request","action":{"name":"call_permission_request"},"body":{"text":"May we call you?"}}}),
+    )
+    .await;
+    assert_eq!((s, v["error"]["code"].clone()), (400, json!(138017)), "{v}");
+    assert_no_phone(&v, USER);
+    // Once the number is visible to the business, errors may name it.
+    let (s, v) = send_on(&emu, PHONE2, permission_request(&plus(USER))).await;
+    assert_eq!((s, v["error"]["code"].clone()), (400, json!(138017)), "{v}");
+    assert!(v.to_string().contains(USER), "{v}");
+}
