@@ -15,7 +15,8 @@
 //! the reference says and why. Every refusal of an example is a mismatch too (the spec
 //! documents each example as succeeding), so each refusal needs its row. A mismatch
 //! that no row names fails the test, and so does a row that no case produced: the table
-//! is the complete, current list.
+//! is the complete, current list. [`UNSEEN`] names the contradictions the schemas cannot
+//! show (renamed keys, example values) and checks the reference's side on one answer.
 
 use super::harness::*;
 use serde_json::{json, Value};
@@ -163,6 +164,13 @@ const DEVIATIONS: &[Deviation] = &[
     },
     Deviation {
         operation: "checkCallPermissions",
+        case: "user_wa_id example",
+        at: "",
+        mismatch: "refused: HTTP 400 (#138013)",
+        why: "tenant, not spec: the default number is +1, without business-initiated calling and so without call permissions (cloud-api.md §5.1, §6.5); the example runs again from the UK number.",
+    },
+    Deviation {
+        operation: "checkCallPermissions",
         case: "101 requests in one second",
         at: "",
         mismatch: "refused: HTTP 429 (#613)",
@@ -212,6 +220,72 @@ const DEVIATIONS: &[Deviation] = &[
         at: "",
         mismatch: "refused: HTTP 400 (#100)",
         why: "spec defect: this example is a copy of the one-tap autofill example (same name and language, AUTHENTICATION, no catalog), so it repeats a template that exists; a name is unique per language (cloud-api.md §2.1).",
+    },
+];
+
+/// A contradiction the schemas cannot show (they declare no `additionalProperties: false`
+/// and no fixed values): the spec's examples or property names say one thing,
+/// `cloud-api.md` another. Each row is checked on the answer of one case: the value at
+/// `at` must be what the reference says.
+struct Unseen {
+    operation: &'static str,
+    case: &'static str,
+    /// JSON pointer into the answer.
+    at: &'static str,
+    /// What the answer holds there, as the reference says; `None`: the key is absent.
+    reference: Option<&'static str>,
+    why: &'static str,
+}
+
+const UNSEEN: &[Unseen] = &[
+    Unseen {
+        operation: "checkCallPermissions",
+        case: "user_wa_id example, from the UK number",
+        at: "/actions/0/limits/0/time_period",
+        reference: Some("\"PT24H\""),
+        why: "spec examples: time_period \"24h\"; cloud-api.md §6.4: ISO 8601 durations PT24H and P7D.",
+    },
+    Unseen {
+        operation: "checkCallPermissions",
+        case: "user_wa_id example, from the UK number",
+        at: "/actions/0/limits/1/time_period",
+        reference: Some("\"P7D\""),
+        why: "as above: the weekly permission-request limit is P7D (cloud-api.md §6.4).",
+    },
+    Unseen {
+        operation: "getPhoneNumberSettings",
+        case: "after the cloud-api.md §7.1 example",
+        at: "/calling/call_hours/timezone_id",
+        reference: Some("\"America/Manaus\""),
+        why: "spec: call_hours {status, timezone, day_of_week_start}; cloud-api.md §7.2: {status, timezone_id, weekly_operating_hours, holiday_schedule}.",
+    },
+    Unseen {
+        operation: "getPhoneNumberSettings",
+        case: "after the cloud-api.md §7.1 example",
+        at: "/calling/call_hours/timezone",
+        reference: None,
+        why: "as above: the reference's key is timezone_id, not timezone.",
+    },
+    Unseen {
+        operation: "getPhoneNumberSettings",
+        case: "after the cloud-api.md §7.1 example",
+        at: "/calling/sip/servers/0/password",
+        reference: None,
+        why: "spec: servers[].password; cloud-api.md §7.2/§8.1: sip_user_password, only with include_sip_credentials=true.",
+    },
+    Unseen {
+        operation: "getPhoneNumberSettings",
+        case: "after the cloud-api.md §7.1 example",
+        at: "/calling/audio/additional_codecs",
+        reference: Some("[\"PCMA\",\"PCMU\"]"),
+        why: "spec: audio {status}; cloud-api.md §7.1/§7.2: audio {additional_codecs} (Opus always on).",
+    },
+    Unseen {
+        operation: "manageCalls",
+        case: "Terminate Call",
+        at: "",
+        reference: Some("{\"messaging_product\":\"whatsapp\",\"success\":true}"),
+        why: "spec example: {\"success\": true}; cloud-api.md §5.2/§15: the two-key form of the reference tables.",
     },
 ];
 
@@ -382,7 +456,8 @@ struct Oracle {
     spec: Value,
     observed: Vec<Observed>,
     sent: BTreeSet<(String, String)>,
-    cases: usize,
+    /// `(operationId, case, answer)` of every request checked.
+    answers: Vec<(String, String, Value)>,
 }
 
 impl Oracle {
@@ -391,7 +466,7 @@ impl Oracle {
             spec: serde_json::from_str(OPERATIONS).expect("operations.json is JSON"),
             observed: Vec::new(),
             sent: BTreeSet::new(),
-            cases: 0,
+            answers: Vec::new(),
         }
     }
 
@@ -439,8 +514,9 @@ impl Oracle {
     }
 
     fn check(&mut self, op: &Value, case: &str, status: u16, answer: &Value) {
-        self.cases += 1;
         let operation = op["operation_id"].as_str().unwrap();
+        self.answers
+            .push((operation.to_owned(), case.to_owned(), answer.clone()));
         let mut push = |at: &str, what: String| {
             self.observed.push(Observed {
                 operation: operation.to_owned(),
@@ -462,7 +538,8 @@ impl Oracle {
                 .map(|e| &e["error"]["code"])
                 .collect();
             let note = if !example_codes.is_empty() && !example_codes.contains(&code) {
-                format!(" (the declared {status} examples use code {example_codes:?})")
+                let codes = Value::Array(example_codes.into_iter().cloned().collect());
+                format!(" (the declared {status} examples use code {codes})")
             } else {
                 String::new()
             };
@@ -519,10 +596,36 @@ impl Oracle {
                 ));
             }
         }
+        for u in UNSEEN {
+            let Some((_, _, answer)) = self
+                .answers
+                .iter()
+                .find(|(op, case, _)| op == u.operation && case == u.case)
+            else {
+                failures.push(format!(
+                    "UNSEEN row names no case that ran: {} / {:?}",
+                    u.operation, u.case
+                ));
+                continue;
+            };
+            let got = answer.pointer(u.at);
+            let expected: Option<Value> = u.reference.map(|r| serde_json::from_str(r).unwrap());
+            if got != expected.as_ref() {
+                failures.push(format!(
+                    "{} / {:?} at {:?}: expected {} as cloud-api.md says, got {} ({}); answer: {answer}",
+                    u.operation,
+                    u.case,
+                    u.at,
+                    u.reference.unwrap_or("no such key"),
+                    got.map_or("no such key".to_owned(), Value::to_string),
+                    u.why
+                ));
+            }
+        }
         assert!(
             failures.is_empty(),
             "{} case(s) sent; {} problem(s):\n{}",
-            self.cases,
+            self.answers.len(),
             failures.len(),
             failures.join("\n")
         );
@@ -681,17 +784,27 @@ async fn calls_and_permissions(o: &mut Oracle) {
     let emu = Emu::start().await;
     const PERMS: &str = "checkCallPermissions";
     let query = |phone: &str| format!("/{phone}/call_permissions?user_wa_id={CALLEE}");
+    // The example as written, on the +1 number, then from the UK number.
     o.send(
         &emu,
         PERMS,
-        "user_wa_id example, no permission",
+        "user_wa_id example",
         "GET",
         &query(PHONE),
         None,
     )
     .await;
-    // A temporary permission from the UK number (permission requests need
-    // business-initiated calling), and a permanent one on the +1 number. From the UK
+    o.send(
+        &emu,
+        PERMS,
+        "user_wa_id example, from the UK number",
+        "GET",
+        &query(UK_PHONE),
+        None,
+    )
+    .await;
+    // A temporary, then a permanent permission on the UK number (+1 numbers have no
+    // business-initiated calling, so no permissions either: cloud-api.md §6.5). From the UK
     // number the user is written +1…: without `+`, `to` gets the business number's
     // calling code (cloud-api.md, general facts).
     let request = json!({"messaging_product": "whatsapp", "to": format!("+{CALLEE}"), "type": "interactive",
@@ -716,7 +829,7 @@ async fn calls_and_permissions(o: &mut Oracle) {
     emu.ok(
         "POST",
         &format!("/users/{CALLEE}/permission-reply"),
-        json!({"response": "accept", "permanent": true, "phone_number_id": PHONE}),
+        json!({"response": "accept", "permanent": true, "phone_number_id": UK_PHONE}),
     )
     .await;
     o.send(
@@ -724,7 +837,7 @@ async fn calls_and_permissions(o: &mut Oracle) {
         PERMS,
         "permanent permission",
         "GET",
-        &query(PHONE),
+        &query(UK_PHONE),
         None,
     )
     .await;
@@ -801,14 +914,14 @@ async fn calls_and_permissions(o: &mut Oracle) {
 
     // Past 100 requests in one second (the virtual clock stands still).
     for _ in 0..100 {
-        emu.graph("GET", &query(PHONE), None).await;
+        emu.graph("GET", &query(UK_PHONE), None).await;
     }
     o.send(
         &emu,
         PERMS,
         "101 requests in one second",
         "GET",
-        &query(PHONE),
+        &query(UK_PHONE),
         None,
     )
     .await;
