@@ -4,6 +4,7 @@
 mod emulator {
     mod calls;
     mod conformance;
+    mod fidelity;
     mod fuzz;
     pub mod harness;
     mod messaging;
