@@ -158,11 +158,6 @@ async fn paused_and_disabled_templates_have_their_own_codes() {
     emu.send(send).await;
 }
 
-fn permission_request(to: &str) -> Value {
-    json!({"messaging_product":"whatsapp","to":to,"type":"interactive",
-        "interactive":{"type":"call_permission_request","action":{"name":"call_permission_request"}}})
-}
-
 async fn ask(emu: &Emu) -> String {
     let (s, v) = emu
         .graph(
@@ -304,57 +299,43 @@ async fn test_numbers_have_the_sandbox_limits() {
         ])
     );
     // Ten unanswered business calls revoke a permission on a test number, not four.
+    assert_eq!(unanswered_calls_until_revoked(&emu).await, 10);
+}
+
+/// Grants a permanent permission on the UK number, then lets business calls ring out
+/// until the permission is revoked; returns how many rang.
+async fn unanswered_calls_until_revoked(emu: &Emu) -> usize {
     emu.ok(
         "POST",
         &format!("/users/{UK_USER}/permission-reply"),
         json!({"response":"accept","permanent":true,"phone_number_id":UK}),
     )
     .await;
-    let connect = json!({"messaging_product":"whatsapp","to":UK_USER,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}});
-    for i in 0..10 {
-        let (s, v) = emu
-            .graph("POST", &format!("/{UK}/calls"), Some(connect.clone()))
-            .await;
-        assert_eq!(s, 200, "call {i}: {v}");
+    for rang in 0..20 {
+        let (s, v) = emu.calls_on(UK, connect(UK_USER)).await;
+        if s != 200 {
+            assert_eq!((s, v["error"]["code"].as_u64()), (401, Some(138006)), "{v}");
+            let automatic = emu
+                .values("messages", "call_permission_reply")
+                .await
+                .into_iter()
+                .filter(|v| {
+                    v["messages"][0]["interactive"]["call_permission_reply"]["response_source"]
+                        == "automatic"
+                })
+                .count();
+            assert_eq!(automatic, 1, "one automatic revocation");
+            return rang;
+        }
         emu.advance(61.0).await;
     }
-    let (s, v) = emu
-        .graph("POST", &format!("/{UK}/calls"), Some(connect))
-        .await;
-    assert_eq!((s, v["error"]["code"].as_u64()), (401, Some(138006)), "{v}");
-    let automatic: Vec<Value> = emu
-        .values("messages", "call_permission_reply")
-        .await
-        .into_iter()
-        .filter(|v| {
-            v["messages"][0]["interactive"]["call_permission_reply"]["response_source"]
-                == "automatic"
-        })
-        .collect();
-    assert_eq!(automatic.len(), 1);
+    panic!("20 unanswered calls did not revoke the permission");
 }
 
 #[tokio::test]
 async fn a_production_number_revokes_after_four_unanswered_calls() {
     let emu = Emu::start().await;
-    emu.ok(
-        "POST",
-        &format!("/users/{UK_USER}/permission-reply"),
-        json!({"response":"accept","permanent":true,"phone_number_id":UK}),
-    )
-    .await;
-    let connect = json!({"messaging_product":"whatsapp","to":UK_USER,"action":"connect","session":{"sdp_type":"offer","sdp":SDP_OFFER}});
-    for _ in 0..4 {
-        let (s, v) = emu
-            .graph("POST", &format!("/{UK}/calls"), Some(connect.clone()))
-            .await;
-        assert_eq!(s, 200, "{v}");
-        emu.advance(61.0).await;
-    }
-    let (s, _) = emu
-        .graph("POST", &format!("/{UK}/calls"), Some(connect))
-        .await;
-    assert_eq!(s, 401);
+    assert_eq!(unanswered_calls_until_revoked(&emu).await, 4);
 }
 
 #[tokio::test]
