@@ -100,6 +100,10 @@ enum Command {
         /// The permission request message answered.
         #[arg(long)]
         message_id: Option<String>,
+        /// Without --message-id: the business number granted from its profile [default: the
+        /// first number with business-initiated calling].
+        #[arg(long)]
+        phone_number_id: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -107,6 +111,9 @@ enum Command {
     SendText {
         wa_id: String,
         text: String,
+        /// Business phone number id written to [default: the first one].
+        #[arg(long)]
+        phone_number_id: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -225,24 +232,26 @@ async fn dispatch(cmd: Command) -> i32 {
             response,
             permanent,
             message_id,
+            phone_number_id,
             target,
         } => {
             act(
                 &target,
                 &format!("/__emulator/users/{wa_id}/permission-reply"),
-                json!({ "response": response, "permanent": permanent, "message_id": message_id }),
+                json!({ "response": response, "permanent": permanent, "message_id": message_id, "phone_number_id": phone_number_id }),
             )
             .await
         }
         Command::SendText {
             wa_id,
             text,
+            phone_number_id,
             target,
         } => {
             act(
                 &target,
                 &format!("/__emulator/users/{wa_id}/messages"),
-                json!({ "text": text }),
+                json!({ "text": text, "phone_number_id": phone_number_id }),
             )
             .await
         }
