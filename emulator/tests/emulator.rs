@@ -2,17 +2,23 @@
 //! receiver that checks every webhook signature with its own HMAC.
 
 mod emulator {
+    mod access;
+    mod binary;
     mod calls;
+    mod concurrency;
     mod conformance;
     mod fidelity;
     mod fuzz;
     pub mod harness;
+    mod hostile;
     mod messaging;
     mod openapi;
+    mod raw_http;
+    mod receiver_faults;
     mod recipients;
-    mod reliability;
     mod restart;
     mod robustness;
     mod sip;
+    mod slow_clients;
     mod spellings;
 }
