@@ -142,6 +142,10 @@ pub struct Behaviour {
     pub retry_horizon_secs: u64,
     /// How long undelivered `calls` webhooks are retried (shorter, as Meta warns).
     pub calls_retry_horizon_secs: u64,
+    /// Fold idle users (nothing open, nothing retained, as a first sight would create
+    /// them) into a set of numbers once their state has expired, so memory stays bounded
+    /// by activity, not by every number ever seen.
+    pub forget_idle_users: bool,
     /// Seeded fault injection on webhook delivery (off by default).
     pub chaos: crate::webhook::outbox::Chaos,
 }
@@ -170,6 +174,7 @@ impl Default for Behaviour {
             call_retention: 10_000,
             retry_horizon_secs: 7 * 24 * 3600,
             calls_retry_horizon_secs: 3600,
+            forget_idle_users: true,
             chaos: Default::default(),
         }
     }

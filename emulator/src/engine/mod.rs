@@ -15,6 +15,7 @@ mod calling;
 mod messaging;
 #[cfg(test)]
 mod proptests;
+mod sweep;
 
 use crate::domain::call::Call;
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
@@ -138,6 +139,13 @@ pub struct State {
     pub sip_log_evicted: u64,
     /// Reseeds the id generator after a snapshot import.
     pub id_cursor: u64,
+    /// Users folded away while idle, by number (see `engine/sweep.rs`): seen before, so
+    /// not new when they come back.
+    #[serde(default)]
+    pub forgotten: BTreeSet<u64>,
+    /// When the next sweep of expired state is due.
+    #[serde(default)]
+    pub next_sweep_ms: u64,
 }
 
 /// What a failing operation must take back: the users, windows and permission records
@@ -148,6 +156,8 @@ enum Undo {
     Window(String, Option<u64>),
     Permission(String),
     PhoneExchange(String, Option<u64>),
+    /// A forgotten user came back: forget them again.
+    Forgotten(WaId),
 }
 
 pub struct Engine {
@@ -272,6 +282,7 @@ impl Engine {
         if self.clock == ClockMode::Real && real_ms > self.st.now_ms {
             self.fire_timers_until(real_ms);
             self.st.now_ms = real_ms;
+            self.sweep_if_due();
         }
     }
 
@@ -303,11 +314,13 @@ impl Engine {
             Some(t) if t <= target_ms && t > self.st.now_ms => {
                 self.st.now_ms = t;
                 self.fire_timers_until(t);
+                self.sweep_if_due();
                 true
             }
             _ => {
                 self.fire_timers_until(target_ms);
                 self.st.now_ms = self.st.now_ms.max(target_ms);
+                self.sweep_if_due();
                 false
             }
         }
@@ -360,6 +373,11 @@ impl Engine {
                 }
                 Undo::PhoneExchange(key, None) => {
                     self.st.phone_exchanges.remove(&key);
+                }
+                Undo::Forgotten(wa) => {
+                    if let Ok(n) = wa.as_str().parse() {
+                        self.st.forgotten.insert(n);
+                    }
                 }
             }
         }
@@ -495,14 +513,20 @@ impl Engine {
         if let Some(u) = self.st.users.get(wa) {
             return u.clone();
         }
-        let user = User::new(
-            wa.clone(),
-            None,
-            Platform::Android,
-            self.behaviour.versions.latest.clone(),
-        );
-        self.add_user(user.clone(), None);
+        let user = sweep::fresh_user(wa, &self.behaviour.versions.latest);
+        // A forgotten user is not new: no fresh service window.
+        let window = self.came_back(wa).then_some(false);
+        self.add_user(user.clone(), window);
         user
+    }
+
+    /// Whether `wa` was forgotten while idle; they are remembered again from now on.
+    fn came_back(&mut self, wa: &WaId) -> bool {
+        let back = self.take_forgotten(wa);
+        if back {
+            self.note(Undo::Forgotten(wa.clone()));
+        }
+        back
     }
 
     fn add_user(&mut self, user: User, window_open: Option<bool>) {
@@ -543,6 +567,11 @@ impl Engine {
                 u
             }
             None => {
+                let window_open = if self.came_back(&wa) {
+                    window_open.or(Some(false))
+                } else {
+                    window_open
+                };
                 let user = User::new(
                     wa,
                     name,
@@ -576,10 +605,15 @@ impl Engine {
         if let Some(Some(parent)) = &change.parent_user_id {
             let own = current.is_some_and(|u| &u.user_id == parent)
                 || (current.is_none() && &bsuid_for(wa) == parent);
-            if let Some(o) = others().find(|o| o.answers_to(parent)) {
+            let forgotten = self.forgotten_with_bsuid(parent);
+            if let Some(o) = others()
+                .find(|o| o.answers_to(parent))
+                .map(|o| o.wa_id.clone())
+                .or(forgotten)
+            {
                 return Err(ApiError::new(
                     ErrorKind::InvalidValue,
-                    format!("parent_user_id {parent:?} already names user {}; a BSUID or parent BSUID reaches one user.", o.wa_id),
+                    format!("parent_user_id {parent:?} already names user {o}; a BSUID or parent BSUID reaches one user."),
                 ));
             }
             if own {
@@ -738,6 +772,7 @@ impl Engine {
             .values()
             .find(|u| u.answers_to(bsuid))
             .map(|u| u.wa_id.clone())
+            .or_else(|| self.forgotten_with_bsuid(bsuid))
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::InvalidValue,
