@@ -1,6 +1,6 @@
 //! `/__emulator`: the admin and user-simulation API (PRODUCT §5, `ADMIN-API.md`).
 
-use super::{Context, Request, Response};
+use super::{views, Context, Request, Response};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{CallId, MessageId, PhoneNumberId, TemplateId, WaId};
 use crate::domain::user::{check_username, is_bsuid, ClientVersion, IdentityChange, Platform};
@@ -148,7 +148,8 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
                     o.int_opt("code", 0, 999_999)?.unwrap_or(138021) as u32,
                 ),
                 _ => Err(not_found(req)),
-            }
+            }?;
+            Ok(views::call_summary(engine, &call))
         }
         ("POST", ["templates", id, "status"]) => {
             let b = body(req)?;
@@ -187,7 +188,7 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
         ("GET", ["webhooks"]) => Ok(webhooks_json(engine, req)),
         ("GET", ["requests"]) => Ok(requests_json(engine, req)),
         ("GET", ["messages"]) => Ok(messages_json(engine)),
-        ("GET", ["calls"]) => Ok(engine.calls_json()),
+        ("GET", ["calls"]) => Ok(views::calls_json(engine)),
         ("GET", ["sip"]) => {
             Ok(json!({ "messages": engine.st.sip_log, "evicted": engine.st.sip_log_evicted }))
         }

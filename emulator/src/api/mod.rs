@@ -6,9 +6,11 @@
 
 mod admin;
 mod graph;
+mod views;
 
 use crate::domain::error::{ApiError, ErrorKind};
 use crate::engine::Engine;
+use crate::wire::url::percent_decode;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default)]
@@ -146,6 +148,11 @@ pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
     graph::handle(engine, req)
 }
 
+/// A URL component as the API reads it: bad escapes are kept as written, never refused.
+fn decode_component(s: &str) -> String {
+    percent_decode(s).unwrap_or_else(|lenient| lenient)
+}
+
 pub fn parse_query(raw: &str) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|p| !p.is_empty())
@@ -154,32 +161,6 @@ pub fn parse_query(raw: &str) -> Vec<(String, String)> {
             (decode_component(k), decode_component(v))
         })
         .collect()
-}
-
-/// Percent-decoding for query components (`+` is a space); invalid escapes stay as-is.
-pub fn decode_component(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl Engine {
 
     /// The user opens `wa.me/call/<number>[?biz_payload=…]`.
     pub fn user_open_link(&mut self, wa: &WaId, url: &str) -> ApiResult<Value> {
-        let (number, biz_payload) = parse_call_link(url)?;
+        let (number, biz_payload) = crate::wire::link::parse_call_link(url)?;
         let user = self.user_or_create(wa);
         if !user.platform.is_phone() {
             return Err(ApiError::refused(
@@ -443,26 +443,23 @@ impl Engine {
         }
     }
 
-    pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<Value> {
+    pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<()> {
         self.apply_call_action(call_id, Action::UserHangup, None, None)
-            .map_err(refusal)?;
-        Ok(self.call_summary(call_id))
+            .map_err(refusal)
     }
 
-    pub fn user_answer(&mut self, call_id: &CallId, sdp: Option<String>) -> ApiResult<Value> {
+    pub fn user_answer(&mut self, call_id: &CallId, sdp: Option<String>) -> ApiResult<()> {
         self.apply_call_action(call_id, Action::UserAnswer, sdp, None)
-            .map_err(refusal)?;
-        Ok(self.call_summary(call_id))
+            .map_err(refusal)
     }
 
-    pub fn user_decline(&mut self, call_id: &CallId) -> ApiResult<Value> {
+    pub fn user_decline(&mut self, call_id: &CallId) -> ApiResult<()> {
         self.apply_call_action(call_id, Action::UserDecline, None, None)
-            .map_err(refusal)?;
-        Ok(self.call_summary(call_id))
+            .map_err(refusal)
     }
 
     /// Simulates a client-side calling failure (138019–138023) ending the call.
-    pub fn user_fail(&mut self, call_id: &CallId, code: u32) -> ApiResult<Value> {
+    pub fn user_fail(&mut self, call_id: &CallId, code: u32) -> ApiResult<()> {
         let title = match code {
             138019 => "Call setup failed",
             138020 => "Relay connection failed",
@@ -487,7 +484,7 @@ impl Engine {
         }
         let errors = json!([{ "code": code, "message": title, "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/calling/troubleshooting", "error_data": { "details": title } }]);
         self.end_call(call_id, EndReason::Failed(code), Some(errors));
-        Ok(self.call_summary(call_id))
+        Ok(())
     }
 
     fn call(&self, id: &CallId) -> ApiResult<Call> {
@@ -499,19 +496,6 @@ impl Engine {
             };
             ApiError::new(ErrorKind::NotFound, format!("No call {id}{why}."))
         })
-    }
-
-    pub fn call_summary(&self, id: &CallId) -> Value {
-        match self.st.calls.get(id) {
-            Some(c) => {
-                let mut v = json!({ "call_id": c.id.as_str(), "status": state_name(c) });
-                if let Some(d) = c.duration_secs() {
-                    v["duration"] = d.into();
-                }
-                v
-            }
-            None => json!({ "call_id": id.as_str() }),
-        }
     }
 
     fn ongoing_call_with(&self, phone: &PhoneNumberId, wa: &WaId) -> Option<&Call> {
@@ -1066,42 +1050,6 @@ impl Engine {
         ]
         .join("\r\n")
     }
-
-    /// Current calls for the admin API.
-    pub fn calls_json(&self) -> Value {
-        let mut calls: Vec<&Call> = self
-            .st
-            .call_order
-            .iter()
-            .filter_map(|id| self.st.calls.get(id))
-            .collect();
-        calls.sort_by_key(|c| c.created_at_ms);
-        let list: Vec<Value> = calls
-            .iter()
-            .map(|c| {
-                let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-                v["status"] = state_name(c).into();
-                v["duration"] = c.duration_secs().map(Value::from).unwrap_or(Value::Null);
-                v
-            })
-            .collect();
-        json!({ "calls": list, "evicted": self.st.calls_evicted })
-    }
-}
-
-fn state_name(c: &Call) -> &'static str {
-    match (&c.state, &c.end_reason) {
-        (CallState::Ringing, _) => "ringing",
-        (CallState::PreAccepted, _) => "pre_accepted",
-        (CallState::Active, _) => "active",
-        (CallState::Ended, Some(EndReason::Completed)) => "completed",
-        (CallState::Ended, Some(EndReason::RejectedByBusiness)) => "rejected",
-        (CallState::Ended, Some(EndReason::DeclinedByUser)) => "declined",
-        (CallState::Ended, Some(EndReason::Unanswered)) => "unanswered",
-        (CallState::Ended, Some(EndReason::CancelledByUser)) => "cancelled",
-        (CallState::Ended, Some(EndReason::TerminatedBeforeAnswer)) => "terminated",
-        (CallState::Ended, _) => "failed",
-    }
 }
 
 fn refusal(why: String) -> ApiError {
@@ -1111,103 +1059,4 @@ fn refusal(why: String) -> ApiError {
         "invalid_call_state"
     };
     ApiError::refused(reason, why)
-}
-
-/// `wa.me/call/<number>[?biz_payload=…]`, with or without a scheme.
-pub fn parse_call_link(url: &str) -> ApiResult<(String, Option<String>)> {
-    let bad = |why: &str| {
-        ApiError::refused(
-            "invalid_link",
-            format!("{why}; expected wa.me/call/<number>[?biz_payload=…], got {url:?}."),
-        )
-    };
-    let rest = url.trim();
-    let rest = rest
-        .strip_prefix("https://")
-        .or_else(|| rest.strip_prefix("http://"))
-        .unwrap_or(rest);
-    let rest = rest.strip_prefix("www.").unwrap_or(rest);
-    let rest = rest
-        .strip_prefix("wa.me/")
-        .ok_or_else(|| bad("not a wa.me link"))?;
-    let rest = rest
-        .strip_prefix("call/")
-        .ok_or_else(|| bad("not a call link (wa.me/call/…)"))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let number: String = path
-        .trim_end_matches('/')
-        .chars()
-        .filter(|c| *c != '+')
-        .collect();
-    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("the number must be digits in international format"));
-    }
-    let mut payload = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == "biz_payload" {
-            let decoded = percent_decode(v)
-                .ok_or_else(|| bad("biz_payload is not valid percent-encoded UTF-8"))?;
-            crate::wire::json::check_chars(
-                "biz_payload",
-                &decoded,
-                crate::wire::messages::MAX_PAYLOAD,
-            )
-            .map_err(|e| ApiError::refused("invalid_link", e.details))?;
-            payload = Some(decoded);
-        }
-    }
-    Ok((number, payload))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn call_links_parse_with_and_without_scheme() {
-        assert_eq!(
-            parse_call_link("wa.me/call/15550783881").unwrap(),
-            ("15550783881".into(), None)
-        );
-        assert_eq!(
-            parse_call_link("https://wa.me/call/15550783881?biz_payload=Q").unwrap(),
-            ("15550783881".into(), Some("Q".into()))
-        );
-        assert_eq!(
-            parse_call_link("http://wa.me/call/+15550783881/?x=1&biz_payload=a%20b%C3%A9")
-                .unwrap()
-                .1,
-            Some("a bé".into())
-        );
-        assert!(parse_call_link("https://wa.me/15550783881").is_err());
-        assert!(parse_call_link("https://example.com/call/1").is_err());
-        assert!(parse_call_link("wa.me/call/abc").is_err());
-        assert!(parse_call_link(&format!("wa.me/call/1?biz_payload={}", "x".repeat(513))).is_err());
-        assert!(parse_call_link("wa.me/call/1?biz_payload=%ZZ").is_err());
-    }
 }

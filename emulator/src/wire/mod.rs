@@ -3,6 +3,8 @@
 
 pub mod calls;
 pub mod json;
+pub mod link;
 pub mod messages;
 pub mod settings;
 pub mod templates;
+pub mod url;
