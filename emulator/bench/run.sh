@@ -39,7 +39,8 @@ for t in wrk taskset curl awk; do command -v $t >/dev/null || die "$t is needed"
 BIN=${CARGO_TARGET_DIR:-target}/release
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     step "building release binaries (wa-emulator, examples floor and sink)"
-    cargo build --release -q -p wa-emulator --bin wa-emulator --example floor --example sink
+    cargo build --release -q -p wa-emulator-cli --bin wa-emulator
+    cargo build --release -q -p wa-emulator --example floor --example sink
 fi
 EMU_BIN=$BIN/wa-emulator
 FLOOR_BIN=$BIN/examples/floor

@@ -3,7 +3,6 @@
 
 mod emulator {
     mod access;
-    mod binary;
     mod calls;
     mod concurrency;
     mod conformance;
@@ -16,7 +15,6 @@ mod emulator {
     mod raw_http;
     mod receiver_faults;
     mod recipients;
-    mod restart;
     mod robustness;
     mod sip;
     mod slow_clients;

@@ -4,7 +4,7 @@
 // the default (+1) number, then a business-initiated one on the tenant's second number,
 // since +1 numbers cannot call users (138013).
 //
-// Environment: WA_EMULATOR_BIN (the binary; the Rust test `ui_browser` sets it),
+// Environment: WA_EMULATOR_BIN (the binary; the Rust test `inspector` in cli/tests sets it),
 // CHROMIUM (default /usr/bin/chromium), INSPECTOR_SCREENSHOT (a PNG path to write).
 
 import { spawn } from 'node:child_process';
@@ -32,7 +32,7 @@ function fail(why) {
 
 // The emulator on a free port; resolves with its base URL from the listening line.
 function startEmulator() {
-  if (!BIN) fail('WA_EMULATOR_BIN is not set: run this through `cargo test -p wa-emulator --test ui_browser`');
+  if (!BIN) fail('WA_EMULATOR_BIN is not set: run this through `cargo test -p wa-emulator-cli --test it inspector`');
   const child = spawn(BIN, ['serve', '--clock', 'virtual', '--addr', '127.0.0.1:0', '--seed', '7'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,6 @@
-//! The inspector (`/__emulator/ui`) in a real browser: runs `ui/test/inspector.test.mjs`
-//! with Node and Debian's headless Chromium against this build's binary. The script loads
+//! The inspector (`/__emulator/ui`) in a real browser: runs
+//! `emulator/ui/test/inspector.test.mjs` with Node and Debian's headless Chromium against
+//! this build's binary. The script loads
 //! the page, sees a message arrive over the live event stream, taps its call button, and
 //! checks that the connect and terminate deliveries appear with the receiver's answer; then,
 //! on the tenant's second number (the +1 default cannot call users: 138013), grants a
@@ -27,7 +28,7 @@ fn node_works() -> bool {
 
 #[test]
 fn inspector_drives_a_call_in_headless_chromium() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/test");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../emulator/ui/test");
     let missing = if !node_works() {
         Some("node is not installed".to_owned())
     } else if chromium().is_none() {

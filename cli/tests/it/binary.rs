@@ -3,21 +3,11 @@
 
 use super::harness::*;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The binary with no `WA_EMULATOR_*` variables from the test's environment.
-fn binary() -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_wa-emulator"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WA_EMULATOR_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 /// Runs to completion, killed after `limit`.
+// A real process: the limit is real time.
+#[allow(clippy::disallowed_methods)]
 fn run_bounded(mut cmd: std::process::Command, limit: Duration) -> std::process::Output {
     use std::process::Stdio;
     let mut child = cmd
@@ -59,114 +49,6 @@ fn binding_beyond_loopback_without_an_admin_token_exits_2_and_says_why() {
             "{how} {addr}: the message names the address and the fix: {stderr}"
         );
         assert!(!stdout.contains("listening"), "{stdout}");
-    }
-}
-
-/// A `serve` process: its URL (on loopback), its stderr so far, stopped with SIGTERM.
-struct Served {
-    child: std::process::Child,
-    url: String,
-    stderr: Arc<Mutex<String>>,
-    banner: String,
-}
-
-impl Served {
-    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        use std::io::{BufRead, BufReader, Read};
-        use std::process::Stdio;
-        let mut cmd = binary();
-        cmd.arg("serve").args(args).envs(envs.iter().copied());
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr: Arc<Mutex<String>> = Arc::default();
-        let (mut err, sink) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut banner = String::new();
-        out.read_line(&mut banner).unwrap();
-        let port = banner
-            .trim()
-            .rsplit(':')
-            .next()
-            .unwrap_or_else(|| panic!("no listening line: {banner:?} {}", stderr.lock().unwrap()))
-            .to_owned();
-        let mut rest = String::new();
-        for _ in 0..7 {
-            out.read_line(&mut rest).unwrap();
-        }
-        banner.push_str(&rest);
-        // Keep draining: a closed pipe would fail the emulator's next print.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            stderr,
-            banner,
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-    ) -> (u16, Value) {
-        use http_body_util::BodyExt;
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url));
-        if let Some(t) = token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let resp = client()
-            .request(
-                b.body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                    .unwrap(),
-            )
-            .await
-            .expect("the emulator answers");
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    /// SIGTERM, then everything it wrote to stderr.
-    fn stop(mut self) -> String {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(100));
-        let s = self.stderr.lock().unwrap().clone();
-        s
     }
 }
 
@@ -264,7 +146,7 @@ async fn beyond_loopback_every_admin_route_needs_the_admin_token() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let stderr = p.stop();
+    let (_, stderr) = p.stop();
     assert!(
         stderr.contains("beyond loopback"),
         "binding 0.0.0.0 warns: {stderr}"
@@ -383,7 +265,7 @@ async fn secrets_never_reach_the_logs() {
         got.len() >= 4 && got.iter().all(|r| r.signature_ok),
         "{got:?}"
     );
-    let stderr = p.stop();
+    let (_, stderr) = p.stop();
     assert!(
         stderr.contains("handshake succeeded") && stderr.contains("shutting down"),
         "stderr is captured: {stderr}"

@@ -1,0 +1,276 @@
+//! Test harness for the binary: a `wa-emulator serve` process on port 0 (its banner, its
+//! stderr, stopped with SIGTERM or `kill -9`), a webhook receiver that checks signatures
+//! with its own HMAC, and the default tenant's ids.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The default tenant's first number (+1: user-initiated calls only).
+pub const PHONE: &str = "106540352242922";
+/// The default tenant's second number (+44: business-initiated calls and permissions).
+pub const PHONE2: &str = "110972043181256";
+pub const WABA: &str = "102290129340398";
+pub const TOKEN: &str = "wa-emulator-token";
+pub const SECRET: &str = "wa-emulator-secret";
+pub const USER: &str = "16315551234";
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// A `voice_call` interactive message to `to` with these button parameters.
+pub fn voice_call(to: &str, params: Value) -> Value {
+    json!({"messaging_product":"whatsapp","recipient_type":"individual","to":to,"type":"interactive",
+           "interactive":{"type":"voice_call","body":{"text":"Call us on WhatsApp now"},"action":{"name":"voice_call","parameters":params}}})
+}
+
+/// The binary this package builds, with no `WA_EMULATOR_*` variables from the test's
+/// environment.
+pub fn binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wa-emulator"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WA_EMULATOR_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// A `wa-emulator serve` process: its URL (on loopback), its banner, its stderr so far.
+pub struct Served {
+    child: Child,
+    pub url: String,
+    pub banner: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Served {
+    /// `wa-emulator serve ARGS` with these extra environment variables; returns once the
+    /// banner is printed.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut cmd = binary();
+        cmd.arg("serve").args(args).envs(envs.iter().copied());
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr: Arc<Mutex<String>> = Arc::default();
+        let (mut err, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        out.read_line(&mut banner).unwrap();
+        let port = banner
+            .trim()
+            .strip_prefix("wa-emulator listening on ")
+            .and_then(|url| url.rsplit(':').next())
+            .unwrap_or_else(|| panic!("no listening line: {banner:?} {}", stderr.lock().unwrap()))
+            .to_owned();
+        let mut rest = String::new();
+        for _ in 0..7 {
+            out.read_line(&mut rest).unwrap();
+        }
+        banner.push_str(&rest);
+        // Keep draining: a closed pipe would fail the emulator's next print.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            banner,
+            stderr,
+        }
+    }
+
+    /// A request with this bearer token (or none); the answer's status and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let resp = client()
+            .request(b.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .expect("the emulator answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// [`Served::call`] with the default tenant's access token.
+    pub async fn request(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, Some(TOKEN), body).await
+    }
+
+    /// SIGTERM (SIGKILL after 10 s), then how it exited and everything it wrote to stderr.
+    // A real process: the grace period is real time.
+    #[allow(clippy::disallowed_methods)]
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let s = self.stderr.lock().unwrap().clone();
+        (status, s)
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// One webhook the [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub signature_ok: bool,
+}
+
+/// A webhook receiver that answers the GET handshake, verifies each POST's signature with
+/// its own HMAC-SHA256 (not the emulator's code), and answers with `status`.
+pub struct Receiver {
+    pub url: String,
+    pub got: Arc<Mutex<Vec<Received>>>,
+    pub status: Arc<AtomicU16>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(secret: &'static str, verify_token: &'static str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (g, s) = (got.clone(), status.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (g, s) = (g.clone(), s.clone());
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (g, s) = (g.clone(), s.clone());
+                        async move {
+                            let (code, body) = receive(req, secret, verify_token, &g, &s).await;
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(code)
+                                    .body(Full::new(Bytes::from(body)))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            got,
+            status,
+            _task: task,
+        }
+    }
+
+    pub async fn default_tenant() -> Self {
+        Self::start(SECRET, "wa-emulator-verify").await
+    }
+
+    /// Waits (bounded) until `n` webhooks arrived; returns what arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..500 {
+            if self.got.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// The handshake (`hub.mode`, `hub.verify_token`, `hub.challenge`) or one webhook.
+async fn receive(
+    req: hyper::Request<hyper::body::Incoming>,
+    secret: &str,
+    verify_token: &str,
+    got: &Mutex<Vec<Received>>,
+    status: &AtomicU16,
+) -> (u16, String) {
+    use hmac::{Hmac, Mac};
+    if req.method() == hyper::Method::GET {
+        let q = req.uri().query().unwrap_or("").to_owned();
+        let param = |k: &str| {
+            q.split('&')
+                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+                .to_owned()
+        };
+        return if param("hub.mode") == "subscribe" && param("hub.verify_token") == verify_token {
+            (200, param("hub.challenge"))
+        } else {
+            (403, "bad verify token".into())
+        };
+    }
+    let signature = req
+        .headers()
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    got.lock().unwrap().push(Received {
+        signature_ok: expected == signature,
+    });
+    (status.load(Ordering::SeqCst), "ok".into())
+}

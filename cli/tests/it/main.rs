@@ -1,0 +1,7 @@
+//! The `wa-emulator` binary's one integration-test binary: each test runs the built
+//! command as a process (`CARGO_BIN_EXE_wa-emulator`).
+
+mod binary;
+mod harness;
+mod inspector;
+mod restart;
