@@ -1,5 +1,6 @@
 //! `/__emulator`: the admin and user-simulation API (PRODUCT §5, `ADMIN-API.md`).
 
+use super::admin_types::{self, WebhookState};
 use super::{views, Context, Request, Response};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{CallId, MessageId, PhoneNumberId, TemplateId, WaId};
@@ -51,7 +52,7 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
         ("GET", ["health"]) => Ok(json!({ "status": "ok" })),
-        ("GET", ["config"]) => Ok(config_json(engine, ctx)),
+        ("GET", ["config"]) => Ok(json!(config(engine, ctx))),
         ("POST", ["reset"]) => {
             engine.reset();
             Ok(json!({ "status": "ok" }))
@@ -185,8 +186,8 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
                 .set_template_status(&TemplateId::from(*id), status, Value::from(reason))
                 .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("No template {id}.")))
         }
-        ("GET", ["webhooks"]) => Ok(webhooks_json(engine, req)),
-        ("GET", ["requests"]) => Ok(requests_json(engine, req)),
+        ("GET", ["webhooks"]) => Ok(json!(webhook_log(engine, req))),
+        ("GET", ["requests"]) => Ok(json!(request_log(engine, req))),
         ("GET", ["messages"]) => Ok(messages_json(engine)),
         ("GET", ["calls"]) => Ok(views::calls_json(engine)),
         ("GET", ["sip"]) => {
@@ -260,82 +261,91 @@ pub fn advance_target(engine: &Engine, b: &Map<String, Value>) -> ApiResult<u64>
 }
 
 pub fn clock_json(engine: &Engine) -> Value {
-    let mode = match engine.clock {
-        ClockMode::Real => "real",
-        ClockMode::Virtual => "virtual",
-    };
-    json!({ "mode": mode, "now": engine.now() / 1000, "now_ms": engine.now() })
+    json!(clock(engine))
 }
 
-fn config_json(engine: &Engine, ctx: &Context) -> Value {
+fn clock(engine: &Engine) -> admin_types::Clock {
+    admin_types::Clock {
+        mode: engine.clock,
+        now: engine.now() / 1000,
+        now_ms: engine.now(),
+    }
+}
+
+fn config(engine: &Engine, ctx: &Context) -> admin_types::Config {
     let t = &engine.st.tenants;
     let app = t.apps.first();
     let waba = t.wabas.first();
     let phone = t.phone_numbers.first();
-    json!({
-        "url": ctx.listen_url,
-        "app_id": app.map(|a| a.id.as_str()),
-        "app_secret": app.map(|a| a.secret.as_str()),
-        "access_token": app.and_then(|a| a.access_tokens.first()),
-        "verify_token": app.map(|a| a.verify_token.as_str()),
-        "webhook_url": app.and_then(|a| a.webhook_url.as_deref()),
-        "waba_id": waba.map(|w| w.id.as_str()),
-        "phone_number_id": phone.map(|p| p.id.as_str()),
-        "display_phone_number": phone.map(|p| p.display_phone_number.as_str()),
+    admin_types::Config {
+        url: ctx.listen_url.clone(),
+        app_id: app.map(|a| a.id.clone()),
+        app_secret: app.map(|a| a.secret.clone()),
+        access_token: app.and_then(|a| a.access_tokens.first().cloned()),
+        verify_token: app.map(|a| a.verify_token.clone()),
+        webhook_url: app.and_then(|a| a.webhook_url.clone()),
+        waba_id: waba.map(|w| w.id.clone()),
+        phone_number_id: phone.map(|p| p.id.clone()),
+        display_phone_number: phone.map(|p| p.display_phone_number.clone()),
         // Every number with what it can do: +1 numbers take user-initiated calls only.
-        "phone_numbers": t.phone_numbers.iter().map(|p| json!({
-            "id": p.id.as_str(),
-            "display_phone_number": p.display_phone_number,
-            "waba_id": p.waba_id.as_str(),
-            "business_initiated_calling": p.business_initiated_calling(),
-            "profile": p.profile,
-        })).collect::<Vec<_>>(),
-        "clock": clock_json(engine),
-        "tenants": t,
-        "behaviour": engine.behaviour,
-    })
+        phone_numbers: t
+            .phone_numbers
+            .iter()
+            .map(|p| admin_types::BusinessNumber {
+                id: p.id.clone(),
+                display_phone_number: p.display_phone_number.clone(),
+                waba_id: p.waba_id.clone(),
+                business_initiated_calling: p.business_initiated_calling(),
+                profile: p.profile,
+            })
+            .collect(),
+        clock: clock(engine),
+        tenants: t.clone(),
+        behaviour: engine.behaviour.clone(),
+    }
 }
 
-fn delivery_json(engine: &Engine, d: &Delivery) -> Value {
+fn logged_webhook(engine: &Engine, d: &Delivery) -> admin_types::LoggedWebhook {
     let url = engine.webhook_url(&d.app_id);
     let state = match d.state {
-        DeliveryState::Pending if url.is_none() => "held",
-        DeliveryState::Pending => "pending",
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Dead => "dead",
+        DeliveryState::Pending if url.is_none() => WebhookState::Held,
+        DeliveryState::Pending => WebhookState::Pending,
+        DeliveryState::Delivered => WebhookState::Delivered,
+        DeliveryState::Dead => WebhookState::Dead,
     };
-    let mut v = json!({
-        "id": format!("d{}", d.seq),
-        "seq": d.seq,
-        "field": d.field,
-        "event": d.event,
-        "url": url,
-        "state": state,
-        "created_at": d.created_at_ms / 1000,
-        "created_at_ms": d.created_at_ms,
-        "signature": d.signature,
-        "body": serde_json::from_str::<Value>(&d.body).unwrap_or(Value::Null),
-        "raw": d.body,
-        "attempts": d.attempts.iter().map(|a| json!({
-            "at": a.at_ms / 1000, "at_ms": a.at_ms, "url": a.url, "status": a.status, "error": a.error, "response_body": a.response_body,
-        })).collect::<Vec<_>>(),
-    });
-    if let Some(c) = &d.call_id {
-        v["call_id"] = c.clone().into();
+    admin_types::LoggedWebhook {
+        id: format!("d{}", d.seq),
+        seq: d.seq,
+        field: d.field.clone(),
+        event: d.event.clone(),
+        url,
+        state,
+        created_at: d.created_at_ms / 1000,
+        created_at_ms: d.created_at_ms,
+        signature: d.signature.clone(),
+        body: serde_json::from_str::<Value>(&d.body).unwrap_or(Value::Null),
+        raw: d.body.clone(),
+        attempts: d
+            .attempts
+            .iter()
+            .map(|a| admin_types::LoggedAttempt {
+                at: a.at_ms / 1000,
+                at_ms: a.at_ms,
+                url: a.url.clone(),
+                status: a.status,
+                error: a.error.clone(),
+                response_body: a.response_body.clone(),
+            })
+            .collect(),
+        call_id: d.call_id.as_deref().map(CallId::from),
+        message_id: d.message_id.as_deref().map(MessageId::from),
+        chaos: d.chaos.clone(),
+        next_attempt_at_ms: (d.state == DeliveryState::Pending && !d.attempts.is_empty())
+            .then_some(d.next_attempt_at_ms),
     }
-    if let Some(m) = &d.message_id {
-        v["message_id"] = m.clone().into();
-    }
-    if let Some(c) = &d.chaos {
-        v["chaos"] = c.clone().into();
-    }
-    if d.state == DeliveryState::Pending && !d.attempts.is_empty() {
-        v["next_attempt_at_ms"] = d.next_attempt_at_ms.into();
-    }
-    v
 }
 
-fn webhooks_json(engine: &Engine, req: &Request) -> Value {
+fn webhook_log(engine: &Engine, req: &Request) -> admin_types::WebhookLog {
     let since: u64 = req
         .query("since")
         .and_then(|s| s.trim_start_matches('d').parse().ok())
@@ -346,43 +356,50 @@ fn webhooks_json(engine: &Engine, req: &Request) -> Value {
         .query("limit")
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
-    let list: Vec<Value> = engine
-        .st
-        .outbox
-        .since(since)
-        .into_iter()
-        .filter(|d| field.is_none_or(|f| d.field == f))
-        .filter(|d| call.is_none_or(|c| d.call_id.as_deref() == Some(c)))
-        .take(limit)
-        .map(|d| delivery_json(engine, d))
-        .collect();
-    let last_seq = engine.st.outbox.last_seq();
-    json!({ "deliveries": list, "last_seq": last_seq, "evicted": engine.st.outbox.evicted, "capacity": engine.st.outbox.capacity, "pending": engine.st.outbox.pending_len(), "held_evicted": engine.st.outbox.held_evicted })
+    let outbox = &engine.st.outbox;
+    admin_types::WebhookLog {
+        deliveries: outbox
+            .since(since)
+            .into_iter()
+            .filter(|d| field.is_none_or(|f| d.field == f))
+            .filter(|d| call.is_none_or(|c| d.call_id.as_deref() == Some(c)))
+            .take(limit)
+            .map(|d| logged_webhook(engine, d))
+            .collect(),
+        last_seq: outbox.last_seq(),
+        evicted: outbox.evicted,
+        capacity: outbox.capacity,
+        pending: outbox.pending_len(),
+        held_evicted: outbox.held_evicted,
+    }
 }
 
-fn requests_json(engine: &Engine, req: &Request) -> Value {
+fn request_log(engine: &Engine, req: &Request) -> admin_types::RequestLog {
     let since: u64 = req.query("since").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let list: Vec<Value> = engine
-        .st
-        .journal
-        .entries
-        .iter()
-        .filter(|e| e.seq > since)
-        .map(|e| {
-            json!({
-                "seq": e.seq,
-                "at": e.at_ms / 1000,
-                "at_ms": e.at_ms,
-                "method": e.method,
-                "path": e.path,
-                "query": e.query,
-                "body": serde_json::from_str::<Value>(&e.body).unwrap_or_else(|_| Value::String(e.body.clone())),
-                "status": e.status,
-                "response": serde_json::from_str::<Value>(&e.response).unwrap_or_else(|_| Value::String(e.response.clone())),
+    // A body or an answer that is not JSON is shown as a JSON string.
+    let json_or_text =
+        |s: &str| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_owned()));
+    let journal = &engine.st.journal;
+    admin_types::RequestLog {
+        requests: journal
+            .entries
+            .iter()
+            .filter(|e| e.seq > since)
+            .map(|e| admin_types::LoggedRequest {
+                seq: e.seq,
+                at: e.at_ms / 1000,
+                at_ms: e.at_ms,
+                method: e.method.clone(),
+                path: e.path.clone(),
+                query: e.query.clone(),
+                body: json_or_text(&e.body),
+                status: e.status,
+                response: json_or_text(&e.response),
             })
-        })
-        .collect();
-    json!({ "requests": list, "evicted": engine.st.journal.evicted, "capacity": engine.st.journal.capacity })
+            .collect(),
+        evicted: journal.evicted,
+        capacity: journal.capacity,
+    }
 }
 
 fn messages_json(engine: &Engine) -> Value {

@@ -5,6 +5,7 @@
 //! below this layer can make the service fail.
 
 mod admin;
+pub mod admin_types;
 mod graph;
 mod views;
 
