@@ -7,6 +7,7 @@ pub mod ids;
 pub mod message;
 pub mod permission;
 pub mod settings;
+pub mod sip;
 pub mod template;
 pub mod tenant;
 pub mod user;

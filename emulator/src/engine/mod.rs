@@ -11,11 +11,15 @@
 //! - `messaging.rs`: `/messages`, statuses, templates, inbound texts and reads.
 //! - `calling.rs`: taps, links, native and business calls, `/calls`, permissions, settings.
 
-mod calling;
+mod calls;
 mod messaging;
+mod permissions;
 #[cfg(test)]
 mod proptests;
+mod settings;
+mod sip;
 mod sweep;
+mod templates;
 
 use crate::domain::call::Call;
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
@@ -35,8 +39,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-pub use calling::SipInvite;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClockMode {
@@ -54,7 +56,7 @@ pub enum Timer {
 /// Work for the I/O shell that is not a webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    SipInvite(Box<SipInvite>),
+    SipInvite(Box<crate::domain::sip::SipInvite>),
     SipHangup { call_id: CallId, duration_secs: u64 },
 }
 

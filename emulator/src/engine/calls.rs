@@ -1,5 +1,6 @@
-//! Calls: user taps, deep links, native calls, business-initiated calls, the `/calls`
-//! actions, call permissions and calling settings.
+//! Calls: the user's taps, links and call-icon calls, the business's `/calls` actions
+//! (`connect` included), and each action applied through the state machine
+//! ([`decide`]) with the webhooks, timers and SIP effects that follow.
 
 use super::{unknown_object, Effect, Engine, Timer};
 use crate::domain::call::{
@@ -7,45 +8,13 @@ use crate::domain::call::{
 };
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{country_of, AppId, CallId, MessageId, PhoneNumberId, WaId};
-use crate::domain::message::{MessageStatus, OutboundMessage};
-use crate::domain::permission::{
-    Grant, Permission, RequestExpiry, RequestLifetime, CONNECTED_CALLS_PER_DAY, DAY_MS,
-    TEMPORARY_PERMISSION_MS, WEEK_MS,
-};
+use crate::domain::message::MessageStatus;
+use crate::domain::permission::{Grant, Permission, CONNECTED_CALLS_PER_DAY, DAY_MS};
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
 use crate::webhook::payload;
 use crate::wire::calls::{self, CallAction};
-use crate::wire::settings;
 use serde_json::{json, Map, Value};
-
-/// Everything the SIP signaller needs to place a user-initiated call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SipInvite {
-    pub call_id: CallId,
-    pub user_number: String,
-    /// The caller's username (`x-wa-meta-user-name`), when they have one and BSUIDs are on.
-    pub username: Option<String>,
-    /// The caller's BSUID (`x-wa-meta-user-id`), when BSUIDs are on.
-    pub user_id: Option<String>,
-    /// The caller's parent BSUID (`x-wa_meta-parent-user-id`), when they have one and
-    /// BSUIDs are on.
-    pub parent_user_id: Option<String>,
-    /// The spelling of the username and parent-id headers (`Behaviour`).
-    pub username_header: String,
-    pub parent_user_id_header: String,
-    pub business_number: String,
-    pub phone_number_id: String,
-    pub hostname: String,
-    pub port: u16,
-    pub transport: String,
-    pub request_uri_user_params: Vec<(String, String)>,
-    pub sdp_offer: String,
-    pub cta_payload: Option<String>,
-    pub deeplink_payload: Option<String>,
-    pub digest_username: String,
-    pub digest_password: String,
-}
 
 /// Concurrent calls per business number (138002).
 const MAX_CONCURRENT_CALLS: usize = 1000;
@@ -236,32 +205,8 @@ impl Engine {
             )
         };
         if via_sip {
-            let server = phone.calling.sip.servers.first().cloned().ok_or_else(|| {
-                ApiError::refused(
-                    "sip_misconfigured",
-                    "SIP is ENABLED but no server is configured.",
-                )
-            })?;
-            self.effects.push(Effect::SipInvite(Box::new(SipInvite {
-                call_id: id.clone(),
-                user_number: user.wa_id.0.clone(),
-                username: user.username.clone().filter(|_| self.behaviour.bsuid),
-                user_id: self.behaviour.bsuid.then(|| user.user_id.clone()),
-                parent_user_id: user.parent_user_id.clone().filter(|_| self.behaviour.bsuid),
-                username_header: self.behaviour.sip_username_header.as_str().to_owned(),
-                parent_user_id_header: self.behaviour.sip_parent_user_id_header.as_str().to_owned(),
-                business_number: phone.display_phone_number.clone(),
-                phone_number_id: phone.id.0.clone(),
-                hostname: server.hostname,
-                port: server.port,
-                transport: server.transport,
-                request_uri_user_params: server.request_uri_user_params,
-                sdp_offer: call.offer_sdp.clone(),
-                cta_payload: call.cta_payload.clone(),
-                deeplink_payload: call.deeplink_payload.clone(),
-                digest_username: phone.display_phone_number.clone(),
-                digest_password: server.password,
-            })));
+            let invite = self.sip_invite(phone, user, &call)?;
+            self.effects.push(Effect::SipInvite(Box::new(invite)));
         } else {
             let value = payload::call_connect(&call, phone, self.seen(&phone.id, user), now, false);
             self.emit_for_phone(
@@ -283,164 +228,6 @@ impl Engine {
             self.grant_automatic_callback(phone, user, &id);
         }
         Ok(id)
-    }
-
-    fn grant_automatic_callback(&mut self, phone: &PhoneNumber, user: &User, call_id: &CallId) {
-        // A callback permission is for business-initiated calls: none where they do not exist.
-        if !phone.business_initiated_calling() {
-            return;
-        }
-        let now = self.now();
-        let perm = self.permission(&phone.id, &user.wa_id);
-        if perm.is_permanent() {
-            return;
-        }
-        let expires = now.saturating_add(TEMPORARY_PERMISSION_MS);
-        perm.grant = Grant::Temporary {
-            expires_at_ms: expires,
-        };
-        let reply = json!({ "response": "accept", "is_permanent": false, "expiration_timestamp": payload::ts(expires), "response_source": "automatic" });
-        self.emit_permission_reply(phone, user, Some(call_id.as_str()), reply);
-    }
-
-    fn emit_permission_reply(
-        &mut self,
-        phone: &PhoneNumber,
-        user: &User,
-        context_id: Option<&str>,
-        reply: Value,
-    ) -> MessageId {
-        let id = self.ids.message_id(&user.wa_id);
-        let now = self.now();
-        let context = context_id.map(|c| (phone.display_phone_number.as_str(), c));
-        let mut m = payload::inbound_base(
-            self.seen(&phone.id, user),
-            id.as_str(),
-            now,
-            context,
-            "interactive",
-        );
-        m.insert(
-            "interactive".into(),
-            json!({ "type": "call_permission_reply", "call_permission_reply": reply }),
-        );
-        let value = payload::inbound_message(phone, self.seen(&phone.id, user), m);
-        self.emit_for_phone(
-            phone,
-            "messages",
-            "call_permission_reply",
-            format!("user:{}", user.wa_id),
-            None,
-            Some(&id),
-            value,
-        );
-        id
-    }
-
-    /// The user answers a call permission request (or changes it from the profile).
-    pub fn user_permission_reply(
-        &mut self,
-        wa: &WaId,
-        response: &str,
-        permanent: bool,
-        message_id: Option<&MessageId>,
-        phone_id: Option<&PhoneNumberId>,
-    ) -> ApiResult<Value> {
-        let accept = match response {
-            "accept" => true,
-            "reject" => false,
-            other => {
-                return Err(ApiError::new(
-                    ErrorKind::InvalidValue,
-                    format!("response must be accept or reject; got {other:?}."),
-                ))
-            }
-        };
-        let (phone_id, context) = match message_id {
-            Some(mid) => {
-                let msg = self.message_to(wa, mid)?;
-                if !msg.is_permission_request {
-                    return Err(ApiError::refused(
-                        "not_a_permission_request",
-                        format!("Message {mid} is not a call permission request."),
-                    ));
-                }
-                if msg.status == MessageStatus::Failed {
-                    return Err(ApiError::refused(
-                        "message_not_delivered",
-                        format!("Message {mid} failed; the user never saw it."),
-                    ));
-                }
-                if let Some(life) = msg.request_lifetime.filter(|l| l.expired(self.now())) {
-                    let why = match life.basis {
-                        RequestExpiry::Unanswered => "it went unanswered for 7 days after delivery",
-                        RequestExpiry::Answered => "7 days have passed since the user answered it",
-                        RequestExpiry::Superseded => "the user answered a newer permission request",
-                    };
-                    return Err(ApiError::refused(
-                        "permission_request_expired",
-                        format!(
-                            "Permission request {mid} expired at {}: {why}. Send a new request.",
-                            life.expires_at_ms / 1000
-                        ),
-                    ));
-                }
-                self.answer_permission_request(&msg);
-                (Some(msg.phone_number_id.clone()), Some(mid.0.clone()))
-            }
-            // From the business profile: by default the first number that can call users.
-            None => (
-                phone_id.cloned().or_else(|| {
-                    let t = &self.st.tenants.phone_numbers;
-                    t.iter()
-                        .find(|p| p.business_initiated_calling())
-                        .map(|p| p.id.clone())
-                }),
-                None,
-            ),
-        };
-        let phone = self.phone_or_default(phone_id.as_ref())?;
-        // Permissions exist only where business-initiated calling does (cloud-api §6.5).
-        self.require_business_initiated(&phone, "its users cannot grant it call permissions")
-            .map_err(|e| ApiError::refused("business_initiated_calling_unavailable", e.details))?;
-        let user = self.user_or_create(wa);
-        let now = self.now();
-        // Replying is the user interacting with the business.
-        self.open_window(&phone.id, wa);
-        let reply = if accept && permanent {
-            self.permission(&phone.id, wa).grant = Grant::Permanent;
-            json!({ "response": "accept", "is_permanent": true, "response_source": "user_action" })
-        } else if accept {
-            let expires = now.saturating_add(TEMPORARY_PERMISSION_MS);
-            self.permission(&phone.id, wa).grant = Grant::Temporary {
-                expires_at_ms: expires,
-            };
-            json!({ "response": "accept", "is_permanent": false, "expiration_timestamp": payload::ts(expires), "response_source": "user_action" })
-        } else {
-            self.permission(&phone.id, wa).grant = Grant::None;
-            json!({ "response": "reject", "response_source": "user_action" })
-        };
-        let id = self.emit_permission_reply(&phone, &user, context.as_deref(), reply);
-        Ok(json!({ "message_id": id.as_str() }))
-    }
-
-    /// The user answers a request: it stays answerable 7 days from now, and every older
-    /// request to the same user from the same number expires (cloud-api §6.5).
-    fn answer_permission_request(&mut self, answered: &OutboundMessage) {
-        let now = self.now();
-        for m in self.st.messages.values_mut() {
-            if m.to != answered.to || m.phone_number_id != answered.phone_number_id {
-                continue;
-            }
-            let Some(life) = &mut m.request_lifetime else {
-                continue;
-            };
-            if m.id == answered.id {
-                *life = RequestLifetime::answered(now);
-            } else if m.sent_at_ms < answered.sent_at_ms && !life.expired(now) {
-                *life = RequestLifetime::superseded(now);
-            }
-        }
     }
 
     pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<()> {
@@ -725,7 +512,12 @@ impl Engine {
         }
     }
 
-    fn connect_call(&mut self, call_id: &CallId, sdp: Option<String>, opaque: Option<String>) {
+    pub(super) fn connect_call(
+        &mut self,
+        call_id: &CallId,
+        sdp: Option<String>,
+        opaque: Option<String>,
+    ) {
         let now = self.now();
         self.cancel(&Timer::RingTimeout(call_id.clone()));
         let generated = self.sdp(false);
@@ -768,7 +560,7 @@ impl Engine {
 
     /// Ends a call: terminate webhook (or SIP BYE), and for business calls nobody
     /// picked up, the consecutive-unanswered count that can revoke the permission.
-    fn end_call(&mut self, call_id: &CallId, reason: EndReason, errors: Option<Value>) {
+    pub(super) fn end_call(&mut self, call_id: &CallId, reason: EndReason, errors: Option<Value>) {
         let now = self.now();
         self.cancel(&Timer::RingTimeout(call_id.clone()));
         let Some(c) = self.st.calls.get_mut(call_id) else {
@@ -841,177 +633,6 @@ impl Engine {
 
     pub(crate) fn ring_timeout(&mut self, call_id: &CallId) {
         let _ = self.apply_call_action(call_id, Action::RingTimeout, None, None);
-    }
-
-    // ---- SIP events from the shell ------------------------------------------------------
-
-    pub fn sip_answered(&mut self, call_id: &CallId, sdp: String) {
-        self.revision += 1;
-        if self
-            .st
-            .calls
-            .get(call_id)
-            .is_some_and(|c| c.is_ongoing() && c.state != CallState::Active)
-        {
-            self.connect_call(call_id, Some(sdp), None);
-        }
-    }
-
-    pub fn sip_failed(&mut self, call_id: &CallId, status: u16) {
-        self.revision += 1;
-        self.end_call(call_id, EndReason::SipFailure(status), None);
-    }
-
-    pub fn sip_timed_out(&mut self, call_id: &CallId) {
-        self.revision += 1;
-        self.end_call(call_id, EndReason::SipFailure(408), None);
-    }
-
-    /// The business's SIP server hung up (its BYE was answered; no BYE goes back).
-    pub fn sip_bye_from_server(&mut self, call_id: &CallId) {
-        self.revision += 1;
-        let now = self.st.now_ms;
-        let Some(c) = self.st.calls.get_mut(call_id) else {
-            return;
-        };
-        if !c.is_ongoing() {
-            return;
-        }
-        c.end_reason = Some(if c.state == CallState::Active {
-            EndReason::Completed
-        } else {
-            EndReason::TerminatedBeforeAnswer
-        });
-        c.state = CallState::Ended;
-        c.ended_at_ms = Some(now);
-    }
-
-    // ---- permissions and settings -------------------------------------------------------
-
-    /// `GET /{phone-number-id}/call_permissions?user_wa_id=…`
-    pub fn get_call_permissions(
-        &mut self,
-        app: &AppId,
-        phone_id: &PhoneNumberId,
-        query: &[(String, String)],
-    ) -> ApiResult<Value> {
-        let phone = self.phone_for(app, phone_id)?;
-        if !phone.calling.enabled {
-            return Err(ApiError::new(
-                ErrorKind::CallingNotEnabled,
-                format!(
-                    "Calling APIs are not enabled for phone number {}.",
-                    phone.id
-                ),
-            ));
-        }
-        self.require_business_initiated(&phone, "it has no call permissions to read")?;
-        let now = self.now();
-        self.st
-            .permission_api_hits
-            .retain(|t| now.saturating_sub(*t) < 1000);
-        if self.st.permission_api_hits.len() >= 100 {
-            return Err(ApiError::new(
-                ErrorKind::PermissionApiLimit,
-                "A maximum of 100 requests in a 1 second window is allowed.",
-            ));
-        }
-        self.st.permission_api_hits.push_back(now);
-        let q = |k: &str| {
-            query
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
-        let wa = match (q("user_wa_id"), q("recipient")) {
-            (Some(w), _) => WaId(crate::wire::json::phone_digits("user_wa_id", w)?),
-            // A BSUID or parent BSUID (cloud-api §6.4, §13); `user_wa_id` wins.
-            (None, Some(bsuid)) => self.user_by_bsuid(bsuid, "recipient")?,
-            (None, None) => return Err(crate::wire::json::missing("user_wa_id")),
-        };
-        let callable = self.st.users.get(&wa).is_none_or(|u| {
-            u.capabilities(&self.behaviour.versions)
-                .receives_business_calls()
-        });
-        let perm = self.permission(&phone.id, &wa).clone();
-        let permission = match (&perm.grant, callable) {
-            (Grant::Temporary { expires_at_ms }, true) => {
-                json!({ "status": "temporary", "expiration_time": expires_at_ms / 1000 })
-            }
-            (Grant::Permanent, true) => json!({ "status": "permanent" }),
-            _ => json!({ "status": "no_permission" }),
-        };
-        let limit = |period: &str, max: usize, stamps: &[u64], window: u64| {
-            let used = stamps
-                .iter()
-                .filter(|t| now.saturating_sub(**t) < window)
-                .count();
-            let mut l = json!({ "time_period": period, "max_allowed": max, "current_usage": used });
-            if used >= max {
-                if let Some(t) = Permission::window_frees_at(stamps, now, window) {
-                    l["limit_expiration_time"] = (t / 1000).into();
-                }
-            }
-            (l, used < max)
-        };
-        let limits = phone.profile.permission_limits();
-        let (day, day_ok) = limit("PT24H", limits.requests_per_day, &perm.requests, DAY_MS);
-        let (week, week_ok) = limit("P7D", limits.requests_per_week, &perm.requests, WEEK_MS);
-        let (calls, calls_ok) = limit(
-            "PT24H",
-            CONNECTED_CALLS_PER_DAY,
-            &perm.connected_calls,
-            DAY_MS,
-        );
-        Ok(json!({
-            "messaging_product": "whatsapp",
-            "permission": permission,
-            "actions": [
-                { "action_name": "send_call_permission_request", "can_perform_action": day_ok && week_ok && !perm.is_permanent() && callable, "limits": [day, week] },
-                { "action_name": "start_call", "can_perform_action": calls_ok && perm.is_granted(now) && callable, "limits": [calls] },
-            ],
-        }))
-    }
-
-    pub fn get_settings(
-        &self,
-        app: &AppId,
-        phone_id: &PhoneNumberId,
-        include_sip_credentials: bool,
-    ) -> ApiResult<Value> {
-        let phone = self.phone_for(app, phone_id)?;
-        Ok(settings::render(&phone.calling, include_sip_credentials))
-    }
-
-    pub fn post_settings(
-        &mut self,
-        app: &AppId,
-        phone_id: &PhoneNumberId,
-        body: &Map<String, Value>,
-    ) -> ApiResult<Value> {
-        let phone = self.phone_for(app, phone_id)?;
-        let now = self.now();
-        let ids = &mut self.ids;
-        let next = settings::apply(&phone.calling, body, now, app.as_str(), &mut || {
-            ids.alnum(24)
-        })?;
-        let announced = settings::is_announced_change(&phone.calling, &next);
-        if let Some(p) = self.phone_mut(phone_id) {
-            p.calling = next.clone();
-        }
-        if announced {
-            let value = payload::settings_update(&phone, now, settings::render_update(&next));
-            self.emit_for_phone(
-                &phone,
-                "account_settings_update",
-                "phone_number_settings",
-                format!("settings:{}", phone.id),
-                None,
-                None,
-                value,
-            );
-        }
-        Ok(json!({ "success": true }))
     }
 
     /// An SDP like Meta's: an ICE-lite offer (user-initiated) or answer (business-initiated).
