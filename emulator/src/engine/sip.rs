@@ -8,6 +8,16 @@ use crate::domain::ids::CallId;
 use crate::domain::sip::SipInvite;
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SipLogEntry {
+    pub at_ms: u64,
+    pub call_id: String,
+    pub outgoing: bool,
+    pub first_line: String,
+    pub raw: String,
+}
 
 impl Engine {
     /// The INVITE for a user-initiated call to a SIP-enabled number: to its first
@@ -85,5 +95,21 @@ impl Engine {
         });
         c.state = CallState::Ended;
         c.ended_at_ms = Some(now);
+    }
+
+    /// Records one SIP message for the admin API.
+    pub fn sip_log(&mut self, call_id: &str, outgoing: bool, first_line: String, raw: String) {
+        let at_ms = self.now();
+        self.st.sip_log.push_back(SipLogEntry {
+            at_ms,
+            call_id: call_id.to_owned(),
+            outgoing,
+            first_line,
+            raw,
+        });
+        while self.st.sip_log.len() > 1000 {
+            self.st.sip_log.pop_front();
+            self.st.sip_log_evicted += 1;
+        }
     }
 }

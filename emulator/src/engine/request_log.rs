@@ -1,0 +1,75 @@
+//! The request log: a bounded record of the Graph requests and their responses, shown
+//! at `GET /__emulator/requests`.
+
+use super::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+    pub status: u16,
+    pub response: String,
+}
+
+/// A bounded journal of Graph requests and responses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Journal {
+    pub entries: VecDeque<JournalEntry>,
+    pub next_seq: u64,
+    pub evicted: u64,
+    pub capacity: usize,
+}
+
+impl Journal {
+    pub fn push(&mut self, mut e: JournalEntry) {
+        self.next_seq += 1;
+        e.seq = self.next_seq;
+        if self.capacity == 0 {
+            self.evicted += 1;
+            return;
+        }
+        self.entries.push_back(e);
+        while self.entries.len() > self.capacity {
+            self.entries.pop_front();
+            self.evicted += 1;
+        }
+    }
+}
+
+impl Engine {
+    pub fn journal(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        status: u16,
+        response: &[u8],
+    ) {
+        let bound = |b: &[u8]| {
+            let s = String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
+            if b.len() > 64 * 1024 {
+                format!("{s}… ({} bytes)", b.len())
+            } else {
+                s
+            }
+        };
+        let e = JournalEntry {
+            seq: 0,
+            at_ms: self.now(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            body: bound(body),
+            status,
+            response: bound(response),
+        };
+        self.st.journal.push(e);
+    }
+}

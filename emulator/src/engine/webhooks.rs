@@ -1,0 +1,82 @@
+//! Webhook emission: a `value` becomes a signed envelope in the outbox of the app
+//! subscribed to the WABA, with the retry horizon of its field.
+
+use super::Engine;
+use crate::domain::ids::{CallId, MessageId, WabaId};
+use crate::domain::tenant::PhoneNumber;
+use crate::webhook::{codec, payload};
+use serde_json::Value;
+
+impl Engine {
+    /// Queues a webhook for the app subscribed to the WABA.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit(
+        &mut self,
+        waba: &WabaId,
+        field: &str,
+        event: &str,
+        order_key: String,
+        call_id: Option<&CallId>,
+        message_id: Option<&MessageId>,
+        value: Value,
+        entry_time: bool,
+    ) {
+        let Some(app) = self
+            .st
+            .tenants
+            .wabas
+            .iter()
+            .find(|w| &w.id == waba)
+            .map(|w| w.app_id.clone())
+        else {
+            return;
+        };
+        let Some(secret) = self
+            .st
+            .tenants
+            .apps
+            .iter()
+            .find(|a| a.id == app)
+            .map(|a| a.secret.clone())
+        else {
+            return;
+        };
+        let now = self.now();
+        let raw = payload::envelope_text(waba.as_str(), field, &value, entry_time.then_some(now));
+        let signature = codec::sign(secret.as_bytes(), raw.as_bytes());
+        let horizon = if field == "calls" {
+            self.behaviour.calls_retry_horizon_secs
+        } else {
+            self.behaviour.retry_horizon_secs
+        } * 1000;
+        self.st.outbox.push(
+            app.as_str(),
+            field,
+            event,
+            order_key,
+            call_id.map(|c| c.0.clone()),
+            message_id.map(|m| m.0.clone()),
+            raw,
+            signature,
+            now,
+            horizon,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_for_phone(
+        &mut self,
+        phone: &PhoneNumber,
+        field: &str,
+        event: &str,
+        order_key: String,
+        call_id: Option<&CallId>,
+        message_id: Option<&MessageId>,
+        value: Value,
+    ) {
+        let waba = phone.waba_id.clone();
+        self.emit(
+            &waba, field, event, order_key, call_id, message_id, value, false,
+        );
+    }
+}
