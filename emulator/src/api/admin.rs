@@ -379,9 +379,9 @@ fn request_log(engine: &Engine, req: &Request) -> admin_types::RequestLog {
     // A body or an answer that is not JSON is shown as a JSON string.
     let json_or_text =
         |s: &str| serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.to_owned()));
-    let journal = &engine.st.journal;
+    let history = &engine.st.request_history;
     admin_types::RequestLog {
-        requests: journal
+        requests: history
             .entries
             .iter()
             .filter(|e| e.seq > since)
@@ -397,8 +397,8 @@ fn request_log(engine: &Engine, req: &Request) -> admin_types::RequestLog {
                 response: json_or_text(&e.response),
             })
             .collect(),
-        evicted: journal.evicted,
-        capacity: journal.capacity,
+        evicted: history.evicted,
+        capacity: history.capacity,
     }
 }
 

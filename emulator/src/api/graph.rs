@@ -24,7 +24,7 @@ pub fn handle(engine: &mut Engine, req: &Request) -> Response {
         Ok(v) => Response::ok(&v),
         Err(e) => Response::error(engine, &e),
     };
-    engine.journal(
+    engine.record_request(
         &req.method,
         &req.path,
         &req.raw_query,

@@ -130,8 +130,9 @@ pub struct Behaviour {
     /// page writes `x-wa-meta-user-name`, integrators' plans `x-wa-meta-username`.
     pub sip_username_header: SipHeaderName,
     pub versions: VersionRules,
-    /// Capacity of the Graph request journal.
-    pub journal_capacity: usize,
+    /// Graph requests kept for `GET /__emulator/requests` (the engine's request history).
+    #[serde(rename = "journal_capacity")]
+    pub request_history_capacity: usize,
     /// Finished webhook deliveries kept in the log (pending ones are never evicted).
     pub delivery_log_capacity: usize,
     /// Messages kept for taps and reads; older ones are evicted and counted.
@@ -168,7 +169,7 @@ impl Default for Behaviour {
             sip_parent_user_id_header: SipHeaderName("x-wa_meta-parent-user-id".into()),
             sip_username_header: SipHeaderName("x-wa-meta-user-name".into()),
             versions: VersionRules::default(),
-            journal_capacity: 1_000,
+            request_history_capacity: 1_000,
             delivery_log_capacity: 10_000,
             message_retention: 20_000,
             call_retention: 10_000,

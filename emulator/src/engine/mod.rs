@@ -16,7 +16,7 @@ mod messaging;
 mod permissions;
 #[cfg(test)]
 mod proptests;
-mod request_log;
+mod request_history;
 mod retention;
 mod settings;
 mod sip;
@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-pub use request_log::{Journal, JournalEntry};
+pub use request_history::{RecordedRequest, RequestHistory};
 pub use sip::SipLogEntry;
 pub use tenants::unknown_object;
 
@@ -93,7 +93,9 @@ pub struct State {
     pub timers: BTreeSet<(u64, u64, Timer)>,
     pub timer_seq: u64,
     pub outbox: Outbox,
-    pub journal: Journal,
+    /// The Graph requests of `GET /__emulator/requests` (named `journal` in snapshots).
+    #[serde(rename = "journal")]
+    pub request_history: RequestHistory,
     pub permission_api_hits: VecDeque<u64>,
     pub sip_log: VecDeque<SipLogEntry>,
     pub sip_log_evicted: u64,
@@ -127,7 +129,7 @@ pub struct Engine {
     pub clock: ClockMode,
     ids: IdGen,
     /// A separate stream for `fbtrace_id`s: errors (even of read-only requests) must not
-    /// shift the ids that state depends on, or a journal replay would diverge.
+    /// shift the ids that state depends on, or a write-ahead-log replay would diverge.
     trace_ids: IdGen,
     pub st: State,
     effects: Vec<Effect>,
@@ -177,8 +179,8 @@ impl Engine {
                 self.behaviour.delivery_log_capacity,
                 self.behaviour.chaos.clone(),
             ),
-            journal: Journal {
-                capacity: self.behaviour.journal_capacity,
+            request_history: RequestHistory {
+                capacity: self.behaviour.request_history_capacity,
                 ..Default::default()
             },
             ..Default::default()

@@ -1,12 +1,14 @@
-//! The request log: a bounded record of the Graph requests and their responses, shown
-//! at `GET /__emulator/requests`.
+//! The request history: a bounded record of the Graph requests and their responses, in
+//! the engine's state and shown at `GET /__emulator/requests` (as `admin_types::RequestLog`).
+//! Not the write-ahead log of `--state` (`server/wal.rs`), which records every input.
 
 use super::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+/// One Graph request and its response; bodies beyond 64 KiB are cut.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JournalEntry {
+pub struct RecordedRequest {
     pub seq: u64,
     pub at_ms: u64,
     pub method: String,
@@ -17,17 +19,18 @@ pub struct JournalEntry {
     pub response: String,
 }
 
-/// A bounded journal of Graph requests and responses.
+/// The most recent Graph requests and responses, `capacity` of them; `seq` counts every
+/// request, `evicted` those dropped.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Journal {
-    pub entries: VecDeque<JournalEntry>,
+pub struct RequestHistory {
+    pub entries: VecDeque<RecordedRequest>,
     pub next_seq: u64,
     pub evicted: u64,
     pub capacity: usize,
 }
 
-impl Journal {
-    pub fn push(&mut self, mut e: JournalEntry) {
+impl RequestHistory {
+    pub fn push(&mut self, mut e: RecordedRequest) {
         self.next_seq += 1;
         e.seq = self.next_seq;
         if self.capacity == 0 {
@@ -43,7 +46,8 @@ impl Journal {
 }
 
 impl Engine {
-    pub fn journal(
+    /// Records a Graph request and the response it got.
+    pub fn record_request(
         &mut self,
         method: &str,
         path: &str,
@@ -60,7 +64,7 @@ impl Engine {
                 s
             }
         };
-        let e = JournalEntry {
+        let e = RecordedRequest {
             seq: 0,
             at_ms: self.now(),
             method: method.to_owned(),
@@ -70,6 +74,6 @@ impl Engine {
             status,
             response: bound(response),
         };
-        self.st.journal.push(e);
+        self.st.request_history.push(e);
     }
 }
