@@ -170,7 +170,7 @@ async fn dispatch(cmd: Command) -> i32 {
             server::run(opts).await
         }
         Command::Replay(args) => wa_emulator::replay::run(args).await,
-        Command::Run(args) => scenario::run(args, std::sync::Arc::new(InProcess)).await,
+        Command::Run(args) => scenario::run(args, std::sync::Arc::new(scenario::InProcess)).await,
         Command::Tap {
             wa_id,
             message_id,
@@ -285,30 +285,6 @@ async fn dispatch(cmd: Command) -> i32 {
             )
             .await
         }
-    }
-}
-
-/// The scenario runner's default door: a fresh emulator in this process per scenario,
-/// on a free loopback port, with a virtual clock starting at a fixed time.
-struct InProcess;
-
-struct InProcessTarget(server::Running);
-
-impl scenario::RunningTarget for InProcessTarget {
-    fn base_url(&self) -> String {
-        self.0.url()
-    }
-}
-
-impl scenario::TargetFactory for InProcess {
-    fn start(&self, seed: u64) -> scenario::Starting<'_> {
-        Box::pin(async move {
-            let mut opts = ServeOptions::for_tests(wa_emulator::engine::ClockMode::Virtual, seed);
-            // 2026-01-01T00:00:00Z: the same timestamps on every run.
-            opts.clock_start_ms = Some(1_767_225_600_000);
-            let running = server::spawn(opts).await?;
-            Ok(Box::new(InProcessTarget(running)) as Box<dyn scenario::RunningTarget>)
-        })
     }
 }
 

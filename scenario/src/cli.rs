@@ -274,7 +274,10 @@ pub fn load(name: &str, text: &str) -> Result<Loaded, String> {
     }
 }
 
-async fn execute(
+/// Runs the scenarios, `jobs` at a time, each against a fresh emulator from `factory`
+/// (or the shared `args.target`), printing a line per scenario unless `args.quiet`;
+/// returns the outcomes sorted by name.
+pub async fn execute(
     loaded: Vec<Loaded>,
     jobs: usize,
     args: &RunArgs,

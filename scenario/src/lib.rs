@@ -5,11 +5,17 @@
 //! only over HTTP (the Graph API and the `/__emulator` admin API), so the same scenario
 //! runs against a fresh in-process emulator or one at a URL.
 //!
+//! The crate depends on the emulator library (`wa-emulator`), for two things: the types
+//! of the admin answers it reads (`wa_emulator::api::admin_types`), and the in-process
+//! door ([`InProcess`]), which starts an emulator per scenario. The `wa-emulator` binary
+//! (package `wa-emulator-cli`) depends on both crates; nothing depends on it.
+//!
 //! # Layout
 //! - [`diagnostic`]: spans, source lines, rustc-style error rendering.
 //! - [`syntax`]: lexer, parser, syntax tree, canonical printer.
 //! - [`check`]: semantic checks (users, variables, kinds, durations).
-//! - [`runner`]: the HTTP client, matchers, and the step interpreter.
+//! - [`runner`]: the HTTP client, matchers, the step interpreter, and the two doors
+//!   (`runner::target`: in-process or at a URL).
 //! - [`cli`]: `RunArgs`, file discovery, sharding, parallel execution, reports, JUnit.
 
 pub mod check;
@@ -19,7 +25,7 @@ pub mod runner;
 pub mod syntax;
 
 pub use cli::{run, RunArgs};
-pub use runner::target::{RemoteTarget, RunningTarget, Starting, TargetFactory};
+pub use runner::target::{InProcess, RemoteTarget, RunningTarget, Starting, TargetFactory};
 
 /// A typical 15-step scenario (a button call with payload, accepted, timed, hung up),
 /// varied by `i`; the speed benchmark runs a thousand of these.

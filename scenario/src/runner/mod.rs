@@ -16,10 +16,16 @@ use crate::syntax::json::quote;
 use crate::syntax::*;
 use http::{Http, Reply};
 use matcher::{best_match, find_key, get_path, mentions, Mismatch};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+use wa_emulator::api::admin_types::{
+    BusinessNumber, Clock, Config, RequestLog, WebhookLog, WebhookState,
+};
+use wa_emulator::domain::ids::{PhoneNumberId, WabaId};
+use wa_emulator::engine::ClockMode;
 
 /// The Graph API version the runner speaks; the emulator accepts any.
 pub const GRAPH_VERSION: &str = "v21.0";
@@ -143,7 +149,7 @@ struct Delivery {
     field: String,
     events: Vec<String>,
     body: Value,
-    state: String,
+    state: WebhookState,
 }
 
 struct Journaled {
@@ -154,25 +160,18 @@ struct Journaled {
     reply: Reply,
 }
 
-/// One of the tenant's business phone numbers, from `GET /__emulator/config`.
-#[derive(Clone, Debug)]
-struct BusinessNumber {
-    id: String,
-    display: String,
-    waba_id: String,
-}
-
 struct Ctx<'a> {
     http: &'a Http,
     base: String,
     opts: &'a Options,
     /// Line number of each step, for messages that point at another step.
     step_lines: Vec<usize>,
-    /// Every business number the emulator hosts for the tenant, first one first.
+    /// Every business number the emulator hosts for the tenant, first one first
+    /// (`GET /__emulator/config` `phone_numbers`).
     numbers: Vec<BusinessNumber>,
     /// The number business steps act as (`business uses number …`; the first by default).
-    phone_number_id: String,
-    waba_id: String,
+    phone_number_id: PhoneNumberId,
+    waba_id: WabaId,
     display_number: String,
     token: String,
     virtual_clock: Option<bool>,
@@ -210,8 +209,8 @@ impl<'a> Ctx<'a> {
                 .map(|s| src.line_col(s.span.start).0)
                 .collect(),
             numbers: Vec::new(),
-            phone_number_id: String::new(),
-            waba_id: String::new(),
+            phone_number_id: PhoneNumberId::from(""),
+            waba_id: WabaId::from(""),
             display_number: String::new(),
             token: String::new(),
             virtual_clock: None,
@@ -257,57 +256,40 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An admin answer read as the emulator's own type for it (`api::admin_types`).
+    async fn admin_answer<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let body = self.admin_ok("GET", path, None).await?.body;
+        serde_json::from_value(body.clone()).map_err(|e| {
+            format!(
+                "GET /__emulator{path} answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
+                summarize(&body)
+            )
+        })
+    }
+
     async fn graph(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
         let url = format!("{}{path}", self.base);
         self.http.send(method, &url, Some(&self.token), body).await
     }
 
     async fn load_config(&mut self) -> Result<(), String> {
-        let cfg = self.admin_ok("GET", "/config", None).await?.body;
-        let field = |k: &str| -> Result<String, String> {
-            match cfg.get(k) {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Number(n)) => Ok(n.to_string()),
-                _ => Err(format!(
-                    "GET /__emulator/config has no `{k}`: {}",
-                    summarize(&cfg)
-                )),
-            }
-        };
-        self.phone_number_id = field("phone_number_id")?;
-        self.waba_id = field("waba_id")?;
-        self.display_number = field("display_phone_number")?;
-        self.token = field("access_token")?;
-        // Every number, when the emulator lists them; the first is the default.
-        self.numbers = cfg
-            .get("phone_numbers")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|p| {
-                        Some(BusinessNumber {
-                            id: p.get("id").and_then(id_string)?,
-                            display: p.get("display_phone_number").and_then(id_string)?,
-                            waba_id: p
-                                .get("waba_id")
-                                .and_then(id_string)
-                                .unwrap_or_else(|| self.waba_id.clone()),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !self.numbers.iter().any(|n| n.id == self.phone_number_id) {
-            self.numbers.insert(
-                0,
-                BusinessNumber {
-                    id: self.phone_number_id.clone(),
-                    display: self.display_number.clone(),
-                    waba_id: self.waba_id.clone(),
-                },
-            );
-        }
+        let cfg: Config = self.admin_answer("/config").await?;
+        self.token = cfg
+            .access_token
+            .ok_or("GET /__emulator/config has no `access_token`: the emulator has no app")?;
+        let first = cfg.phone_numbers.first().cloned().ok_or(
+            "GET /__emulator/config lists no `phone_numbers`: the emulator has no business number",
+        )?;
+        self.numbers = cfg.phone_numbers;
+        self.act_as(first);
         Ok(())
+    }
+
+    /// Business steps act as this number from now on.
+    fn act_as(&mut self, number: BusinessNumber) {
+        self.phone_number_id = number.id;
+        self.waba_id = number.waba_id;
+        self.display_number = number.display_phone_number;
     }
 
     /// `business uses number …`: the number must be one the emulator hosts, named by its
@@ -317,13 +299,13 @@ impl<'a> Ctx<'a> {
         let Some(number) = self
             .numbers
             .iter()
-            .find(|b| digits(&b.display) == want || b.id == want)
+            .find(|b| digits(&b.display_phone_number) == want || b.id.as_str() == want)
             .cloned()
         else {
             let known = self
                 .numbers
                 .iter()
-                .map(|b| format!("{} (id {})", b.display, b.id))
+                .map(|b| format!("{} (id {})", b.display_phone_number, b.id))
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(format!(
@@ -331,9 +313,7 @@ impl<'a> Ctx<'a> {
                 n.value
             ));
         };
-        self.phone_number_id = number.id;
-        self.display_number = number.display;
-        self.waba_id = number.waba_id;
+        self.act_as(number);
         Ok(())
     }
 
@@ -341,8 +321,8 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.virtual_clock {
             return Ok(v);
         }
-        let clock = self.admin_ok("GET", "/clock", None).await?.body;
-        let v = clock.get("mode").and_then(Value::as_str) == Some("virtual");
+        let clock: Clock = self.admin_answer("/clock").await?;
+        let v = clock.mode == ClockMode::Virtual;
         self.virtual_clock = Some(v);
         Ok(v)
     }
@@ -807,59 +787,26 @@ impl<'a> Ctx<'a> {
 
     async fn refresh_webhooks(&mut self) -> Result<(), String> {
         let path = format!("/webhooks?since={}", self.webhook_max_seq);
-        let log = self.admin_ok("GET", &path, None).await?.body;
-        let Some(items) = log.get("deliveries").and_then(Value::as_array) else {
-            return Err(format!(
-                "GET /__emulator/webhooks has no `deliveries` array: {}",
-                summarize(&log)
-            ));
-        };
-        for d in items {
-            let Some(seq) = d.get("seq").and_then(Value::as_u64) else {
-                continue;
-            };
-            if seq <= self.webhook_max_seq {
+        let log: WebhookLog = self.admin_answer(&path).await?;
+        for d in log.deliveries {
+            if d.seq <= self.webhook_max_seq {
                 continue;
             }
-            self.webhook_max_seq = seq;
-            let body = match d.get("body") {
-                Some(b) if !b.is_null() => b.clone(),
-                _ => d
-                    .get("raw")
-                    .and_then(Value::as_str)
-                    .and_then(|r| serde_json::from_str(r).ok())
-                    .unwrap_or(Value::Null),
-            };
-            let field = d
-                .get("field")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| {
-                    get_path(&body, "entry[0].changes[0].field")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
-            let mut events = Vec::new();
-            if let Some(e) = d.get("event").and_then(Value::as_str) {
-                events.push(e.to_string());
-            }
-            if let Some(e) = event_of(&body) {
+            self.webhook_max_seq = d.seq;
+            // The log's `event`, and what the body says happened when that reads
+            // differently (`status_sent` is also `sent`).
+            let mut events = vec![d.event];
+            if let Some(e) = event_of(&d.body) {
                 if !events.iter().any(|x| x.eq_ignore_ascii_case(&e)) {
                     events.push(e);
                 }
             }
-            let state = d
-                .get("state")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
             self.deliveries.push(Delivery {
-                seq,
-                field,
+                seq: d.seq,
+                field: d.field,
                 events,
-                body,
-                state,
+                body: d.body,
+                state: d.state,
             });
         }
         Ok(())
@@ -867,37 +814,20 @@ impl<'a> Ctx<'a> {
 
     async fn refresh_requests(&mut self) -> Result<(), String> {
         let path = format!("/requests?since={}", self.request_max_seq);
-        let log = self.admin_ok("GET", &path, None).await?.body;
-        let Some(items) = log.get("requests").and_then(Value::as_array) else {
-            return Err(format!(
-                "GET /__emulator/requests has no `requests` array: {}",
-                summarize(&log)
-            ));
-        };
-        for r in items {
-            let Some(seq) = r.get("seq").and_then(Value::as_u64) else {
-                continue;
-            };
-            if seq <= self.request_max_seq {
+        let log: RequestLog = self.admin_answer(&path).await?;
+        for r in log.requests {
+            if r.seq <= self.request_max_seq {
                 continue;
             }
-            self.request_max_seq = seq;
-            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let body = match r.get("body") {
-                Some(Value::String(s)) => {
-                    serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
-                }
-                Some(v) => v.clone(),
-                None => Value::Null,
-            };
+            self.request_max_seq = r.seq;
             self.requests.push(Journaled {
-                seq,
-                method: s("method"),
-                path: s("path"),
-                body,
+                seq: r.seq,
+                method: r.method,
+                path: r.path,
+                body: r.body,
                 reply: Reply {
-                    status: r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16,
-                    body: r.get("response").cloned().unwrap_or(Value::Null),
+                    status: r.status,
+                    body: r.response,
                 },
             });
         }
@@ -1482,18 +1412,14 @@ pub fn event_of(body: &Value) -> Option<String> {
 fn delivery_line(d: &Delivery, consumed: &HashMap<u64, usize>) -> String {
     let _ = consumed;
     format!(
-        "#{} `{}` {}{}",
+        "#{} `{}` {} ({})",
         d.seq,
         d.field,
         d.events
             .first()
             .map(|e| format!("`{e}`"))
             .unwrap_or_else(|| "(no event)".into()),
-        if d.state.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", d.state)
-        }
+        d.state.as_str()
     )
 }
 

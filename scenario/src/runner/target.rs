@@ -1,11 +1,14 @@
 //! The seam between the runner and an emulator: the runner only ever needs a base URL.
 //!
-//! The scenario crate must not depend on the emulator crate (the emulator's binary
-//! depends on this one), so the in-process door is a [`TargetFactory`] the binary
-//! provides; the remote door (`--target URL`) is [`RemoteTarget`].
+//! Two doors, one behaviour: [`InProcess`] starts a fresh emulator in this process for
+//! each scenario (the default of `wa-emulator run`), [`RemoteTarget`] is an emulator
+//! someone else runs (`--target URL`). Both are driven over HTTP the same way. Tests that
+//! need an emulator misbehaving on purpose provide their own [`TargetFactory`].
 
 use std::future::Future;
 use std::pin::Pin;
+use wa_emulator::engine::ClockMode;
+use wa_emulator::server::{self, ServeOptions};
 
 /// What [`TargetFactory::start`] returns.
 pub type Starting<'a> =
@@ -32,14 +35,36 @@ impl RunningTarget for RemoteTarget {
     }
 }
 
-/// A factory for when there is no in-process emulator: every start fails with a clear
-/// message. Useful for tools that only ever use `--target`.
-pub struct NoInProcess;
+/// Where the in-process emulators' virtual clocks start: 2026-01-01T00:00:00Z, so
+/// timestamps are the same on every run.
+pub const CLOCK_START_MS: u64 = 1_767_225_600_000;
 
-impl TargetFactory for NoInProcess {
-    fn start(&self, _seed: u64) -> Starting<'_> {
-        Box::pin(async {
-            Err("no in-process emulator is available here; pass --target URL".to_string())
-        })
+/// The in-process door: a fresh emulator in this process per scenario, on a free
+/// loopback port, with a virtual clock starting at [`CLOCK_START_MS`].
+pub struct InProcess;
+
+/// An in-process emulator; dropping it shuts the emulator down.
+pub struct InProcessTarget(pub server::Running);
+
+impl RunningTarget for InProcessTarget {
+    fn base_url(&self) -> String {
+        self.0.url()
+    }
+}
+
+impl InProcess {
+    /// Starts one emulator, as [`TargetFactory::start`] does, keeping its type.
+    pub async fn spawn(seed: u64) -> Result<InProcessTarget, String> {
+        let mut opts = ServeOptions::for_tests(ClockMode::Virtual, seed);
+        opts.clock_start_ms = Some(CLOCK_START_MS);
+        Ok(InProcessTarget(server::spawn(opts).await?))
+    }
+}
+
+impl TargetFactory for InProcess {
+    fn start(&self, seed: u64) -> Starting<'_> {
+        Box::pin(
+            async move { Ok(Box::new(InProcess::spawn(seed).await?) as Box<dyn RunningTarget>) },
+        )
     }
 }

@@ -1,12 +1,23 @@
-//! The runner end to end against the fake emulator: what passes, and how failures read.
+//! The runner end to end against the real emulator, in-process: what passes, and how
+//! failures read. Ids repeat from run to run (a seeded emulator per test).
 
-use crate::fake::{Fake, FakeFactory, DISPLAY2, PHONE, PHONE2};
+use crate::fake::Misbehaving;
 use scenario::cli::{load, render_failure, RunArgs};
 use scenario::runner::http::Http;
+use scenario::runner::target::InProcessTarget;
 use scenario::runner::{run_scenario, Options};
+use scenario::{InProcess, RunningTarget};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The default tenant's numbers: the first (+1) has no business-initiated calling.
+const PHONE: &str = "106540352242922";
+const PHONE2: &str = "110972043181256";
+const DISPLAY2: &str = "447700900461";
+
+/// An SDP answer the emulator accepts, for the "app" that accepts calls below.
+const SDP_ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:app1\r\na=ice-pwd:appappappappappappappapp\r\na=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\na=setup:active\r\na=mid:audio\r\na=rtpmap:111 opus/48000/2\r\n";
 
 fn opts() -> Options {
     Options {
@@ -15,9 +26,17 @@ fn opts() -> Options {
     }
 }
 
-async fn run_on(fake: &Fake, text: &str, opts: &Options) -> Result<(), String> {
+async fn emulator() -> InProcessTarget {
+    InProcess::spawn(5).await.expect("the emulator starts")
+}
+
+async fn run_on(emu: &InProcessTarget, text: &str, opts: &Options) -> Result<(), String> {
+    run_at(&emu.base_url(), text, opts).await
+}
+
+async fn run_at(url: &str, text: &str, opts: &Options) -> Result<(), String> {
     let l = load("t.scn", text).unwrap_or_else(|e| panic!("{e}"));
-    run_scenario(&Http::new(), &fake.url, &l.source, &l.scenario, opts)
+    run_scenario(&Http::new(), url, &l.source, &l.scenario, opts)
         .await
         .map_err(|f| render_failure(&l, &f))
 }
@@ -36,15 +55,15 @@ expect 2 calls webhooks for $call
 
 #[tokio::test]
 async fn a_button_call_flow_passes() {
-    let fake = Fake::start().await;
-    run_on(&fake, BUTTON_FLOW, &opts()).await.unwrap();
+    let emu = emulator().await;
+    run_on(&emu, BUTTON_FLOW, &opts()).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_wrong_payload_fails_with_the_step_and_a_field_level_diff() {
-    let fake = Fake::start().await;
-    fake.echo_wrong_payload("order-41");
-    let err = run_on(&fake, BUTTON_FLOW, &opts()).await.unwrap_err();
+    let emu = emulator().await;
+    let text = BUTTON_FLOW.replacen("\"order-42\" as $msg", "\"order-41\" as $msg", 1);
+    let err = run_on(&emu, &text, &opts()).await.unwrap_err();
     assert!(err.contains("step t.scn:5:1"), "{err}");
     assert!(
         err.contains(
@@ -53,11 +72,11 @@ async fn a_wrong_payload_fails_with_the_step_and_a_field_level_diff() {
         "{err}"
     );
     assert!(
-        err.contains("expected a `calls` webhook `connect` for $call (wacid.FAKE2)"),
+        err.contains("expected a `calls` webhook `connect` for $call (wacid."),
         "{err}"
     );
     assert!(
-        err.contains("the closest delivered webhook was #2 `calls` `connect` (held)"),
+        err.contains("the closest delivered webhook was #4 `calls` `connect` (held)"),
         "{err}"
     );
     assert!(
@@ -68,19 +87,20 @@ async fn a_wrong_payload_fails_with_the_step_and_a_field_level_diff() {
 
 #[tokio::test]
 async fn within_steps_through_the_virtual_clock_until_the_webhook_is_due() {
-    let fake = Fake::start().await;
+    // An unanswered call rings for 60 s, then ends.
+    let emu = emulator().await;
     let text = "user alice is android 2.25.30
 alice calls the business as $call
 expect no calls webhook terminate for $call within 20s
 expect a calls webhook terminate for $call within 2m without duration
 ";
-    run_on(&fake, text, &opts()).await.unwrap();
+    run_on(&emu, text, &opts()).await.unwrap();
     let too_soon = "user bob is android 2.25.30 with number 16505559999
 bob calls the business as $call
 expect a calls webhook terminate for $call within 30s
 ";
-    let fake = Fake::start().await;
-    let err = run_on(&fake, too_soon, &opts()).await.unwrap_err();
+    let emu = emulator().await;
+    let err = run_on(&emu, too_soon, &opts()).await.unwrap_err();
     assert!(
         err.contains("expected a `calls` webhook `terminate`"),
         "{err}"
@@ -94,18 +114,19 @@ expect a calls webhook terminate for $call within 30s
 
 #[tokio::test]
 async fn an_unexpected_error_response_fails_and_suggests_expecting_it() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
+    // display_text allows 20 characters.
     let text = "user alice is android 2.25.30\nbusiness sends alice a call button \"Call us right now!!!!\"\n";
-    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    let err = run_on(&emu, text, &opts()).await.unwrap_err();
     assert!(err.contains("the request failed with HTTP 400"), "{err}");
     assert!(
         err.contains("add `expect error 131009` on the next line"),
         "{err}"
     );
     let expected = "user alice is android 2.25.30\nbusiness sends alice a call button \"Call us right now!!!!\"\nexpect error 131009 with status 400\n";
-    run_on(&fake, expected, &opts()).await.unwrap();
+    run_on(&emu, expected, &opts()).await.unwrap();
     let wrong = "user alice is android 2.25.30\nbusiness sends alice a call button \"Call us right now!!!!\"\nexpect error 100\n";
-    let err = run_on(&fake, wrong, &opts()).await.unwrap_err();
+    let err = run_on(&emu, wrong, &opts()).await.unwrap_err();
     assert!(
         err.contains("expected error code 100, got code 131009 (HTTP 400)"),
         "{err}"
@@ -114,37 +135,37 @@ async fn an_unexpected_error_response_fails_and_suggests_expecting_it() {
 
 #[tokio::test]
 async fn then_requires_order_and_each_webhook_is_matched_once() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
     let text = "user alice is android 2.25.30
 alice calls the business as $call
 alice hangs up $call
 expect a calls webhook terminate for $call
 then expect a calls webhook connect for $call
 ";
-    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    let err = run_on(&emu, text, &opts()).await.unwrap_err();
     assert!(
         err.contains("arrived before webhook #2 that `then` must follow"),
         "{err}"
     );
-    let fake = Fake::start().await;
+    let emu = emulator().await;
     let twice = "user alice is android 2.25.30
 alice calls the business as $call
 expect a calls webhook connect for $call
 expect a calls webhook connect for $call
 ";
-    let err = run_on(&fake, twice, &opts()).await.unwrap_err();
+    let err = run_on(&emu, twice, &opts()).await.unwrap_err();
     assert!(
         err.contains("already matched by the expectation on line 3"),
         "{err}"
     );
 }
 
-/// The Graph requests the fake received, as (method, path, body).
-async fn journal(fake: &Fake) -> Vec<(String, String, Value)> {
+/// The Graph requests the emulator received, as (method, path, body).
+async fn journal(emu: &InProcessTarget) -> Vec<(String, String, Value)> {
     let r = Http::new()
         .send(
             "GET",
-            &format!("{}/__emulator/requests", fake.url),
+            &format!("{}/__emulator/requests", emu.base_url()),
             None,
             None,
         )
@@ -166,7 +187,7 @@ async fn journal(fake: &Fake) -> Vec<(String, String, Value)> {
 
 #[tokio::test]
 async fn business_uses_number_switches_the_number_business_and_user_steps_act_on() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
     let text = format!(
         "user alice is android 2.25.30
 business calls alice
@@ -177,8 +198,12 @@ expect a messages webhook text for alice with {{\"metadata\": {{\"phone_number_i
 business sends alice a call button as $msg
 alice taps $msg as $tapped
 expect a calls webhook connect for $tapped with {{\"to\": \"{DISPLAY2}\"}}
+alice hangs up $tapped
+business asks alice for call permission as $req
+alice accepts call permission $req
 business calls alice as $call
 expect a calls webhook connect for $call with {{\"direction\": \"BUSINESS_INITIATED\", \"from\": \"{DISPLAY2}\", \"to\": \"16505550001\"}}
+alice declines $call
 alice calls the business as $native
 expect a calls webhook connect for $native with {{\"calls\": [{{\"to\": \"{DISPLAY2}\"}}], \"metadata\": {{\"phone_number_id\": \"{PHONE2}\"}}}}
 business uses number \"+15550783881\"
@@ -186,13 +211,14 @@ business calls alice
 expect error 138013
 "
     );
-    run_on(&fake, &text, &opts()).await.unwrap();
-    let requests = journal(&fake).await;
+    run_on(&emu, &text, &opts()).await.unwrap();
+    let requests = journal(&emu).await;
     let paths: Vec<&str> = requests.iter().map(|(_, p, _)| p.as_str()).collect();
     assert_eq!(
         paths,
         vec![
             format!("/v21.0/{PHONE}/calls"),
+            format!("/v21.0/{PHONE2}/messages"),
             format!("/v21.0/{PHONE2}/messages"),
             format!("/v21.0/{PHONE2}/calls"),
             format!("/v21.0/{PHONE}/calls"),
@@ -207,10 +233,10 @@ expect error 138013
 
 #[tokio::test]
 async fn an_unknown_business_number_fails_its_step_with_the_numbers_there_are() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
     let text =
         "user alice is android 2.25.30\nbusiness uses number 447700900462\nbusiness calls alice\n";
-    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    let err = run_on(&emu, text, &opts()).await.unwrap_err();
     assert!(err.contains("step t.scn:2:1"), "{err}");
     assert!(
         err.contains("2 | business uses number 447700900462"),
@@ -227,27 +253,62 @@ async fn an_unknown_business_number_fails_its_step_with_the_numbers_there_are() 
         "{err}"
     );
     assert!(
-        journal(&fake).await.is_empty(),
+        journal(&emu).await.is_empty(),
         "no request after the failing step"
     );
 }
 
 #[tokio::test]
 async fn absence_fails_when_a_matching_webhook_arrived() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
     let text = "user alice is android 2.25.30\nalice calls the business as $call\nexpect no calls webhook within 5s\n";
-    let err = run_on(&fake, text, &opts()).await.unwrap_err();
+    let err = run_on(&emu, text, &opts()).await.unwrap_err();
     assert!(
         err.contains("expected no `calls` webhooks within 5s, but 1 matching webhook arrived"),
         "{err}"
     );
 }
 
+/// A webhook receiver that only passes the verification handshake and acknowledges
+/// every webhook: enough of an app for `--app`, whose actions the test then takes.
+async fn handshake_only_app() -> (String, tokio::task::JoinHandle<()>) {
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let svc = hyper::service::service_fn(|req: hyper::Request<Incoming>| {
+                let challenge = req
+                    .uri()
+                    .query()
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("hub.challenge="))
+                    .unwrap_or("ok")
+                    .to_string();
+                async move {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        bytes::Bytes::from(challenge),
+                    )))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (url, task)
+}
+
 #[tokio::test]
 async fn app_mode_matches_the_graph_requests_the_app_makes() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
+    let (app_url, _app) = handshake_only_app().await;
     // The "app": waits for the connect in the delivery log, then pre-accepts and accepts.
-    let url = fake.url.clone();
+    let url = emu.base_url();
     let app = tokio::spawn(async move {
         let http = Http::new();
         let call_id = loop {
@@ -271,16 +332,18 @@ async fn app_mode_matches_the_graph_requests_the_app_makes() {
         };
         tokio::time::sleep(Duration::from_millis(150)).await;
         for action in ["pre_accept", "accept"] {
-            let body =
-                json!({"messaging_product": "whatsapp", "call_id": call_id, "action": action});
-            http.send(
-                "POST",
-                &format!("{url}/v21.0/{PHONE}/calls"),
-                Some("t"),
-                Some(&body),
-            )
-            .await
-            .unwrap();
+            let body = json!({"messaging_product": "whatsapp", "call_id": call_id, "action": action,
+                "session": {"sdp_type": "answer", "sdp": SDP_ANSWER}});
+            let r = http
+                .send(
+                    "POST",
+                    &format!("{url}/v21.0/{PHONE}/calls"),
+                    Some("wa-emulator-token"),
+                    Some(&body),
+                )
+                .await
+                .unwrap();
+            assert!(r.is_success(), "{action}: {r:?}");
         }
     });
     let text = "user alice is android 2.25.30
@@ -294,21 +357,40 @@ expect a calls webhook terminate for $call with {\"duration\": 60}
 expect the app not to terminate $call
 ";
     let app_opts = Options {
-        app: Some("http://127.0.0.1:9/app".into()),
+        app: Some(app_url),
         ..opts()
     };
-    run_on(&fake, text, &app_opts).await.unwrap();
+    run_on(&emu, text, &app_opts).await.unwrap();
     app.await.unwrap();
     let late = "user bob is android 2.25.30 with number 16505559999
 bob calls the business as $call
 expect the app to reject $call within 300ms
 ";
-    let err = run_on(&fake, late, &app_opts).await.unwrap_err();
+    let err = run_on(&emu, late, &app_opts).await.unwrap_err();
     assert!(err.contains("expected the app to reject $call"), "{err}");
     assert!(
         err.contains("the app made no Graph request at all"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn an_emulator_answering_other_shapes_fails_before_the_first_step_naming_the_route() {
+    let fake = Misbehaving::start(|_, path| match path {
+        "/__emulator/config" => (200, json!({"phone_number_id": PHONE})),
+        _ => (404, json!({})),
+    })
+    .await;
+    let err = run_at(&fake.url, "user alice is android 2.25.30\n", &opts())
+        .await
+        .unwrap_err();
+    assert!(err.contains("before the first step"), "{err}");
+    assert!(
+        err.contains("GET /__emulator/config answered something this runner cannot read (missing field `url`"),
+        "{err}"
+    );
+    assert!(err.contains("{\"phone_number_id\":"), "{err}");
+    assert!(err.contains("help: is the target a wa-emulator"), "{err}");
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -348,7 +430,7 @@ async fn the_cli_runs_folders_in_parallel_writes_junit_and_sets_the_exit_code() 
     let junit = dir.join("junit.xml");
     let mut a = args(vec![dir.clone()]);
     a.junit = Some(junit.clone());
-    assert_eq!(scenario::run(a, Arc::new(FakeFactory)).await, 1);
+    assert_eq!(scenario::run(a, Arc::new(InProcess)).await, 1);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("tests=\"4\" failures=\"1\" skipped=\"1\""),
@@ -359,15 +441,15 @@ async fn the_cli_runs_folders_in_parallel_writes_junit_and_sets_the_exit_code() 
     // Shard 1 of 2 holds a-passes and c-fails; shard 2 holds the ones that pass or skip.
     let mut shard2 = args(vec![dir.clone()]);
     shard2.partition = Some(scenario::cli::parse_partition("2/2").unwrap());
-    assert_eq!(scenario::run(shard2, Arc::new(FakeFactory)).await, 0);
+    assert_eq!(scenario::run(shard2, Arc::new(InProcess)).await, 0);
 
     std::fs::write(dir.join("calls/e-broken.scn"), "advence 2h\n").unwrap();
     assert_eq!(
-        scenario::run(args(vec![dir.clone()]), Arc::new(FakeFactory)).await,
+        scenario::run(args(vec![dir.clone()]), Arc::new(InProcess)).await,
         2
     );
     assert_eq!(
-        scenario::run(args(vec![dir.join("missing")]), Arc::new(FakeFactory)).await,
+        scenario::run(args(vec![dir.join("missing")]), Arc::new(InProcess)).await,
         2
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -375,7 +457,7 @@ async fn the_cli_runs_folders_in_parallel_writes_junit_and_sets_the_exit_code() 
 
 #[tokio::test]
 async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
-    let fake = Fake::start().await;
+    let emu = emulator().await;
     let dir = temp_dir("target");
     // Both files declare the same user number; without a reset between them the second
     // would see the first one's webhooks and fail `expect exactly 1`.
@@ -387,19 +469,59 @@ async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
         .unwrap();
     }
     let mut a = args(vec![dir.clone()]);
-    a.target = Some(fake.url.clone());
-    assert_eq!(
-        scenario::run(a, Arc::new(scenario::runner::target::NoInProcess)).await,
-        0
-    );
+    a.target = Some(emu.base_url());
+    assert_eq!(scenario::run(a, Arc::new(InProcess)).await, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The runner's own overhead on the benchmark workload, against the fake emulator.
+#[tokio::test]
+async fn the_target_door_fails_each_scenario_whose_reset_is_refused() {
+    let fake = Misbehaving::start(|_, _| {
+        (
+            500,
+            json!({"error": {"message": "(#1) An unknown error occurred", "code": 1}}),
+        )
+    })
+    .await;
+    let dir = temp_dir("target-refused");
+    std::fs::write(
+        dir.join("calls/a.scn"),
+        "user bob is ios 2.25.30\nbob calls the business as $c\n",
+    )
+    .unwrap();
+    let mut a = args(vec![dir.clone()]);
+    a.target = Some(fake.url.clone());
+    let outcomes = scenario::cli::execute(
+        scenario::cli::load_all(&scenario::cli::discover(std::slice::from_ref(&dir)).unwrap()).0,
+        1,
+        &a,
+        &Options {
+            reset: true,
+            ..Options::default()
+        },
+        Arc::new(InProcess),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    match &outcomes[..] {
+        [o] => match &o.verdict {
+            scenario::cli::Verdict::Failed(msg) => assert!(
+                msg.contains("before the first step")
+                    && msg.contains("POST /__emulator/reset answered HTTP 500"),
+                "{msg}"
+            ),
+            v => panic!("expected a failure, got {v:?}"),
+        },
+        other => panic!("one outcome expected: {other:?}"),
+    }
+}
+
+/// The thousand-scenario benchmark workload, each scenario against its own in-process
+/// emulator: the runner and the emulator together.
 /// `cargo test -p scenario --release --test it -- --ignored --nocapture bench`
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a benchmark, not a test"]
-async fn bench_a_thousand_fifteen_step_scenarios_against_the_fake() {
+async fn bench_a_thousand_fifteen_step_scenarios_in_process() {
     let dir = temp_dir("bench");
     for i in 0..1000 {
         std::fs::write(
@@ -409,10 +531,9 @@ async fn bench_a_thousand_fifteen_step_scenarios_against_the_fake() {
         .unwrap();
     }
     let started = std::time::Instant::now();
-    assert_eq!(
-        scenario::run(args(vec![dir.clone()]), Arc::new(FakeFactory)).await,
-        0
-    );
+    let mut a = args(vec![dir.clone()]);
+    a.jobs = None;
+    assert_eq!(scenario::run(a, Arc::new(InProcess)).await, 0);
     println!("1000 scenarios x 15 steps: {:?}", started.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
 }
