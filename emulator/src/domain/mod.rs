@@ -6,6 +6,7 @@ pub mod error;
 pub mod ids;
 pub mod message;
 pub mod permission;
+pub mod sdp;
 pub mod settings;
 pub mod sip;
 pub mod template;

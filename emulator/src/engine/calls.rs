@@ -10,6 +10,7 @@ use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{country_of, AppId, CallId, MessageId, PhoneNumberId, WaId};
 use crate::domain::message::MessageStatus;
 use crate::domain::permission::{Grant, Permission, CONNECTED_CALLS_PER_DAY, DAY_MS};
+use crate::domain::sdp;
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
 use crate::webhook::payload;
@@ -184,7 +185,7 @@ impl Engine {
         // The user calling opens the service window whether or not anyone answers.
         self.open_window(&phone.id, &user.wa_id);
         let id = self.ids.call_id(&user.wa_id);
-        let offer = self.sdp(true);
+        let offer = sdp::meta_sdp(&mut self.ids, true);
         let via_sip = phone.calling.sip.enabled;
         let call = Call {
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),
@@ -430,7 +431,7 @@ impl Engine {
                 offer,
             )
         };
-        call.answer_sdp = Some(self.sdp(false));
+        call.answer_sdp = Some(sdp::meta_sdp(&mut self.ids, false));
         let value = payload::call_status(&call, phone, self.seen(&phone.id, &user), "RINGING", now);
         self.emit_for_phone(
             phone,
@@ -500,7 +501,7 @@ impl Engine {
             Decision::Go(CallState::Active) => {
                 if action == Action::Accept {
                     if let (Some(pre), Some(given)) = (&call.answer_sdp, &sdp) {
-                        if !calls::same_sdp(pre, given) {
+                        if !sdp::same(pre, given) {
                             return Err("the SDP answer in accept does not match the one given in pre_accept for this call".into());
                         }
                     }
@@ -520,7 +521,7 @@ impl Engine {
     ) {
         let now = self.now();
         self.cancel(&Timer::RingTimeout(call_id.clone()));
-        let generated = self.sdp(false);
+        let generated = sdp::meta_sdp(&mut self.ids, false);
         let Some(c) = self.st.calls.get_mut(call_id) else {
             return;
         };
@@ -633,43 +634,6 @@ impl Engine {
 
     pub(crate) fn ring_timeout(&mut self, call_id: &CallId) {
         let _ = self.apply_call_action(call_id, Action::RingTimeout, None, None);
-    }
-
-    /// An SDP like Meta's: an ICE-lite offer (user-initiated) or answer (business-initiated).
-    fn sdp(&mut self, offer: bool) -> String {
-        let session = self.ids.u64() % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000;
-        let ufrag = self.ids.alnum(12);
-        let pwd = self.ids.alnum(32);
-        let fp: Vec<String> = (0..32)
-            .map(|_| self.ids.lower_hex(2).to_ascii_uppercase())
-            .collect();
-        let setup = if offer { "actpass" } else { "passive" };
-        [
-            "v=0".to_owned(),
-            format!("o=- {session} 2 IN IP4 127.0.0.1"),
-            "s=-".into(),
-            "t=0 0".into(),
-            "a=group:BUNDLE audio".into(),
-            "a=ice-lite".into(),
-            "m=audio 3480 UDP/TLS/RTP/SAVPF 111 126".into(),
-            "c=IN IP4 127.0.0.1".into(),
-            "a=rtcp:9 IN IP4 0.0.0.0".into(),
-            "a=candidate:1 1 udp 2113937151 127.0.0.1 3480 typ host generation 0 network-cost 50"
-                .into(),
-            format!("a=ice-ufrag:{ufrag}"),
-            format!("a=ice-pwd:{pwd}"),
-            format!("a=fingerprint:sha-256 {}", fp.join(":")),
-            format!("a=setup:{setup}"),
-            "a=mid:audio".into(),
-            "a=sendrecv".into(),
-            "a=rtcp-mux".into(),
-            "a=rtpmap:111 opus/48000/2".into(),
-            "a=rtcp-fb:111 transport-cc".into(),
-            "a=fmtp:111 minptime=10;useinbandfec=1".into(),
-            "a=rtpmap:126 telephone-event/8000".into(),
-            String::new(),
-        ]
-        .join("\r\n")
     }
 }
 

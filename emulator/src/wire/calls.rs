@@ -1,10 +1,11 @@
-//! `POST /{phone-number-id}/calls` bodies → call actions, with SDP checks that catch
-//! integration bugs early.
+//! `POST /{phone-number-id}/calls` bodies → call actions, with SDP checks
+//! ([`crate::domain::sdp`]) that catch integration bugs early.
 
 use super::json::{self, invalid, missing, quote_bounded, Obj};
 use super::messages::{self, Recipient};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{CallId, WaId};
+use crate::domain::sdp::{self, SdpProblem};
 use serde_json::{Map, Value};
 
 pub const MAX_OPAQUE: usize = 512;
@@ -123,50 +124,24 @@ fn session(root: &Obj<'_>, expected_type: &str, require_fingerprint: bool) -> Ap
     Err(missing("session"))
 }
 
-/// Enough SDP checking to catch integration bugs: a version line first, an audio
-/// section, and (with DTLS, the default) a fingerprint.
+/// The SDP checks of [`sdp::check`] as a Graph error naming the field.
 pub fn check_sdp(path: &str, sdp: &str, require_fingerprint: bool) -> ApiResult<()> {
-    let bad = |why: &str| {
-        ApiError::new(
-            ErrorKind::InvalidParameter,
-            format!("{path} is not a valid SDP: {why}."),
-        )
-    };
-    if sdp.len() > 64 * 1024 {
-        return Err(bad(&format!(
-            "it is {} bytes long, more than 64 KiB",
-            sdp.len()
-        )));
-    }
-    let first = sdp.lines().next().unwrap_or("");
-    if first.trim_end() != "v=0" {
-        return Err(bad(&format!(
+    let why = match sdp::check(sdp, require_fingerprint) {
+        Ok(()) => return Ok(()),
+        Err(SdpProblem::TooLong(n)) => format!("it is {n} bytes long, more than 64 KiB"),
+        Err(SdpProblem::NoVersionLine(first)) => format!(
             "it must start with the line v=0, but starts with {}",
-            quote_bounded(first)
-        )));
-    }
-    if !sdp.lines().any(|l| l.starts_with("m=audio ")) {
-        return Err(bad(
-            "it has no m=audio line (WhatsApp calls need one audio section)",
-        ));
-    }
-    if require_fingerprint && !sdp.lines().any(|l| l.starts_with("a=fingerprint:")) {
-        return Err(bad("No fingerprint found in SDP (DTLS needs an a=fingerprint line; set srtp_key_exchange_protocol to SDES to go without)"));
-    }
-    Ok(())
-}
-
-/// Two SDP answers are the same when they differ at most in line endings and trailing
-/// whitespace.
-pub fn same_sdp(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.lines()
-            .map(str::trim_end)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
+            quote_bounded(&first)
+        ),
+        Err(SdpProblem::NoAudioSection) => {
+            "it has no m=audio line (WhatsApp calls need one audio section)".to_owned()
+        }
+        Err(SdpProblem::NoFingerprint) => "No fingerprint found in SDP (DTLS needs an a=fingerprint line; set srtp_key_exchange_protocol to SDES to go without)".to_owned(),
     };
-    norm(a) == norm(b)
+    Err(ApiError::new(
+        ErrorKind::InvalidParameter,
+        format!("{path} is not a valid SDP: {why}."),
+    ))
 }
 
 #[cfg(test)]
@@ -282,11 +257,5 @@ mod tests {
         };
         assert!(with(512).is_ok());
         assert_eq!(with(513).unwrap_err().code(), 131009);
-    }
-
-    #[test]
-    fn sdp_comparison_ignores_line_endings() {
-        assert!(same_sdp("v=0\r\nm=audio 1\r\n", "v=0\nm=audio 1"));
-        assert!(!same_sdp("v=0\r\nm=audio 1\r\n", "v=0\nm=audio 2"));
     }
 }
