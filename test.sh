@@ -40,7 +40,7 @@ step "tests"
 mkdir -p target
 SIPP_REQUIRED=1 cargo test --workspace 2>&1 | tee target/cargo-test.log
 
-step "scenario corpus (in-process emulators, JUnit XML in target/scenarios.xml)"
+step "scenario corpus through the binary: wa-emulator run (in-process emulators, JUnit XML in target/scenarios.xml)"
 target/debug/wa-emulator run scenario/scenarios --junit target/scenarios.xml | tee target/scenarios.log
 
 step "app-under-test mode: the example integration answers calls by itself"

@@ -8,7 +8,7 @@
 //! the emulator's admin API and assert on what the SDK saw.
 //!
 //! The binary is looked up next to the test executable (`target/<profile>/wa-emulator`),
-//! so the test command builds it first: `cargo build -p wa-emulator`. `WA_EMULATOR_BIN`
+//! so the test command builds it first: `cargo build -p wa-emulator-cli`. `WA_EMULATOR_BIN`
 //! overrides the path.
 //!
 //! A missing runtime or SDK (see `sdk-tests/setup.sh`) skips a test with a printed reason,
@@ -304,7 +304,7 @@ impl Emulator {
         let bin = emulator_binary();
         assert!(
             bin.exists(),
-            "no emulator binary at {}: build it first with `cargo build -p wa-emulator` \
+            "no emulator binary at {}: build it first with `cargo build -p wa-emulator-cli` \
              (same profile and target dir as the tests), or set WA_EMULATOR_BIN",
             bin.display()
         );

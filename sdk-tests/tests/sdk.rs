@@ -5,7 +5,7 @@
 //! server and signature check and sends through the SDK's API. The test plays the WhatsApp
 //! user through the emulator's admin API. Most apps use their SDK's default Graph version
 //! (pywa 26.0, kapso v23.0); some pin v21.0 as clients.md configures them. Build the binary first:
-//! `cargo build -p wa-emulator && cargo test -p sdk-tests`.
+//! `cargo build -p wa-emulator-cli && cargo test -p sdk-tests`.
 //!
 //! The default number (`15550783881`) is a +1 number: business-initiated calling does not
 //! exist there (138013), so business calls and permission requests go from the tenant's
