@@ -1,5 +1,10 @@
 //! `wa-emulator`: serve the emulator, run scenarios, replay fixtures, or act as a
 //! simulated WhatsApp user against a running emulator.
+//!
+//! The binary is its own package (`wa-emulator-cli`) so that it can depend on both the
+//! emulator library (`serve`, `replay`) and the scenario runner (`run`), which itself
+//! depends on the library; the library depends on neither. Its tests, in `tests/it`,
+//! run the built binary as a process.
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
