@@ -24,6 +24,7 @@
 //! Every result is printed as `key=value` lines for `emulator/bench/run.sh`. Loopback only;
 //! not part of the test suite.
 
+#[allow(clippy::disallowed_methods, reason = "benchmarks measure real time")]
 #[cfg(feature = "server")]
 mod bench {
     use bytes::Bytes;

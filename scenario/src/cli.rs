@@ -124,6 +124,7 @@ pub struct Outcome {
 }
 
 /// Runs `wa-emulator run` and returns the process exit code.
+#[allow(clippy::disallowed_methods, reason = "reports wall-clock time")]
 pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
     let files = match discover(&args.paths) {
         Ok(f) => f,
@@ -277,6 +278,7 @@ pub fn load(name: &str, text: &str) -> Result<Loaded, String> {
 /// Runs the scenarios, `jobs` at a time, each against a fresh emulator from `factory`
 /// (or the shared `args.target`), printing a line per scenario unless `args.quiet`;
 /// returns the outcomes sorted by name.
+#[allow(clippy::disallowed_methods, reason = "reports wall-clock time")]
 pub async fn execute(
     loaded: Vec<Loaded>,
     jobs: usize,

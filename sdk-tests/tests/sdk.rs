@@ -47,6 +47,7 @@ fn tap(emu: &Emulator, wa_id: &str, message_id: &str) -> String {
 }
 
 /// The pywa app pre-accepts and accepts every user-initiated call in its CallConnect handler.
+#[allow(clippy::disallowed_methods, reason = "the SDK app runs in real time")]
 fn wait_accepted(app: &App, call_id: &str) {
     let deadline = std::time::Instant::now() + sdk_tests::WAIT;
     loop {
@@ -477,6 +478,7 @@ fn pywa_old_client_gets_failed_status_131026() {
 /// (its 403) stay undelivered, are retried on the virtual clock, and show pywa's status
 /// and body in the delivery log.
 #[test]
+#[allow(clippy::disallowed_methods, reason = "the SDK app runs in real time")]
 fn pywa_rejections_show_in_handshake_and_delivery_log() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();
@@ -672,6 +674,7 @@ fn handler_for(name: &str, body: &Value) -> (&'static str, EventMatch) {
 /// Issue 6: `wa-emulator replay fixtures --to <pywa> --app-secret …` runs a pywa handler
 /// for every fixture (pywa checks each signature; a rejected one would fail the replay).
 #[test]
+#[allow(clippy::disallowed_methods, reason = "the SDK app runs in real time")]
 fn pywa_runs_a_handler_for_every_replayed_fixture() {
     let Some(py) = pywa_python() else { return };
     let emu = Emulator::start();

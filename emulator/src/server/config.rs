@@ -240,6 +240,7 @@ impl ServeOptions {
             app.webhook_url = Some(u);
         }
         let admin_token = args.admin_token.clone().or(file.admin_token.clone());
+        #[allow(clippy::disallowed_methods, reason = "a fresh seed per run")]
         let seed = args.seed.or(file.seed).unwrap_or_else(rand::random);
         let mut behaviour = file.behaviour.clone().unwrap_or_default();
         if let Some(v) = args.graph_version.clone().or(file.graph_version.clone()) {

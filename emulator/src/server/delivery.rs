@@ -210,6 +210,7 @@ fn encode(s: &str) -> String {
 
 /// Waits (bounded) until nothing is in flight and nothing sendable is due, so a virtual
 /// clock step sees the outcome of the deliveries due before it.
+#[allow(clippy::disallowed_methods, reason = "real sockets, real time")]
 pub async fn settle(shared: &Arc<Shared>) {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(shared.opts.webhook_timeout_ms + 5_000);

@@ -73,6 +73,7 @@ fn message_event(outgoing: bool, raw: String) -> SipEvent {
     }
 }
 
+#[allow(clippy::disallowed_methods, reason = "the SIP shell runs real timers")]
 async fn run(
     params: InviteParams,
     config: UacConfig,
@@ -363,6 +364,7 @@ mod tests {
         got
     }
 
+    #[allow(clippy::disallowed_methods, reason = "measures real SIP timers")]
     #[tokio::test]
     async fn udp_invite_to_a_silent_server_is_retransmitted_then_times_out() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -388,6 +390,7 @@ mod tests {
         assert!(handle.is_finished());
     }
 
+    #[allow(clippy::disallowed_methods, reason = "measures real time")]
     #[tokio::test]
     async fn unreachable_udp_server_fails_fast() {
         // A port nobody listens on: the ICMP "port unreachable" ends the call at once.

@@ -878,6 +878,7 @@ fn uuid_like(rng: &mut StdRng) -> String {
     )
 }
 
+#[allow(clippy::disallowed_methods, reason = "tests pick the origin of `now`")]
 #[cfg(test)]
 mod tests {
     use super::super::message::header_param;

@@ -217,6 +217,7 @@ fn fast_timeout_opts(seed: u64) -> ServeOptions {
 }
 
 /// The attempts of delivery `seq` once it has `n` of them (bounded wait).
+#[allow(clippy::disallowed_methods, reason = "bounded wait on real sockets")]
 async fn attempts_of(emu: &Emu, seq: u64, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -346,6 +347,7 @@ async fn deliveries_retry_through_every_receiver_fault_and_the_log_tells_each_at
     emu.send(voice_call(USER, json!({}))).await;
 }
 
+#[allow(clippy::disallowed_methods, reason = "bounded wait on real sockets")]
 async fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {

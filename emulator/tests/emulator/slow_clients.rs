@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[allow(clippy::disallowed_methods, reason = "measures real latency")]
 #[tokio::test]
 async fn clients_trickling_headers_do_not_slow_down_anyone_else() {
     let emu = Emu::start().await;

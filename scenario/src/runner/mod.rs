@@ -849,6 +849,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    #[allow(clippy::disallowed_methods, reason = "real-clock `within` and grace")]
     async fn expect_webhook(
         &mut self,
         index: usize,
@@ -1040,6 +1041,7 @@ impl<'a> Ctx<'a> {
             .unwrap_or_else(|| "?".into())
     }
 
+    #[allow(clippy::disallowed_methods, reason = "the app runs in real time")]
     async fn expect_app(
         &mut self,
         index: usize,

@@ -521,6 +521,7 @@ async fn the_target_door_fails_each_scenario_whose_reset_is_refused() {
 /// `cargo test -p scenario --release --test it -- --ignored --nocapture bench`
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a benchmark, not a test"]
+#[allow(clippy::disallowed_methods, reason = "benchmarks measure real time")]
 async fn bench_a_thousand_fifteen_step_scenarios_in_process() {
     let dir = temp_dir("bench");
     for i in 0..1000 {
