@@ -1,5 +1,6 @@
 //! A business phone number's calling settings (`/settings` → `calling`).
 
+use super::sip::{SipServer, SipTransport};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,10 +42,22 @@ pub struct SipServerSettings {
     pub hostname: String,
     pub port: u16,
     pub request_uri_user_params: Vec<(String, String)>,
-    /// Emulator extension: `udp` (default) or `tcp`; Meta itself always uses TLS.
-    pub transport: String,
+    /// Emulator extension: `udp` (default), `tcp` or `tls`; Meta itself always uses TLS.
+    pub transport: SipTransport,
     pub app_id: String,
     pub password: String,
+}
+
+impl SipServerSettings {
+    /// Where a call to this server goes.
+    pub fn server(&self) -> SipServer {
+        SipServer {
+            hostname: self.hostname.clone(),
+            port: self.port,
+            transport: self.transport,
+            request_uri_user_params: self.request_uri_user_params.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

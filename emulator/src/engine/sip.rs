@@ -5,11 +5,12 @@ use super::Engine;
 use crate::domain::call::{Call, CallState, EndReason};
 use crate::domain::error::{ApiError, ApiResult};
 use crate::domain::ids::CallId;
-use crate::domain::sip::SipInvite;
+use crate::domain::sip::{HeaderNames, SipInvite};
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
 use serde::{Deserialize, Serialize};
 
+/// One SIP message sent or received, for `GET /__emulator/sip`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SipLogEntry {
     pub at_ms: u64,
@@ -40,14 +41,13 @@ impl Engine {
             username: user.username.clone().filter(|_| self.behaviour.bsuid),
             user_id: self.behaviour.bsuid.then(|| user.user_id.clone()),
             parent_user_id: user.parent_user_id.clone().filter(|_| self.behaviour.bsuid),
-            username_header: self.behaviour.sip_username_header.as_str().to_owned(),
-            parent_user_id_header: self.behaviour.sip_parent_user_id_header.as_str().to_owned(),
+            header_names: HeaderNames {
+                username: self.behaviour.sip_username_header.as_str().to_owned(),
+                parent_user_id: self.behaviour.sip_parent_user_id_header.as_str().to_owned(),
+            },
             business_number: phone.display_phone_number.clone(),
             phone_number_id: phone.id.0.clone(),
-            hostname: server.hostname,
-            port: server.port,
-            transport: server.transport,
-            request_uri_user_params: server.request_uri_user_params,
+            server: server.server(),
             sdp_offer: call.offer_sdp.clone(),
             cta_payload: call.cta_payload.clone(),
             deeplink_payload: call.deeplink_payload.clone(),

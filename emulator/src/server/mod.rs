@@ -533,50 +533,26 @@ impl SipHub {
     }
 
     fn run(&self, shared: &Arc<Shared>, effect: crate::engine::Effect) {
+        use crate::domain::sip::SipTransport;
         use crate::engine::Effect;
         match effect {
-            Effect::SipInvite(i) => {
-                let transport = match i.transport.as_str() {
-                    "tcp" => crate::sip::Transport::Tcp,
-                    "udp" => crate::sip::Transport::Udp,
-                    other => {
-                        tracing::error!(call_id = %i.call_id, "SIP over {other} is not supported by the emulator; use udp or tcp");
-                        let mut engine = shared.lock();
-                        engine.sip_log(
-                            i.call_id.as_str(),
-                            true,
-                            format!("(not sent: {other} transport unsupported)"),
-                            String::new(),
-                        );
-                        engine.sip_failed(&i.call_id, 503);
-                        return;
-                    }
-                };
-                let params = crate::sip::InviteParams {
-                    wacid: i.call_id.0.clone(),
-                    user_number: i.user_number,
-                    username: i.username,
-                    user_id: i.user_id,
-                    parent_user_id: i.parent_user_id,
-                    header_names: crate::sip::HeaderNames {
-                        username: i.username_header,
-                        parent_user_id: i.parent_user_id_header,
-                    },
-                    business_number: i.business_number,
-                    phone_number_id: i.phone_number_id,
-                    server: crate::sip::SipServer {
-                        hostname: i.hostname,
-                        port: i.port,
-                        transport,
-                        request_uri_user_params: i.request_uri_user_params,
-                    },
-                    sdp_offer: i.sdp_offer,
-                    cta_payload: i.cta_payload,
-                    deeplink_payload: i.deeplink_payload,
-                    digest_username: i.digest_username,
-                    digest_password: i.digest_password,
-                };
-                let handle = crate::sip::start_call(params, self.events.clone());
+            Effect::SipInvite(invite) => {
+                // Settings accept `tls`, but the emulator has no TLS: the call fails at once.
+                if invite.server.transport == SipTransport::Tls {
+                    let transport = invite.server.transport.as_str();
+                    tracing::error!(call_id = %invite.call_id, "SIP over {transport} is not supported by the emulator; use udp or tcp");
+                    let mut engine = shared.lock();
+                    engine.sip_log(
+                        invite.call_id.as_str(),
+                        true,
+                        format!("(not sent: {transport} transport unsupported)"),
+                        String::new(),
+                    );
+                    engine.sip_failed(&invite.call_id, 503);
+                    return;
+                }
+                let call_id = invite.call_id.0.clone();
+                let handle = crate::sip::start_call(*invite, self.events.clone());
                 let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
                 // Handles of finished calls are dropped here, so the map stays small.
                 calls.retain(|_, h| !h.is_finished());
@@ -584,7 +560,7 @@ impl SipHub {
                 self.calls
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(i.call_id.0, handle);
+                    .insert(call_id, handle);
             }
             Effect::SipHangup {
                 call_id,

@@ -12,8 +12,9 @@
 //! - [`transport`]: the tokio shell: UDP/TCP sockets, the clock, the command channel
 //!   (only with the `server` feature; the rest builds without tokio).
 //!
-//! The caller starts a call with [`start_call`], receives [`SipEvent`]s tagged with the
-//! wacid, and hangs up through the returned [`CallHandle`].
+//! The caller starts a call with [`start_call`] from the engine's
+//! [`SipInvite`](crate::domain::sip::SipInvite) as is, receives [`SipEvent`]s tagged with
+//! the wacid, and hangs up through the returned [`CallHandle`].
 
 pub mod digest;
 pub mod message;
@@ -28,99 +29,6 @@ use std::time::Duration;
 
 #[cfg(feature = "server")]
 pub use transport::{start_call, start_call_with, CallHandle};
-
-/// The transport the business's SIP server listens on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    /// The token used in Via (`SIP/2.0/UDP`).
-    pub fn via_token(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-
-    /// The `transport=` URI parameter value.
-    pub fn uri_param(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-
-    /// Reliable transports have no retransmissions (RFC 3261 §17.1.1.2).
-    pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
-    }
-}
-
-/// One configured SIP server of a phone number (`settings.calling.sip.servers[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SipServer {
-    pub hostname: String,
-    pub port: u16,
-    pub transport: Transport,
-    /// Inserted in the user part of the Request-URI, in order: `sip:+1555;k=v@host`.
-    pub request_uri_user_params: Vec<(String, String)>,
-}
-
-/// Everything needed to place one user-initiated call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InviteParams {
-    /// WhatsApp call id (`wacid.…`): Call-ID `outgoing:<wacid>` and `x-wa-meta-wacid`.
-    pub wacid: String,
-    /// Caller digits without `+`.
-    pub user_number: String,
-    /// Caller's WhatsApp username (never the profile name), sent in the username header
-    /// (`x-wa-meta-user-name`) when present.
-    pub username: Option<String>,
-    /// Caller BSUID, sent as `x-wa-meta-user-id` when present.
-    pub user_id: Option<String>,
-    /// Caller's parent BSUID, sent in the parent-id header (`x-wa_meta-parent-user-id`)
-    /// when present.
-    pub parent_user_id: Option<String>,
-    /// How the username and parent-id headers are spelled.
-    pub header_names: HeaderNames,
-    /// Business display number digits without `+`.
-    pub business_number: String,
-    /// Sent as `x-wa-meta-phone-number-id` (seen on production INVITEs).
-    pub phone_number_id: String,
-    pub server: SipServer,
-    /// SDP offer with CRLF line endings.
-    pub sdp_offer: String,
-    /// `x-wa-meta-cta-payload`, when the caller decided the call carries one.
-    pub cta_payload: Option<String>,
-    /// `x-wa-meta-deeplink-payload`, likewise.
-    pub deeplink_payload: Option<String>,
-    /// Digest username: the business number digits.
-    pub digest_username: String,
-    /// Digest password: the SIP password of the number's settings.
-    pub digest_password: String,
-}
-
-/// The BSUID headers whose spelling differs between sources (cloud-api §8.5): Meta's
-/// BSUID page prints `x-wa_meta-parent-user-id` (underscore and all) and
-/// `x-wa-meta-user-name`; integrators' plans write `x-wa-meta-parent-user-id` and
-/// `x-wa-meta-username`. The default is Meta's page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderNames {
-    pub username: String,
-    pub parent_user_id: String,
-}
-
-impl Default for HeaderNames {
-    fn default() -> Self {
-        HeaderNames {
-            username: "x-wa-meta-user-name".into(),
-            parent_user_id: "x-wa_meta-parent-user-id".into(),
-        }
-    }
-}
 
 /// What happened on a call's signalling, in order. Exactly one of `Failed`, `TimedOut`,
 /// `ByeFromServer` and `Ended` closes every call.

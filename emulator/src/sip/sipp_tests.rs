@@ -16,6 +16,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::*;
+use crate::domain::ids::CallId;
+use crate::domain::sip::{SipInvite, SipServer, SipTransport};
 
 /// One sipp at a time: each run is a whole SIP server, and the machine is small.
 static SIPP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -55,9 +57,9 @@ fn fast() -> UacConfig {
     }
 }
 
-fn call(port: u16, transport: Transport) -> InviteParams {
-    InviteParams {
-        wacid: WACID.into(),
+fn call(port: u16, transport: SipTransport) -> SipInvite {
+    SipInvite {
+        call_id: CallId::from(WACID),
         user_number: USER.into(),
         username: None,
         parent_user_id: None,
@@ -83,10 +85,10 @@ fn call(port: u16, transport: Transport) -> InviteParams {
 }
 
 /// What the answer scenario must see, written out independently of the UAC's code.
-fn expectations(port: u16, transport: Transport) -> Vec<(&'static str, String)> {
+fn expectations(port: u16, transport: SipTransport) -> Vec<(&'static str, String)> {
     let suffix = match transport {
-        Transport::Udp => "",
-        Transport::Tcp => ";transport=tcp",
+        SipTransport::Udp => String::new(),
+        other => format!(";transport={}", other.as_str()),
     };
     vec![
         (
@@ -101,18 +103,22 @@ fn expectations(port: u16, transport: Transport) -> Vec<(&'static str, String)> 
     ]
 }
 
-fn free_port(transport: Transport) -> u16 {
+fn free_port(transport: SipTransport) -> u16 {
     let addr = match transport {
-        Transport::Udp => std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()),
-        Transport::Tcp => std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()),
+        SipTransport::Udp => std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()),
+        SipTransport::Tcp | SipTransport::Tls => {
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
+        }
     };
     addr.expect("a free local port").port()
 }
 
-fn port_taken(transport: Transport, port: u16) -> bool {
+fn port_taken(transport: SipTransport, port: u16) -> bool {
     match transport {
-        Transport::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
-        Transport::Tcp => std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+        SipTransport::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        SipTransport::Tcp | SipTransport::Tls => {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
+        }
     }
 }
 
@@ -125,7 +131,7 @@ struct Sipp {
 impl Sipp {
     async fn start(
         scenario: &str,
-        transport: Transport,
+        transport: SipTransport,
         port: u16,
         vars: &[(&str, String)],
     ) -> Sipp {
@@ -143,7 +149,7 @@ impl Sipp {
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
             .args([
                 "-t",
-                if transport == Transport::Udp {
+                if transport == SipTransport::Udp {
                     "u1"
                 } else {
                     "t1"
@@ -284,8 +290,8 @@ impl Events {
 /// Places a call that the answer scenario accepts, hangs up after 37 s of "talk" and
 /// checks that sipp saw everything it expected. `vars` adds expectations.
 async fn answered_call_then_hangup(
-    transport: Transport,
-    params: InviteParams,
+    transport: SipTransport,
+    params: SipInvite,
     vars: &[(&'static str, String)],
 ) -> Result<(), String> {
     let duration = 37;
@@ -328,15 +334,15 @@ async fn button_payload_reaches_the_server_over_udp() {
         return;
     }
     let _one = SIPP.lock().await;
-    let port = free_port(Transport::Udp);
-    let mut params = call(port, Transport::Udp);
+    let port = free_port(SipTransport::Udp);
+    let mut params = call(port, SipTransport::Udp);
     params.cta_payload = Some("P-button-7".into());
     params.user_id = Some("US.13491208655302741918".into());
     let vars = [
         ("exp_cta", "P-button-7".to_owned()),
         ("exp_user_id", "US.13491208655302741918".to_owned()),
     ];
-    answered_call_then_hangup(Transport::Udp, params, &vars)
+    answered_call_then_hangup(SipTransport::Udp, params, &vars)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -347,11 +353,11 @@ async fn button_payload_reaches_the_server_over_tcp() {
         return;
     }
     let _one = SIPP.lock().await;
-    let port = free_port(Transport::Tcp);
-    let mut params = call(port, Transport::Tcp);
+    let port = free_port(SipTransport::Tcp);
+    let mut params = call(port, SipTransport::Tcp);
     params.cta_payload = Some("P-button-7".into());
     let vars = [("exp_cta", "P-button-7".to_owned())];
-    answered_call_then_hangup(Transport::Tcp, params, &vars)
+    answered_call_then_hangup(SipTransport::Tcp, params, &vars)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -362,11 +368,11 @@ async fn deeplink_payload_reaches_the_server() {
         return;
     }
     let _one = SIPP.lock().await;
-    let port = free_port(Transport::Udp);
-    let mut params = call(port, Transport::Udp);
+    let port = free_port(SipTransport::Udp);
+    let mut params = call(port, SipTransport::Udp);
     params.deeplink_payload = Some("Q-summer-sale".into());
     let vars = [("exp_deeplink", "Q-summer-sale".to_owned())];
-    answered_call_then_hangup(Transport::Udp, params, &vars)
+    answered_call_then_hangup(SipTransport::Udp, params, &vars)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -377,8 +383,8 @@ async fn native_call_carries_no_payload_header() {
         return;
     }
     let _one = SIPP.lock().await;
-    let port = free_port(Transport::Tcp);
-    answered_call_then_hangup(Transport::Tcp, call(port, Transport::Tcp), &[])
+    let port = free_port(SipTransport::Tcp);
+    answered_call_then_hangup(SipTransport::Tcp, call(port, SipTransport::Tcp), &[])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -390,32 +396,32 @@ async fn the_scenarios_reject_wrong_and_unexpected_headers() {
     }
     let _one = SIPP.lock().await;
     // A different value than expected.
-    let port = free_port(Transport::Udp);
-    let mut params = call(port, Transport::Udp);
+    let port = free_port(SipTransport::Udp);
+    let mut params = call(port, SipTransport::Udp);
     params.cta_payload = Some("P-button-7".into());
     let vars = [("exp_cta", "P-button-8".to_owned())];
-    let err = answered_call_then_hangup(Transport::Udp, params, &vars)
+    let err = answered_call_then_hangup(SipTransport::Udp, params, &vars)
         .await
         .expect_err("sipp accepted a wrong x-wa-meta-cta-payload");
     assert!(err.contains("exp_cta"), "{err}");
     // A payload header where none is expected.
-    let port = free_port(Transport::Udp);
-    let mut params = call(port, Transport::Udp);
+    let port = free_port(SipTransport::Udp);
+    let mut params = call(port, SipTransport::Udp);
     params.deeplink_payload = Some("Q".into());
-    let err = answered_call_then_hangup(Transport::Udp, params, &[])
+    let err = answered_call_then_hangup(SipTransport::Udp, params, &[])
         .await
         .expect_err("sipp accepted an unexpected x-wa-meta-deeplink-payload");
     assert!(err.contains("exp_deeplink"), "{err}");
     // A call duration other than the one the user talked.
-    let port = free_port(Transport::Udp);
+    let port = free_port(SipTransport::Udp);
     let vars = [("exp_duration", "38".to_owned())];
-    let err = answered_call_then_hangup(Transport::Udp, call(port, Transport::Udp), &vars)
+    let err = answered_call_then_hangup(SipTransport::Udp, call(port, SipTransport::Udp), &vars)
         .await
         .expect_err("sipp accepted a wrong x-wa-meta-call-duration");
     assert!(err.contains("exp_duration"), "{err}");
 }
 
-async fn busy(transport: Transport) {
+async fn busy(transport: SipTransport) {
     let _one = SIPP.lock().await;
     let port = free_port(transport);
     let sipp = Sipp::start("busy.xml", transport, port, &[("exp_wacid", WACID.into())]).await;
@@ -436,7 +442,7 @@ async fn busy_server_fails_the_call_over_udp() {
     if sipp_missing() {
         return;
     }
-    busy(Transport::Udp).await;
+    busy(SipTransport::Udp).await;
 }
 
 #[tokio::test]
@@ -444,7 +450,7 @@ async fn busy_server_fails_the_call_over_tcp() {
     if sipp_missing() {
         return;
     }
-    busy(Transport::Tcp).await;
+    busy(SipTransport::Tcp).await;
 }
 
 #[tokio::test]
@@ -453,16 +459,16 @@ async fn hangup_while_ringing_cancels_the_call() {
         return;
     }
     let _one = SIPP.lock().await;
-    let port = free_port(Transport::Udp);
+    let port = free_port(SipTransport::Udp);
     let sipp = Sipp::start(
         "cancel-while-ringing.xml",
-        Transport::Udp,
+        SipTransport::Udp,
         port,
         &[("exp_wacid", WACID.into())],
     )
     .await;
     let (mut events, tx) = Events::new();
-    let call = start_call_with(self::call(port, Transport::Udp), fast(), tx);
+    let call = start_call_with(self::call(port, SipTransport::Udp), fast(), tx);
     events.expect(&SipEvent::Provisional { status: 180 }).await;
     call.hangup(0);
     events.expect(&SipEvent::Ended).await;
@@ -473,7 +479,7 @@ async fn hangup_while_ringing_cancels_the_call() {
 /// the closing one, and sipp's verdict.
 async fn challenged_call(
     scenario: &str,
-    transport: Transport,
+    transport: SipTransport,
     password: &str,
 ) -> (Vec<SipEvent>, Result<(), String>) {
     let port = free_port(transport);
@@ -517,7 +523,7 @@ async fn metas_407_challenge_is_answered_and_the_business_hangs_up() {
         return;
     }
     let _one = SIPP.lock().await;
-    for transport in [Transport::Udp, Transport::Tcp] {
+    for transport in [SipTransport::Udp, SipTransport::Tcp] {
         let scenario = "proxy-auth-407-then-business-hangs-up.xml";
         let (events, sipp) = challenged_call(scenario, transport, PASSWORD).await;
         sipp.unwrap_or_else(|e| panic!("{transport:?}: {e}"));
@@ -538,7 +544,7 @@ async fn the_server_verifies_the_digest_response_to_a_401() {
     }
     let _one = SIPP.lock().await;
     let scenario = "digest-401-then-business-hangs-up.xml";
-    let (events, sipp) = challenged_call(scenario, Transport::Udp, PASSWORD).await;
+    let (events, sipp) = challenged_call(scenario, SipTransport::Udp, PASSWORD).await;
     sipp.unwrap_or_else(|e| panic!("{e}"));
     assert!(
         matches!(
@@ -556,7 +562,7 @@ async fn a_wrong_sip_password_is_refused_by_the_server() {
     }
     let _one = SIPP.lock().await;
     let scenario = "digest-401-then-business-hangs-up.xml";
-    let (events, sipp) = challenged_call(scenario, Transport::Udp, "not-the-password").await;
+    let (events, sipp) = challenged_call(scenario, SipTransport::Udp, "not-the-password").await;
     assert_eq!(
         events.last(),
         Some(&SipEvent::Failed {

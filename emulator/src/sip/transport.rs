@@ -12,7 +12,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::message::{frame_len, skip_keepalive, SipMessage};
 use super::uac::{Output, Uac};
-use super::{InviteParams, SipEvent, SipServer, Transport, UacConfig};
+use super::{SipEvent, UacConfig};
+#[cfg(test)]
+use crate::domain::ids::CallId;
+use crate::domain::sip::{SipInvite, SipServer, SipTransport};
 
 #[derive(Debug)]
 enum Command {
@@ -48,19 +51,19 @@ impl CallHandle {
 /// Starts signalling a call on the current tokio runtime (panics outside one) with the
 /// standard RFC 3261 timers. Every event goes to `events`, tagged with the wacid.
 #[must_use = "the handle is the only way to hang the call up"]
-pub fn start_call(params: InviteParams, events: UnboundedSender<(String, SipEvent)>) -> CallHandle {
+pub fn start_call(params: SipInvite, events: UnboundedSender<(String, SipEvent)>) -> CallHandle {
     start_call_with(params, UacConfig::default(), events)
 }
 
 /// [`start_call`] with chosen timers.
 #[must_use = "the handle is the only way to hang the call up"]
 pub fn start_call_with(
-    params: InviteParams,
+    params: SipInvite,
     config: UacConfig,
     events: UnboundedSender<(String, SipEvent)>,
 ) -> CallHandle {
     let (commands, receiver) = unbounded_channel();
-    let wacid = params.wacid.clone();
+    let wacid = params.call_id.0.clone();
     tokio::spawn(run(params, config, events, receiver));
     CallHandle { wacid, commands }
 }
@@ -75,12 +78,12 @@ fn message_event(outgoing: bool, raw: String) -> SipEvent {
 
 #[allow(clippy::disallowed_methods, reason = "the SIP shell runs real timers")]
 async fn run(
-    params: InviteParams,
+    params: SipInvite,
     config: UacConfig,
     events: UnboundedSender<(String, SipEvent)>,
     mut commands: UnboundedReceiver<Command>,
 ) {
-    let wacid = params.wacid.clone();
+    let wacid = params.call_id.0.clone();
     let report = |event: SipEvent| {
         let _ = events.send((wacid.clone(), event));
     };
@@ -184,12 +187,12 @@ enum Link {
 
 impl Link {
     async fn open(
-        transport: Transport,
+        transport: SipTransport,
         remote: SocketAddr,
         config: &UacConfig,
     ) -> io::Result<Link> {
         match transport {
-            Transport::Udp => {
+            SipTransport::Udp => {
                 let any: SocketAddr = if remote.is_ipv4() {
                     ([0, 0, 0, 0], 0).into()
                 } else {
@@ -201,7 +204,7 @@ impl Link {
                 socket.connect(remote).await?;
                 Ok(Link::Udp(socket))
             }
-            Transport::Tcp => {
+            SipTransport::Tcp => {
                 let connect_timeout = config.transaction_timeout();
                 let stream = connect(remote, connect_timeout).await?;
                 Ok(Link::Tcp {
@@ -211,6 +214,11 @@ impl Link {
                     connect_timeout,
                 })
             }
+            // Settings accept `tls`; the server refuses such calls before they get here.
+            SipTransport::Tls => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the emulator has no SIP over TLS; use udp or tcp",
+            )),
         }
     }
 
@@ -308,9 +316,9 @@ mod tests {
 
     use super::*;
 
-    fn params(port: u16, transport: Transport) -> InviteParams {
-        InviteParams {
-            wacid: "wacid.T".into(),
+    fn params(port: u16, transport: SipTransport) -> SipInvite {
+        SipInvite {
+            call_id: CallId::from("wacid.T"),
             user_number: "16315551234".into(),
             username: None,
             parent_user_id: None,
@@ -371,7 +379,7 @@ mod tests {
         let port = server.local_addr().unwrap().port();
         let (tx, mut rx) = unbounded_channel();
         let started = Instant::now();
-        let handle = start_call_with(params(port, Transport::Udp), quick(), tx);
+        let handle = start_call_with(params(port, SipTransport::Udp), quick(), tx);
         assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
         assert!(
             started.elapsed() >= Duration::from_millis(50 * 64),
@@ -402,7 +410,7 @@ mod tests {
             .port();
         let (tx, mut rx) = unbounded_channel();
         let started = Instant::now();
-        let _handle = start_call(params(port, Transport::Udp), tx);
+        let _handle = start_call(params(port, SipTransport::Udp), tx);
         assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -416,7 +424,7 @@ mod tests {
             .unwrap()
             .port();
         let (tx, mut rx) = unbounded_channel();
-        let _handle = start_call(params(port, Transport::Tcp), tx);
+        let _handle = start_call(params(port, SipTransport::Tcp), tx);
         assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
     }
 
@@ -425,7 +433,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, mut rx) = unbounded_channel();
-        let handle = start_call_with(params(port, Transport::Tcp), quick(), tx);
+        let handle = start_call_with(params(port, SipTransport::Tcp), quick(), tx);
         let (mut conn, _) = listener.accept().await.unwrap();
         let mut buf = Vec::new();
         let invite = loop {
@@ -500,7 +508,7 @@ mod tests {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let port = server.local_addr().unwrap().port();
         let (tx, mut rx) = unbounded_channel();
-        let _handle = start_call_with(params(port, Transport::Udp), quick(), tx);
+        let _handle = start_call_with(params(port, SipTransport::Udp), quick(), tx);
         let mut buf = vec![0u8; 65_535];
         let (n, from) = server.recv_from(&mut buf).await.unwrap();
         let invite = SipMessage::parse(&buf[..n]).unwrap();

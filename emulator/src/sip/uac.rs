@@ -14,7 +14,8 @@ use rand::{Rng, SeedableRng};
 
 use super::digest::{self, ClientNonce};
 use super::message::{response_to, uri_of, SipMessage, StartLine};
-use super::{InviteParams, SipEvent, Transport, UacConfig};
+use super::{SipEvent, UacConfig};
+use crate::domain::sip::{SipInvite, SipTransport};
 
 /// Meta's gateway identifies itself with this.
 pub const USER_AGENT: &str = "Facebook SipGateway";
@@ -93,9 +94,9 @@ enum Phase {
 /// One outgoing call's signalling state.
 pub struct Uac {
     cfg: UacConfig,
-    transport: Transport,
+    transport: SipTransport,
     rng: StdRng,
-    params: InviteParams,
+    params: SipInvite,
     request_uri: String,
     from: String,
     to: String,
@@ -143,7 +144,7 @@ fn header_safe(value: &str) -> String {
 impl Uac {
     /// `local` is the address the server sees us at (for Via and Contact); `seed` makes
     /// tags, branches and nonces reproducible in tests.
-    pub fn new(params: InviteParams, cfg: UacConfig, local: SocketAddr, seed: u64) -> Uac {
+    pub fn new(params: SipInvite, cfg: UacConfig, local: SocketAddr, seed: u64) -> Uac {
         let mut rng = StdRng::seed_from_u64(seed);
         let server = &params.server;
         let transport = server.transport;
@@ -161,8 +162,8 @@ impl Uac {
             header_safe(&user_part),
             host_port(&server.hostname, Some(server.port))
         );
-        if transport != Transport::Udp {
-            request_uri.push_str(&format!(";transport={}", transport.uri_param()));
+        if transport != SipTransport::Udp {
+            request_uri.push_str(&format!(";transport={}", transport.as_str()));
         }
         let local_tag = uuid_like(&mut rng);
         let user = &params.user_number;
@@ -175,9 +176,9 @@ impl Uac {
         let via_sent_by = host_port(&local.ip().to_string(), Some(local.port()));
         let contact = format!(
             "<sip:+{user}@{via_sent_by};transport={};ob>",
-            transport.uri_param()
+            transport.as_str()
         );
-        let call_id = format!("outgoing:{}", params.wacid);
+        let call_id = format!("outgoing:{}", params.call_id);
         let cseq = rng.gen_range(1..10_000);
         Uac {
             cfg,
@@ -347,7 +348,7 @@ impl Uac {
         if let Some((name, value)) = &self.invite_auth {
             req.push(name, value.clone());
         }
-        req.push("x-wa-meta-wacid", header_safe(&p.wacid));
+        req.push("x-wa-meta-wacid", header_safe(p.call_id.as_str()));
         req.push("x-wa-meta-phone-number-id", header_safe(&p.phone_number_id));
         let optional = [
             ("x-wa-meta-user-id", &p.user_id),
@@ -663,7 +664,7 @@ impl Uac {
         if let Some((name, value)) = auth {
             bye.push(name, value);
         }
-        bye.push("x-wa-meta-wacid", header_safe(&self.params.wacid));
+        bye.push("x-wa-meta-wacid", header_safe(self.params.call_id.as_str()));
         bye.push("x-wa-meta-call-duration", duration.to_string());
         self.phase = Phase::Terminating;
         self.start_non_invite(now, "BYE", branch, bye.render(), duration, retried, out);
@@ -882,15 +883,16 @@ fn uuid_like(rng: &mut StdRng) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::message::header_param;
-    use super::super::SipServer;
     use super::*;
+    use crate::domain::ids::CallId;
+    use crate::domain::sip::{HeaderNames, SipServer};
     use proptest::prelude::*;
 
     const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
 
-    fn params(transport: Transport) -> InviteParams {
-        InviteParams {
-            wacid: "wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA=".into(),
+    fn params(transport: SipTransport) -> SipInvite {
+        SipInvite {
+            call_id: CallId::from("wacid.HBgLMTIxOTU1NTA3MTQVAgASGCA="),
             user_number: "16315551234".into(),
             username: None,
             parent_user_id: None,
@@ -924,7 +926,7 @@ mod tests {
         }
     }
 
-    fn new_uac(p: InviteParams) -> Uac {
+    fn new_uac(p: SipInvite) -> Uac {
         Uac::new(p, config(), "127.0.0.1:40000".parse().unwrap(), 7)
     }
 
@@ -989,7 +991,7 @@ mod tests {
 
     #[test]
     fn invite_is_shaped_like_metas() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let invite = only_sent(&uac.start(Instant::now()));
         assert_eq!(
             invite.start,
@@ -1053,7 +1055,7 @@ mod tests {
 
     #[test]
     fn payload_headers_appear_only_when_given() {
-        let mut p = params(Transport::Udp);
+        let mut p = params(SipTransport::Udp);
         p.cta_payload = None;
         p.user_id = None;
         let invite = only_sent(&new_uac(p.clone()).start(Instant::now()));
@@ -1074,7 +1076,7 @@ mod tests {
     /// all) unless configured otherwise; the username header likewise.
     #[test]
     fn parent_user_id_and_username_headers_are_spelled_as_configured() {
-        let mut p = params(Transport::Udp);
+        let mut p = params(SipTransport::Udp);
         p.parent_user_id = Some("US.ENT.11815799212886844830".into());
         p.username = Some("ana_b".into());
         let invite = only_sent(&new_uac(p.clone()).start(Instant::now()));
@@ -1088,7 +1090,7 @@ mod tests {
         assert_eq!(invite.header("x-wa-meta-parent-user-id"), None);
         assert_eq!(invite.header("x-wa-meta-user-name"), Some("ana_b"));
 
-        p.header_names = crate::sip::HeaderNames {
+        p.header_names = HeaderNames {
             username: "x-wa-meta-username".into(),
             parent_user_id: "x-wa-meta-parent-user-id".into(),
         };
@@ -1104,7 +1106,7 @@ mod tests {
 
     #[test]
     fn header_values_cannot_inject_headers() {
-        let mut p = params(Transport::Udp);
+        let mut p = params(SipTransport::Udp);
         p.cta_payload = Some("P\r\nx-evil: 1".into());
         let invite = only_sent(&new_uac(p).start(Instant::now()));
         assert_eq!(invite.header("x-wa-meta-cta-payload"), Some("P  x-evil: 1"));
@@ -1113,7 +1115,7 @@ mod tests {
 
     #[test]
     fn tcp_and_ipv6_shape_the_uris() {
-        let mut p = params(Transport::Tcp);
+        let mut p = params(SipTransport::Tcp);
         p.server.hostname = "::1".into();
         p.server.request_uri_user_params = vec![("flag".into(), String::new())];
         let mut uac = Uac::new(p, config(), "[::1]:41000".parse().unwrap(), 1);
@@ -1131,7 +1133,7 @@ mod tests {
 
     #[test]
     fn udp_invite_is_retransmitted_with_doubling_intervals_until_timer_b() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let first = uac.start(t0);
         let mut retransmits = Vec::new();
@@ -1152,7 +1154,7 @@ mod tests {
 
     #[test]
     fn tcp_invite_is_never_retransmitted_but_still_times_out() {
-        let mut uac = new_uac(params(Transport::Tcp));
+        let mut uac = new_uac(params(SipTransport::Tcp));
         let t0 = Instant::now();
         uac.start(t0);
         let at = uac.next_deadline().unwrap();
@@ -1165,7 +1167,7 @@ mod tests {
 
     #[test]
     fn provisional_responses_stop_retransmissions_and_are_reported_once() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         let out = uac.on_message(t0, &reply(&invite, 100, "Trying"));
@@ -1181,7 +1183,7 @@ mod tests {
 
     #[test]
     fn answer_is_acked_within_the_dialog() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         let ok = reply(&invite, 200, "OK");
@@ -1222,7 +1224,7 @@ mod tests {
 
     #[test]
     fn busy_is_acked_and_reported_as_failed() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         uac.on_message(t0, &reply(&invite, 100, "Trying"));
@@ -1259,7 +1261,7 @@ mod tests {
             (503, "Service Unavailable"),
             (404, "Not Found"),
         ] {
-            let mut uac = new_uac(params(Transport::Tcp));
+            let mut uac = new_uac(params(SipTransport::Tcp));
             let invite = only_sent(&uac.start(Instant::now()));
             let out = uac.on_message(Instant::now(), &reply(&invite, status, reason));
             assert_eq!(
@@ -1327,7 +1329,7 @@ mod tests {
 
     #[test]
     fn proxy_challenge_is_answered_once_with_credentials() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         let out = uac.on_message(t0, &challenge(&invite, 407));
@@ -1360,7 +1362,7 @@ mod tests {
 
     #[test]
     fn www_challenge_is_answered_with_authorization_and_the_ack_keeps_it() {
-        let mut uac = new_uac(params(Transport::Tcp));
+        let mut uac = new_uac(params(SipTransport::Tcp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         let out = uac.on_message(t0, &challenge(&invite, 401));
@@ -1374,7 +1376,7 @@ mod tests {
 
     #[test]
     fn a_challenge_without_digest_is_a_failure() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let invite = only_sent(&uac.start(Instant::now()));
         let resp =
             reply(&invite, 401, "Unauthorized").with("WWW-Authenticate", "Basic realm=\"x\"");
@@ -1390,7 +1392,7 @@ mod tests {
 
     #[test]
     fn hangup_sends_bye_with_wacid_and_duration() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = answered(&mut uac, t0);
         let out = uac.hangup(t0, 42);
@@ -1424,7 +1426,7 @@ mod tests {
 
     #[test]
     fn unanswered_bye_is_retransmitted_up_to_t2_then_given_up() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         answered(&mut uac, t0);
         uac.hangup(t0, 3);
@@ -1446,7 +1448,7 @@ mod tests {
 
     #[test]
     fn hangup_while_ringing_cancels_and_the_487_ends_the_call() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         uac.on_message(t0, &reply(&invite, 180, "Ringing"));
@@ -1466,7 +1468,7 @@ mod tests {
 
     #[test]
     fn hangup_before_any_response_waits_for_a_provisional_to_cancel() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         assert!(uac.hangup(t0, 0).is_empty());
@@ -1476,7 +1478,7 @@ mod tests {
 
     #[test]
     fn answer_racing_a_cancel_is_acked_and_hung_up() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         uac.on_message(t0, &reply(&invite, 180, "Ringing"));
@@ -1495,7 +1497,7 @@ mod tests {
 
     #[test]
     fn timer_c_cancels_a_call_that_rings_too_long() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         uac.on_message(t0, &reply(&invite, 180, "Ringing"));
@@ -1511,7 +1513,7 @@ mod tests {
 
     #[test]
     fn bye_from_the_server_is_answered_and_reported() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = answered(&mut uac, t0);
         let bye = server_request("BYE", &invite);
@@ -1531,7 +1533,7 @@ mod tests {
 
     #[test]
     fn other_requests_get_sensible_answers() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = answered(&mut uac, t0);
         let status = |uac: &mut Uac, req: SipMessage| only_sent(&uac.on_message(t0, &req)).status();
@@ -1557,7 +1559,7 @@ mod tests {
 
     #[test]
     fn transport_failure_before_an_answer_is_a_timeout() {
-        let mut uac = new_uac(params(Transport::Tcp));
+        let mut uac = new_uac(params(SipTransport::Tcp));
         uac.start(Instant::now());
         let out = uac.on_transport_error(Instant::now());
         assert_eq!(events(&out), vec![SipEvent::TimedOut]);
@@ -1566,7 +1568,7 @@ mod tests {
 
     #[test]
     fn responses_for_other_transactions_are_ignored() {
-        let mut uac = new_uac(params(Transport::Udp));
+        let mut uac = new_uac(params(SipTransport::Udp));
         let t0 = Instant::now();
         let invite = only_sent(&uac.start(t0));
         let mut stray = reply(&invite, 200, "OK");
@@ -1608,7 +1610,7 @@ mod tests {
             tcp in any::<bool>(),
             steps in prop::collection::vec(step(), 0..20),
         ) {
-            let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+            let transport = if tcp { SipTransport::Tcp } else { SipTransport::Udp };
             let mut uac = new_uac(params(transport));
             let mut now = Instant::now();
             let mut out = uac.start(now);

@@ -12,6 +12,7 @@ use crate::domain::settings::{
     hhmm, CallHours, CallingSettings, DayMinute, Holiday, SipServerSettings, TimeSpelling,
     WeeklyHours, CALL_ICON_VISIBILITY, WEEKDAYS,
 };
+use crate::domain::sip::SipTransport;
 use serde_json::{json, Map, Value};
 
 const ON_OFF: &[&str] = &["ENABLED", "DISABLED"];
@@ -115,9 +116,9 @@ pub fn apply(
                 }
                 let port = o.int_opt("port", 1, 65535)?.unwrap_or(5061) as u16;
                 let transport = o
-                    .enum_opt("transport", &["udp", "tcp", "tls"], true)?
-                    .unwrap_or("udp")
-                    .to_ascii_lowercase();
+                    .enum_opt("transport", &SipTransport::NAMES, true)?
+                    .and_then(SipTransport::parse)
+                    .unwrap_or_default();
                 let mut params = Vec::new();
                 if let Some(p) = o.obj_opt("request_uri_user_params")? {
                     for (k, v) in p {
