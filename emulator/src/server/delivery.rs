@@ -73,8 +73,8 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 {
                     let mut engine = shared.lock();
                     let now = engine.now();
-                    let _ = shared.journal(&mut engine, || {
-                        super::journal::Entry::record(now, job.seq, &url, &outcome)
+                    let _ = shared.log_input(&mut engine, || {
+                        super::wal::Input::record(now, job.seq, &url, &outcome)
                     });
                     engine.st.outbox.record(job.seq, url, outcome, now);
                     if delivered {

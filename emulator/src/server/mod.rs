@@ -6,11 +6,16 @@
 //!   handshake routes that need I/O, shutdown.
 //! - `delivery.rs`: the worker that sends due webhooks and reports attempts back.
 //! - `config.rs`: flags, environment and TOML → [`ServeOptions`].
+//! - `wal.rs`: the write-ahead log of `--state`: every input on disk before its answer,
+//!   replayed at start.
+//! - `ui.rs`: the inspector's page and event stream.
+//! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE the
+//!   engine asks for and feeds its events back, logged first.
 
 pub mod config;
 mod delivery;
-mod journal;
 mod ui;
+mod wal;
 
 use crate::api::{self, Context, Request, Response};
 use crate::domain::error::{ApiError, ErrorKind};
@@ -46,20 +51,20 @@ pub(crate) struct Shared {
     pub ctx: Context,
     pub opts: ServeOptions,
     pub http: delivery::HttpClient,
-    /// With `--state`: every input is journaled before it is acknowledged.
-    pub journal: Option<journal::Journal>,
+    /// With `--state`: every input is in the write-ahead log before it is acknowledged.
+    pub wal: Option<wal::WriteAheadLog>,
     pub sip: crate::server::SipHub,
 }
 
 impl Shared {
-    /// Journals an entry made with the engine locked (no-op without `--state`); the
-    /// receiver resolves once it is durable.
-    pub fn journal(
+    /// Logs an input made with the engine locked to the write-ahead log (no-op without
+    /// `--state`); the receiver resolves once it is durable.
+    pub fn log_input(
         &self,
         engine: &mut Engine,
-        entry: impl FnOnce() -> journal::Entry,
+        input: impl FnOnce() -> wal::Input,
     ) -> Option<tokio::sync::oneshot::Receiver<()>> {
-        self.journal.as_ref().map(|j| j.append(&entry(), engine))
+        self.wal.as_ref().map(|w| w.append(&input(), engine))
     }
 
     /// Sets (or clears) a callback URL, durably.
@@ -72,7 +77,7 @@ impl Shared {
         let durable = {
             let mut engine = self.lock();
             engine.set_webhook_url(app.as_deref(), url.clone(), token.clone());
-            self.journal(&mut engine, || journal::Entry::Webhook { app, url, token })
+            self.log_input(&mut engine, || wal::Input::Webhook { app, url, token })
         };
         if let Some(d) = durable {
             let _ = d.await;
@@ -100,13 +105,13 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, compacts the journal (with `--state`) and waits for the tasks.
+    /// Stops accepting, compacts the write-ahead log (with `--state`) and waits for the tasks.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
-        if let Some(j) = &self.shared.journal {
+        if let Some(j) = &self.shared.wal {
             j.compact(&mut self.shared.lock());
             j.stop().await;
         }
@@ -140,23 +145,25 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         listen_url: format!("http://{addr}"),
         admin_token: opts.admin_token.clone(),
     };
-    let journal =
-        match &opts.state {
-            Some(path) => {
-                let replayed = journal::recover(&mut engine, path, &ctx)?;
-                if replayed > 0 || path.exists() {
-                    tracing::info!(path = %path.display(), replayed, "state restored");
-                }
-                // Compact what was recovered into a fresh snapshot and an empty journal.
-                journal::write_snapshot(path, &engine.checkpoint())
-                    .and_then(|_| std::fs::write(journal::wal_path(path), b""))
-                    .map_err(|e| format!("cannot write state file {}: {e}", path.display()))?;
-                Some(journal::Journal::start(path.clone()).map_err(|e| {
-                    format!("cannot open the journal beside {}: {e}", path.display())
-                })?)
+    let wal = match &opts.state {
+        Some(path) => {
+            let replayed = wal::recover(&mut engine, path, &ctx)?;
+            if replayed > 0 || path.exists() {
+                tracing::info!(path = %path.display(), replayed, "state restored");
             }
-            None => None,
-        };
+            // Compact what was recovered into a fresh snapshot and an empty log.
+            wal::write_snapshot(path, &engine.checkpoint())
+                .and_then(|_| std::fs::write(wal::wal_path(path), b""))
+                .map_err(|e| format!("cannot write state file {}: {e}", path.display()))?;
+            Some(wal::WriteAheadLog::start(path.clone()).map_err(|e| {
+                format!(
+                    "cannot open the write-ahead log beside {}: {e}",
+                    path.display()
+                )
+            })?)
+        }
+        None => None,
+    };
     let (tx, rx) = watch::channel(false);
     let (sip, sip_rx) = SipHub::new();
     let shared = Arc::new(Shared {
@@ -164,7 +171,7 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         wake: Notify::new(),
         ctx,
         http: delivery::client(),
-        journal,
+        wal,
         sip,
         opts,
     });
@@ -378,11 +385,11 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
                 let mut engine = shared.lock();
                 let now = engine.now();
                 let resp = api::handle(&mut engine, &req, &shared.ctx);
-                // Reads of the admin API change nothing; everything else is journaled.
+                // Reads of the admin API change nothing; everything else is logged first.
                 let read_only = req.method == "GET" && req.path.starts_with(api::ADMIN_PREFIX);
-                let durable = match &shared.journal {
+                let durable = match &shared.wal {
                     Some(j) if !read_only => {
-                        Some(j.append(&journal::Entry::api(now, &req), &mut engine))
+                        Some(j.append(&wal::Input::api(now, &req), &mut engine))
                     }
                     _ => None,
                 };
@@ -487,7 +494,7 @@ async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
         let (more, effects, durable) = {
             let mut engine = shared.lock();
             let more = engine.advance_step(target);
-            let durable = shared.journal(&mut engine, || journal::Entry::Step { target });
+            let durable = shared.log_input(&mut engine, || wal::Input::Step { target });
             (more, engine.take_effects(), durable)
         };
         if let Some(d) = durable {
@@ -598,15 +605,15 @@ async fn sip_events(
                 outgoing,
                 first_line,
                 raw,
-            } => Some(journal::SipEntry::Message {
+            } => Some(wal::SipInput::Message {
                 outgoing: *outgoing,
                 first_line: first_line.clone(),
                 raw: raw.clone(),
             }),
-            SipEvent::Answered { sdp } => Some(journal::SipEntry::Answered { sdp: sdp.clone() }),
-            SipEvent::Failed { status, .. } => Some(journal::SipEntry::Failed { status: *status }),
-            SipEvent::TimedOut => Some(journal::SipEntry::TimedOut),
-            SipEvent::ByeFromServer => Some(journal::SipEntry::Bye),
+            SipEvent::Answered { sdp } => Some(wal::SipInput::Answered { sdp: sdp.clone() }),
+            SipEvent::Failed { status, .. } => Some(wal::SipInput::Failed { status: *status }),
+            SipEvent::TimedOut => Some(wal::SipInput::TimedOut),
+            SipEvent::ByeFromServer => Some(wal::SipInput::Bye),
             SipEvent::Provisional { .. } | SipEvent::Ended => None,
         };
         let effects = {
@@ -614,7 +621,7 @@ async fn sip_events(
             if let Some(event) = entry {
                 let now = engine.now();
                 // Background inputs need no acknowledgement; order is what matters.
-                let _ = shared.journal(&mut engine, || journal::Entry::Sip {
+                let _ = shared.log_input(&mut engine, || wal::Input::Sip {
                     now,
                     wacid: wacid.clone(),
                     event,

@@ -127,7 +127,7 @@ aria-label=\"admin token\"> <button>Open</button></form>";
 }
 
 /// `GET /__emulator/ui/permissions`: the permission state of every (number, user) pair,
-/// read without touching the Graph endpoint's rate counter or the request journal.
+/// read without touching the Graph endpoint's rate counter or the request history.
 fn permissions_json(engine: &Engine) -> Value {
     let st = &engine.st;
     let now = engine.now();

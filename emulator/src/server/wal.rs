@@ -1,11 +1,12 @@
-//! `--state FILE`: durability by journaling.
+//! The write-ahead log of `--state FILE`: every input to the engine, on disk before it is
+//! acknowledged. (Not the request history of `GET /__emulator/requests`, which is state.)
 //!
 //! The engine is deterministic: the same inputs at the same times from the same state give
 //! the same state (ids included). So persistence is a snapshot (`FILE`) plus an append-only
-//! journal of every input since (`FILE.wal`), one JSON line each. An acknowledged request is
-//! in the journal, fsynced, before its response leaves (group commit: one fsync covers
-//! every entry queued meanwhile). At start the snapshot is loaded, the journal replayed
-//! (a torn last line from a crash is ignored), and both are compacted into a new snapshot.
+//! log of every input since (`FILE.wal`), one JSON line each. An acknowledged request is
+//! in the log, fsynced, before its response leaves (group commit: one fsync covers every
+//! input queued meanwhile). At start the snapshot is loaded, the log replayed (a torn last
+//! line from a crash is ignored), and both are compacted into a new snapshot.
 
 use crate::api::{self, Context, Request};
 use crate::engine::Engine;
@@ -16,12 +17,12 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-/// Entries between two compactions.
+/// Inputs logged between two compactions.
 const COMPACT_EVERY: u64 = 20_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
-pub enum Entry {
+pub enum Input {
     /// A request handled by the API layer.
     Api {
         now: u64,
@@ -51,13 +52,13 @@ pub enum Entry {
     Sip {
         now: u64,
         wacid: String,
-        event: SipEntry,
+        event: SipInput,
     },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SipEntry {
+pub enum SipInput {
     Message {
         outgoing: bool,
         first_line: String,
@@ -73,9 +74,9 @@ pub enum SipEntry {
     Bye,
 }
 
-impl Entry {
+impl Input {
     pub fn api(now: u64, req: &Request) -> Self {
-        Entry::Api {
+        Input::Api {
             now,
             method: req.method.clone(),
             pq: if req.raw_query.is_empty() {
@@ -93,7 +94,7 @@ impl Entry {
             Outcome::Status { status, body } => (Some(*status), Some(body.clone()), None),
             Outcome::Error(e) => (None, None, Some(e.clone())),
         };
-        Entry::Record {
+        Input::Record {
             now,
             seq,
             url: url.to_owned(),
@@ -103,10 +104,10 @@ impl Entry {
         }
     }
 
-    /// Applies the entry to the engine exactly as it was applied the first time.
+    /// Applies the input to the engine exactly as it was applied the first time.
     pub fn apply(self, engine: &mut Engine, ctx: &Context) {
         match self {
-            Entry::Api {
+            Input::Api {
                 now,
                 method,
                 pq,
@@ -122,7 +123,7 @@ impl Entry {
                     .unwrap_or_default();
                 let _ = api::handle(engine, &Request::new(&method, &pq, headers, body), ctx);
             }
-            Entry::Record {
+            Input::Record {
                 now,
                 seq,
                 url,
@@ -140,25 +141,25 @@ impl Entry {
                 };
                 engine.st.outbox.record(seq, url, outcome, now);
             }
-            Entry::Step { target } => {
+            Input::Step { target } => {
                 engine.advance_step(target);
             }
-            Entry::Webhook { app, url, token } => {
+            Input::Webhook { app, url, token } => {
                 engine.set_webhook_url(app.as_deref(), url, token)
             }
-            Entry::Sip { now, wacid, event } => {
+            Input::Sip { now, wacid, event } => {
                 engine.observe_real_time(now);
                 let call = crate::domain::ids::CallId(wacid.clone());
                 match event {
-                    SipEntry::Message {
+                    SipInput::Message {
                         outgoing,
                         first_line,
                         raw,
                     } => engine.sip_log(&wacid, outgoing, first_line, raw),
-                    SipEntry::Answered { sdp } => engine.sip_answered(&call, sdp),
-                    SipEntry::Failed { status } => engine.sip_failed(&call, status),
-                    SipEntry::TimedOut => engine.sip_timed_out(&call),
-                    SipEntry::Bye => engine.sip_bye_from_server(&call),
+                    SipInput::Answered { sdp } => engine.sip_answered(&call, sdp),
+                    SipInput::Failed { status } => engine.sip_failed(&call, status),
+                    SipInput::TimedOut => engine.sip_timed_out(&call),
+                    SipInput::Bye => engine.sip_bye_from_server(&call),
                 }
             }
         }
@@ -173,7 +174,7 @@ pub fn wal_path(state: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Loads the snapshot and replays the journal; returns how many entries were replayed.
+/// Loads the snapshot and replays the log; returns how many inputs were replayed.
 pub fn recover(engine: &mut Engine, state: &Path, ctx: &Context) -> Result<usize, String> {
     match std::fs::read(state) {
         Ok(bytes) => {
@@ -190,16 +191,21 @@ pub fn recover(engine: &mut Engine, state: &Path, ctx: &Context) -> Result<usize
     let file = match std::fs::File::open(&wal) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("cannot read journal {}: {e}", wal.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the write-ahead log {}: {e}",
+                wal.display()
+            ))
+        }
     };
     let mut n = 0;
     for line in std::io::BufReader::new(file).lines() {
         let Ok(line) = line else { break };
         // A crash can leave a torn last line: everything before it was acknowledged.
-        let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+        let Ok(input) = serde_json::from_str::<Input>(&line) else {
             break;
         };
-        entry.apply(engine, ctx);
+        input.apply(engine, ctx);
         n += 1;
     }
     engine.st.outbox.reindex();
@@ -218,20 +224,20 @@ pub fn write_snapshot(path: &Path, snapshot: &serde_json::Value) -> std::io::Res
 }
 
 pub enum Msg {
-    Entry(Vec<u8>, Option<tokio::sync::oneshot::Sender<()>>),
-    /// A snapshot of the state after every entry sent before it.
+    Input(Vec<u8>, Option<tokio::sync::oneshot::Sender<()>>),
+    /// A snapshot of the state after every input sent before it.
     Compact(serde_json::Value),
     Stop(tokio::sync::oneshot::Sender<()>),
 }
 
-/// The journal writer: owns the files, batches entries into one fsync, acknowledges.
+/// The log's writer: owns the files, batches inputs into one fsync, acknowledges.
 #[derive(Clone)]
-pub struct Journal {
+pub struct WriteAheadLog {
     tx: mpsc::Sender<Msg>,
     written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl Journal {
+impl WriteAheadLog {
     pub fn start(state: PathBuf) -> std::io::Result<Self> {
         let wal = wal_path(&state);
         let mut file = std::fs::OpenOptions::new()
@@ -241,7 +247,7 @@ impl Journal {
         let (tx, rx) = mpsc::channel::<Msg>();
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         std::thread::Builder::new()
-            .name("wa-emulator-journal".into())
+            .name("wa-emulator-wal".into())
             .spawn(move || {
                 let mut acks = Vec::new();
                 while let Ok(first) = rx.recv() {
@@ -250,11 +256,11 @@ impl Journal {
                     let mut stop = None;
                     for msg in batch {
                         match msg {
-                            Msg::Entry(bytes, ack) => {
+                            Msg::Input(bytes, ack) => {
                                 if let Err(e) =
                                     file.write_all(&bytes).and_then(|_| file.write_all(b"\n"))
                                 {
-                                    tracing::error!("journal write failed: {e}");
+                                    tracing::error!("write-ahead log write failed: {e}");
                                 }
                                 acks.extend(ack);
                             }
@@ -264,14 +270,16 @@ impl Journal {
                                     .and_then(|_| file.set_len(0))
                                 {
                                     Ok(()) => {}
-                                    Err(e) => tracing::error!("journal compaction failed: {e}"),
+                                    Err(e) => {
+                                        tracing::error!("write-ahead log compaction failed: {e}")
+                                    }
                                 }
                             }
                             Msg::Stop(ack) => stop = Some(ack),
                         }
                     }
                     if let Err(e) = file.sync_data() {
-                        tracing::error!("journal fsync failed: {e}");
+                        tracing::error!("write-ahead log fsync failed: {e}");
                     }
                     for ack in acks.drain(..) {
                         let _ = ack.send(());
@@ -285,17 +293,17 @@ impl Journal {
         Ok(Self { tx, written })
     }
 
-    /// Queues an entry (call with the engine locked, so journal order is apply order).
-    /// The receiver resolves once the entry is on disk.
-    pub fn append(&self, entry: &Entry, engine: &mut Engine) -> tokio::sync::oneshot::Receiver<()> {
+    /// Queues an input (call with the engine locked, so log order is apply order).
+    /// The receiver resolves once the input is on disk.
+    pub fn append(&self, input: &Input, engine: &mut Engine) -> tokio::sync::oneshot::Receiver<()> {
         let (ack, done) = tokio::sync::oneshot::channel();
-        let bytes = serde_json::to_vec(entry).unwrap_or_default();
-        let _ = self.tx.send(Msg::Entry(bytes, Some(ack)));
+        let bytes = serde_json::to_vec(input).unwrap_or_default();
+        let _ = self.tx.send(Msg::Input(bytes, Some(ack)));
         let n = self
             .written
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        if n % COMPACT_EVERY == 0 {
+        if n.is_multiple_of(COMPACT_EVERY) {
             let _ = self.tx.send(Msg::Compact(engine.checkpoint()));
         }
         done
