@@ -930,3 +930,34 @@ async fn message_webhooks_continue_while_sip_is_enabled_and_calls_webhooks_stop(
     assert_eq!(connect[0]["calls"][0]["id"], native.as_str());
     assert!(sip_messages(&emu, &native).await.is_empty());
 }
+
+/// Settings accept `"transport":"tls"` (any case), but the emulator has no SIP over TLS:
+/// the call fails at once with 503, the SIP log says why, and no INVITE leaves.
+#[tokio::test]
+async fn a_tls_sip_server_fails_the_call_at_once_without_an_invite() {
+    let emu = Emu::start().await;
+    emu.user(USER, "android", "2.25.30", "Ana").await;
+    let server = json!({"hostname":"127.0.0.1","port":5061,"transport":"TLS"});
+    let (s, v) = emu
+        .graph(
+            "POST",
+            &format!("/{PHONE}/settings"),
+            Some(json!({"calling":{"sip":{"status":"ENABLED","servers":[server]}}})),
+        )
+        .await;
+    assert_eq!(s, 200, "enable SIP over tls: {v}");
+    let call_id = start_call(&emu, Start::Native).await;
+    let call = call_state(&emu, &call_id).await;
+    assert_eq!(call["status"], "failed", "{call}");
+    assert_eq!(call["end_reason"], json!({"sip_failure": 503}), "{call}");
+    let log = sip_messages(&emu, &call_id).await;
+    assert_eq!(
+        log,
+        vec![(
+            true,
+            "(not sent: tls transport unsupported)".to_owned(),
+            String::new()
+        )]
+    );
+    assert_no_calls_webhooks(&emu).await;
+}
