@@ -7,9 +7,24 @@
 //! [`Effect`]s.
 //!
 //! # Layout
-//! - `mod.rs`: the engine, its state, clock, timers, webhooks emission, snapshots.
-//! - `messaging.rs`: `/messages`, statuses, templates, inbound texts and reads.
-//! - `calling.rs`: taps, links, native and business calls, `/calls`, permissions, settings.
+//! - `mod.rs`: the engine and its state, snapshots, the clock and timers, undo of refused
+//!   requests, effects.
+//! - `tenants.rs`: tokens, owner checks, phone numbers and WABAs, the webhook URL, 138013.
+//! - `users.rs`: simulated users, identities, service windows, phone visibility,
+//!   recipients (`to` or BSUID).
+//! - `messaging.rs`: `/messages` sends and their statuses, the user's texts and reads.
+//! - `templates.rs`: `/message_templates`, review, status changes, the APPROVED check.
+//! - `calls.rs`: taps, links, the call icon, `/calls` (`connect` included), the call
+//!   state machine applied.
+//! - `permissions.rs`: permission replies, callback grants, `GET /call_permissions`.
+//! - `settings.rs`: `GET`/`POST /settings`.
+//! - `sip.rs`: the INVITE of a SIP-enabled number's call, the gateway's events, the SIP
+//!   message log.
+//! - `webhooks.rs`: webhook emission into the outbox.
+//! - `retention.rs`: the most recent messages and calls kept, the rest counted.
+//! - `sweep.rs`: expired per-user state dropped, idle users folded away.
+//! - `request_history.rs`: the Graph requests of `GET /__emulator/requests`.
+//! - `proptests.rs`: property tests over the whole engine.
 
 mod calls;
 mod messaging;
