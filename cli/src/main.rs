@@ -6,6 +6,12 @@
 //! depends on the library; the library depends on neither. Its tests, in `tests/it`,
 //! run the built binary as a process.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool: its output is the point"
+)]
+
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use wa_emulator::server::{self, ServeArgs, ServeOptions};

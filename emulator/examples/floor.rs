@@ -17,6 +17,12 @@
 //! ```
 //! Used by `emulator/bench/run.sh`; not part of the test suite.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an example: it prints its results"
+)]
+
 #[cfg(feature = "server")]
 mod floor {
     use bytes::Bytes;

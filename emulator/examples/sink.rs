@@ -24,6 +24,12 @@
 //! Every result is printed as `key=value` lines for `emulator/bench/run.sh`. Loopback only;
 //! not part of the test suite.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an example: it prints its results"
+)]
+
 #[allow(clippy::disallowed_methods, reason = "benchmarks measure real time")]
 #[cfg(feature = "server")]
 mod bench {

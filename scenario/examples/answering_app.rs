@@ -10,6 +10,12 @@
 //! Tokens default to the emulator's embedded ones; set `VERIFY_TOKEN` and `ACCESS_TOKEN`
 //! to use others.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an example: it prints its results"
+)]
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

@@ -1,5 +1,10 @@
 //! `wa-emulator run`: finds scenario files, shards them, checks them all, runs them in
 //! parallel (each against its own emulator) and reports, optionally as JUnit XML.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the report of `wa-emulator run` is for the terminal"
+)]
 
 use crate::check::check;
 use crate::diagnostic::{render_all, Source};

@@ -664,6 +664,11 @@ async fn sip_events(
 
 /// Runs `serve` until Ctrl-C or SIGTERM: prints the listening line and what a user needs
 /// to paste into their integration.
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the banner and start-up errors are for the terminal"
+)]
 pub async fn run(opts: ServeOptions) -> i32 {
     if !opts.addr.ip().is_loopback() {
         if opts.admin_token.is_none() {
