@@ -148,7 +148,7 @@ pub struct Behaviour {
     /// by activity, not by every number ever seen.
     pub forget_idle_users: bool,
     /// Seeded fault injection on webhook delivery (off by default).
-    pub chaos: crate::webhook::outbox::Chaos,
+    pub chaos: Chaos,
 }
 
 impl Default for Behaviour {
@@ -178,6 +178,26 @@ impl Default for Behaviour {
             forget_idle_users: true,
             chaos: Default::default(),
         }
+    }
+}
+
+/// Seeded fault injection on webhook delivery (off by default; the outbox applies it): duplicates, reordering and delays, as Meta's
+/// calling webhooks can show them. The same seed gives the same faults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Chaos {
+    /// Probability that a webhook is delivered twice (a second, separate delivery).
+    pub duplicate: f64,
+    /// Probability that a webhook ignores per-call ordering (may overtake or be overtaken).
+    pub reorder: f64,
+    /// Each webhook waits a random 0..=delay_ms before its first attempt.
+    pub delay_ms: u64,
+    pub seed: u64,
+}
+
+impl Chaos {
+    pub fn is_off(&self) -> bool {
+        self.duplicate <= 0.0 && self.reorder <= 0.0 && self.delay_ms == 0
     }
 }
 

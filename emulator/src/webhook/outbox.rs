@@ -6,6 +6,7 @@
 //! kept even across retries. Pending deliveries are never evicted; finished ones are kept
 //! up to a capacity and then counted as evicted.
 
+use crate::domain::tenant::Chaos;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -28,26 +29,6 @@ pub struct Attempt {
     pub error: Option<String>,
     pub response_body: Option<String>,
     pub url: String,
-}
-
-/// Seeded fault injection (off by default): duplicates, reordering and delays, as Meta's
-/// calling webhooks can show them. The same seed gives the same faults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Chaos {
-    /// Probability that a webhook is delivered twice (a second, separate delivery).
-    pub duplicate: f64,
-    /// Probability that a webhook ignores per-call ordering (may overtake or be overtaken).
-    pub reorder: f64,
-    /// Each webhook waits a random 0..=delay_ms before its first attempt.
-    pub delay_ms: u64,
-    pub seed: u64,
-}
-
-impl Chaos {
-    pub fn is_off(&self) -> bool {
-        self.duplicate <= 0.0 && self.reorder <= 0.0 && self.delay_ms == 0
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

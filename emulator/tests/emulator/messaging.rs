@@ -408,7 +408,7 @@ async fn seeded_chaos_duplicates_webhooks_reproducibly_and_is_off_by_default() {
             wa_emulator::engine::ClockMode::Virtual,
             9,
         );
-        opts.behaviour.chaos = wa_emulator::webhook::outbox::Chaos {
+        opts.behaviour.chaos = wa_emulator::domain::tenant::Chaos {
             duplicate,
             reorder: 0.0,
             delay_ms: 0,
