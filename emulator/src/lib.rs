@@ -3,15 +3,22 @@
 //! permissions, settings and SIP — with signed webhooks and a virtual clock.
 //!
 //! # Layout
-//! - [`domain`]: pure types and rules (ids, users, calls state machine, errors).
-//! - [`wire`]: Graph request JSON → validated inputs.
+//! - [`domain`]: pure types and rules (ids, users, the call state machine, permissions,
+//!   settings, SDP, the SIP INVITE description, the error catalogue).
+//! - [`wire`]: Graph request JSON → validated inputs; call links and percent-decoding.
 //! - [`webhook`]: webhook bodies, ASCII-escaped bytes and signatures, the outbox.
 //! - [`engine`]: the stateful core; every operation is `(state, now, input) → output`.
-//! - [`api`]: routing of Graph and `/__emulator` requests onto the engine (pure).
+//! - [`api`]: routing of Graph and `/__emulator` requests onto the engine, and the admin
+//!   views (pure).
 //! - [`sip`]: SIP messages, digest auth and the user-agent client for SIP-enabled numbers.
-//! - `server`: the only I/O — hyper, the clock, webhook delivery, SIP (feature `server`).
+//! - [`fixture`]: recorded webhook fixtures, loaded for replay and conformance tests.
+//! - `server`: the only I/O — hyper, the clock, webhook delivery, the write-ahead log,
+//!   SIP sockets (feature `server`).
+//! - `replay`: posting webhook fixtures to a receiver (feature `server`).
 //!
-//! Dependency direction: domain ← wire ← engine ← api ← server.
+//! Dependency direction: domain ← {wire, webhook} ← engine ← api ← server; `domain`
+//! depends on nothing else in the crate. The SIP module sits beside the engine: both read
+//! [`domain::sip`], neither depends on the other, and the server joins them.
 
 pub mod api;
 pub mod domain;

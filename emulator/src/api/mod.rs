@@ -3,6 +3,13 @@
 //! The server turns each hyper request into a [`Request`] once, then calls [`handle`]
 //! with the engine locked. Every failure becomes a Graph-shaped JSON error here; nothing
 //! below this layer can make the service fail.
+//!
+//! # Layout
+//! - `mod.rs`: [`Request`], [`Response`], [`handle`] (Graph or admin), query parsing.
+//! - `graph.rs`: the Graph surface, `/{version}/{object-id}/{edge}`, versioned or not.
+//! - `admin.rs`: the `/__emulator` admin and user-simulation routes.
+//! - [`admin_types`]: the admin answers clients read, as shared types.
+//! - `views.rs`: the admin views of calls (the list, a call's summary, status names).
 
 mod admin;
 pub mod admin_types;

@@ -3,7 +3,7 @@
 //!
 //! No sockets, tasks or clock reads happen here. The server passes the real time in
 //! ([`Engine::observe_real_time`]) or drives the virtual clock ([`Engine::advance_step`]);
-//! webhooks go to the [`Outbox`](crate::webhook::outbox::Outbox) and SIP work comes out as
+//! webhooks go to the [`crate::webhook::outbox::Outbox`] and SIP work comes out as
 //! [`Effect`]s.
 //!
 //! # Layout

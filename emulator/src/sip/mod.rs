@@ -5,16 +5,20 @@
 //! server's responses, and ends the call with a BYE carrying `x-wa-meta-call-duration`.
 //!
 //! # Layout
+//! - `mod.rs`: [`SipEvent`] (what happened on a call) and [`UacConfig`] (RFC 3261 timers).
 //! - [`message`]: parsing and rendering SIP text (pure).
 //! - [`digest`]: answering 401/407 Digest challenges (pure).
 //! - [`uac`]: the call's client state machine: transactions, timers, dialog (pure; time
-//!   and randomness are inputs).
-//! - [`transport`]: the tokio shell: UDP/TCP sockets, the clock, the command channel
+//!   and randomness are inputs); its tests in `uac/tests.rs`.
+//! - `transport`: the tokio shell: UDP/TCP sockets, the clock, the command channel
 //!   (only with the `server` feature; the rest builds without tokio).
+//! - `sipp_tests.rs`: the UAC against a real `sipp` (tests, `server` feature).
 //!
-//! The caller starts a call with [`start_call`] from the engine's
-//! [`SipInvite`](crate::domain::sip::SipInvite) as is, receives [`SipEvent`]s tagged with
-//! the wacid, and hangs up through the returned [`CallHandle`].
+//! What a call needs is not defined here: the engine describes it in
+//! [`crate::domain::sip`] (the INVITE, the server, the transport). The caller starts a
+//! call with `start_call` from the engine's [`SipInvite`](crate::domain::sip::SipInvite)
+//! as is, receives [`SipEvent`]s tagged with the wacid, and hangs up through the returned
+//! `CallHandle`.
 
 pub mod digest;
 pub mod message;

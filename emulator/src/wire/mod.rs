@@ -1,5 +1,14 @@
 //! Graph JSON in: request bodies → validated domain inputs, with errors that name the
 //! field, the limit and the value received.
+//!
+//! # Layout
+//! - [`json`]: reading request JSON; errors that name the field, the rule and the value.
+//! - [`messages`]: `/messages` bodies → send requests; `to` and BSUID recipients.
+//! - [`calls`]: `/calls` bodies → call actions; SDP problems worded as Graph errors.
+//! - [`settings`]: the `calling` settings object in (validated once) and out.
+//! - [`templates`]: `/message_templates` bodies → template drafts.
+//! - [`link`]: the call deep link, `wa.me/call/<number>?biz_payload=…`.
+//! - [`url`]: the one percent-decoder, for queries, path segments and link payloads.
 
 pub mod calls;
 pub mod json;
