@@ -8,10 +8,13 @@
 //! delivery compare equal when an integration could not tell them apart.
 //!
 //! Self-contained on purpose (only `serde_json` and `std`): the conformance test, the
-//! `replay` tooling and external checkers can all include it.
+//! `replay` tooling, the SDK tests and external checkers can all include it. It is also
+//! the one loader of fixture folders: [`load_fixture_dir`] reads the `<field>/` layout
+//! (the repository's `fixtures/`, what `serve --record` writes), [`json_files`] and
+//! [`read_json`] any folder of JSON files.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -247,22 +250,47 @@ pub fn load_fixture_dir(dir: &Path) -> io::Result<Vec<(String, Value)>> {
             let Some(stem) = file.file_stem().and_then(|s| s.to_str()) else {
                 continue;
             };
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                io::Error::new(e.kind(), format!("{}: cannot read: {e}", file.display()))
-            })?;
-            let body: Value = serde_json::from_str(&text).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: invalid JSON: {e}", file.display()),
-                )
-            })?;
-            out.push((format!("{field}/{stem}"), body));
+            out.push((format!("{field}/{stem}"), read_json(&file)?));
         }
     }
     Ok(out)
 }
 
-fn sorted_entries(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+/// Every `*.json` file under `dir` at any depth (the top level included), sorted by path;
+/// hidden files and folders (`.name`) are skipped. For `replay`, which takes any folder of
+/// webhook bodies, not only the `<field>/` layout.
+pub fn json_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    walk_json(dir, &mut found)?;
+    Ok(found)
+}
+
+/// Depth first over sorted entries: the files come out in path order.
+fn walk_json(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
+    for path in sorted_entries(dir)? {
+        if path.is_dir() {
+            walk_json(&path, found)?;
+        } else if path.extension().and_then(|e| e.to_str()) == Some("json") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One JSON file. Errors name the file: `…/x.json: cannot read: …` or, as `InvalidData`,
+/// `…/x.json: invalid JSON: …`.
+pub fn read_json(path: &Path) -> io::Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: invalid JSON: {e}", path.display()),
+        )
+    })
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut paths = std::fs::read_dir(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
         .map(|entry| entry.map(|e| e.path()))
@@ -280,7 +308,6 @@ fn file_name_str(path: &Path) -> Option<&str> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::path::PathBuf;
 
     fn terminate(call: Value) -> Value {
         json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
@@ -491,6 +518,31 @@ mod tests {
         let names: Vec<&str> = loaded.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, vec!["calls/status_ringing", "messages/status_sent"]);
         assert_eq!(loaded[1].1, json!({"b": 2}));
+    }
+
+    #[test]
+    fn json_files_walks_every_level_in_path_order_and_skips_hidden_entries() {
+        let tmp = TempDir::new("walk");
+        for rel in [
+            "b/z.json",
+            "b/a.json",
+            "a.json",
+            "c/d/e.json",
+            ".hidden/x.json",
+            "b/.x.json",
+            "b/notes.txt",
+        ] {
+            let p = tmp.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "{}").unwrap();
+        }
+        let found: Vec<String> = json_files(&tmp.0)
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(&tmp.0).unwrap().display().to_string())
+            .collect();
+        assert_eq!(found, vec!["a.json", "b/a.json", "b/z.json", "c/d/e.json"]);
+        assert!(json_files(&tmp.0.join("absent")).is_err());
     }
 
     #[test]

@@ -10,18 +10,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
-use hyper::{Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::Uri;
 use rand::Rng;
 use serde_json::Value;
 
+use crate::fixture::{json_files, read_json};
+use crate::server::client::{Client, ClientError, Response};
 use crate::webhook::codec::{encode_ascii, sign};
 
 const EXIT_OK: i32 = 0;
@@ -161,7 +158,7 @@ async fn replay<O: Write, E: Write>(args: &ReplayArgs, now: i64, out: &mut O, er
         return EXIT_USAGE;
     };
 
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = Client::new().with_timeout(REQUEST_TIMEOUT);
     let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
     #[allow(clippy::disallowed_methods, reason = "--rate paces in real time")]
     let started = tokio::time::Instant::now();
@@ -178,23 +175,24 @@ async fn replay<O: Write, E: Write>(args: &ReplayArgs, now: i64, out: &mut O, er
         #[allow(clippy::disallowed_methods, reason = "reports the real round trip")]
         let ms = t0.elapsed().as_millis();
         match outcome {
-            Ok((status, _)) if status.is_success() => {
+            Ok(answer) if answer.is_success() => {
                 accepted += 1;
-                say!(out, "{}  {}  {ms} ms", f.path.display(), status);
+                say!(out, "{}  {}  {ms} ms", f.path.display(), answer.status);
             }
-            Ok((status, response)) => {
+            Ok(answer) => {
                 failed += 1;
                 say!(
                     out,
                     "{}  {}  {ms} ms  body: {}",
                     f.path.display(),
-                    status,
-                    excerpt(&response)
+                    answer.status,
+                    excerpt(&answer.body)
                 );
             }
             Err(e) => {
                 failed += 1;
-                say!(out, "{}  failed: {e}  {ms} ms", f.path.display());
+                // The fixture names the request; the problem says why it got no answer.
+                say!(out, "{}  failed: {}  {ms} ms", f.path.display(), e.problem);
             }
         }
     }
@@ -233,14 +231,12 @@ fn load_inputs<E: Write>(paths: &[PathBuf], err: &mut E) -> Result<Vec<Prepared>
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if meta.is_dir() {
-            let mut found = Vec::new();
-            walk_json(path, &mut found)?;
+            let found = json_files(path).map_err(|e| e.to_string())?;
             if found.is_empty() {
                 return Err(format!("{}: no .json files in this folder", path.display()));
             }
-            found.sort();
             for file in found {
-                let body = read_json(&file)?;
+                let body = read_json(&file).map_err(|e| e.to_string())?;
                 if is_webhook_body(&body) {
                     out.push(Prepared { path: file, body });
                 } else {
@@ -252,7 +248,7 @@ fn load_inputs<E: Write>(paths: &[PathBuf], err: &mut E) -> Result<Vec<Prepared>
                 }
             }
         } else {
-            let body = read_json(path)?;
+            let body = read_json(path).map_err(|e| e.to_string())?;
             if !is_webhook_body(&body) {
                 return Err(format!(
                     "{}: not a webhook body: expected a JSON object with \"object\" and an \"entry\" array",
@@ -268,81 +264,30 @@ fn load_inputs<E: Write>(paths: &[PathBuf], err: &mut E) -> Result<Vec<Prepared>
     Ok(out)
 }
 
-fn walk_json(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            walk_json(&path, found)?;
-        } else if path.extension().and_then(|e| e.to_str()) == Some("json") {
-            found.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: invalid JSON: {e}", path.display()))
-}
-
 fn is_webhook_body(v: &Value) -> bool {
     v.get("object").is_some_and(Value::is_string) && v.get("entry").is_some_and(Value::is_array)
 }
 
+/// One signed POST, headers as Meta sends them (`Content-Length`, never chunked).
 async fn send(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: &Client,
     target: &Uri,
     body: String,
     signature: &str,
-) -> Result<(hyper::StatusCode, Bytes), String> {
-    let length = body.len();
-    let request = Request::post(target.clone())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(CONTENT_LENGTH, length)
-        .header("x-hub-signature-256", signature)
-        .header(
-            USER_AGENT,
+) -> Result<Response, ClientError> {
+    let length = body.len().to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-length", length.as_str()),
+        ("x-hub-signature-256", signature),
+        (
+            "user-agent",
             concat!("wa-emulator-replay/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
-    let exchange = async {
-        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the response: {}", error_chain(&e)))?
-            .to_bytes();
-        Ok((status, bytes))
-    };
-    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())),
-    }
-}
-
-/// The error and its causes on one line: hyper's top-level message alone ("client error
-/// (Connect)") does not say what went wrong.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+        ),
+    ];
+    client
+        .request("POST", &target.to_string(), &headers, body)
+        .await
 }
 
 fn excerpt(body: &[u8]) -> String {
@@ -490,17 +435,17 @@ fn fresh_id(prefix: &str, old_suffix: &str, rng: &mut impl Rng) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::{Hmac, Mac};
-    use http_body_util::Full;
+    use crate::webhook::codec::verify;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
-    use hyper::Response;
     use hyper_util::rt::TokioIo;
     use serde_json::json;
-    use sha2::Sha256;
     use std::convert::Infallible;
     use std::net::SocketAddr;
+    use std::path::Path;
     use std::sync::{Arc, Mutex};
 
     /// What the receiver saw of one request.
@@ -513,8 +458,9 @@ mod tests {
         chunked: bool,
     }
 
-    /// A webhook receiver on 127.0.0.1:0 that checks signatures with its own HMAC and
-    /// answers `status` (or 401 on a bad signature, as pywa does).
+    /// A webhook receiver on 127.0.0.1:0 that checks signatures (with the codec's
+    /// `verify`: the independent check of the signing lives in the integration tests'
+    /// receiver) and answers `status` (or 401 on a bad signature, as pywa does).
     struct Receiver {
         url: String,
         seen: Arc<Mutex<Vec<Seen>>>,
@@ -555,13 +501,11 @@ mod tests {
                                 let chunked = header("transfer-encoding").is_some();
                                 let body =
                                     req.into_body().collect().await.unwrap().to_bytes().to_vec();
-                                let mut mac =
-                                    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-                                mac.update(&body);
-                                let expected =
-                                    format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                                let signature_valid =
-                                    signature.as_deref() == Some(expected.as_str());
+                                let signature_valid = verify(
+                                    secret.as_bytes(),
+                                    &body,
+                                    signature.as_deref().unwrap_or(""),
+                                );
                                 log.lock().unwrap().push(Seen {
                                     body,
                                     signature_valid,
@@ -571,7 +515,7 @@ mod tests {
                                 });
                                 let code = if signature_valid { status } else { 401 };
                                 Ok::<_, Infallible>(
-                                    Response::builder()
+                                    hyper::Response::builder()
                                         .status(code)
                                         .body(Full::new(Bytes::from_static(b"{\"ok\":false}")))
                                         .unwrap(),
@@ -974,9 +918,7 @@ mod tests {
     #[tokio::test]
     async fn the_whole_fixture_folder_replays_and_round_trips() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-        let mut files = Vec::new();
-        walk_json(&dir, &mut files).unwrap();
-        files.sort();
+        let files = json_files(&dir).unwrap();
         assert!(files.len() >= 20, "fixtures folder at {}", dir.display());
         let receiver = Receiver::start("wa-emulator-secret", 200).await;
         let (code, out, err) = run_captured(&args(vec![dir], Some(&receiver.url))).await;

@@ -1,8 +1,15 @@
 //! Webhook delivery: the worker that sends what the outbox says is due, records every
 //! attempt truthfully, and the GET verification handshake.
+//!
+//! Its hyper client is not the shared [`super::client::Client`] on purpose: the pool is
+//! tuned for throughput (an idle connection per delivery in flight, a connect timeout),
+//! each attempt has the options' timeout, and a receiver's status counts even when its
+//! body is cut short. Errors are worded by the same [`error_chain`].
 
+use super::client::error_chain;
 use super::Shared;
 use crate::webhook::outbox::{Job, Outcome};
+use crate::wire::url::percent_encode;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -109,7 +116,7 @@ async fn send(shared: &Shared, job: &Job) -> Outcome {
             .http
             .request(req)
             .await
-            .map_err(|e| describe_client_error(&e))?;
+            .map_err(|e| error_chain(&e))?;
         let status = resp.status().as_u16();
         // The status decides the outcome; a body cut short is noted, not fatal.
         let text = match resp.into_body().collect().await {
@@ -126,17 +133,6 @@ async fn send(shared: &Shared, job: &Job) -> Outcome {
         Ok(Err(e)) => Outcome::Error(e),
         Err(_) => Outcome::Error(format!("timed out after {} ms", timeout.as_millis())),
     }
-}
-
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 fn record(dir: &std::path::Path, field: &str, event: &str, seq: u64, body: &str) {
@@ -167,7 +163,7 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
     let sep = if url.contains('?') { '&' } else { '?' };
     let full = format!(
         "{url}{sep}hub.mode=subscribe&hub.challenge={challenge}&hub.verify_token={}",
-        encode(verify_token)
+        percent_encode(verify_token)
     );
     let req = hyper::Request::get(&full)
         .header("user-agent", "facebookexternalua")
@@ -176,7 +172,7 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
     let resp = tokio::time::timeout(Duration::from_secs(10), shared.http.request(req))
         .await
         .map_err(|_| format!("{url} did not answer within 10 s"))?
-        .map_err(|e| format!("could not reach {url}: {}", describe_client_error(&e)))?;
+        .map_err(|e| format!("could not reach {url}: {}", error_chain(&e)))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
@@ -194,18 +190,6 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
         return Err(format!("the receiver answered 200 but echoed {text:?} instead of the hub.challenge {challenge}"));
     }
     Ok(())
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Waits (bounded) until nothing is in flight and nothing sendable is due, so a virtual

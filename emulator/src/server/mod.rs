@@ -5,6 +5,8 @@
 //! - `mod.rs`: start-up ([`spawn`]), the request path, the clock-advance and webhook
 //!   handshake routes that need I/O, shutdown.
 //! - `delivery.rs`: the worker that sends due webhooks and reports attempts back.
+//! - [`client`]: the one small HTTP client for talking to an emulator or a receiver (the
+//!   binary's user actions, `replay`, the scenario runner, the test harnesses).
 //! - `config.rs`: flags, environment and TOML → [`ServeOptions`].
 //! - `wal.rs`: the write-ahead log of `--state`: every input on disk before its answer,
 //!   replayed at start.
@@ -12,6 +14,7 @@
 //! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE the
 //!   engine asks for and feeds its events back, logged first.
 
+pub mod client;
 pub mod config;
 mod delivery;
 mod ui;

@@ -1,5 +1,7 @@
-//! Percent-decoding of URL components: Graph and admin query strings and path segments,
-//! and the `biz_payload` of a call link. One decoder, two readings of a bad escape.
+//! Percent-encoding of URL components: decoding Graph and admin query strings, path
+//! segments and the `biz_payload` of a call link (one decoder, two readings of a bad
+//! escape), and encoding query values (the webhook handshake's `hub.verify_token`, the
+//! scenario runner's call links).
 
 /// Decodes a URL component: `%XX` escapes and `+` as a space.
 ///
@@ -39,6 +41,24 @@ pub fn percent_decode(s: &str) -> Result<String, String> {
     }
 }
 
+/// Encodes a query value or path segment: RFC 3986 unreserved characters (`A–Z a–z 0–9
+/// - . _ ~`) stay as they are, every other byte becomes `%XX` (uppercase hex). Whatever
+/// it returns, [`percent_decode`] reads back unchanged.
+pub fn percent_encode(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xF)] as char);
+        }
+    }
+    out
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
@@ -46,6 +66,24 @@ fn hex_val(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn encoding_keeps_unreserved_and_escapes_the_rest_as_utf8() {
+        assert_eq!(percent_encode("order-42_a.b~"), "order-42_a.b~");
+        assert_eq!(percent_encode("a b&é"), "a%20b%26%C3%A9");
+        assert_eq!(percent_encode("a+b=c/d?"), "a%2Bb%3Dc%2Fd%3F");
+        assert_eq!(percent_encode(""), "");
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_what_was_encoded_gives_it_back(s in any::<String>()) {
+            let encoded = percent_encode(&s);
+            prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+            prop_assert_eq!(percent_decode(&encoded), Ok(s));
+        }
+    }
 
     #[test]
     fn escapes_and_plus_are_decoded() {
