@@ -8,7 +8,8 @@
 //! - [`settings`]: the `calling` settings object in (validated once) and out.
 //! - [`templates`]: `/message_templates` bodies → template drafts.
 //! - [`link`]: the call deep link, `wa.me/call/<number>?biz_payload=…`.
-//! - [`url`]: the one percent-decoder, for queries, path segments and link payloads.
+//! - [`url`]: percent-encoding: the one decoder (queries, path segments, link payloads)
+//!   and its encoder.
 
 pub mod calls;
 pub mod json;
