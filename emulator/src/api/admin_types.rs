@@ -1,7 +1,7 @@
 //! The admin API's answers that clients read, as types: `GET /__emulator/config`,
 //! `GET /__emulator/clock`, `GET /__emulator/webhooks` and `GET /__emulator/requests`.
 //!
-//! The admin API ([`super::admin`]) builds these and serialises them; the scenario runner
+//! The admin API (`api/admin.rs`) builds these and serialises them; the scenario runner
 //! deserialises the same types, so the two cannot drift apart. Field names and values are
 //! the public contract of `ADMIN-API.md`: renaming a field here renames it for every
 //! client, and the order of the fields is the order of the keys in the JSON.
@@ -144,11 +144,12 @@ pub struct LoggedAttempt {
     pub response_body: Option<String>,
 }
 
-/// `GET /__emulator/requests`: the journal of Graph requests, oldest first.
+/// `GET /__emulator/requests`: the request history (the Graph requests and the answers
+/// given), oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestLog {
     pub requests: Vec<LoggedRequest>,
-    /// Requests dropped from the journal to keep it within `capacity`.
+    /// Requests dropped from the history to keep it within `capacity`.
     pub evicted: u64,
     pub capacity: usize,
 }

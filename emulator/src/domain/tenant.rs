@@ -133,7 +133,8 @@ pub struct Behaviour {
     /// Graph requests kept for `GET /__emulator/requests` (the engine's request history).
     #[serde(rename = "journal_capacity")]
     pub request_history_capacity: usize,
-    /// Finished webhook deliveries kept in the log (pending ones are never evicted).
+    /// Finished webhook deliveries kept in the log, and the cap on deliveries held while
+    /// no callback URL was ever set (deliveries with a URL are never evicted early).
     pub delivery_log_capacity: usize,
     /// Messages kept for taps and reads; older ones are evicted and counted.
     pub message_retention: usize,

@@ -39,7 +39,7 @@ pub struct ServeArgs {
     /// Keep state in this file across restarts (loaded at start, saved while running and at exit).
     #[arg(long, env = "WA_EMULATOR_STATE", value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// Write every delivered webhook as a fixture file DIR/<field>/<event>_<n>.json.
+    /// Write every delivered webhook as a fixture file `DIR/<field>/<event>_<n>.json`.
     #[arg(long, env = "WA_EMULATOR_RECORD", value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// Log format: `text` or `json`.

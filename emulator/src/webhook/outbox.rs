@@ -3,8 +3,10 @@
 //! Pure bookkeeping; the server's delivery worker asks [`Outbox::take_due`] for work and
 //! reports each attempt back with [`Outbox::record`]. Deliveries sharing an ordering key
 //! (one call, one message) go out one at a time in creation order, so per-call order is
-//! kept even across retries. Pending deliveries are never evicted; finished ones are kept
-//! up to a capacity and then counted as evicted.
+//! kept even across retries. Deliveries whose app has a callback URL are never evicted
+//! before their retry horizon; deliveries held while the app has never had a URL are kept
+//! up to the log's capacity, oldest dropped first (`held_evicted`); finished ones are kept
+//! up to the capacity and then counted as evicted.
 
 use crate::domain::tenant::Chaos;
 use serde::{Deserialize, Serialize};
