@@ -14,6 +14,7 @@
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
+use wa_emulator::server::client::Client;
 use wa_emulator::server::{self, ServeArgs, ServeOptions};
 
 #[derive(Parser)]
@@ -332,17 +333,22 @@ fn parse_duration(s: &str) -> Option<f64> {
 
 /// POSTs an admin action, prints the answer and the webhooks it caused.
 async fn act(target: &Target, path: &str, body: Value) -> i32 {
-    let client = cli::Client::new(&target.url, target.admin_token.clone());
-    let before = match client.get("/__emulator/webhooks?limit=0").await {
-        Ok((_, v)) => v,
+    let client = Client::new();
+    let url = |path: &str| format!("{}{path}", target.url.trim_end_matches('/'));
+    let token = target.admin_token.as_deref();
+    let before = match client
+        .json("GET", &url("/__emulator/webhooks?limit=0"), token, None)
+        .await
+    {
+        Ok(r) => r.json(),
         Err(e) => {
-            eprintln!("error: cannot reach the emulator at {}: {e}\n  start one with `wa-emulator serve`, or pass --url", target.url);
+            eprintln!("error: cannot reach the emulator at {}: {}\n  start one with `wa-emulator serve`, or pass --url", target.url, e.problem);
             return 2;
         }
     };
     let last_seq = before["last_seq"].as_u64().unwrap_or(0);
-    let (status, answer) = match client.post(path, &body).await {
-        Ok(r) => r,
+    let (status, answer) = match client.json("POST", &url(path), token, Some(&body)).await {
+        Ok(r) => (r.status.as_u16(), r.json()),
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
@@ -361,11 +367,9 @@ async fn act(target: &Target, path: &str, body: Value) -> i32 {
         serde_json::to_string_pretty(&answer).unwrap_or_default()
     );
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    if let Ok((_, after)) = client
-        .get(&format!("/__emulator/webhooks?since={last_seq}"))
-        .await
-    {
-        for d in after["deliveries"].as_array().into_iter().flatten() {
+    let since = url(&format!("/__emulator/webhooks?since={last_seq}"));
+    if let Ok(after) = client.json("GET", &since, token, None).await {
+        for d in after.json()["deliveries"].as_array().into_iter().flatten() {
             let id = d["call_id"]
                 .as_str()
                 .or(d["message_id"].as_str())
@@ -380,63 +384,6 @@ async fn act(target: &Target, path: &str, body: Value) -> i32 {
         }
     }
     0
-}
-
-mod cli {
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
-    use serde_json::Value;
-
-    pub struct Client {
-        base: String,
-        token: Option<String>,
-        http: HyperClient<HttpConnector, Full<Bytes>>,
-    }
-
-    impl Client {
-        pub fn new(base: &str, token: Option<String>) -> Self {
-            Self {
-                base: base.trim_end_matches('/').to_owned(),
-                token,
-                http: HyperClient::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
-            }
-        }
-
-        async fn send(
-            &self,
-            method: &str,
-            path: &str,
-            body: Option<&Value>,
-        ) -> Result<(u16, Value), String> {
-            let mut b = hyper::Request::builder()
-                .method(method)
-                .uri(format!("{}{path}", self.base))
-                .header("content-type", "application/json");
-            if let Some(t) = &self.token {
-                b = b.header("authorization", format!("Bearer {t}"));
-            }
-            let bytes = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
-            let req = b.body(Full::new(bytes)).map_err(|e| e.to_string())?;
-            let resp = self.http.request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-        }
-
-        pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
-            self.send("GET", path, None).await
-        }
-
-        pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
-            self.send("POST", path, Some(body)).await
-        }
-    }
 }
 
 #[cfg(test)]

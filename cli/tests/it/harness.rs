@@ -1,16 +1,21 @@
 //! Test harness for the binary: a `wa-emulator serve` process on port 0 (its banner, its
-//! stderr, stopped with SIGTERM or `kill -9`), a webhook receiver that checks signatures
-//! with its own HMAC, and the default tenant's ids.
+//! stderr, stopped with SIGTERM or `kill -9`), requests through the library's client
+//! (`server::client`), a webhook receiver, and the default tenant's ids.
+//!
+//! The receiver checks signatures with the emulator's `webhook::codec::verify`: these
+//! tests are about the process (flags, tokens, restarts), and the independent check of
+//! the signing itself is the emulator's integration tests' receiver.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wa_emulator::server::client::Client;
+use wa_emulator::webhook::codec::verify;
 
 /// The default tenant's first number (+1: user-initiated calls only).
 pub const PHONE: &str = "106540352242922";
@@ -20,10 +25,6 @@ pub const WABA: &str = "102290129340398";
 pub const TOKEN: &str = "wa-emulator-token";
 pub const SECRET: &str = "wa-emulator-secret";
 pub const USER: &str = "16315551234";
-
-pub fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
-}
 
 /// A `voice_call` interactive message to `to` with these button parameters.
 pub fn voice_call(to: &str, params: Value) -> Value {
@@ -99,7 +100,8 @@ impl Served {
         }
     }
 
-    /// A request with this bearer token (or none); the answer's status and JSON body.
+    /// A request with this bearer token (or none) and this JSON body (none when `null`);
+    /// the answer's status and JSON body.
     pub async fn call(
         &self,
         method: &str,
@@ -107,27 +109,12 @@ impl Served {
         token: Option<&str>,
         body: Value,
     ) -> (u16, Value) {
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url));
-        if let Some(t) = token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let resp = client()
-            .request(b.body(Full::new(Bytes::from(body))).unwrap())
+        let body = (!body.is_null()).then_some(&body);
+        let answer = Client::new()
+            .json(method, &format!("{}{path}", self.url), token, body)
             .await
-            .expect("the emulator answers");
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+            .unwrap_or_else(|e| panic!("the emulator answers: {e}"));
+        (answer.status.as_u16(), answer.json())
     }
 
     /// [`Served::call`] with the default tenant's access token.
@@ -167,8 +154,8 @@ pub struct Received {
     pub signature_ok: bool,
 }
 
-/// A webhook receiver that answers the GET handshake, verifies each POST's signature with
-/// its own HMAC-SHA256 (not the emulator's code), and answers with `status`.
+/// A webhook receiver that answers the GET handshake, verifies each POST's signature
+/// (`codec::verify`), and answers with `status`.
 pub struct Receiver {
     pub url: String,
     pub got: Arc<Mutex<Vec<Received>>>,
@@ -239,7 +226,6 @@ async fn receive(
     got: &Mutex<Vec<Received>>,
     status: &AtomicU16,
 ) -> (u16, String) {
-    use hmac::{Hmac, Mac};
     if req.method() == hyper::Method::GET {
         let q = req.uri().query().unwrap_or("").to_owned();
         let param = |k: &str| {
@@ -266,11 +252,8 @@ async fn receive(
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(&body);
-    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     got.lock().unwrap().push(Received {
-        signature_ok: expected == signature,
+        signature_ok: verify(secret.as_bytes(), &body, &signature),
     });
     (status.load(Ordering::SeqCst), "ok".into())
 }

@@ -669,33 +669,22 @@ impl Drop for TempDir {
     }
 }
 
-/// `DIR/<field>/<event>_<n>.json` files, as `(field, event, body)`.
+/// `DIR/<field>/<event>_<n>.json` files (the fixture layout), as `(field, event, body)`;
+/// none while `DIR` does not exist yet.
 fn recorded(dir: &Path) -> Vec<(String, String, Value)> {
-    let mut out = Vec::new();
-    let Ok(fields) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for field in fields.flatten() {
-        let field_name = field.file_name().to_string_lossy().into_owned();
-        for file in std::fs::read_dir(field.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let stem = file
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let files = load_fixture_dir(dir).unwrap_or_else(|e| panic!("the recorded files: {e}"));
+    let mut out: Vec<_> = files
+        .into_iter()
+        .map(|(name, body)| {
+            let (field, stem) = name.split_once('/').expect("<field>/<stem>");
             let (event, n) = stem.rsplit_once('_').expect("<event>_<n>.json");
             assert!(n.parse::<u64>().is_ok(), "{stem}: <n> is a number");
-            let text = std::fs::read_to_string(file.path()).unwrap();
-            let body: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: not JSON: {e}", file.path().display()));
-            out.push((field_name.clone(), event.to_owned(), body));
-        }
-    }
+            (field.to_owned(), event.to_owned(), body)
+        })
+        .collect();
     out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     out
 }

@@ -1,14 +1,19 @@
 //! Test harness: an emulator on port 0 (dropped = stopped), a webhook receiver, and
-//! small HTTP helpers.
+//! small HTTP helpers over the library's client (`server::client`).
+//!
+//! The receiver checks signatures with its own HMAC-SHA256 ([`independent_signature`]),
+//! not the emulator's `webhook::codec`: an oracle that shared the code under test would
+//! agree with any mistake in it. It is the one such check; other tests that look at
+//! signatures use it too.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wa_emulator::engine::ClockMode;
+use wa_emulator::server::client::Client;
 use wa_emulator::server::{self, Running, ServeOptions};
 
 /// The default tenant's first number, +1 555 078 3881: user-initiated calls only
@@ -37,11 +42,7 @@ pub struct Emu {
     /// Dropping it stops the emulator.
     pub _running: Running,
     pub url: String,
-    http: Client<HttpConnector, Full<Bytes>>,
-}
-
-pub fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+    http: Client,
 }
 
 impl Emu {
@@ -55,10 +56,12 @@ impl Emu {
         Self {
             _running: running,
             url,
-            http: client(),
+            http: Client::new(),
         }
     }
 
+    /// Exactly these headers and body; the answer's status and body as JSON (`null` when
+    /// empty, a JSON string when not JSON).
     pub async fn raw(
         &self,
         method: &str,
@@ -66,24 +69,12 @@ impl Emu {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> (u16, Value) {
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url));
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let resp = self
+        let answer = self
             .http
-            .request(b.body(Full::new(body.into())).unwrap())
+            .request(method, &format!("{}{path}", self.url), headers, body)
             .await
-            .expect("the emulator answers");
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
-        )
+            .unwrap_or_else(|e| panic!("the emulator answers: {e}"));
+        (answer.status.as_u16(), answer.json())
     }
 
     pub async fn graph(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -239,8 +230,17 @@ impl Received {
     }
 }
 
+/// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, computed here with the `hmac` crate
+/// and not with the emulator's `webhook::codec`: the tests' independent signature check.
+pub fn independent_signature(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// A webhook receiver that answers the GET handshake, verifies each POST's signature
-/// with its own HMAC-SHA256 (not the emulator's code), and answers with `status`.
+/// with [`independent_signature`] (not the emulator's code), and answers with `status`.
 pub struct Receiver {
     pub url: String,
     pub got: Arc<Mutex<Vec<Received>>>,
@@ -250,7 +250,6 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(secret: &'static str, verify_token: &'static str) -> Self {
-        use hmac::{Hmac, Mac};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhook", listener.local_addr().unwrap());
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -301,12 +300,7 @@ impl Receiver {
                                     .and_then(|v| v.to_str().ok())
                                     .unwrap_or("")
                                     .to_owned();
-                                let mut mac =
-                                    Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-                                        .unwrap();
-                                mac.update(&body);
-                                let expected =
-                                    format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                                let expected = independent_signature(secret.as_bytes(), &body);
                                 g.lock().unwrap().push(Received {
                                     signature_ok: expected == signature,
                                     signature,

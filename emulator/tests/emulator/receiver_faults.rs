@@ -114,7 +114,6 @@ async fn serve_faulty(
     script: Arc<Mutex<VecDeque<Fault>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 ) {
-    use hmac::{Hmac, Mac};
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -177,9 +176,7 @@ async fn serve_faulty(
         // The whole request already sat in the socket; reading it slowly is the point.
         tokio::time::sleep(Duration::from_millis(len as u64 + 500)).await;
     }
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let expected = independent_signature(SECRET.as_bytes(), &body);
     seen.lock().unwrap().push(Seen {
         n,
         fault,

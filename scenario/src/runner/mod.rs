@@ -26,6 +26,7 @@ use wa_emulator::api::admin_types::{
 };
 use wa_emulator::domain::ids::{PhoneNumberId, WabaId};
 use wa_emulator::engine::ClockMode;
+use wa_emulator::wire::url::percent_encode;
 
 /// The Graph API version the runner speaks; the emulator accepts any.
 pub const GRAPH_VERSION: &str = "v21.0";
@@ -1479,28 +1480,9 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_encoding_keeps_unreserved_and_escapes_utf8() {
-        assert_eq!(percent_encode("order-42_a.b~"), "order-42_a.b~");
-        assert_eq!(percent_encode("a b&é"), "a%20b%26%C3%A9");
-    }
 
     #[test]
     fn events_come_from_the_part_of_the_body_that_says_what_happened() {
