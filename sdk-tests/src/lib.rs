@@ -14,16 +14,24 @@
 //! A missing runtime or SDK (see `sdk-tests/setup.sh`) skips a test with a visible reason,
 //! except when `CI` is set: there it fails, so CI cannot pass with SDK tests skipped
 //! (`test_skip::because`).
+//!
+//! Requests (admin calls, the apps' control calls) go through the emulator library's
+//! HTTP client (`wa_emulator::server::client`), made blocking by [`http`]; the tests read
+//! `fixtures/` with the library's loader. Using the library here is safe: what is under
+//! test is the binary as a separate process, judged by the SDKs, and neither the client
+//! nor the loader is part of what the SDKs see.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use wa_emulator::server::client::{Client, ClientError};
+
+pub use wa_emulator::server::client::Response;
 
 /// Pinned versions; `setup.sh` installs exactly these.
 pub const PYWA_VERSION: &str = "4.5.0";
@@ -112,87 +120,42 @@ pub fn kapso_node() -> Option<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------
-// A minimal blocking HTTP/1.1 client: enough for JSON on loopback, no extra dependencies.
+// Blocking requests over the library's client.
 
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
+/// How long one request may take: a control call runs a whole SDK call in the app.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl Response {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| Value::String(self.text()))
-    }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
+/// A `method` request to `url` with an optional JSON body; panics when no answer comes.
 pub fn http(method: &str, url: &str, body: Option<&Value>) -> Response {
-    try_http(method, url, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    try_http(method, url, body).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub fn try_http(method: &str, url: &str, body: Option<&Value>) -> std::io::Result<Response> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let mut stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n");
-    if body.is_some() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", payload.len()));
-    stream.write_all(req.as_bytes())?;
-    stream.write_all(payload.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut body = raw[split + 4..].to_vec();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        body = dechunk(&body);
-    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.truncate(len);
-    }
-    Ok(Response { status, body })
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_line = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 || data.len() < eol + 2 + size {
-            break;
+/// [`http`] that returns the failure instead (for diagnostics that must not panic).
+///
+/// The tests are plain threads (the emulator and the apps are child processes), so each
+/// request is run to completion on one small runtime shared by every test. `Connection:
+/// close`, as before: the apps' servers (uvicorn, node) close idle connections after a
+/// few seconds, and a pooled one could be reused just as they do.
+pub fn try_http(method: &str, url: &str, body: Option<&Value>) -> Result<Response, ClientError> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the tests' requests")
+    });
+    let client = CLIENT.get_or_init(|| Client::new().with_timeout(REQUEST_TIMEOUT));
+    let mut headers = vec![("connection", "close"), ("accept", "application/json")];
+    let bytes = match body {
+        Some(v) => {
+            headers.push(("content-type", "application/json"));
+            v.to_string()
         }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[(eol + 2 + size + 2).min(data.len())..];
-    }
-    out
+        None => String::new(),
+    };
+    runtime.block_on(client.request(method, url, &headers, bytes))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -319,7 +282,12 @@ impl Emulator {
             config: Value::Null,
         };
         let cfg = emu.admin("GET", "/__emulator/config", None);
-        assert_eq!(cfg.status, 200, "GET /__emulator/config: {}", cfg.text());
+        assert_eq!(
+            cfg.status.as_u16(),
+            200,
+            "GET /__emulator/config: {}",
+            cfg.text()
+        );
         emu.config = cfg.json();
         emu
     }
@@ -397,7 +365,7 @@ impl Emulator {
         let shown = body.clone().unwrap_or(Value::Null);
         let res = self.admin(method, path, body);
         assert!(
-            (200..300).contains(&res.status),
+            res.is_success(),
             "{method} {path} {shown} answered {}: {}\n{}",
             res.status,
             res.text(),
@@ -644,7 +612,7 @@ impl<'e> App<'e> {
             Some(&args),
         );
         assert_eq!(
-            res.status,
+            res.status.as_u16(),
             200,
             "{} control {action}: {}\n{}",
             self.name,
