@@ -11,6 +11,11 @@
 //! same hyper-util client the emulator uses: the floor of "answer and deliver", which
 //! bounds what the emulator can reach while its webhooks go out on the same core.
 //!
+//! The server and the webhook client stay plain hyper, written out here, because they are
+//! the baseline the emulator is measured against (and its client's pool is uncapped: the
+//! ceiling, not the emulator's pool). The one signature is made once at start-up with the
+//! emulator's `webhook::codec::sign`, which costs the measured path nothing.
+//!
 //! ```text
 //! cargo run --release -p wa-emulator --example floor -- --addr 127.0.0.1:4010 \
 //!     [--body-file F] [--current-thread] [--webhooks http://127.0.0.1:4011/webhook]
@@ -26,15 +31,14 @@
 #[cfg(feature = "server")]
 mod floor {
     use bytes::Bytes;
-    use hmac::{Hmac, Mac};
     use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
     use hyper_util::client::legacy::{connect::HttpConnector, Client};
     use hyper_util::rt::TokioIo;
-    use sha2::Sha256;
     use std::convert::Infallible;
     use std::net::SocketAddr;
     use tokio::net::TcpListener;
+    use wa_emulator::webhook::codec::sign;
 
     /// The shape and size of the emulator's answer to a `voice_call` send.
     const DEFAULT_BODY: &str = r#"{"messaging_product":"whatsapp","contacts":[{"input":"16315551234","wa_id":"16315551234"}],"messages":[{"id":"wamid.HBgLMTYzMTU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"}]}"#;
@@ -53,10 +57,7 @@ mod floor {
 
     impl Hooks {
         fn new(url: String, secret: &str) -> Self {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-                .expect("HMAC takes a key of any length");
-            mac.update(WEBHOOK_BODY.as_bytes());
-            let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+            let signature = sign(secret.as_bytes(), WEBHOOK_BODY.as_bytes());
             let mut connector = HttpConnector::new();
             connector.set_nodelay(true);
             // Keep-alive connections without a cap: the ceiling, not the emulator's pool.

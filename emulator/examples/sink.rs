@@ -23,6 +23,12 @@
 //!
 //! Every result is printed as `key=value` lines for `emulator/bench/run.sh`. Loopback only;
 //! not part of the test suite.
+//!
+//! Signatures are checked with the emulator's `webhook::codec::verify` (the same HMAC a
+//! receiver computes). The load drivers keep their own client on purpose: one keep-alive
+//! connection per `--connections`, so the load's concurrency is exactly what was asked,
+//! where the library's client would pool and time out on its own terms; `startup` probes
+//! with a blocking socket so no runtime is part of what it times.
 
 #![allow(
     clippy::print_stdout,
@@ -34,11 +40,9 @@
 #[cfg(feature = "server")]
 mod bench {
     use bytes::Bytes;
-    use hmac::{Hmac, Mac};
     use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
     use hyper_util::rt::TokioIo;
-    use sha2::Sha256;
     use std::collections::{HashMap, HashSet};
     use std::convert::Infallible;
     use std::hash::{Hash, Hasher};
@@ -48,6 +52,7 @@ mod bench {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
     use tokio::net::{TcpListener, TcpStream};
+    use wa_emulator::webhook::codec::verify;
 
     pub const PHONE_ID: &str = "106540352242922";
     pub const TOKEN: &str = "wa-emulator-token";
@@ -206,16 +211,7 @@ mod bench {
         }
 
         fn signature_ok(&self, header: Option<&str>, body: &[u8]) -> bool {
-            let Some(hex_sig) = header.and_then(|h| h.strip_prefix("sha256=")) else {
-                return false;
-            };
-            let Ok(expected) = hex::decode(hex_sig) else {
-                return false;
-            };
-            let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
-                .expect("HMAC takes a key of any length");
-            mac.update(body);
-            mac.verify_slice(&expected).is_ok()
+            header.is_some_and(|h| verify(&self.secret, body, h))
         }
 
         async fn handle(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
