@@ -11,12 +11,15 @@
 //! (package `wa-emulator-cli`) depends on both crates; nothing depends on it.
 //!
 //! # Layout
-//! - [`diagnostic`]: spans, source lines, rustc-style error rendering.
-//! - [`syntax`]: lexer, parser, syntax tree, canonical printer.
-//! - [`check`]: semantic checks (users, variables, kinds, durations).
-//! - [`runner`]: the HTTP client, matchers, the step interpreter, and the two doors
+//! - `diagnostic.rs` ([`diagnostic`]): spans, source lines, rustc-style error rendering.
+//! - `syntax/` ([`syntax`]): lexer, JSON patterns, durations, the parser (a file per
+//!   step family), syntax tree, canonical printer.
+//! - `check.rs` ([`check`]): semantic checks (users, variables, kinds, durations).
+//! - `runner/` ([`runner`]): the step interpreter (a file per step family: business,
+//!   users, responses, webhooks, the app), matchers, HTTP, and the two doors
 //!   (`runner::target`: in-process or at a URL).
-//! - [`cli`]: `RunArgs`, file discovery, sharding, parallel execution, reports, JUnit.
+//! - `cli.rs` ([`cli`]): `RunArgs`, file discovery, sharding, parallel execution,
+//!   reports, JUnit.
 
 pub mod check;
 pub mod cli;

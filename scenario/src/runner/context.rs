@@ -1,0 +1,232 @@
+//! What one run knows, and its doors to the emulator: the admin API (`/__emulator`),
+//! the Graph API with the tenant's token, and the clock (virtual or real).
+
+use super::app::Journaled;
+use super::http::{Http, Reply};
+use super::webhook::Delivery;
+use super::{summarize, Options};
+use crate::diagnostic::Source;
+use crate::syntax::*;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use wa_emulator::api::admin_types::{BusinessNumber, Clock, Config};
+use wa_emulator::domain::ids::{PhoneNumberId, WabaId};
+use wa_emulator::engine::ClockMode;
+
+/// One scenario's run: the emulator's ids, the scenario's users and `$vars`, the last
+/// response, and how far the delivery log and the request journal have been read and
+/// matched. Each step file adds its methods in its own `impl Ctx`.
+pub(super) struct Ctx<'a> {
+    pub(super) http: &'a Http,
+    pub(super) base: String,
+    pub(super) opts: &'a Options,
+    /// Line number of each step, for messages that point at another step.
+    pub(super) step_lines: Vec<usize>,
+    /// Every business number the emulator hosts for the tenant, first one first
+    /// (`GET /__emulator/config` `phone_numbers`).
+    pub(super) numbers: Vec<BusinessNumber>,
+    /// The number business steps act as (`business uses number …`; the first by default).
+    pub(super) phone_number_id: PhoneNumberId,
+    pub(super) waba_id: WabaId,
+    pub(super) display_number: String,
+    pub(super) token: String,
+    pub(super) virtual_clock: Option<bool>,
+    pub(super) users: HashMap<String, String>,
+    pub(super) vars: HashMap<String, String>,
+    pub(super) last: Option<Reply>,
+    pub(super) deliveries: Vec<Delivery>,
+    pub(super) webhooks_from: u64,
+    pub(super) webhook_max_seq: u64,
+    /// Delivery seq → the step index that matched it.
+    pub(super) consumed: HashMap<u64, usize>,
+    pub(super) last_webhook_seq: Option<u64>,
+    pub(super) requests: Vec<Journaled>,
+    pub(super) requests_from: u64,
+    pub(super) request_max_seq: u64,
+    pub(super) requests_consumed: HashMap<u64, usize>,
+    pub(super) last_request_seq: Option<u64>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(
+        http: &'a Http,
+        base: &str,
+        src: &Source,
+        scenario: &Scenario,
+        opts: &'a Options,
+    ) -> Ctx<'a> {
+        Ctx {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            opts,
+            step_lines: scenario
+                .steps
+                .iter()
+                .map(|s| src.line_col(s.span.start).0)
+                .collect(),
+            numbers: Vec::new(),
+            phone_number_id: PhoneNumberId::from(""),
+            waba_id: WabaId::from(""),
+            display_number: String::new(),
+            token: String::new(),
+            virtual_clock: None,
+            users: HashMap::new(),
+            vars: HashMap::new(),
+            last: None,
+            deliveries: Vec::new(),
+            webhooks_from: 0,
+            webhook_max_seq: 0,
+            consumed: HashMap::new(),
+            last_webhook_seq: None,
+            requests: Vec::new(),
+            requests_from: 0,
+            request_max_seq: 0,
+            requests_consumed: HashMap::new(),
+            last_request_seq: None,
+        }
+    }
+
+    pub(super) async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let url = format!("{}/__emulator{path}", self.base);
+        self.http
+            .send(method, &url, self.opts.admin_token.as_deref(), body)
+            .await
+    }
+
+    /// An admin call that must succeed for the run to make sense (setup, logs, clock).
+    pub(super) async fn admin_ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let r = self.admin(method, path, body).await?;
+        if r.is_success() {
+            Ok(r)
+        } else {
+            Err(format!(
+                "{method} /__emulator{path} answered HTTP {}: {}",
+                r.status,
+                summarize(&r.body)
+            ))
+        }
+    }
+
+    /// An admin answer read as the emulator's own type for it (`api::admin_types`).
+    pub(super) async fn admin_answer<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let body = self.admin_ok("GET", path, None).await?.body;
+        serde_json::from_value(body.clone()).map_err(|e| {
+            format!(
+                "GET /__emulator{path} answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
+                summarize(&body)
+            )
+        })
+    }
+
+    pub(super) async fn graph(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let url = format!("{}{path}", self.base);
+        self.http.send(method, &url, Some(&self.token), body).await
+    }
+
+    pub(super) async fn load_config(&mut self) -> Result<(), String> {
+        let cfg: Config = self.admin_answer("/config").await?;
+        self.token = cfg
+            .access_token
+            .ok_or("GET /__emulator/config has no `access_token`: the emulator has no app")?;
+        let first = cfg.phone_numbers.first().cloned().ok_or(
+            "GET /__emulator/config lists no `phone_numbers`: the emulator has no business number",
+        )?;
+        self.numbers = cfg.phone_numbers;
+        self.act_as(first);
+        Ok(())
+    }
+
+    pub(super) async fn is_virtual(&mut self) -> Result<bool, String> {
+        if let Some(v) = self.virtual_clock {
+            return Ok(v);
+        }
+        let clock: Clock = self.admin_answer("/clock").await?;
+        let v = clock.mode == ClockMode::Virtual;
+        self.virtual_clock = Some(v);
+        Ok(v)
+    }
+
+    pub(super) async fn advance(&mut self, ms: u64) -> Result<(), String> {
+        self.admin_ok(
+            "POST",
+            "/clock/advance",
+            Some(&json!({"seconds": ms / 1000})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Lets `ms` pass: on the virtual clock by advancing it, otherwise in real time.
+    pub(super) async fn let_time_pass(&mut self, ms: u64) -> Result<(), String> {
+        if self.is_virtual().await? {
+            self.advance(ms.div_ceil(1000) * 1000).await
+        } else {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(())
+        }
+    }
+
+    pub(super) fn var(&self, v: &Var) -> Result<String, String> {
+        self.vars.get(&v.name).cloned().ok_or_else(|| {
+            format!(
+                "`${}` has no value: the step that should have bound it did not produce an id",
+                v.name
+            )
+        })
+    }
+
+    pub(super) fn user(&self, n: &Name) -> Result<String, String> {
+        self.users
+            .get(&n.text)
+            .cloned()
+            .ok_or_else(|| format!("user `{}` is not declared", n.text))
+    }
+
+    /// A user as a Graph `to`: `+` and the digits, so the number stays the user's whatever
+    /// the business number's country (without `+`, its calling code would be prepended).
+    pub(super) fn to(&self, n: &Name) -> Result<String, String> {
+        Ok(format!("+{}", self.user(n)?))
+    }
+
+    pub(super) fn pattern(&self, j: &Json) -> Result<Value, String> {
+        j.pat.to_value(&|name| self.vars.get(name).cloned())
+    }
+
+    pub(super) fn bind(
+        &mut self,
+        bind: &Option<Var>,
+        id: Option<String>,
+        what: &str,
+    ) -> Result<(), String> {
+        if let Some(v) = bind {
+            let id = id.ok_or_else(|| format!("cannot bind `${}`: {what} has no id", v.name))?;
+            self.vars.insert(v.name.clone(), id);
+        }
+        Ok(())
+    }
+
+    /// Maps a step index to its line in the file.
+    pub(super) fn src_line(&self, step: usize) -> String {
+        self.step_lines
+            .get(step)
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "?".into())
+    }
+}
