@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`domain`]: pure types and rules (ids, users, the call state machine, permissions,
 //!   settings, SDP, the SIP INVITE description, the error catalogue).
-//! - [`wire`]: Graph request JSON → validated inputs; call links and percent-decoding.
+//! - [`wire`]: Graph request JSON → validated inputs; call links and percent-encoding.
 //! - [`webhook`]: webhook bodies, ASCII-escaped bytes and signatures, the outbox.
 //! - [`engine`]: the stateful core; every operation is `(state, now, input) → output`.
 //! - [`api`]: routing of Graph and `/__emulator` requests onto the engine, and the admin
@@ -13,8 +13,10 @@
 //! - [`sip`]: SIP messages, digest auth and the user-agent client for SIP-enabled numbers.
 //! - [`fixture`]: recorded webhook fixtures, loaded for replay and conformance tests.
 //! - `server`: the only I/O — hyper, the clock, webhook delivery, the write-ahead log,
-//!   SIP sockets (feature `server`).
-//! - `replay`: posting webhook fixtures to a receiver (feature `server`).
+//!   SIP sockets, and the one small HTTP client the CLI, replay and the scenario runner
+//!   share (feature `server`).
+//! - `replay`: posting webhook fixtures to a receiver (feature `server`; tests in
+//!   `replay/tests.rs`).
 //!
 //! Dependency direction: domain ← {wire, webhook} ← engine ← api ← server; `domain`
 //! depends on nothing else in the crate. The SIP module sits beside the engine: both read
