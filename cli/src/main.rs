@@ -182,7 +182,13 @@ async fn dispatch(cmd: Command) -> i32 {
             server::run(opts).await
         }
         Command::Replay(args) => wa_emulator::replay::run(args).await,
-        Command::Run(args) => scenario::run(args, std::sync::Arc::new(scenario::InProcess)).await,
+        Command::Run(args) => match scenario::cli::in_process(&args) {
+            Ok(factory) => scenario::run(args, factory).await,
+            Err(e) => {
+                eprintln!("error: {e}");
+                scenario::cli::EXIT_USAGE
+            }
+        },
         Command::Tap {
             wa_id,
             message_id,

@@ -9,7 +9,9 @@
 use crate::check::check;
 use crate::diagnostic::{render_all, Source};
 use crate::runner::http::Http;
-use crate::runner::target::{RemoteTarget, RunningTarget, TargetFactory};
+use crate::runner::target::{
+    InProcessTarget, RemoteTarget, RunningTarget, Starting, TargetFactory, CLOCK_START_MS,
+};
 use crate::runner::{needs_app, run_scenario, Failure, Options};
 use crate::syntax::duration::{format_elapsed, parse_duration};
 use crate::syntax::{parse, Scenario};
@@ -17,6 +19,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wa_emulator::engine::ClockMode;
+use wa_emulator::server::{self, ServeArgs, ServeOptions};
 
 /// Flags of `wa-emulator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,6 +49,12 @@ pub struct RunArgs {
     /// reset before each scenario and scenarios run one at a time.
     #[arg(long, value_name = "URL", env = "WA_EMULATOR_TARGET")]
     pub target: Option<String>,
+
+    /// The TOML config of `wa-emulator serve --config` (apps, WABAs, phone numbers,
+    /// users, behaviour) for every in-process emulator of the run. Not with --target:
+    /// that emulator has its own.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Point webhooks at the app under test at this URL; `expect the app to …` steps
     /// check the Graph requests it makes. Scenarios with such steps are skipped without it.
@@ -131,6 +141,10 @@ pub struct Outcome {
 /// Runs `wa-emulator run` and returns the process exit code.
 #[allow(clippy::disallowed_methods, reason = "reports wall-clock time")]
 pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
+    if let Err(e) = config_applies(&args) {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
     let files = match discover(&args.paths) {
         Ok(f) => f,
         Err(e) => {
@@ -197,6 +211,55 @@ pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
         EXIT_FAILED
     } else {
         EXIT_OK
+    }
+}
+
+/// `--config` configures the emulators the run starts, so it cannot go with `--target`.
+fn config_applies(args: &RunArgs) -> Result<(), String> {
+    match (&args.config, &args.target) {
+        (Some(config), Some(target)) => Err(format!(
+            "--config {} cannot be used with --target {target}: the emulator at {target} was started with its own configuration (start it with `wa-emulator serve --config {}`), and the run only resets it",
+            config.display(),
+            config.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The door for the run's in-process emulators: [`crate::InProcess`], or with `--config`
+/// emulators with that file's apps, WABAs, numbers, users and behaviour. The file is read
+/// and checked once, here, so a bad one stops the run before anything starts.
+pub fn in_process(args: &RunArgs) -> Result<Arc<dyn TargetFactory>, String> {
+    config_applies(args)?;
+    let Some(path) = &args.config else {
+        return Ok(Arc::new(crate::InProcess));
+    };
+    let mut opts = ServeOptions::resolve(&ServeArgs {
+        config: Some(path.clone()),
+        ..ServeArgs::default()
+    })?;
+    // What makes a run's emulators isolated and repeatable wins over the file: a free
+    // loopback port, the virtual clock (from the file's `clock_start` if it has one),
+    // the run's --seed, no admin token, and nothing written to disk.
+    opts.addr = "127.0.0.1:0".parse().expect("static address");
+    opts.clock = ClockMode::Virtual;
+    opts.clock_start_ms = opts.clock_start_ms.or(Some(CLOCK_START_MS));
+    opts.admin_token = None;
+    opts.state = None;
+    opts.record = None;
+    Ok(Arc::new(Configured(opts)))
+}
+
+/// In-process emulators started from a `--config` file.
+struct Configured(ServeOptions);
+
+impl TargetFactory for Configured {
+    fn start(&self, seed: u64) -> Starting<'_> {
+        let mut opts = self.0.clone();
+        opts.seed = seed;
+        Box::pin(async move {
+            Ok(Box::new(InProcessTarget(server::spawn(opts).await?)) as Box<dyn RunningTarget>)
+        })
     }
 }
 

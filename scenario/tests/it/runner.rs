@@ -408,6 +408,7 @@ fn args(paths: Vec<std::path::PathBuf>) -> RunArgs {
         partition: None,
         junit: None,
         target: None,
+        config: None,
         app: None,
         admin_token: None,
         timeout: Duration::from_secs(20),
@@ -471,6 +472,55 @@ async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
     let mut a = args(vec![dir.clone()]);
     a.target = Some(emu.base_url());
     assert_eq!(scenario::run(a, Arc::new(InProcess)).await, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn config_gives_every_in_process_emulator_the_file_s_numbers_and_behaviour() {
+    let dir = temp_dir("config");
+    let config = dir.join("tenant.toml");
+    std::fs::write(
+        &config,
+        "[behaviour]\nring_timeout_secs = 30\n
+[[apps]]\nid = \"1\"\nsecret = \"s\"\naccess_tokens = [\"t\"]\n
+[[wabas]]\nid = \"2\"\napp_id = \"1\"\n
+[[phone_numbers]]\nid = \"3\"\nwaba_id = \"2\"\ndisplay_phone_number = \"5511962185237\"\n",
+    )
+    .unwrap();
+    // The Brazilian number is the only one, so it is the business; it may call users, and
+    // an unanswered call ends after the file's 30 s instead of the default 60.
+    std::fs::write(
+        dir.join("calls/brazil.scn"),
+        "user bob is android 2.25.30 with an open window
+business asks bob for call permission as $req
+bob accepts call permission $req
+business calls bob as $call
+expect a calls webhook connect for $call with {\"metadata\": {\"phone_number_id\": \"3\"}}
+advance 30s
+expect a calls webhook terminate for $call
+",
+    )
+    .unwrap();
+    let mut a = args(vec![dir.clone()]);
+    a.config = Some(config.clone());
+    let factory = scenario::cli::in_process(&a).unwrap();
+    assert_eq!(scenario::run(a, factory).await, 0);
+
+    // With --target the remote emulator has its own configuration: a usage error.
+    let mut a = args(vec![dir.clone()]);
+    a.config = Some(config.clone());
+    a.target = Some("http://127.0.0.1:9".into());
+    let e = scenario::cli::in_process(&a).err().unwrap();
+    assert!(e.contains("cannot be used with --target"), "{e}");
+    assert!(e.contains("its own configuration"), "{e}");
+    assert_eq!(scenario::run(a, Arc::new(InProcess)).await, 2);
+
+    // A file that does not parse stops the run before anything starts.
+    std::fs::write(&config, "clokc = \"virtual\"\n").unwrap();
+    let mut a = args(vec![dir.clone()]);
+    a.config = Some(config);
+    let e = scenario::cli::in_process(&a).err().unwrap();
+    assert!(e.contains("unknown field `clokc`"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
