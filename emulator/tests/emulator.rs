@@ -10,6 +10,7 @@ mod emulator {
     mod fuzz;
     pub mod harness;
     mod hostile;
+    mod json_schema;
     mod messaging;
     mod openapi;
     mod raw_http;

@@ -19,6 +19,7 @@
 //! show (renamed keys, example values) and checks the reference's side on one answer.
 
 use super::harness::*;
+use super::json_schema::validate;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -296,145 +297,6 @@ struct Observed {
     case: String,
     at: String,
     what: String,
-}
-
-/// Validates `v` against `schema` (the subset of JSON Schema the derived schemas use:
-/// `type`, `properties`, `required`, `items`, `enum`, `oneOf`/`anyOf`/`allOf`, `nullable`,
-/// `additionalProperties`), appending `(pointer, message)` for each mismatch. Array
-/// indices in pointers are written `*` so that a row of the table names a field, not one
-/// element.
-fn validate(schema: &Value, v: &Value, at: &str, out: &mut Vec<(String, String)>) {
-    let Some(s) = schema.as_object() else { return };
-    if v.is_null() && s.get("nullable") == Some(&Value::Bool(true)) {
-        return;
-    }
-    if let Some(t) = s.get("type") {
-        let allowed: Vec<&str> = match t {
-            Value::String(one) => vec![one.as_str()],
-            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        if !allowed.iter().any(|t| is_type(v, t)) {
-            out.push((
-                at.to_owned(),
-                format!("expected {}, got {}", allowed.join(" or "), type_of(v)),
-            ));
-            return;
-        }
-    }
-    if let Some(Value::Array(values)) = s.get("enum") {
-        if !values.contains(v) {
-            out.push((
-                at.to_owned(),
-                format!("{v} is not one of {}", Value::Array(values.clone())),
-            ));
-        }
-    }
-    if let Value::Object(m) = v {
-        let props = s.get("properties").and_then(Value::as_object);
-        for key in s
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            if !m.contains_key(key) {
-                out.push((
-                    at.to_owned(),
-                    format!("required property {key:?} is missing"),
-                ));
-            }
-        }
-        for (key, value) in m {
-            let path = format!("{at}/{key}");
-            match props.and_then(|p| p.get(key)) {
-                Some(sub) => validate(sub, value, &path, out),
-                None => match s.get("additionalProperties") {
-                    Some(Value::Bool(false)) => {
-                        out.push((path, "is not a declared property".into()))
-                    }
-                    Some(sub @ Value::Object(_)) => validate(sub, value, &path, out),
-                    _ => {}
-                },
-            }
-        }
-    }
-    if let (Value::Array(items), Some(item_schema)) = (v, s.get("items")) {
-        for item in items {
-            validate(item_schema, item, &format!("{at}/*"), out);
-        }
-    }
-    if let Some(Value::Array(all)) = s.get("allOf") {
-        for sub in all {
-            validate(sub, v, at, out);
-        }
-    }
-    for (key, exactly_one) in [("oneOf", true), ("anyOf", false)] {
-        let Some(Value::Array(branches)) = s.get(key) else {
-            continue;
-        };
-        let results: Vec<Vec<(String, String)>> = branches
-            .iter()
-            .map(|b| {
-                let mut errs = Vec::new();
-                validate(b, v, at, &mut errs);
-                errs
-            })
-            .collect();
-        let matching = results.iter().filter(|r| r.is_empty()).count();
-        if matching == 0 {
-            let why: Vec<String> = results
-                .iter()
-                .enumerate()
-                .map(|(i, r)| format!("branch {i}: {}", describe(r)))
-                .collect();
-            out.push((
-                at.to_owned(),
-                format!("matches none of the {key} branches ({})", why.join("; ")),
-            ));
-        } else if exactly_one && matching > 1 {
-            out.push((
-                at.to_owned(),
-                format!(
-                    "matches {matching} of the {} oneOf branches (they do not exclude each other)",
-                    branches.len()
-                ),
-            ));
-        }
-    }
-}
-
-fn describe(errs: &[(String, String)]) -> String {
-    errs.iter()
-        .map(|(at, what)| format!("{at} {what}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn is_type(v: &Value, t: &str) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
-        _ => false,
-    }
-}
-
-fn type_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// Replaces every string equal to a placeholder, anywhere in `v`.
@@ -1026,32 +888,4 @@ async fn contacts_messages_take_an_array_of_cards_and_refuse_anything_else() {
         let details = v["error"]["error_data"]["details"].as_str().unwrap();
         assert!(details.contains(says), "{contacts}: {details}");
     }
-}
-
-#[test]
-fn the_validator_catches_what_the_derived_schemas_can_express() {
-    let schema = json!({"type": "object", "required": ["a"], "properties": {
-        "a": {"type": "string", "enum": ["x", "y"]},
-        "n": {"type": "integer", "nullable": true},
-        "list": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-                                            "properties": {"k": {"type": "boolean"}}}},
-        "one": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}});
-    let errs = |v: Value| {
-        let mut out = Vec::new();
-        validate(&schema, &v, "", &mut out);
-        out
-    };
-    assert!(errs(json!({"a": "x", "n": null, "list": [{"k": true}], "one": 1})).is_empty());
-    let found = errs(json!({"n": 1.5, "list": [{"k": 1, "z": 0}], "one": true}));
-    let at: Vec<&str> = found.iter().map(|(at, _)| at.as_str()).collect();
-    assert_eq!(
-        at,
-        ["", "/n", "/list/*/k", "/list/*/z", "/one"],
-        "{found:?}"
-    );
-    assert!(errs(json!({"a": "q"}))[0].1.contains("is not one of"));
-    let both = json!({"oneOf": [{"type": "object"}, {"type": "object"}]});
-    let mut out = Vec::new();
-    validate(&both, &json!({}), "", &mut out);
-    assert!(out[0].1.contains("matches 2 of the 2 oneOf branches"));
 }
