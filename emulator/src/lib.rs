@@ -31,6 +31,11 @@ pub mod webhook;
 pub mod wire;
 
 #[cfg(feature = "server")]
+pub mod embed;
+#[cfg(feature = "server")]
 pub mod replay;
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "server")]
+pub use embed::{Emulator, EmulatorBuilder, Error, RequestPattern, WebhookPattern};

@@ -6,6 +6,7 @@ mod emulator {
     mod calls;
     mod concurrency;
     mod conformance;
+    mod embedded_app;
     mod fidelity;
     mod fuzz;
     pub mod harness;

@@ -9,9 +9,7 @@
 use crate::check::check;
 use crate::diagnostic::{render_all, Source};
 use crate::runner::http::Http;
-use crate::runner::target::{
-    InProcessTarget, RemoteTarget, RunningTarget, Starting, TargetFactory, CLOCK_START_MS,
-};
+use crate::runner::target::{RemoteTarget, RunningTarget, Starting, TargetFactory, CLOCK_START_MS};
 use crate::runner::{needs_app, run_scenario, Failure, Options};
 use crate::syntax::duration::{format_elapsed, parse_duration};
 use crate::syntax::{parse, Scenario};
@@ -20,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wa_emulator::engine::ClockMode;
-use wa_emulator::server::{self, ServeArgs, ServeOptions};
+use wa_emulator::server::{ServeArgs, ServeOptions};
 
 /// Flags of `wa-emulator run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -258,7 +256,7 @@ impl TargetFactory for Configured {
         let mut opts = self.0.clone();
         opts.seed = seed;
         Box::pin(async move {
-            Ok(Box::new(InProcessTarget(server::spawn(opts).await?)) as Box<dyn RunningTarget>)
+            Ok(Box::new(crate::InProcess::spawn_with(opts).await?) as Box<dyn RunningTarget>)
         })
     }
 }

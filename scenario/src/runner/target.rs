@@ -4,11 +4,15 @@
 //! each scenario (the default of `wa-emulator run`), [`RemoteTarget`] is an emulator
 //! someone else runs (`--target URL`). Both are driven over HTTP the same way. Tests that
 //! need an emulator misbehaving on purpose provide their own [`TargetFactory`].
+//!
+//! The in-process door starts its emulators with the library's embedded API
+//! ([`wa_emulator::Emulator`]), the one Rust tests use: what a scenario sees is what a
+//! test written against that API sees.
 
 use std::future::Future;
 use std::pin::Pin;
-use wa_emulator::engine::ClockMode;
-use wa_emulator::server::{self, ServeOptions};
+use wa_emulator::server::ServeOptions;
+use wa_emulator::Emulator;
 
 /// What [`TargetFactory::start`] returns.
 pub type Starting<'a> =
@@ -36,28 +40,42 @@ impl RunningTarget for RemoteTarget {
 }
 
 /// Where the in-process emulators' virtual clocks start: 2026-01-01T00:00:00Z, so
-/// timestamps are the same on every run.
-pub const CLOCK_START_MS: u64 = 1_767_225_600_000;
+/// timestamps are the same on every run (the embedded API's default).
+pub const CLOCK_START_MS: u64 = wa_emulator::embed::DEFAULT_CLOCK_START_MS;
 
 /// The in-process door: a fresh emulator in this process per scenario, on a free
 /// loopback port, with a virtual clock starting at [`CLOCK_START_MS`].
 pub struct InProcess;
 
 /// An in-process emulator; dropping it shuts the emulator down.
-pub struct InProcessTarget(pub server::Running);
+pub struct InProcessTarget(pub Emulator);
 
 impl RunningTarget for InProcessTarget {
     fn base_url(&self) -> String {
-        self.0.url()
+        self.0.url().to_owned()
     }
 }
 
 impl InProcess {
     /// Starts one emulator, as [`TargetFactory::start`] does, keeping its type.
     pub async fn spawn(seed: u64) -> Result<InProcessTarget, String> {
-        let mut opts = ServeOptions::for_tests(ClockMode::Virtual, seed);
-        opts.clock_start_ms = Some(CLOCK_START_MS);
-        Ok(InProcessTarget(server::spawn(opts).await?))
+        let emulator = Emulator::builder()
+            .seed(seed)
+            .clock_start_ms(CLOCK_START_MS)
+            .try_start()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(InProcessTarget(emulator))
+    }
+
+    /// Starts one emulator with these options (`run --config`), through the same API.
+    pub async fn spawn_with(opts: ServeOptions) -> Result<InProcessTarget, String> {
+        let emulator = Emulator::builder()
+            .options(|o| *o = opts)
+            .try_start()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(InProcessTarget(emulator))
     }
 }
 
