@@ -17,10 +17,38 @@
 //!   share (feature `server`).
 //! - `replay`: posting webhook fixtures to a receiver (feature `server`; tests in
 //!   `replay/tests.rs`).
+//! - `embed`: the emulator inside a Rust test — `Emulator`, re-exported here with its
+//!   builder, `Error` and the wait patterns (feature `server`).
 //!
-//! Dependency direction: domain ← {wire, webhook} ← engine ← api ← server; `domain`
-//! depends on nothing else in the crate. The SIP module sits beside the engine: both read
-//! [`domain::sip`], neither depends on the other, and the server joins them.
+//! Dependency direction: domain ← {wire, webhook} ← engine ← api ← server ← embed;
+//! `domain` depends on nothing else in the crate. The SIP module sits beside the engine:
+//! both read [`domain::sip`], neither depends on the other, and the server joins them.
+//!
+//! # In a Rust test
+//!
+//! `Emulator::start()` runs an emulator on a free loopback port of the test's tokio
+//! runtime, with a virtual clock; dropping it stops it. Give the code under test its
+//! `url()` and `tenant()`, act as the user, and wait for what should follow (the module
+//! `embed` documents it all):
+//!
+//! ```
+//! # #[cfg(feature = "server")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), wa_emulator::Error> {
+//! use std::time::Duration;
+//! use wa_emulator::{Emulator, WebhookPattern};
+//!
+//! let emu = Emulator::start().await;
+//! assert_eq!(emu.tenant().access_token, "wa-emulator-token");
+//! let text = emu.user("16315551234").send_text("Can you call me?").await?;
+//! let inbound = WebhookPattern::field("messages").event("text").message(&text);
+//! let webhook = emu.wait_for(inbound, Duration::from_secs(1)).await?;
+//! assert_eq!(webhook.body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"], "Can you call me?");
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "server"))]
+//! # fn main() {}
+//! ```
 
 pub mod api;
 pub mod domain;
