@@ -1,11 +1,25 @@
 //! Semantic checks on a parsed scenario, before anything runs: users are declared
 //! before use, variables are bound before use and hold the right kind of id, durations
-//! fit where they go, and response expectations follow a step that made a request.
-//! All problems are collected.
+//! fit where they go (times on the clock in whole seconds), a business number is in the
+//! country it says, and response expectations follow a step that made a request. All
+//! problems are collected.
 
 use crate::diagnostic::{closest, Diagnostic, Span};
 use crate::syntax::*;
 use std::collections::HashMap;
+use wa_emulator::domain::ids::{calling_code, country_of};
+
+/// The countries whose calling codes the emulator knows, for the help of a number it
+/// cannot place: found by asking its table for each code from 1 to 999.
+fn known_countries() -> String {
+    let mut out: Vec<String> = (1..1000)
+        .map(|code: u32| code.to_string())
+        .filter(|code| calling_code(code) == Some(code.as_str()))
+        .map(|code| format!("{} (+{code})", country_of(&code)))
+        .collect();
+    out.dedup();
+    out.join(", ")
+}
 
 /// What a `$name` holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +27,8 @@ pub enum Kind {
     Message,
     Call,
     Template,
+    /// A business phone number id (`business has number … as $br`).
+    Number,
     /// An id from a raw request or an unfamiliar webhook: usable anywhere.
     Any,
 }
@@ -23,6 +39,7 @@ impl Kind {
             Kind::Message => "a message",
             Kind::Call => "a call",
             Kind::Template => "a template",
+            Kind::Number => "a business number",
             Kind::Any => "an id",
         }
     }
@@ -88,6 +105,12 @@ impl Checker {
             // Which numbers exist is the emulator's to say: the runner checks the number
             // against `GET /__emulator/config` and fails this step if it is not there.
             StepKind::Wait(_) | StepKind::UseNumber(_) => {}
+            StepKind::AddNumber { number, bind } => {
+                if let Some(c) = &number.country {
+                    self.country(&number.number, c);
+                }
+                self.bind(bind, Some(Kind::Number), "");
+            }
             StepKind::Business { action, bind } => {
                 let made = self.business(action);
                 self.bind(bind, made, "this business step");
@@ -108,7 +131,7 @@ impl Checker {
                         .help("put `expect status/error/success/response` right after a `business …` or user step"),
                     );
                 }
-                if let ResponseExpect::Body(j) = r {
+                if let ResponseExpect::Body { with: Some(j), .. } = r {
                     self.json(j);
                 }
             }
@@ -320,6 +343,56 @@ impl Checker {
         for v in j.pat.vars() {
             self.use_var(v, None, "");
         }
+        for c in j.pat.clock_values() {
+            if c.offset_ms % 1000 != 0 {
+                self.diags.push(
+                    Diagnostic::new(
+                        "times on the emulator's clock are whole seconds",
+                        c.span,
+                        "not whole seconds",
+                    )
+                    .help("Graph timestamps are Unix seconds; write seconds or larger units, like `now + 90s` or `now + 7d`"),
+                );
+            }
+        }
+    }
+
+    /// `in country XX`: the number's calling code must be that country's, as the
+    /// emulator reads it (its table decides business-initiated calling and BSUIDs).
+    fn country(&mut self, number: &Text, country: &Name) {
+        let digits: String = number.value.chars().filter(char::is_ascii_digit).collect();
+        let want = country.text.to_ascii_uppercase();
+        let Some(code) = calling_code(&digits) else {
+            self.diags.push(
+                Diagnostic::new(
+                    format!("cannot tell the country of +{digits}"),
+                    number.span,
+                    "calling code unknown to the emulator",
+                )
+                .help(format!(
+                    "the emulator knows the calling codes of {}; drop `in country {}` (business-initiated calling is then available from this number)",
+                    known_countries(),
+                    country.text
+                )),
+            );
+            return;
+        };
+        let is = country_of(&digits);
+        // +1 is shared: the table says US, and Canada is as right.
+        if want == is || (code == "1" && want == "CA") {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                format!("+{digits} is not in {}", country.text),
+                country.span,
+                format!("+{code} is {is}"),
+            )
+            .help(format!(
+                "write `in country {is}`, or a number that starts with {}'s calling code",
+                country.text
+            )),
+        );
     }
 
     fn use_var(&mut self, v: &Var, want: Option<Kind>, verb: &str) {
@@ -436,6 +509,30 @@ mod tests {
             d,
             vec!["a response expectation must follow a step that makes a request"]
         );
+    }
+
+    #[test]
+    fn a_number_must_be_in_the_country_it_names() {
+        assert!(diags("business has number 5511962185237 in country BR as $br\n").is_empty());
+        assert!(diags("business has number 15550001111 in country CA\n").is_empty());
+        assert_eq!(
+            diags("business has number 5511962185237 in country PT\n"),
+            vec!["+5511962185237 is not in PT"]
+        );
+        assert_eq!(
+            diags("business has number 99912345678 in country XX\n"),
+            vec!["cannot tell the country of +99912345678"]
+        );
+        assert_eq!(
+            diags("user a is ios\nbusiness has number 5511962185237 as $br\na hangs up $br\n"),
+            vec!["`$br` is a business number, but `hangs up` needs a call"]
+        );
+    }
+
+    #[test]
+    fn clock_values_are_whole_seconds() {
+        let d = diags("user a is ios\na says \"x\"\nexpect response {\"at\": now + 1500ms}\n");
+        assert_eq!(d, vec!["times on the emulator's clock are whole seconds"]);
     }
 
     #[test]

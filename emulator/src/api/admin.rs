@@ -3,9 +3,10 @@
 use super::admin_types::{self, WebhookState};
 use super::{views, Context, Request, Response};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
-use crate::domain::ids::{CallId, MessageId, PhoneNumberId, TemplateId, WaId};
+use crate::domain::ids::{CallId, MessageId, PhoneNumberId, TemplateId, WaId, WabaId};
+use crate::domain::tenant::{NumberProfile, PhoneNumber};
 use crate::domain::user::{check_username, is_bsuid, ClientVersion, IdentityChange, Platform};
-use crate::engine::{ClockMode, Engine};
+use crate::engine::{ClockMode, Engine, NewPhoneNumber};
 use crate::webhook::outbox::{Delivery, DeliveryState};
 use crate::wire::json::{self, parse_object, Obj};
 use serde_json::{json, Map, Value};
@@ -69,6 +70,11 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
                 .restore(v)
                 .map_err(|e| ApiError::new(ErrorKind::InvalidParameter, e))?;
             Ok(json!({ "status": "ok" }))
+        }
+        ("POST", ["phone_numbers"]) => {
+            let b = body(req)?;
+            let number = engine.add_phone_number(new_phone_number(&b)?)?;
+            Ok(json!(business_number(&number)))
         }
         ("GET", ["clock"]) => Ok(clock_json(engine)),
         ("POST", ["clock", "advance"]) => {
@@ -198,6 +204,44 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
     }
 }
 
+/// The body of `POST /__emulator/phone_numbers`.
+fn new_phone_number(b: &Map<String, Value>) -> ApiResult<NewPhoneNumber> {
+    let o = Obj::new("", b);
+    let display = json::phone_digits("display_phone_number", o.str_req("display_phone_number")?)?;
+    let id = match o.str_opt("id")? {
+        Some(id) if id.is_empty() || !id.bytes().all(|c| c.is_ascii_digit()) => {
+            return Err(json::invalid(
+                "id",
+                "must be digits",
+                json::quote_bounded(id),
+            ))
+        }
+        id => id.map(PhoneNumberId::from),
+    };
+    let profile = match o.enum_opt("profile", &["production", "test"], false)? {
+        Some("test") => NumberProfile::Test,
+        _ => NumberProfile::Production,
+    };
+    Ok(NewPhoneNumber {
+        display_phone_number: display,
+        id,
+        waba_id: o.str_opt("waba_id")?.map(WabaId::from),
+        business_initiated_calling: o.bool_opt("business_initiated_calling")?,
+        profile,
+    })
+}
+
+/// A number as `GET /__emulator/config` lists it, with what it can do.
+fn business_number(p: &PhoneNumber) -> admin_types::BusinessNumber {
+    admin_types::BusinessNumber {
+        id: p.id.clone(),
+        display_phone_number: p.display_phone_number.clone(),
+        waba_id: p.waba_id.clone(),
+        business_initiated_calling: p.business_initiated_calling(),
+        profile: p.profile,
+    }
+}
+
 /// `username`, `parent_user_id` (each a string, or `null` to clear: read from the raw
 /// body, since [`Obj`] takes `null` for absent) and `hide_phone_number` of
 /// `POST /__emulator/users`.
@@ -288,17 +332,7 @@ fn config(engine: &Engine, ctx: &Context) -> admin_types::Config {
         phone_number_id: phone.map(|p| p.id.clone()),
         display_phone_number: phone.map(|p| p.display_phone_number.clone()),
         // Every number with what it can do: +1 numbers take user-initiated calls only.
-        phone_numbers: t
-            .phone_numbers
-            .iter()
-            .map(|p| admin_types::BusinessNumber {
-                id: p.id.clone(),
-                display_phone_number: p.display_phone_number.clone(),
-                waba_id: p.waba_id.clone(),
-                business_initiated_calling: p.business_initiated_calling(),
-                profile: p.profile,
-            })
-            .collect(),
+        phone_numbers: t.phone_numbers.iter().map(business_number).collect(),
         clock: clock(engine),
         tenants: t.clone(),
         behaviour: engine.behaviour.clone(),

@@ -56,7 +56,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 pub use request_history::{RecordedRequest, RequestHistory};
 pub use sip::SipLogEntry;
-pub use tenants::unknown_object;
+pub use tenants::{derived_phone_number_id, unknown_object, NewPhoneNumber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

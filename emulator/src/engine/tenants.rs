@@ -1,11 +1,38 @@
 //! Apps, WABAs and phone numbers: which app a token is, the owner checks every Graph
-//! request passes, lookups, the webhook URL, and 138013 for numbers without
-//! business-initiated calling.
+//! request passes, lookups, numbers added while running, the webhook URL, and 138013 for
+//! numbers without business-initiated calling.
 
 use super::Engine;
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{AppId, PhoneNumberId, WabaId};
-use crate::domain::tenant::PhoneNumber;
+use crate::domain::settings::CallingSettings;
+use crate::domain::tenant::{NumberProfile, PhoneNumber};
+
+/// `POST /__emulator/phone_numbers`: a business number to add to the running tenant.
+#[derive(Debug, Clone)]
+pub struct NewPhoneNumber {
+    /// Digits only, in international form (`5511962185237`).
+    pub display_phone_number: String,
+    /// Derived from the display number when absent (see [`derived_phone_number_id`]).
+    pub id: Option<PhoneNumberId>,
+    /// The first WABA when absent.
+    pub waba_id: Option<WabaId>,
+    /// Overrides the country rule, as the TOML config's key of the same name does.
+    pub business_initiated_calling: Option<bool>,
+    pub profile: NumberProfile,
+}
+
+/// The id a number added without one gets: 15 digits derived from its display number
+/// alone (FNV-1a, stable across Rust versions), so the same number has the same id on
+/// every run, whatever the seed, and adding it draws nothing from the id generator.
+pub fn derived_phone_number_id(display_digits: &str) -> PhoneNumberId {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in "phone_number:".bytes().chain(display_digits.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    PhoneNumberId(format!("{}", 100_000_000_000_000 + h % 900_000_000_000_000))
+}
 
 impl Engine {
     pub fn app_for_token(&self, token: &str) -> Option<AppId> {
@@ -50,6 +77,68 @@ impl Engine {
 
     pub fn default_phone(&self) -> Option<PhoneNumberId> {
         self.st.tenants.phone_numbers.first().map(|p| p.id.clone())
+    }
+
+    /// Adds a business number to the running tenant, until the next reset (which goes
+    /// back to the configured numbers). Its business-initiated calling follows the
+    /// country rule unless `business_initiated_calling` says otherwise; calling is
+    /// ENABLED with the default settings, as for a configured number.
+    pub fn add_phone_number(&mut self, new: NewPhoneNumber) -> ApiResult<PhoneNumber> {
+        let invalid = |details: String| ApiError::new(ErrorKind::InvalidParameter, details);
+        let digits = new.display_phone_number;
+        if let Some(p) = self.phone_by_display(&digits) {
+            return Err(invalid(format!(
+                "display_phone_number {digits} is already phone number {} of this emulator; add another number or use that one.",
+                p.id
+            )));
+        }
+        let waba_id = match new.waba_id {
+            Some(w) => w,
+            None => self
+                .st
+                .tenants
+                .wabas
+                .first()
+                .map(|w| w.id.clone())
+                .ok_or_else(|| invalid("The emulator has no WABA to add a number to.".into()))?,
+        };
+        if self.app_of_waba(&waba_id).is_none() {
+            let known: Vec<&str> = self
+                .st
+                .tenants
+                .wabas
+                .iter()
+                .map(|w| w.id.as_str())
+                .collect();
+            return Err(invalid(format!(
+                "waba_id {waba_id} is not a WABA of this emulator; its WABAs: {}.",
+                known.join(", ")
+            )));
+        }
+        let explicit = new.id.is_some();
+        let id = new.id.unwrap_or_else(|| derived_phone_number_id(&digits));
+        if let Some(p) = self.phone(&id) {
+            return Err(invalid(format!(
+                "id {id} is already the id of phone number {}{}.",
+                p.display_phone_number,
+                if explicit {
+                    ""
+                } else {
+                    " (derived from the display number); give an \"id\""
+                }
+            )));
+        }
+        let phone = PhoneNumber {
+            id,
+            waba_id,
+            display_phone_number: digits,
+            verified_name: "wa-emulator".into(),
+            calling: CallingSettings::default(),
+            business_initiated_calling: new.business_initiated_calling,
+            profile: new.profile,
+        };
+        self.st.tenants.phone_numbers.push(phone.clone());
+        Ok(phone)
     }
 
     pub fn app_of_waba(&self, waba: &WabaId) -> Option<&AppId> {
@@ -152,4 +241,77 @@ pub fn unknown_object(id: &str) -> ApiError {
     .with_message(format!(
         "Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tenant::{Behaviour, Tenants};
+    use crate::engine::ClockMode;
+
+    fn engine() -> Engine {
+        Engine::new(
+            Tenants::default(),
+            Behaviour::default(),
+            1,
+            ClockMode::Virtual,
+            0,
+        )
+    }
+
+    fn new(display: &str) -> NewPhoneNumber {
+        NewPhoneNumber {
+            display_phone_number: display.into(),
+            id: None,
+            waba_id: None,
+            business_initiated_calling: None,
+            profile: NumberProfile::Production,
+        }
+    }
+
+    #[test]
+    fn an_added_number_follows_the_country_rule_until_the_next_reset() {
+        let mut e = engine();
+        let br = e.add_phone_number(new("5511962185237")).unwrap();
+        assert_eq!(br.id, derived_phone_number_id("5511962185237"));
+        assert_eq!(br.id.as_str().len(), 15);
+        assert_eq!(br.waba_id.as_str(), "102290129340398");
+        assert!(br.business_initiated_calling());
+        let us = e.add_phone_number(new("15550001111")).unwrap();
+        assert!(!us.business_initiated_calling());
+        assert!(e.require_business_initiated(&us, "no call").is_err());
+        assert_eq!(e.phone(&br.id).map(|p| p.id.clone()), Some(br.id.clone()));
+        e.reset();
+        assert!(e.phone(&br.id).is_none());
+        assert_eq!(e.st.tenants.phone_numbers.len(), 2);
+    }
+
+    #[test]
+    fn a_number_or_id_already_there_and_an_unknown_waba_are_refused() {
+        let mut e = engine();
+        let err = e.add_phone_number(new("447700900461")).unwrap_err();
+        assert!(
+            err.details.contains("already phone number 110972043181256"),
+            "{}",
+            err.details
+        );
+        let mut dup = new("5511962185237");
+        dup.id = Some(PhoneNumberId::from("106540352242922"));
+        let err = e.add_phone_number(dup).unwrap_err();
+        assert!(
+            err.details
+                .contains("already the id of phone number 15550783881"),
+            "{}",
+            err.details
+        );
+        let mut other = new("5511962185237");
+        other.waba_id = Some(WabaId::from("1"));
+        let err = e.add_phone_number(other).unwrap_err();
+        assert!(
+            err.details.contains("its WABAs: 102290129340398"),
+            "{}",
+            err.details
+        );
+        assert_eq!(e.st.tenants.phone_numbers.len(), 2);
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::context::Ctx;
 use super::http::Reply;
-use super::matcher::{best_match, get_path, Mismatch};
+use super::matcher::{best_match, get_path, Expected, Mismatch};
 use super::{digits, first_id, is_after, summarize};
 use crate::syntax::duration::format_duration;
 use crate::syntax::json::quote;
@@ -51,7 +51,7 @@ impl<'a> Ctx<'a> {
         then: bool,
         exp: &AppExpect,
     ) -> Result<Option<Reply>, String> {
-        let m = self.app_criteria(exp)?;
+        let m = self.app_criteria(exp).await?;
         let after = if then { self.last_request_seq } else { None };
         let within = exp.within.as_ref().map(|d| Duration::from_millis(d.ms));
         if exp.negated {
@@ -133,7 +133,11 @@ impl<'a> Ctx<'a> {
         Err(msg)
     }
 
-    fn app_criteria(&self, exp: &AppExpect) -> Result<AppCriteria, String> {
+    async fn app_criteria(&mut self, exp: &AppExpect) -> Result<AppCriteria, String> {
+        let with = match &exp.with {
+            Some(j) => Some(self.expected(j).await?),
+            None => None,
+        };
         let mut fields: Vec<(String, Value)> = Vec::new();
         let (method, suffix, what) = match &exp.action {
             AppAction::CallAction(v, call) => {
@@ -202,7 +206,7 @@ impl<'a> Ctx<'a> {
             method,
             suffix,
             fields,
-            with: exp.with.as_ref().map(|j| self.pattern(j)).transpose()?,
+            with,
             what,
         })
     }
@@ -214,7 +218,7 @@ struct AppCriteria {
     suffix: String,
     /// Dotted paths into the request body and the value each must have.
     fields: Vec<(String, Value)>,
-    with: Option<Value>,
+    with: Option<Expected>,
     what: String,
 }
 

@@ -1,10 +1,11 @@
 //! Business steps, as the Graph requests an integration would make: sends, templates,
-//! calls and call actions, permissions, settings, raw requests; and which of the
-//! emulator's numbers they act as (`business uses number …`).
+//! calls and call actions, permissions, settings, raw requests; the numbers the business
+//! has (`business has number …`, an admin call) and which one they act as (`business
+//! uses number …`).
 
 use super::context::Ctx;
 use super::http::Reply;
-use super::{digits, GRAPH_VERSION};
+use super::{digits, summarize, GRAPH_VERSION};
 use crate::syntax::*;
 use serde_json::{json, Value};
 use wa_emulator::api::admin_types::BusinessNumber;
@@ -43,6 +44,47 @@ impl<'a> Ctx<'a> {
         };
         self.act_as(number);
         Ok(())
+    }
+
+    /// `business has number …`: the emulator adds the number to the tenant, in the WABA
+    /// of the number the story uses (so the token reaches it), until its next reset.
+    pub(super) async fn add_number(
+        &mut self,
+        n: &NumberDecl,
+        bind: &Option<Var>,
+    ) -> Result<(), String> {
+        let mut body = json!({
+            "display_phone_number": digits(&n.number.value),
+            "waba_id": self.waba_id,
+        });
+        if n.test {
+            body["profile"] = json!("test");
+        }
+        if let Some(b) = n.business_initiated {
+            body["business_initiated_calling"] = json!(b);
+        }
+        let reply = self.admin("POST", "/phone_numbers", Some(&body)).await?;
+        if !reply.is_success() {
+            let details = reply
+                .body
+                .pointer("/error/error_data/details")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| summarize(&reply.body));
+            return Err(format!(
+                "the emulator did not add business number {} (POST /__emulator/phone_numbers answered HTTP {}):\n    {details}",
+                n.number.value, reply.status
+            ));
+        }
+        let number: BusinessNumber = serde_json::from_value(reply.body.clone()).map_err(|e| {
+            format!(
+                "POST /__emulator/phone_numbers answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
+                summarize(&reply.body)
+            )
+        })?;
+        let id = number.id.to_string();
+        self.numbers.push(number);
+        self.bind(bind, Some(id), "the added number")
     }
 
     fn messages_path(&self) -> String {
@@ -185,7 +227,7 @@ impl<'a> Ctx<'a> {
                     .await
             }
             BusinessAction::UpdateSettings { json } => {
-                let body = self.pattern(json)?;
+                let body = self.body_json(json).await?;
                 let path = format!("/{GRAPH_VERSION}/{}/settings", self.phone_number_id);
                 self.graph("POST", &path, Some(&body)).await
             }
@@ -194,7 +236,10 @@ impl<'a> Ctx<'a> {
                 self.graph("GET", &path, None).await
             }
             BusinessAction::Request { method, path, body } => {
-                let body = body.as_ref().map(|b| self.pattern(b)).transpose()?;
+                let body = match body {
+                    Some(b) => Some(self.body_json(b).await?),
+                    None => None,
+                };
                 let full = self.graph_path(&path.value);
                 self.graph(&method.text, &full, body.as_ref()).await
             }

@@ -2,9 +2,119 @@
 //!
 //! A pattern matches a body when it matches the body itself or any object or array
 //! nested in it, so `{"cta_payload": "x"}` finds the call object inside the webhook
-//! envelope without spelling out `entry[0].changes[0].value.calls[0]`.
+//! envelope without spelling out `entry[0].changes[0].value.calls[0]`. A pattern is
+//! JSON where a value may also be a time on the emulator's clock (`now + 7d`).
 
+use crate::syntax::json::{quote, ClockValue, Pat};
 use serde_json::Value;
+use std::fmt;
+
+/// How far a time on the clock may be from the one written (`now + 7d`), either way.
+/// On the virtual clock the values an expectation sees are usually exact; on a real
+/// clock a few moments pass between the event and the step that checks it.
+pub const TIME_TOLERANCE_SECS: i64 = 5;
+
+/// What an expectation looks for: JSON, where a value may also be a time on the clock.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    /// `null`, a boolean, a number or a string.
+    Scalar(Value),
+    Array(Vec<Expected>),
+    Object(Vec<(String, Expected)>),
+    /// `now + 7d` with the clock read: a Unix second, matched by an integer or a string
+    /// of digits (Graph writes both: `expiration_time` 1767830400, `expiration_timestamp`
+    /// "1767830400") within [`TIME_TOLERANCE_SECS`] of it.
+    Time {
+        secs: i64,
+        written: String,
+    },
+}
+
+impl Expected {
+    /// A scenario pattern with its variables bound and `now` read as `now_secs`.
+    pub fn from_pat(
+        pat: &Pat,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        now_secs: Option<i64>,
+    ) -> Result<Expected, String> {
+        Ok(match pat {
+            Pat::Arr(items) => Expected::Array(
+                items
+                    .iter()
+                    .map(|p| Expected::from_pat(p, lookup, now_secs))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Pat::Obj(fields) => Expected::Object(
+                fields
+                    .iter()
+                    .map(|(k, p)| Ok((k.clone(), Expected::from_pat(p, lookup, now_secs)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Pat::Now(c) => Expected::time(c, now_secs)?,
+            scalar => Expected::Scalar(scalar.to_value(lookup)?),
+        })
+    }
+
+    fn time(c: &ClockValue, now_secs: Option<i64>) -> Result<Expected, String> {
+        let now = now_secs.ok_or_else(|| {
+            format!(
+                "`{}` needs the emulator's clock, which was not read",
+                c.print()
+            )
+        })?;
+        Ok(Expected::Time {
+            secs: c.at(now),
+            written: c.print(),
+        })
+    }
+
+    fn is_object(&self) -> bool {
+        matches!(self, Expected::Object(_))
+    }
+}
+
+impl From<Value> for Expected {
+    fn from(v: Value) -> Expected {
+        match v {
+            Value::Array(items) => Expected::Array(items.into_iter().map(Expected::from).collect()),
+            Value::Object(m) => {
+                Expected::Object(m.into_iter().map(|(k, v)| (k, Expected::from(v))).collect())
+            }
+            scalar => Expected::Scalar(scalar),
+        }
+    }
+}
+
+/// Compact JSON, as failure messages quote patterns; a time reads as written and as
+/// the second it stands for: `now + 7d (1768435200)`.
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::Scalar(v) => write!(f, "{v}"),
+            Expected::Array(items) => {
+                f.write_str("[")?;
+                for (i, e) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                f.write_str("]")
+            }
+            Expected::Object(fields) => {
+                f.write_str("{")?;
+                for (i, (k, e)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{}:{e}", quote(k))?;
+                }
+                f.write_str("}")
+            }
+            Expected::Time { secs, written } => write!(f, "{written} ({secs})"),
+        }
+    }
+}
 
 /// One difference between a pattern and the closest part of a body.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,7 +134,7 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-fn show(v: &Value) -> String {
+fn show(v: &impl fmt::Display) -> String {
     let s = v.to_string();
     if s.chars().count() > 120 {
         format!("{}…", s.chars().take(120).collect::<String>())
@@ -43,10 +153,18 @@ fn join(path: &str, key: &str) -> String {
 
 /// Differences between `pat` and `actual` at the same position; empty when it matches.
 /// Objects match when every pattern key matches; arrays when every pattern element
-/// matches some element; numbers compare by value (`120` equals `120.0`).
-pub fn diff_at(pat: &Value, actual: &Value, path: &str) -> Vec<Mismatch> {
+/// matches some element; numbers compare by value (`120` equals `120.0`); a time on the
+/// clock matches an integer or a string of digits within [`TIME_TOLERANCE_SECS`].
+pub fn diff_at(pat: &Expected, actual: &Value, path: &str) -> Vec<Mismatch> {
+    let here = || {
+        if path.is_empty() {
+            "(the body)".to_string()
+        } else {
+            path.to_string()
+        }
+    };
     match (pat, actual) {
-        (Value::Object(p), Value::Object(a)) => {
+        (Expected::Object(p), Value::Object(a)) => {
             let mut out = Vec::new();
             for (k, pv) in p {
                 match a.get(k) {
@@ -60,7 +178,7 @@ pub fn diff_at(pat: &Value, actual: &Value, path: &str) -> Vec<Mismatch> {
             }
             out
         }
-        (Value::Array(p), Value::Array(a)) => {
+        (Expected::Array(p), Value::Array(a)) => {
             let mut out = Vec::new();
             for (i, pv) in p.iter().enumerate() {
                 let best = a
@@ -79,23 +197,53 @@ pub fn diff_at(pat: &Value, actual: &Value, path: &str) -> Vec<Mismatch> {
             }
             out
         }
-        (Value::Number(p), Value::Number(a)) if p.as_f64() == a.as_f64() => Vec::new(),
-        (p, a) if p == a => Vec::new(),
+        (Expected::Time { secs, written }, a) => {
+            let got = match a {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                    s.parse().ok()
+                }
+                _ => None,
+            };
+            match got {
+                Some(g) if (g - secs).abs() <= TIME_TOLERANCE_SECS => Vec::new(),
+                Some(g) => vec![Mismatch {
+                    path: here(),
+                    expected: format!("{written} ({secs}, ± {TIME_TOLERANCE_SECS}s)"),
+                    got: format!("{} ({})", show(a), offset_words(g - secs)),
+                }],
+                None => vec![Mismatch {
+                    path: here(),
+                    expected: format!("{written} ({secs}, ± {TIME_TOLERANCE_SECS}s)"),
+                    got: format!("{} (not Unix seconds)", show(a)),
+                }],
+            }
+        }
+        (Expected::Scalar(Value::Number(p)), Value::Number(a)) if p.as_f64() == a.as_f64() => {
+            Vec::new()
+        }
+        (Expected::Scalar(p), a) if p == a => Vec::new(),
         (p, a) => vec![Mismatch {
-            path: if path.is_empty() {
-                "(the body)".into()
-            } else {
-                path.to_string()
-            },
+            path: here(),
             expected: show(p),
             got: show(a),
         }],
     }
 }
 
+/// `3s later`, `2d1h earlier`: how far a time is from the one expected.
+fn offset_words(delta: i64) -> String {
+    let d = crate::syntax::duration::format_duration(delta.unsigned_abs() * 1000);
+    if delta > 0 {
+        format!("{d} later")
+    } else {
+        format!("{d} earlier")
+    }
+}
+
 /// The position in `actual` (the body or anything nested in it) where `pat` fits best,
 /// with the differences there; an empty list means it matches.
-pub fn best_match(pat: &Value, actual: &Value) -> Vec<Mismatch> {
+pub fn best_match(pat: &Expected, actual: &Value) -> Vec<Mismatch> {
     // A key present with the wrong value is a nearer miss than a key that is absent.
     let weight = |d: &[Mismatch]| -> usize {
         d.iter()
@@ -136,7 +284,7 @@ pub fn best_match(pat: &Value, actual: &Value) -> Vec<Mismatch> {
     best
 }
 
-pub fn matches(pat: &Value, actual: &Value) -> bool {
+pub fn matches(pat: &Expected, actual: &Value) -> bool {
     best_match(pat, actual).is_empty()
 }
 
@@ -208,20 +356,52 @@ mod tests {
             "calls": [{"id": "wacid.A", "event": "connect", "cta_payload": "order-41", "from": "16505550001"}]}}]}]})
     }
 
+    fn pat(v: Value) -> Expected {
+        Expected::from(v)
+    }
+
     #[test]
     fn a_pattern_matches_anywhere_in_the_body() {
-        assert!(matches(&json!({"cta_payload": "order-41"}), &connect()));
         assert!(matches(
-            &json!({"calls": [{"event": "connect"}]}),
+            &pat(json!({"cta_payload": "order-41"})),
             &connect()
         ));
-        assert!(!matches(&json!({"cta_payload": "order-42"}), &connect()));
+        assert!(matches(
+            &pat(json!({"calls": [{"event": "connect"}]})),
+            &connect()
+        ));
+        assert!(!matches(
+            &pat(json!({"cta_payload": "order-42"})),
+            &connect()
+        ));
+    }
+
+    #[test]
+    fn a_time_matches_an_integer_or_a_string_within_the_tolerance() {
+        let at = |secs| {
+            Expected::Object(vec![(
+                "t".into(),
+                Expected::Time {
+                    secs,
+                    written: "now + 7d".into(),
+                },
+            )])
+        };
+        assert!(matches(&at(1000), &json!({"t": 1000})));
+        assert!(matches(&at(1000), &json!({"t": "1005"})));
+        assert!(matches(&at(1000), &json!({"t": 995})));
+        assert!(!matches(&at(1000), &json!({"t": 1006})));
+        assert!(!matches(&at(1000), &json!({"t": "soon"})));
+        let d = diff_at(&at(1000), &json!({"t": "4600"}), "");
+        assert_eq!(d[0].expected, "now + 7d (1000, ± 5s)");
+        assert_eq!(d[0].got, "\"4600\" (1h later)");
+        assert_eq!(at(1000).to_string(), "{\"t\":now + 7d (1000)}");
     }
 
     #[test]
     fn the_diff_names_the_field_with_its_full_path() {
         let d = best_match(
-            &json!({"cta_payload": "order-42", "event": "connect"}),
+            &pat(json!({"cta_payload": "order-42", "event": "connect"})),
             &connect(),
         );
         assert_eq!(
@@ -236,8 +416,8 @@ mod tests {
 
     #[test]
     fn numbers_compare_by_value_and_absent_keys_are_reported() {
-        assert!(matches(&json!({"d": 120.0}), &json!({"d": 120})));
-        let d = diff_at(&json!({"duration": 120}), &json!({"id": "x"}), "");
+        assert!(matches(&pat(json!({"d": 120.0})), &json!({"d": 120})));
+        let d = diff_at(&pat(json!({"duration": 120})), &json!({"id": "x"}), "");
         assert_eq!(d[0].got, "nothing (key absent)");
     }
 

@@ -11,13 +11,15 @@
 //!   hands each kind of step to the file below that runs it.
 //! - `context.rs`: `Ctx`, what one run knows (ids, users, `$vars`, logs read so far), and
 //!   its doors: the admin API, the Graph API, the clock.
-//! - `business.rs`: business steps as Graph requests; `business uses number …`.
+//! - `business.rs`: business steps as Graph requests; `business has number …` (an admin
+//!   call) and `business uses number …`.
 //! - `user.rs`: `user alice is …` and user steps, as admin API calls.
 //! - `response.rs`: `expect status/error/success/response` on the step before.
 //! - `webhook.rs`: the delivery log and `expect a … webhook`: matching, counting, and the
 //!   closest delivery when nothing matched.
 //! - `app.rs`: the request journal and `expect the app to …`.
-//! - `matcher.rs`: JSON subset matching and field-level differences.
+//! - `matcher.rs`: JSON subset matching (times on the clock included) and field-level
+//!   differences.
 //! - `http.rs`: the HTTP exchange ([`http::Reply`]).
 //! - `target.rs`: the two doors, an emulator in this process or at a URL.
 
@@ -35,8 +37,10 @@ use crate::diagnostic::Source;
 use crate::syntax::*;
 use context::Ctx;
 use http::{Http, Reply};
+use matcher::Expected;
 use serde_json::{json, Value};
 use std::time::Duration;
+use wa_emulator::api::admin_types::Clock;
 
 pub use webhook::event_of;
 
@@ -166,6 +170,10 @@ impl<'a> Ctx<'a> {
                 self.use_number(n)?;
                 Ok(None)
             }
+            StepKind::AddNumber { number, bind } => {
+                self.add_number(number, bind).await?;
+                Ok(None)
+            }
             StepKind::Advance(d) => {
                 self.advance(d.ms).await?;
                 Ok(None)
@@ -197,7 +205,7 @@ impl<'a> Ctx<'a> {
                 Ok(Some(reply))
             }
             StepKind::ExpectResponse(r) => {
-                self.expect_response(r)?;
+                self.expect_response(r).await?;
                 Ok(None)
             }
             StepKind::ExpectWebhook { then, exp } => {
@@ -206,6 +214,34 @@ impl<'a> Ctx<'a> {
             }
             StepKind::ExpectApp { then, exp } => self.expect_app(index, *then, exp).await,
         }
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// The emulator's clock in Unix seconds, for the `now` of a JSON pattern: read when
+    /// the step that uses it starts.
+    async fn clock_secs(&mut self, j: &Json) -> Result<Option<i64>, String> {
+        if j.pat.clock_values().is_empty() {
+            return Ok(None);
+        }
+        let clock: Clock = self.admin_answer("/clock").await?;
+        Ok(Some(i64::try_from(clock.now).unwrap_or(i64::MAX)))
+    }
+
+    /// JSON a step sends, `$names` bound and `now + …` as an integer of Unix seconds.
+    async fn body_json(&mut self, j: &Json) -> Result<Value, String> {
+        match self.clock_secs(j).await? {
+            None => self.pattern(j),
+            Some(now) => j
+                .pat
+                .to_value_at(&|name| self.vars.get(name).cloned(), Some(now)),
+        }
+    }
+
+    /// JSON an expectation looks for, `$names` bound and `now + …` read off the clock.
+    async fn expected(&mut self, j: &Json) -> Result<Expected, String> {
+        let now = self.clock_secs(j).await?;
+        Expected::from_pat(&j.pat, &|name| self.vars.get(name).cloned(), now)
     }
 }
 

@@ -1,13 +1,17 @@
-//! `expect status …`, `expect error …`, `expect success`, `expect response {…}`: checks on
-//! the response to the step just before.
+//! `expect status …`, `expect error …`, `expect success`, `expect response {…} without
+//! …`: checks on the response to the step just before.
 
 use super::context::Ctx;
-use super::matcher::{best_match, Mismatch};
+use super::matcher::{best_match, find_key, Mismatch};
 use super::summarize;
 use crate::syntax::*;
 
 impl<'a> Ctx<'a> {
-    pub(super) fn expect_response(&self, r: &ResponseExpect) -> Result<(), String> {
+    pub(super) async fn expect_response(&mut self, r: &ResponseExpect) -> Result<(), String> {
+        let pattern = match r {
+            ResponseExpect::Body { with: Some(j), .. } => Some(self.expected(j).await?),
+            _ => None,
+        };
         let Some(reply) = &self.last else {
             return Err("there is no response to check: the step before made no request".into());
         };
@@ -53,15 +57,34 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
-            ResponseExpect::Body(j) => {
-                let pat = self.pattern(j)?;
-                let diff = best_match(&pat, &reply.body);
-                if !diff.is_empty() {
+            ResponseExpect::Body { without, .. } => {
+                if let Some(pat) = &pattern {
+                    let diff = best_match(pat, &reply.body);
+                    if !diff.is_empty() {
+                        return Err(format!(
+                            "expected the response to contain {}\n  the response (HTTP {}) differs:\n{}",
+                            pat,
+                            reply.status,
+                            mismatch_lines(&diff)
+                        ));
+                    }
+                }
+                let present: Vec<Mismatch> = without
+                    .iter()
+                    .flat_map(|k| find_key(&reply.body, &k.value))
+                    .map(|(path, v)| Mismatch {
+                        path,
+                        expected: "absent".into(),
+                        got: summarize(&v),
+                    })
+                    .collect();
+                if !present.is_empty() {
+                    let keys: Vec<&str> = without.iter().map(|k| k.value.as_str()).collect();
                     return Err(format!(
-                        "expected the response to contain {}\n  the response (HTTP {}) differs:\n{}",
-                        pat,
+                        "expected the response to have no {}\n  the response (HTTP {}) has:\n{}",
+                        keys.join(", "),
                         reply.status,
-                        mismatch_lines(&diff)
+                        mismatch_lines(&present)
                     ));
                 }
             }

@@ -3,7 +3,7 @@
 //! nothing matches, the message shows the closest delivery, field by field.
 
 use super::context::Ctx;
-use super::matcher::{best_match, find_key, get_path, mentions, Mismatch};
+use super::matcher::{best_match, find_key, get_path, mentions, Expected, Mismatch};
 use super::{id_string, is_after, summarize};
 use crate::syntax::duration::format_duration;
 use crate::syntax::*;
@@ -49,7 +49,11 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn webhook_criteria(&self, exp: &WebhookExpect) -> Result<Criteria, String> {
+    async fn webhook_criteria(&mut self, exp: &WebhookExpect) -> Result<Criteria, String> {
+        let with = match &exp.with {
+            Some(j) => Some(self.expected(j).await?),
+            None => None,
+        };
         let subject = match &exp.subject {
             Some(Subject::Var(v)) => Some((format!("${}", v.name), self.var(v)?)),
             Some(Subject::User(n)) => Some((n.text.clone(), self.user(n)?)),
@@ -59,7 +63,7 @@ impl<'a> Ctx<'a> {
             field: exp.field.text.clone(),
             event: exp.event.as_ref().map(|e| e.text.clone()),
             subject,
-            with: exp.with.as_ref().map(|j| self.pattern(j)).transpose()?,
+            with,
             without: exp.without.iter().map(|t| t.value.clone()).collect(),
         })
     }
@@ -71,7 +75,7 @@ impl<'a> Ctx<'a> {
         then: bool,
         exp: &WebhookExpect,
     ) -> Result<(), String> {
-        let crit = self.webhook_criteria(exp)?;
+        let crit = self.webhook_criteria(exp).await?;
         let after = if then { self.last_webhook_seq } else { None };
         match &exp.quant {
             Quant::A => {
@@ -255,7 +259,7 @@ struct Criteria {
     event: Option<String>,
     /// (how the scenario named it, the id or number it stands for)
     subject: Option<(String, String)>,
-    with: Option<Value>,
+    with: Option<Expected>,
     without: Vec<String>,
 }
 

@@ -69,6 +69,12 @@ pub enum StepKind {
     /// `business uses number 447700900461`: the business number the following
     /// business steps act as, and the one user steps that mean "the business" talk to.
     UseNumber(Text),
+    /// `business has number 5511962185237 in country BR as $br`: one more business number
+    /// for the run's tenant (the emulator adds it; `business uses number` switches to it).
+    AddNumber {
+        number: NumberDecl,
+        bind: Option<Var>,
+    },
     /// `business …`
     Business {
         action: BusinessAction,
@@ -128,6 +134,20 @@ pub struct UserDecl {
     pub number: Option<Text>,
     /// Whether the 24 h customer service window starts open.
     pub window_open: bool,
+}
+
+/// `business has [a] [test] number N [in country XX] [with|without business-initiated
+/// calling]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NumberDecl {
+    /// The display number, bare digits or quoted as people write it (`"+55 11 96218-5237"`).
+    pub number: Text,
+    /// `in country BR`: the ISO country the number's calling code must be in (checked).
+    pub country: Option<Name>,
+    /// `test number`: a sandbox or public test number's limits (`profile = "test"`).
+    pub test: bool,
+    /// `with` / `without business-initiated calling`: overrides the country rule.
+    pub business_initiated: Option<bool>,
 }
 
 /// `/calls` actions on an existing call.
@@ -269,8 +289,12 @@ pub enum ResponseExpect {
     },
     /// `expect success`: any 2xx.
     Success,
-    /// `expect response {…}`: the body contains the pattern.
-    Body(Json),
+    /// `expect response {…} without k1, k2`: the body contains the pattern (if given) and
+    /// none of the keys, at any depth; at least one of the two is given.
+    Body {
+        with: Option<Json>,
+        without: Vec<Text>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -334,7 +358,9 @@ impl Step {
     /// The variable this step binds, if any.
     pub fn binding(&self) -> Option<&Var> {
         match &self.kind {
-            StepKind::Business { bind, .. } | StepKind::Act { bind, .. } => bind.as_ref(),
+            StepKind::Business { bind, .. }
+            | StepKind::Act { bind, .. }
+            | StepKind::AddNumber { bind, .. } => bind.as_ref(),
             StepKind::ExpectWebhook { exp, .. } => exp.bind.as_ref(),
             StepKind::ExpectApp { exp, .. } => exp.bind.as_ref(),
             _ => None,

@@ -1,7 +1,7 @@
 //! Turns scenario text into tokens with spans. Newlines end steps, except inside JSON,
 //! which may run over several lines.
 
-use super::json::{parse_json, scan_string, Pat};
+use super::json::{parse_json, print_string, scan_repeat, scan_string, Pat};
 use crate::diagnostic::{Diagnostic, Span};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -10,7 +10,7 @@ pub enum Tok {
     Word(String),
     /// `$name`
     Var(String),
-    /// `"…"`
+    /// `"…"`, or `"…" * N`: the string repeated N times.
     Str(String),
     /// Starts with a digit: `200`, `2.25.30`, `30s`, `1h30m`.
     Num(String),
@@ -36,7 +36,7 @@ impl Tok {
         match self {
             Tok::Word(w) => format!("`{w}`"),
             Tok::Var(v) => format!("`${v}`"),
-            Tok::Str(s) => format!("the string {}", super::json::quote(s)),
+            Tok::Str(s) => format!("the string {}", print_string(s)),
             Tok::Num(n) => format!("`{n}`"),
             Tok::Path(p) => format!("`{p}`"),
             Tok::Json(_) => "JSON".into(),
@@ -76,7 +76,8 @@ pub fn lex(text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                 });
                 pos += 1;
             }
-            '"' => match scan_string(text, pos) {
+            '"' => match scan_string(text, pos).and_then(|(s, end)| scan_repeat(text, pos, s, end))
+            {
                 Ok((s, end)) => {
                     tokens.push(Token {
                         tok: Tok::Str(s),
@@ -237,6 +238,25 @@ mod tests {
     fn json_may_span_lines() {
         let t = toks("business updates settings {\n  \"calling\": {}\n}\nadvance 1s");
         assert_eq!(t.iter().filter(|t| **t == Tok::Newline).count(), 1);
+    }
+
+    #[test]
+    fn a_string_times_a_count_is_one_repeated_string() {
+        assert_eq!(
+            toks("alice says \"ab\" * 3 # three times\nalice says \"x\"*2"),
+            vec![
+                Tok::Word("alice".into()),
+                Tok::Word("says".into()),
+                Tok::Str("ababab".into()),
+                Tok::Newline,
+                Tok::Word("alice".into()),
+                Tok::Word("says".into()),
+                Tok::Str("xx".into()),
+            ]
+        );
+        // The count is on the same line: a `*` on the next one is not part of it.
+        let (_, d) = lex("alice says \"x\"\n* 2");
+        assert!(d[0].message.contains("unexpected character `*`"), "{d:?}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::ast::*;
 use super::duration::format_duration;
-use super::json::quote;
+use super::json::{print_string, quote};
 
 pub fn print_scenario(s: &Scenario) -> String {
     let mut out = String::new();
@@ -49,6 +49,33 @@ pub fn print_step(kind: &StepKind) -> String {
                 w.text(n);
             }
         }
+        StepKind::AddNumber { number, bind } => {
+            w.word("business has");
+            w.word(if number.test {
+                "a test number"
+            } else {
+                "number"
+            });
+            let n = &number.number;
+            if n.value.chars().all(|c| c.is_ascii_digit()) {
+                w.word(&n.value);
+            } else {
+                w.text(n);
+            }
+            if let Some(c) = &number.country {
+                w.word("in country").word(&c.text);
+            }
+            match number.business_initiated {
+                Some(true) => {
+                    w.word("with business-initiated calling");
+                }
+                Some(false) => {
+                    w.word("without business-initiated calling");
+                }
+                None => {}
+            }
+            w.bind(bind);
+        }
         StepKind::Business { action, bind } => {
             w.word("business");
             business(&mut w, action);
@@ -77,8 +104,12 @@ pub fn print_step(kind: &StepKind) -> String {
                 ResponseExpect::Success => {
                     w.word("success");
                 }
-                ResponseExpect::Body(j) => {
-                    w.word("response").word(&j.pat.print());
+                ResponseExpect::Body { with, without } => {
+                    w.word("response");
+                    if let Some(j) = with {
+                        w.word(&j.pat.print());
+                    }
+                    w.keys("without", without);
                 }
             }
         }
@@ -108,14 +139,7 @@ pub fn print_step(kind: &StepKind) -> String {
             if let Some(j) = &exp.with {
                 w.word("with").word(&j.pat.print());
             }
-            if !exp.without.is_empty() {
-                let keys: Vec<String> = exp
-                    .without
-                    .iter()
-                    .map(|k| bare_or_quoted(&k.value))
-                    .collect();
-                w.word("without").word(&keys.join(", "));
-            }
+            w.keys("without", &exp.without);
             if let Some(d) = &exp.within {
                 w.word("within").dur(d);
             }
@@ -362,7 +386,15 @@ impl Words {
         self
     }
     fn text(&mut self, t: &Text) -> &mut Words {
-        self.0.push(quote(&t.value));
+        self.0.push(print_string(&t.value));
+        self
+    }
+    /// `without a, "b c"`, when there are keys.
+    fn keys(&mut self, clause: &str, keys: &[Text]) -> &mut Words {
+        if !keys.is_empty() {
+            let keys: Vec<String> = keys.iter().map(|k| bare_or_quoted(&k.value)).collect();
+            self.word(clause).word(&keys.join(", "));
+        }
         self
     }
     fn var(&mut self, v: &Var) -> &mut Words {
@@ -383,7 +415,7 @@ impl Words {
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::Pat;
+    use super::super::json::{ClockValue, Pat};
     use super::super::parser::{parse, STEP_WORDS};
     use super::*;
     use crate::diagnostic::Span;
@@ -403,8 +435,21 @@ mod tests {
     fn name() -> impl Strategy<Value = Name> {
         word().prop_map(|text| Name { text, span: sp() })
     }
+    /// Any string, or one short piece repeated (which prints as `"x" * 513`).
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => any::<String>(),
+            1 => (".{1,3}", 0usize..200).prop_map(|(piece, n)| piece.repeat(n)),
+        ]
+    }
     fn text() -> impl Strategy<Value = Text> {
-        any::<String>().prop_map(|value| Text { value, span: sp() })
+        string().prop_map(|value| Text { value, span: sp() })
+    }
+    fn keys() -> impl Strategy<Value = Vec<Text>> {
+        proptest::collection::vec(
+            any::<String>().prop_map(|value| Text { value, span: sp() }),
+            0..3,
+        )
     }
     fn opt_text() -> impl Strategy<Value = Option<Text>> {
         proptest::option::of(text())
@@ -425,8 +470,14 @@ mod tests {
             any::<i64>().prop_map(|n| Pat::Num(n.into())),
             proptest::num::f64::NORMAL
                 .prop_map(|f| Pat::Num(serde_json::Number::from_f64(f).unwrap())),
-            any::<String>().prop_map(Pat::Str),
+            string().prop_map(Pat::Str),
             var().prop_map(Pat::Var),
+            (-10_000_000_000_000i64..10_000_000_000_000).prop_map(|offset_ms| Pat::Now(
+                ClockValue {
+                    offset_ms,
+                    span: sp()
+                }
+            )),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
@@ -597,6 +648,24 @@ mod tests {
             dur().prop_map(StepKind::Wait),
             "\\+?[0-9][0-9 ()-]{0,15}"
                 .prop_map(|value| StepKind::UseNumber(Text { value, span: sp() })),
+            (
+                "\\+?[0-9][0-9 ()-]{0,15}",
+                proptest::option::of("[A-Z]{2}"),
+                any::<bool>(),
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(var())
+            )
+                .prop_map(|(value, country, test, business_initiated, bind)| {
+                    StepKind::AddNumber {
+                        number: NumberDecl {
+                            number: Text { value, span: sp() },
+                            country: country.map(|text| Name { text, span: sp() }),
+                            test,
+                            business_initiated,
+                        },
+                        bind,
+                    }
+                }),
             (business(), proptest::option::of(var()))
                 .prop_map(|(action, bind)| StepKind::Business { action, bind }),
             (name(), user_action(), proptest::option::of(var()))
@@ -606,7 +675,11 @@ mod tests {
                 (proptest::option::of(int()), proptest::option::of(int()))
                     .prop_map(|(code, status)| ResponseExpect::Error { code, status }),
                 Just(ResponseExpect::Success),
-                json().prop_map(ResponseExpect::Body),
+                (proptest::option::of(json()), keys())
+                    .prop_filter("`expect response` needs JSON or keys", |(with, without)| {
+                        with.is_some() || !without.is_empty()
+                    })
+                    .prop_map(|(with, without)| ResponseExpect::Body { with, without }),
             ]
             .prop_map(StepKind::ExpectResponse),
             (
@@ -616,7 +689,7 @@ mod tests {
                 proptest::option::of(name()),
                 subject,
                 proptest::option::of(json()),
-                proptest::collection::vec(text(), 0..3),
+                keys(),
                 proptest::option::of(dur()),
                 proptest::option::of(var())
             )
@@ -692,6 +765,9 @@ mod tests {
             Just("link"), Just("without"), Just(","), Just("error"), Just("status"), Just("200"), Just("/messages"),
             Just("requests"), Just("POST"), Just("\"unterminated"), Just("#"), Just("$"), Just("2x"),
             Just("uses"), Just("number"), Just("447700900461"), Just("\"+447700900461\""),
+            Just("has"), Just("test"), Just("in"), Just("country"), Just("BR"), Just("business-initiated"),
+            Just("calling"), Just("response"), Just("now"), Just("+"), Just("7d"), Just("*"), Just("513"),
+            Just("{\"a\": now + 7d}"), Just("\"x\" * 3"),
         ], 0..30)) {
             let text = words.join(" ");
             let (s, _) = parse(&text);

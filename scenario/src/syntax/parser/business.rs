@@ -1,5 +1,5 @@
-//! Steps of the business: which number it acts as (`business uses number …`) and what
-//! it does (`business sends alice a call button …`, `business calls alice`, `business
+//! Steps of the business: the numbers it has (`business has number …`), which one it
+//! acts as (`business uses number …`) and what it does (`business sends alice a call button …`, `business calls alice`, `business
 //! accepts $call`, `business updates settings {…}`, `business requests GET /…`, …).
 
 use super::cursor::{method_and_path, once, Cur, PResult};
@@ -7,7 +7,7 @@ use crate::diagnostic::{closest, Diagnostic};
 use crate::syntax::ast::*;
 use crate::syntax::lexer::{Tok, Token};
 
-const BUSINESS_VERBS: [&str; 14] = [
+const BUSINESS_VERBS: [&str; 15] = [
     "sends",
     "asks",
     "creates",
@@ -22,6 +22,7 @@ const BUSINESS_VERBS: [&str; 14] = [
     "updates",
     "reads",
     "uses",
+    "has",
 ];
 
 /// `[the] number 447700900461` after `business uses`: one of the emulator's business
@@ -52,6 +53,45 @@ pub(super) fn number(cur: &mut Cur) -> PResult<Text> {
         .help(HELP));
     }
     Ok(t)
+}
+
+/// After `business has`: `[a] [test] number N` and its clauses, in any order: `in country
+/// XX`, `with business-initiated calling` or `without business-initiated calling`.
+pub(super) fn has_number(cur: &mut Cur) -> PResult<NumberDecl> {
+    cur.eat_any(&["a", "an"]);
+    let test = cur.eat("test").is_some();
+    let number = number(cur)?;
+    let mut decl = NumberDecl {
+        number,
+        country: None,
+        test,
+        business_initiated: None,
+    };
+    while !cur.at_end() && cur.peek_word() != Some("as") {
+        let here = cur.here();
+        if cur.eat("in").is_some() {
+            cur.expect("country")?;
+            let c = cur.name("a country code like BR")?;
+            once(&mut decl.country, c, "in country", here)?;
+        } else if let Some(w @ ("with" | "without")) = cur.peek_word() {
+            let allowed = w == "with";
+            cur.bump();
+            cur.expect("business-initiated")?;
+            cur.expect("calling")?;
+            once(
+                &mut decl.business_initiated,
+                allowed,
+                "with/without business-initiated calling",
+                here,
+            )?;
+        } else {
+            return Err(cur.expected(
+                "`in country …`, `with business-initiated calling`, `without business-initiated calling` or `as $name`",
+                &["in", "with", "without", "as"],
+            ));
+        }
+    }
+    Ok(decl)
 }
 
 /// After `business`: the verb (one of `BUSINESS_VERBS`, or `requests`) and what

@@ -1,5 +1,5 @@
 //! The cursor over one line's tokens, and what every step family shares: reading a
-//! name, a string, a `$var`, a duration, a number or JSON; "expected X, found Y" errors
+//! name, a string, a `$var`, a duration, a number, JSON or a list of keys; "expected X, found Y" errors
 //! with a did-you-mean; the end-of-line check; clauses given at most once; a method and
 //! a path (`business requests …`, `expect the app to request …`).
 
@@ -215,6 +215,38 @@ impl<'a> Cur<'a> {
             _ => Err(self
                 .expected(what, &[])
                 .help("write JSON like {\"status\": \"ENABLED\"}")),
+        }
+    }
+
+    /// After `without`: `key, "other key", …`, keys bare or quoted.
+    pub(super) fn keys(&mut self) -> PResult<Vec<Text>> {
+        let mut keys = Vec::new();
+        loop {
+            let key =
+                match self.peek() {
+                    Some(Token {
+                        tok: Tok::Word(w),
+                        span,
+                    }) => {
+                        self.pos += 1;
+                        Text {
+                            value: w.clone(),
+                            span: *span,
+                        }
+                    }
+                    Some(Token {
+                        tok: Tok::Str(_), ..
+                    }) => self.text("a key")?,
+                    _ => return Err(self.expected("a key that must be absent", &[]).help(
+                        "list keys after `without`, like `without cta_payload, deeplink_payload`",
+                    )),
+                };
+            keys.push(key);
+            if self.peek().map(|t| &t.tok) == Some(&Tok::Comma) {
+                self.bump();
+            } else {
+                return Ok(keys);
+            }
         }
     }
 

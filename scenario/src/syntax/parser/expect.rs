@@ -1,5 +1,5 @@
 //! Expectations: `expect status 200`, `expect error 138013`, `expect success`, `expect
-//! response {…}` (of the step before); `[then] expect a calls webhook connect for $call
+//! response {…} without …` (of the step before); `[then] expect a calls webhook connect for $call
 //! with {…} …` (webhooks delivered); `[then] expect the app to accept $call …` (requests
 //! the app under test makes).
 
@@ -41,9 +41,25 @@ pub(super) fn expectation(cur: &mut Cur, then: bool) -> PResult<StepKind> {
         }
         Some("response") => {
             cur.bump();
-            Some(ResponseExpect::Body(
-                cur.json("a JSON pattern the response must contain")?,
-            ))
+            let with = match cur.peek() {
+                Some(Token {
+                    tok: Tok::Json(_), ..
+                }) => Some(cur.json("a JSON pattern the response must contain")?),
+                _ => None,
+            };
+            let without = if cur.eat("without").is_some() {
+                cur.keys()?
+            } else if with.is_none() {
+                return Err(cur
+                    .expected(
+                        "a JSON pattern or `without` after `expect response`",
+                        &["without"],
+                    )
+                    .help("write `expect response {\"status\": \"ok\"}` or `expect response without error`"));
+            } else {
+                Vec::new()
+            };
+            Some(ResponseExpect::Body { with, without })
         }
         _ => None,
     };
@@ -109,27 +125,7 @@ pub(super) fn expectation(cur: &mut Cur, then: bool) -> PResult<StepKind> {
                         .help("list the keys after one `without`, separated by commas"),
                 );
             }
-            loop {
-                let key = match cur.peek() {
-                    Some(Token {
-                        tok: Tok::Word(w),
-                        span,
-                    }) => {
-                        cur.pos += 1;
-                        Text {
-                            value: w.clone(),
-                            span: *span,
-                        }
-                    }
-                    _ => cur.text("a key that must be absent, like cta_payload")?,
-                };
-                exp.without.push(key);
-                if cur.peek().map(|t| &t.tok) == Some(&Tok::Comma) {
-                    cur.bump();
-                } else {
-                    break;
-                }
-            }
+            exp.without = cur.keys()?;
         } else if cur.eat("within").is_some() {
             let d = cur.dur("a time window like `30s`")?;
             once(&mut exp.within, d, "within", here)?;

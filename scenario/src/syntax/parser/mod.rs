@@ -10,8 +10,9 @@
 //!   with a did-you-mean, and the clauses every family shares.
 //! - `user.rs`: `user alice is android 2.25.30 …` and what users do (`alice taps $msg`,
 //!   `alice calls the business`, `alice hangs up $call`, …).
-//! - `business.rs`: `business uses number …` and what the business does (`business
-//!   sends alice …`, `business calls alice`, `business accepts $call`, …).
+//! - `business.rs`: `business has number …`, `business uses number …` and what the
+//!   business does (`business sends alice …`, `business calls alice`, `business accepts
+//!   $call`, …).
 //! - `expect.rs`: `expect …` and `then expect …`: responses, webhooks, app requests.
 
 use super::ast::*;
@@ -76,6 +77,10 @@ fn parse_step(cur: &mut Cur) -> PResult<StepKind> {
             cur.bump();
             if cur.eat("uses").is_some() {
                 StepKind::UseNumber(business::number(cur)?)
+            } else if cur.eat("has").is_some() {
+                let number = business::has_number(cur)?;
+                let bind = cur.bind()?;
+                StepKind::AddNumber { number, bind }
             } else {
                 let action = business::action(cur)?;
                 let bind = cur.bind()?;
@@ -248,8 +253,61 @@ mod tests {
             .contains("is not a phone number"));
         assert_eq!(
             err("business usess number 447700900461").help.as_deref(),
-            Some("did you mean `uses`? the business can: sends, asks, creates, calls, pre-accepts, accepts, rejects, terminates, checks, enables, disables, updates, reads, uses, requests")
+            Some("did you mean `uses`? the business can: sends, asks, creates, calls, pre-accepts, accepts, rejects, terminates, checks, enables, disables, updates, reads, uses, has, requests")
         );
+    }
+
+    #[test]
+    fn parses_a_business_number_to_add() {
+        let StepKind::AddNumber { number, bind } = one("business has number 5511962185237 as $br")
+        else {
+            panic!()
+        };
+        assert_eq!(number.number.value, "5511962185237");
+        assert_eq!(
+            (number.country, number.test, number.business_initiated),
+            (None, false, None)
+        );
+        assert_eq!(bind.unwrap().name, "br");
+        let StepKind::AddNumber { number, bind } = one(
+            "business has a test number \"+55 11 96218-5237\" without business-initiated calling in country BR",
+        ) else {
+            panic!()
+        };
+        assert_eq!(number.number.value, "+55 11 96218-5237");
+        assert_eq!(number.country.unwrap().text, "BR");
+        assert!(number.test);
+        assert_eq!(number.business_initiated, Some(false));
+        assert!(bind.is_none());
+        assert!(err("business has number 5511962185237 in BR")
+            .message
+            .contains("expected `country`"));
+        assert!(
+            err("business has number 5511962185237 with business-initiated calls")
+                .message
+                .contains("expected `calling`")
+        );
+    }
+
+    #[test]
+    fn parses_response_expectations_with_and_without_keys() {
+        let StepKind::ExpectResponse(ResponseExpect::Body { with, without }) =
+            one("expect response {\"a\": now + 7d} without error, \"b c\"")
+        else {
+            panic!()
+        };
+        assert!(with.is_some());
+        assert_eq!(without.len(), 2);
+        let StepKind::ExpectResponse(ResponseExpect::Body { with, without }) =
+            one("expect response without error")
+        else {
+            panic!()
+        };
+        assert!(with.is_none());
+        assert_eq!(without[0].value, "error");
+        assert!(err("expect response")
+            .message
+            .contains("expected a JSON pattern or `without`"));
     }
 
     #[test]
