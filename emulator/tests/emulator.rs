@@ -21,4 +21,5 @@ mod emulator {
     mod sip;
     mod slow_clients;
     mod spellings;
+    mod tenants;
 }

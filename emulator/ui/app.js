@@ -3,7 +3,9 @@
 'use strict';
 
 (() => {
-  const API = '/__emulator';
+  // The default tenant's page is /__emulator/ui; a tenant's is /__emulator/tenants/{id}/ui,
+  // and its admin routes are under /__emulator/tenants/{id}.
+  const API = (location.pathname.match(/^\/__emulator\/tenants\/[^/]+/) || ['/__emulator'])[0];
   const GRAPH = '/v21.0';
   const token = new URLSearchParams(location.search).get('token');
   const PAGE_SIZE = 200;

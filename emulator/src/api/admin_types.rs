@@ -1,5 +1,6 @@
 //! The admin API's answers that clients read, as types: `GET /__emulator/config`,
-//! `GET /__emulator/clock`, `GET /__emulator/webhooks` and `GET /__emulator/requests`.
+//! `GET /__emulator/clock`, `GET /__emulator/webhooks`, `GET /__emulator/requests` and
+//! the tenants of `/__emulator/tenants`.
 //!
 //! The admin API (`api/admin.rs`) builds these and serialises them; the scenario runner
 //! deserialises the same types, so the two cannot drift apart. Field names and values are
@@ -172,6 +173,43 @@ pub struct LoggedRequest {
     pub status: u16,
     /// The answer's body as JSON, or as a JSON string when it was not JSON.
     pub response: Value,
+}
+
+/// A tenant for one test on a shared server: the answer of `POST /__emulator/tenants`
+/// and of `GET /__emulator/tenants/{id}`. Everything a test needs to talk to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantInfo {
+    /// `t<N>`, as in `/__emulator/tenants/{id}`.
+    pub id: String,
+    /// Where the tenant's admin routes are: `/__emulator/tenants/{id}` (then `/users`,
+    /// `/webhooks`, `/clock/advance`, … as under `/__emulator`).
+    pub admin_path: String,
+    /// `admin_path` with the emulator's base URL.
+    pub admin_url: String,
+    /// The base URL of the Graph API (the same for every tenant: the token decides).
+    pub graph_url: String,
+    pub app_id: AppId,
+    pub app_secret: String,
+    pub access_token: String,
+    pub verify_token: String,
+    pub webhook_url: Option<String>,
+    pub waba_id: WabaId,
+    /// The first number's id and display number (a +1 number).
+    pub phone_number_id: PhoneNumberId,
+    pub display_phone_number: String,
+    /// Both numbers, with what they can do.
+    pub phone_numbers: Vec<BusinessNumber>,
+    /// The tenant's own clock.
+    pub clock: Clock,
+}
+
+/// `GET /__emulator/tenants`: the live tenants, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantList {
+    pub tenants: Vec<TenantInfo>,
+    pub live: usize,
+    /// How many may be live at once (`max_tenants`).
+    pub max: usize,
 }
 
 #[cfg(test)]

@@ -35,7 +35,9 @@ pub fn handle(engine: &mut Engine, req: &Request) -> Response {
     response
 }
 
-fn token(req: &Request) -> Option<&str> {
+/// The access token of a Graph request: `Authorization: Bearer` (or `OAuth`), else
+/// `?access_token=`. The server routes a request to the tenant this token belongs to.
+pub fn token(req: &Request) -> Option<&str> {
     if let Some(h) = req.header("authorization") {
         let h = h.trim();
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));

@@ -144,6 +144,7 @@ pub fn admin_token_error() -> ApiError {
 }
 
 pub use admin::{advance_target as advance_target_of, clock_json as clock_json_of};
+pub(crate) use graph::token as access_token;
 
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
     // Reads change nothing a watcher shows; everything else may.

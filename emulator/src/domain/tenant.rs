@@ -304,6 +304,93 @@ impl Default for Tenants {
     }
 }
 
+/// The fictional US number of a generated tenant must not be the default tenant's.
+const DEFAULT_US_LINE: u64 = 783_881;
+/// Nor its UK number.
+const DEFAULT_UK_LINE: u64 = 461;
+
+impl Tenants {
+    /// A fresh tenant for one test on a shared server (`POST /__emulator/tenants`): an
+    /// app, a WABA and two numbers shaped like the default tenant's (a +1 number, and a UK
+    /// number where business-initiated calling exists), with ids derived from `serial`
+    /// (1, 2, …) so they are unique across the server, and a token and an app secret that
+    /// also carry `nonce` (random, from the I/O shell) so they cannot be guessed from the
+    /// serial. Display numbers are distinct for serials below 100,000 (0 stands in for the
+    /// default tenant's own line); they need only be unique within one tenant.
+    pub fn generated(
+        serial: u64,
+        nonce: &str,
+        webhook_url: Option<String>,
+        verify_token: Option<String>,
+    ) -> Self {
+        let app_id = AppId(format!("7{:015}", serial % 10u64.pow(15)));
+        let waba_id = WabaId(format!("8{:014}", serial % 10u64.pow(14)));
+        let phone_id = |k: u8| PhoneNumberId(format!("9{:013}{k}", serial % 10u64.pow(13)));
+        // 1 555 xxx xxxx and 44 7700 9xxxxx, skipping the default tenant's own lines.
+        let mut us = serial % 10_000_000;
+        if us == DEFAULT_US_LINE {
+            us = 0;
+        }
+        let mut uk = serial % 100_000;
+        if uk == DEFAULT_UK_LINE {
+            uk = 0;
+        }
+        let number = |id: PhoneNumberId, display: String, name: &str| PhoneNumber {
+            id,
+            waba_id: waba_id.clone(),
+            display_phone_number: display,
+            verified_name: name.into(),
+            calling: CallingSettings::default(),
+            business_initiated_calling: None,
+            profile: NumberProfile::Production,
+        };
+        Self {
+            apps: vec![App {
+                id: app_id.clone(),
+                secret: format!("{DEFAULT_APP_SECRET}-t{serial}-{nonce}"),
+                access_tokens: vec![format!("{DEFAULT_ACCESS_TOKEN}-t{serial}-{nonce}")],
+                webhook_url,
+                verify_token: verify_token.unwrap_or_else(|| DEFAULT_VERIFY_TOKEN.into()),
+            }],
+            wabas: vec![Waba {
+                id: waba_id.clone(),
+                app_id,
+                name: format!("wa-emulator t{serial}"),
+            }],
+            phone_numbers: vec![
+                number(
+                    phone_id(1),
+                    format!("1555{us:07}"),
+                    &format!("wa-emulator t{serial}"),
+                ),
+                number(
+                    phone_id(2),
+                    format!("4477009{uk:05}"),
+                    &format!("wa-emulator t{serial} UK"),
+                ),
+            ],
+            users: Vec::new(),
+        }
+    }
+
+    /// Whether any app id, WABA id, phone number id or access token of `self` is also
+    /// one of `other`'s: a generated tenant must share none with the configured ones.
+    pub fn shares_ids_with(&self, other: &Tenants) -> bool {
+        self.apps.iter().any(|a| {
+            other.apps.iter().any(|b| {
+                a.id == b.id || a.access_tokens.iter().any(|t| b.access_tokens.contains(t))
+            })
+        }) || self
+            .wabas
+            .iter()
+            .any(|w| other.wabas.iter().any(|o| o.id == w.id))
+            || self
+                .phone_numbers
+                .iter()
+                .any(|p| other.phone_numbers.iter().any(|o| o.id == p.id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +459,49 @@ mod country_rule_tests {
                 allowed,
                 "{display}"
             );
+        }
+    }
+
+    #[test]
+    fn a_generated_tenant_is_shaped_like_the_default_and_shares_no_id_with_it() {
+        let d = Tenants::default();
+        let t = Tenants::generated(1, "n0nce", None, None);
+        assert!(!t.shares_ids_with(&d) && !d.shares_ids_with(&t));
+        assert_eq!(t.apps[0].id.as_str(), "7000000000000001");
+        assert_eq!(t.wabas[0].id.as_str(), "800000000000001");
+        assert_eq!(t.wabas[0].app_id, t.apps[0].id);
+        assert_eq!(t.phone_numbers[0].id.as_str(), "900000000000011");
+        assert_eq!(t.phone_numbers[1].id.as_str(), "900000000000012");
+        assert_eq!(t.phone_numbers[0].display_phone_number, "15550000001");
+        assert_eq!(t.phone_numbers[1].display_phone_number, "447700900001");
+        assert!(!t.phone_numbers[0].business_initiated_calling());
+        assert!(t.phone_numbers[1].business_initiated_calling());
+        assert!(t.phone_numbers.iter().all(|p| p.waba_id == t.wabas[0].id));
+        assert!(t.apps[0].access_tokens[0].contains("n0nce"));
+        assert_eq!(t.apps[0].verify_token, DEFAULT_VERIFY_TOKEN);
+        // The serial that would give the default tenant's own display numbers does not.
+        let clash = Tenants::generated(DEFAULT_US_LINE, "x", None, None);
+        assert_ne!(
+            clash.phone_numbers[0].display_phone_number,
+            DEFAULT_DISPLAY_NUMBER
+        );
+        let clash = Tenants::generated(DEFAULT_UK_LINE, "x", None, None);
+        assert_ne!(
+            clash.phone_numbers[1].display_phone_number,
+            SECOND_DISPLAY_NUMBER
+        );
+    }
+
+    proptest! {
+        /// Two serials never share an id, a token or (below 100,000) a display number.
+        #[test]
+        fn generated_tenants_share_nothing(a in 1u64..100_000, b in 1u64..100_000) {
+            prop_assume!(a != b);
+            let (x, y) = (Tenants::generated(a, "n", None, None), Tenants::generated(b, "n", None, None));
+            prop_assert!(!x.shares_ids_with(&y));
+            for (p, q) in x.phone_numbers.iter().zip(&y.phone_numbers) {
+                prop_assert_ne!(&p.display_phone_number, &q.display_phone_number);
+            }
         }
     }
 

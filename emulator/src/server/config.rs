@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// `conversation` on status webhooks exists only before v24.0 [default: v25.0].
     #[arg(long, env = "WA_EMULATOR_GRAPH_VERSION", value_name = "vNN.N")]
     pub graph_version: Option<String>,
+    /// Tenants (POST /__emulator/tenants) that may be live at once [default: 1000].
+    #[arg(long, env = "WA_EMULATOR_MAX_TENANTS", value_name = "N")]
+    pub max_tenants: Option<usize>,
 }
 
 /// The TOML file. Every key is optional; `apps`, `wabas`, `phone_numbers` replace the
@@ -85,6 +88,8 @@ pub struct FileConfig {
     pub webhook_timeout_secs: Option<u64>,
     /// Seconds a client may take to send its headers, then its body [default: 30].
     pub client_timeout_secs: Option<u64>,
+    /// Tenants (`POST /__emulator/tenants`) live at once [default: 1000].
+    pub max_tenants: Option<usize>,
     pub behaviour: Option<Behaviour>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
@@ -157,7 +162,12 @@ pub struct ServeOptions {
     pub webhook_timeout_ms: u64,
     /// How long a client may stall its headers, and then its body.
     pub client_timeout_ms: u64,
+    /// Tenants created by `POST /__emulator/tenants` that may be live at once.
+    pub max_tenants: usize,
 }
+
+/// [`ServeOptions::max_tenants`] unless configured.
+pub const DEFAULT_MAX_TENANTS: usize = 1_000;
 
 impl ServeOptions {
     /// The embedded default on a free loopback port: what tests and scenarios use.
@@ -176,6 +186,7 @@ impl ServeOptions {
             body_limit: 4 * 1024 * 1024,
             webhook_timeout_ms: 20_000,
             client_timeout_ms: 30_000,
+            max_tenants: DEFAULT_MAX_TENANTS,
         }
     }
 
@@ -262,6 +273,10 @@ impl ServeOptions {
             body_limit: file.body_limit.unwrap_or(4 * 1024 * 1024),
             webhook_timeout_ms: file.webhook_timeout_secs.unwrap_or(20) * 1000,
             client_timeout_ms: file.client_timeout_secs.unwrap_or(30) * 1000,
+            max_tenants: args
+                .max_tenants
+                .or(file.max_tenants)
+                .unwrap_or(DEFAULT_MAX_TENANTS),
         })
     }
 }

@@ -1,5 +1,6 @@
-//! Webhook delivery: the worker that sends what the outbox says is due, records every
-//! attempt truthfully, and the GET verification handshake.
+//! Webhook delivery: the worker that sends what every tenant's outbox says is due,
+//! records every attempt truthfully in that tenant's engine, and the GET verification
+//! handshake.
 //!
 //! Its hyper client is not the shared [`super::client::Client`] on purpose: the pool is
 //! tuned for throughput (an idle connection per delivery in flight, a connect timeout),
@@ -7,6 +8,7 @@
 //! body is cut short. Errors are worded by the same [`error_chain`].
 
 use super::client::error_chain;
+use super::tenants::Tenant;
 use super::Shared;
 use crate::webhook::outbox::{Job, Outcome};
 use crate::wire::url::percent_encode;
@@ -36,28 +38,46 @@ pub fn client() -> HttpClient {
 
 pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Where the next round starts, so the first tenants cannot take every free slot.
+    let mut first = 0usize;
     loop {
-        let (jobs, next) = {
-            let mut engine = shared.lock();
+        let tenants = shared.every_tenant();
+        let mut jobs = Vec::new();
+        // The earliest time a real-clock tenant needs the worker (a retry, a timer);
+        // virtual clocks move only when told, and the mover wakes the worker.
+        let mut next: Option<u64> = None;
+        let mut free = slots.available_permits();
+        for i in 0..tenants.len() {
+            let tenant = &tenants[(first + i) % tenants.len()];
+            if tenant.is_deleted() {
+                continue;
+            }
+            // Locking a real-clock engine also fires its due timers.
+            let mut engine = tenant.lock();
             let now = engine.now();
-            let free = slots.available_permits();
-            let jobs = if free == 0 {
-                Vec::new()
-            } else {
+            if free > 0 {
                 let st = &mut engine.st;
-                let tenants = &st.tenants;
-                st.outbox
-                    .take_due(now, |app| tenants.webhook_url(app), free)
-            };
-            (jobs, engine.next_deadline())
-        };
+                let tenants_cfg = &st.tenants;
+                let due = st
+                    .outbox
+                    .take_due(now, |app| tenants_cfg.webhook_url(app), free);
+                free -= due.len();
+                jobs.extend(due.into_iter().map(|j| (tenant.clone(), j)));
+            }
+            if engine.clock == crate::engine::ClockMode::Real {
+                if let Some(t) = engine.next_deadline() {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            }
+        }
+        first = first.wrapping_add(1);
         if jobs.is_empty() {
-            // Real clock: sleep until the next retry or timer; virtual: until woken.
-            let sleep = match (shared.opts.clock, next) {
-                (crate::engine::ClockMode::Real, Some(t)) => {
+            // Sleep until the next retry or timer of a real clock, or until woken.
+            let sleep = match next {
+                Some(t) => {
                     Duration::from_millis(t.saturating_sub(super::real_now_ms()).clamp(1, 60_000))
                 }
-                _ => Duration::from_secs(60),
+                None => Duration::from_secs(60),
             };
             tokio::select! {
                 _ = shared.wake.notified() => {}
@@ -66,7 +86,7 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             continue;
         }
-        for job in jobs {
+        for (tenant, job) in jobs {
             let permit = slots
                 .clone()
                 .acquire_owned()
@@ -77,24 +97,38 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 let url = job.url.clone();
                 let outcome = send(&shared, &job).await;
                 let delivered = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
-                {
-                    let mut engine = shared.lock();
-                    let now = engine.now();
-                    let _ = shared.log_input(&mut engine, || {
-                        super::wal::Input::record(now, job.seq, &url, &outcome)
-                    });
-                    engine.st.outbox.record(job.seq, url, outcome, now);
-                    if delivered {
-                        if let Some(dir) = &shared.opts.record {
-                            if let Some(d) = engine.st.outbox.get(job.seq) {
-                                record(dir, &d.field, &d.event, d.seq, &d.body);
-                            }
-                        }
-                    }
+                // A tenant deleted meanwhile keeps no record.
+                if !tenant.is_deleted() {
+                    record_attempt(&shared, &tenant, &job, url, outcome, delivered);
                 }
                 drop(permit);
                 shared.wake.notify_one();
             });
+        }
+    }
+}
+
+/// An attempt's outcome into the tenant's outbox (logged first for the default tenant),
+/// and, with `--record`, the default tenant's delivered body as a fixture file.
+fn record_attempt(
+    shared: &Shared,
+    tenant: &Tenant,
+    job: &Job,
+    url: String,
+    outcome: Outcome,
+    delivered: bool,
+) {
+    let mut engine = tenant.lock();
+    let now = engine.now();
+    let _ = shared.log_input(tenant, &mut engine, || {
+        super::wal::Input::record(now, job.seq, &url, &outcome)
+    });
+    engine.st.outbox.record(job.seq, url, outcome, now);
+    if delivered && tenant.is_default() {
+        if let Some(dir) = &shared.opts.record {
+            if let Some(d) = engine.st.outbox.get(job.seq) {
+                record(dir, &d.field, &d.event, d.seq, &d.body);
+            }
         }
     }
 }
@@ -192,15 +226,15 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
     Ok(())
 }
 
-/// Waits (bounded) until nothing is in flight and nothing sendable is due, so a virtual
-/// clock step sees the outcome of the deliveries due before it.
+/// Waits (bounded) until nothing of the tenant's is in flight and nothing sendable is
+/// due, so a virtual clock step sees the outcome of the deliveries due before it.
 #[allow(clippy::disallowed_methods, reason = "real sockets, real time")]
-pub async fn settle(shared: &Arc<Shared>) {
+pub async fn settle(shared: &Arc<Shared>, tenant: &Tenant) {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(shared.opts.webhook_timeout_ms + 5_000);
     loop {
         let busy = {
-            let engine = shared.lock();
+            let engine = tenant.lock();
             let st = &engine.st;
             st.outbox.in_flight() > 0
                 || st

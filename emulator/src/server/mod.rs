@@ -4,19 +4,23 @@
 //! # Layout
 //! - `mod.rs`: start-up ([`spawn`]), the request path, the clock-advance and webhook
 //!   handshake routes that need I/O, shutdown.
-//! - `delivery.rs`: the worker that sends due webhooks and reports attempts back.
+//! - `tenants.rs`: tenants for parallel tests (`/__emulator/tenants`): the registry,
+//!   routing each request to one tenant's engine (by token, or by admin path).
+//! - `delivery.rs`: the worker that sends every tenant's due webhooks and reports
+//!   attempts back.
 //! - [`client`]: the one small HTTP client for talking to an emulator or a receiver (the
 //!   binary's user actions, `replay`, the scenario runner, the test harnesses).
 //! - `config.rs`: flags, environment and TOML → [`ServeOptions`].
 //! - `wal.rs`: the write-ahead log of `--state`: every input on disk before its answer,
 //!   replayed at start.
 //! - `ui.rs`: the inspector's page and event stream.
-//! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE the
-//!   engine asks for and feeds its events back, logged first.
+//! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE an
+//!   engine asks for and feeds its events back to that tenant's engine, logged first.
 
 pub mod client;
 pub mod config;
 mod delivery;
+mod tenants;
 mod ui;
 mod wal;
 
@@ -29,8 +33,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+use tenants::{Registry, Route, Tenant};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
@@ -47,8 +52,12 @@ pub fn real_now_ms() -> u64 {
 
 /// State shared by the request handlers and the background tasks.
 pub(crate) struct Shared {
-    /// The whole emulator state; held only for short, non-blocking sections.
-    pub engine: Mutex<Engine>,
+    /// The tenant made from the configuration: unprefixed admin routes, the default
+    /// token, `--state`.
+    pub default: Arc<Tenant>,
+    /// Tenants created by `POST /__emulator/tenants`, each with an engine of its own.
+    /// Never locked while an engine is.
+    pub tenants: Mutex<Registry>,
     /// Wakes the delivery worker: new webhooks, finished attempts, moved clock.
     pub wake: Notify,
     pub ctx: Context,
@@ -60,38 +69,46 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Logs an input made with the engine locked to the write-ahead log (no-op without
-    /// `--state`); the receiver resolves once it is durable.
+    /// Logs an input made with the tenant's engine locked to the write-ahead log (no-op
+    /// without `--state`, and for every tenant but the default one, which alone
+    /// persists); the receiver resolves once it is durable.
     pub fn log_input(
         &self,
+        tenant: &Tenant,
         engine: &mut Engine,
         input: impl FnOnce() -> wal::Input,
     ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        if !tenant.is_default() {
+            return None;
+        }
         self.wal.as_ref().map(|w| w.append(&input(), engine))
     }
 
-    /// Sets (or clears) a callback URL, durably.
+    /// Sets (or clears) a tenant's callback URL, durably.
     async fn set_webhook_url(
         &self,
+        tenant: &Tenant,
         app: Option<String>,
         url: Option<String>,
         token: Option<String>,
     ) {
         let durable = {
-            let mut engine = self.lock();
+            let mut engine = tenant.lock();
             engine.set_webhook_url(app.as_deref(), url.clone(), token.clone());
-            self.log_input(&mut engine, || wal::Input::Webhook { app, url, token })
+            self.log_input(tenant, &mut engine, || wal::Input::Webhook {
+                app,
+                url,
+                token,
+            })
         };
         if let Some(d) = durable {
             let _ = d.await;
         }
     }
 
+    /// The default tenant's engine.
     pub fn lock(&self) -> MutexGuard<'_, Engine> {
-        // A panic while holding the lock must not take the emulator down with it.
-        let mut g = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        g.observe_real_time(real_now_ms());
-        g
+        self.default.lock()
     }
 }
 
@@ -170,7 +187,8 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
     let (tx, rx) = watch::channel(false);
     let (sip, sip_rx) = SipHub::new();
     let shared = Arc::new(Shared {
-        engine: Mutex::new(engine),
+        default: Arc::new(Tenant::new(String::new(), engine)),
+        tenants: Mutex::new(Registry::default()),
         wake: Notify::new(),
         ctx,
         http: delivery::client(),
@@ -376,22 +394,35 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
             )
         })
         .collect();
-    let req = Request::new(parts.method.as_str(), &pq, headers, bytes);
+    let mut req = Request::new(parts.method.as_str(), &pq, headers, bytes);
+    let tenant = match tenants::route(shared, &mut req).await {
+        Route::Tenant(t) => t,
+        Route::Answered(response) => {
+            shared.wake.notify_one();
+            return to_hyper(response);
+        }
+    };
+    let virtual_clock = || tenant.lock().clock == ClockMode::Virtual;
     let response = match (req.method.as_str(), req.path.as_str()) {
-        ("PUT", "/__emulator/webhook") => set_webhook(shared, &req).await,
-        ("GET", p) if ui::owns(p) => return ui::serve(shared, &req),
-        ("POST", "/__emulator/clock/advance") if shared.opts.clock == ClockMode::Virtual => {
-            advance_clock(shared, &req).await
+        ("PUT", "/__emulator/webhook") => set_webhook(shared, &tenant, &req).await,
+        ("GET", p) if ui::owns(p) => return ui::serve(shared, &tenant, &req),
+        ("POST", "/__emulator/clock/advance") if virtual_clock() => {
+            advance_clock(shared, &tenant, &req).await
         }
         _ => {
+            if req.method == "PUT" && req.path == "/__emulator/snapshot" && !tenant.is_default() {
+                if let Err(r) = tenants::check_snapshot(shared, &tenant, &req) {
+                    return to_hyper(r);
+                }
+            }
             let (resp, effects, durable) = {
-                let mut engine = shared.lock();
+                let mut engine = tenant.lock();
                 let now = engine.now();
                 let resp = api::handle(&mut engine, &req, &shared.ctx);
                 // Reads of the admin API change nothing; everything else is logged first.
                 let read_only = req.method == "GET" && req.path.starts_with(api::ADMIN_PREFIX);
                 let durable = match &shared.wal {
-                    Some(j) if !read_only => {
+                    Some(j) if !read_only && tenant.is_default() => {
                         Some(j.append(&wal::Input::api(now, &req), &mut engine))
                     }
                     _ => None,
@@ -401,7 +432,7 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
             if let Some(done) = durable {
                 let _ = done.await;
             }
-            run_effects(shared, effects);
+            run_effects(shared, &tenant, effects);
             resp
         }
     };
@@ -423,7 +454,7 @@ fn admin_authorised(shared: &Shared, req: &Request) -> Result<(), Response> {
 }
 
 /// `PUT /__emulator/webhook {"url","verify_token"?}`: handshake first, then store.
-async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
+async fn set_webhook(shared: &Arc<Shared>, tenant: &Tenant, req: &Request) -> Response {
     if let Err(r) = admin_authorised(shared, req) {
         return r;
     }
@@ -444,14 +475,14 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
         Err(e) => return admin_error(shared, e),
     };
     let Some(url) = url else {
-        shared.set_webhook_url(app, None, None).await;
+        shared.set_webhook_url(tenant, app, None, None).await;
         return Response::ok(&serde_json::json!({ "url": null }));
     };
     if let Err(e) = config::check_url(&url) {
         return admin_error(shared, ApiError::new(ErrorKind::InvalidValue, e));
     }
     let token = token.unwrap_or_else(|| {
-        shared
+        tenant
             .lock()
             .st
             .tenants
@@ -463,7 +494,7 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
     match delivery::handshake(shared, &url, &token).await {
         Ok(()) => {
             shared
-                .set_webhook_url(app, Some(url.clone()), Some(token))
+                .set_webhook_url(tenant, app, Some(url.clone()), Some(token))
                 .await;
             Response::ok(&serde_json::json!({ "url": url, "verified": true }))
         }
@@ -479,7 +510,7 @@ async fn set_webhook(shared: &Arc<Shared>, req: &Request) -> Response {
 
 /// Virtual clock: steps through every due time up to the target, letting webhooks due
 /// at each step go out (and their retries be scheduled) before moving on.
-async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
+async fn advance_clock(shared: &Arc<Shared>, tenant: &Arc<Tenant>, req: &Request) -> Response {
     if let Err(r) = admin_authorised(shared, req) {
         return r;
     }
@@ -488,50 +519,52 @@ async fn advance_clock(shared: &Arc<Shared>, req: &Request) -> Response {
     } else {
         crate::wire::json::parse_object(&req.body)
     };
-    let target = match body.and_then(|b| api::advance_target_of(&shared.lock(), &b)) {
+    let target = match body.and_then(|b| api::advance_target_of(&tenant.lock(), &b)) {
         Ok(t) => t,
         Err(e) => return admin_error(shared, e),
     };
     loop {
-        delivery::settle(shared).await;
+        delivery::settle(shared, tenant).await;
         let (more, effects, durable) = {
-            let mut engine = shared.lock();
+            let mut engine = tenant.lock();
             let more = engine.advance_step(target);
-            let durable = shared.log_input(&mut engine, || wal::Input::Step { target });
+            let durable = shared.log_input(tenant, &mut engine, || wal::Input::Step { target });
             (more, engine.take_effects(), durable)
         };
         if let Some(d) = durable {
             let _ = d.await;
         }
-        run_effects(shared, effects);
+        run_effects(shared, tenant, effects);
         shared.wake.notify_one();
         if !more {
             break;
         }
     }
-    delivery::settle(shared).await;
-    let engine = shared.lock();
+    delivery::settle(shared, tenant).await;
+    let engine = tenant.lock();
     Response::ok(&api::clock_json_of(&engine))
 }
 
-fn run_effects(shared: &Arc<Shared>, effects: Vec<crate::engine::Effect>) {
+fn run_effects(shared: &Arc<Shared>, tenant: &Arc<Tenant>, effects: Vec<crate::engine::Effect>) {
     for effect in effects {
-        shared.sip.run(shared, effect);
+        shared.sip.run(tenant, effect);
     }
 }
 
-/// SIP signalling for numbers with SIP enabled: starts the user agent for each call the
-/// engine asks for and feeds its events back into the engine.
+/// A SIP event of one call, with the tenant whose engine it goes back to (gone once the
+/// tenant is deleted).
+type TenantSipEvent = (Weak<Tenant>, String, crate::sip::SipEvent);
+
+/// SIP signalling for numbers with SIP enabled: starts the user agent for each call an
+/// engine asks for and feeds its events back into that tenant's engine.
 pub struct SipHub {
-    calls: Mutex<std::collections::HashMap<String, crate::sip::CallHandle>>,
-    events: tokio::sync::mpsc::UnboundedSender<(String, crate::sip::SipEvent)>,
+    /// Calls in progress by (tenant id, wacid): tenants may draw the same wacids.
+    calls: Mutex<std::collections::HashMap<(String, String), crate::sip::CallHandle>>,
+    events: tokio::sync::mpsc::UnboundedSender<TenantSipEvent>,
 }
 
 impl SipHub {
-    fn new() -> (
-        Self,
-        tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>,
-    ) {
+    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<TenantSipEvent>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (
             Self {
@@ -542,7 +575,24 @@ impl SipHub {
         )
     }
 
-    fn run(&self, shared: &Arc<Shared>, effect: crate::engine::Effect) {
+    fn calls(
+        &self,
+    ) -> MutexGuard<'_, std::collections::HashMap<(String, String), crate::sip::CallHandle>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A deleted tenant's calls end (the user hangs up: BYE, or CANCEL while ringing)
+    /// and are forgotten.
+    pub(crate) fn forget_tenant(&self, tenant: &str) {
+        self.calls().retain(|(t, _), h| {
+            if t == tenant {
+                h.hangup(0);
+            }
+            t != tenant
+        });
+    }
+
+    fn run(&self, tenant: &Arc<Tenant>, effect: crate::engine::Effect) {
         use crate::domain::sip::SipTransport;
         use crate::engine::Effect;
         match effect {
@@ -551,7 +601,7 @@ impl SipHub {
                 if invite.server.transport == SipTransport::Tls {
                     let transport = invite.server.transport.as_str();
                     tracing::error!(call_id = %invite.call_id, "SIP over {transport} is not supported by the emulator; use udp or tcp");
-                    let mut engine = shared.lock();
+                    let mut engine = tenant.lock();
                     engine.sip_log(
                         invite.call_id.as_str(),
                         true,
@@ -562,25 +612,30 @@ impl SipHub {
                     return;
                 }
                 let call_id = invite.call_id.0.clone();
-                let handle = crate::sip::start_call(*invite, self.events.clone());
-                let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+                // The user agent reports to a channel of this call; a small task tags
+                // each event with the tenant, in order, until the call's sender drops.
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let handle = crate::sip::start_call(*invite, tx);
+                let (owner, hub) = (Arc::downgrade(tenant), self.events.clone());
+                tokio::spawn(async move {
+                    while let Some((wacid, event)) = rx.recv().await {
+                        if hub.send((owner.clone(), wacid, event)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                let mut calls = self.calls();
                 // Handles of finished calls are dropped here, so the map stays small.
                 calls.retain(|_, h| !h.is_finished());
-                drop(calls);
-                self.calls
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(call_id, handle);
+                calls.insert((tenant.id.clone(), call_id), handle);
             }
             Effect::SipHangup {
                 call_id,
                 duration_secs,
             } => {
                 if let Some(h) = self
-                    .calls
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(call_id.as_str())
+                    .calls()
+                    .get(&(tenant.id.clone(), call_id.as_str().to_owned()))
                 {
                     h.hangup(duration_secs);
                 }
@@ -591,7 +646,7 @@ impl SipHub {
 
 async fn sip_events(
     shared: Arc<Shared>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, crate::sip::SipEvent)>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<TenantSipEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
     use crate::sip::SipEvent;
@@ -601,7 +656,13 @@ async fn sip_events(
             n = rx.recv() => n,
             _ = stop.changed() => None,
         };
-        let Some((wacid, event)) = next else { return };
+        let Some((owner, wacid, event)) = next else {
+            return;
+        };
+        // A deleted tenant's calls report to no one.
+        let Some(tenant) = owner.upgrade().filter(|t| !t.is_deleted()) else {
+            continue;
+        };
         let call = crate::domain::ids::CallId(wacid.clone());
         let entry = match &event {
             SipEvent::Message {
@@ -620,11 +681,11 @@ async fn sip_events(
             SipEvent::Provisional { .. } | SipEvent::Ended => None,
         };
         let effects = {
-            let mut engine = shared.lock();
+            let mut engine = tenant.lock();
             if let Some(event) = entry {
                 let now = engine.now();
                 // Background inputs need no acknowledgement; order is what matters.
-                let _ = shared.log_input(&mut engine, || wal::Input::Sip {
+                let _ = shared.log_input(&tenant, &mut engine, || wal::Input::Sip {
                     now,
                     wacid: wacid.clone(),
                     event,
@@ -645,22 +706,14 @@ async fn sip_events(
             }
             engine.take_effects()
         };
-        if matches!(
-            shared
-                .sip
-                .calls
-                .lock()
-                .map(|c| c.get(&wacid).map(|h| h.is_finished())),
-            Ok(Some(true))
-        ) {
-            shared
-                .sip
-                .calls
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&wacid);
+        {
+            let key = (tenant.id.clone(), wacid);
+            let mut calls = shared.sip.calls();
+            if calls.get(&key).is_some_and(|h| h.is_finished()) {
+                calls.remove(&key);
+            }
         }
-        run_effects(&shared, effects);
+        run_effects(&shared, &tenant, effects);
         shared.wake.notify_one();
     }
 }

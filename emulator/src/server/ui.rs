@@ -7,6 +7,7 @@
 //! hooking every writer: state also changes from the delivery worker, SIP and timers
 //! firing on the real clock, and a poll sees all of them without touching that code.
 
+use super::tenants::Tenant;
 use super::{Body, Shared};
 use crate::api::{Request, Response};
 use crate::domain::error::{ApiError, ErrorKind};
@@ -52,7 +53,13 @@ pub(super) fn owns(path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-pub(super) fn serve(shared: &Arc<Shared>, req: &Request) -> hyper::Response<Body> {
+/// Serves the inspector of one tenant: the default one at `/__emulator/ui`, a created
+/// one at `/__emulator/tenants/{id}/ui` (the page finds its admin routes from its URL).
+pub(super) fn serve(
+    shared: &Arc<Shared>,
+    tenant: &Arc<Tenant>,
+    req: &Request,
+) -> hyper::Response<Body> {
     let rest = req.path.strip_prefix(PAGE).unwrap_or("");
     // The assets are the repository's own source and carry no state, so they need no
     // token; a page opened with `?token=` could not send one for them anyway.
@@ -76,13 +83,13 @@ pub(super) fn serve(shared: &Arc<Shared>, req: &Request) -> hyper::Response<Body
         };
     }
     if req.path == EVENTS {
-        return events(shared);
+        return events(tenant);
     }
     if page {
         return asset("text/html; charset=utf-8", INDEX_HTML);
     }
     if rest == "/permissions" {
-        let engine = shared.lock();
+        let engine = tenant.lock();
         return super::to_hyper(Response::ok(&permissions_json(&engine)));
     }
     let mut engine = shared.lock();
@@ -214,11 +221,11 @@ fn fingerprint(engine: &Engine) -> u64 {
     h.finish()
 }
 
-fn events(shared: &Arc<Shared>) -> hyper::Response<Body> {
+fn events(tenant: &Arc<Tenant>) -> hyper::Response<Body> {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let body = Changes {
-        shared: shared.clone(),
+        tenant: tenant.clone(),
         tick,
         last: None,
         seq: 0,
@@ -234,9 +241,9 @@ fn events(shared: &Arc<Shared>) -> hyper::Response<Body> {
 }
 
 /// The event stream's body: polls the fingerprint; ends when the client goes away, since
-/// hyper then drops it.
+/// hyper then drops it, or when its tenant is deleted.
 struct Changes {
-    shared: Arc<Shared>,
+    tenant: Arc<Tenant>,
     tick: tokio::time::Interval,
     last: Option<u64>,
     seq: u64,
@@ -263,8 +270,11 @@ impl hyper::body::Body for Changes {
             if this.tick.poll_tick(cx).is_pending() {
                 return Poll::Pending;
             }
+            if this.tenant.is_deleted() {
+                return Poll::Ready(None);
+            }
             let (fp, now_ms) = {
-                let engine = this.shared.lock();
+                let engine = this.tenant.lock();
                 (fingerprint(&engine), engine.now())
             };
             if this.last != Some(fp) {
