@@ -69,35 +69,41 @@
 //! before time moves on.
 //!
 //! # Layout
-//! - `mod.rs`: [`Emulator`], its [`EmulatorBuilder`], the tenant, user and call actions,
-//!   the clock, the logs and the waits.
+//! - `mod.rs`: [`Emulator`]: the raw Graph and admin doors, the callback URL, the call
+//!   actions, the clock, the logs and the waits.
+//! - `start.rs`: [`EmulatorBuilder`] (seed, clock, behaviour, any `serve` option) and the
+//!   [`Tenant`] read back once the emulator listens.
+//! - `user.rs`: [`UserRef`], the simulated user's actions, and [`UserSpec`] /
+//!   [`PermissionReply`], what they take.
 //! - `error.rs`: [`Error`] and [`Refusal`], the Graph error of a refused request.
 //! - `expect.rs`: [`WebhookPattern`], [`RequestPattern`], the [`Expectation`] trait and
 //!   the [`WaitTimeout`] report of a wait that found nothing.
 
 mod error;
 mod expect;
+mod start;
 #[cfg(test)]
 mod tests;
+mod user;
 
 pub use error::{Error, Refusal};
 pub use expect::{
     Expectation, LogEntry, NearMiss, Predicate, RequestPattern, WaitTimeout, WebhookPattern,
 };
+pub use start::{EmulatorBuilder, Tenant};
+pub use user::{PermissionReply, PermissionResponse, UserRef, UserSpec};
 
 use crate::api::admin_types::{
-    BusinessNumber, Clock, Config, LoggedRequest, LoggedWebhook, RequestLog, WebhookLog,
+    Clock, Config, LoggedRequest, LoggedWebhook, RequestLog, WebhookLog,
 };
-use crate::domain::ids::{AppId, CallId, MessageId, PhoneNumberId, WaId, WabaId};
-use crate::domain::tenant::Behaviour;
-use crate::domain::user::{Platform, User};
+use crate::domain::ids::{CallId, WaId};
 use crate::engine::ClockMode;
 use crate::server::client::Client;
-use crate::server::{self, Running, ServeOptions};
+use crate::server::Running;
 use expect::sealed::Log;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where a virtual clock starts unless told otherwise: 2026-01-01T00:00:00Z, so
@@ -110,179 +116,6 @@ pub const DEFAULT_SEED: u64 = 1;
 
 /// How often a wait looks at a log while real time passes.
 const POLL: Duration = Duration::from_millis(10);
-
-/// Options for [`Emulator`]; [`EmulatorBuilder::start`] starts it.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use wa_emulator::Emulator;
-///
-/// let emu = Emulator::builder()
-///     .seed(7)
-///     .options(|o| o.behaviour.ring_timeout_secs = 45)
-///     .start()
-///     .await;
-/// let config = emu.config().await.unwrap();
-/// assert_eq!(config.behaviour.ring_timeout_secs, 45);
-/// # }
-/// ```
-#[must_use = "a builder does nothing until started"]
-pub struct EmulatorBuilder {
-    opts: ServeOptions,
-    webhook_url: Option<String>,
-    settle: Duration,
-}
-
-impl EmulatorBuilder {
-    /// The seed of every generated id ([`DEFAULT_SEED`] by default).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.opts.seed = seed;
-        self
-    }
-
-    /// Where the virtual clock starts, in Unix milliseconds ([`DEFAULT_CLOCK_START_MS`]
-    /// by default).
-    pub fn clock_start_ms(mut self, unix_ms: u64) -> Self {
-        self.opts.clock_start_ms = Some(unix_ms);
-        self
-    }
-
-    /// The system clock instead of a virtual one: time passes by itself and
-    /// [`Emulator::advance`] is refused.
-    pub fn real_clock(mut self) -> Self {
-        self.opts.clock = ClockMode::Real;
-        self.opts.clock_start_ms = None;
-        self
-    }
-
-    /// The behaviour switches (`[behaviour]` of the TOML configuration).
-    pub fn behaviour(mut self, behaviour: Behaviour) -> Self {
-        self.opts.behaviour = behaviour;
-        self
-    }
-
-    /// The callback URL webhooks go to; its verification handshake must succeed for the
-    /// emulator to start. [`Emulator::set_webhook_url`] sets it later.
-    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
-        self.webhook_url = Some(url.into());
-        self
-    }
-
-    /// Require this token on `/__emulator` (the handle sends it).
-    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.opts.admin_token = Some(token.into());
-        self
-    }
-
-    /// The real time a wait on a virtual clock leaves a webhook receiver before each step
-    /// of the clock, while a callback URL is set (50 ms by default).
-    pub fn settle(mut self, settle: Duration) -> Self {
-        self.settle = settle;
-        self
-    }
-
-    /// Anything else `wa-emulator serve` can be told: tenants, behaviour, limits.
-    pub fn options(mut self, change: impl FnOnce(&mut ServeOptions)) -> Self {
-        change(&mut self.opts);
-        self
-    }
-
-    /// Starts the emulator on the current tokio runtime.
-    ///
-    /// # Panics
-    /// When it cannot start (no free port, a webhook handshake that fails): a test has
-    /// nothing to do then. [`try_start`](Self::try_start) returns the error instead.
-    pub async fn start(self) -> Emulator {
-        match self.try_start().await {
-            Ok(e) => e,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    /// Starts the emulator on the current tokio runtime.
-    pub async fn try_start(self) -> Result<Emulator, Error> {
-        let clock = self.opts.clock;
-        let admin_token = self.opts.admin_token.clone();
-        let running = server::spawn(self.opts).await.map_err(Error::Start)?;
-        let url = running.url();
-        let mut emu = Emulator {
-            admin_url: format!("{url}/__emulator"),
-            url,
-            running,
-            http: Client::new(),
-            admin_token,
-            // Filled in from `GET /__emulator/config` just below.
-            tenant: Tenant {
-                app_id: AppId::from(""),
-                app_secret: String::new(),
-                access_token: String::new(),
-                verify_token: String::new(),
-                waba_id: WabaId::from(""),
-                phone_numbers: Vec::new(),
-            },
-            clock,
-            settle: self.settle,
-        };
-        let config = emu.config().await?;
-        emu.tenant = Tenant::from_config(config).map_err(Error::Start)?;
-        if let Some(u) = &self.webhook_url {
-            emu.set_webhook_url(u)
-                .await
-                .map_err(|e| Error::Start(format!("setting the callback URL {u}: {e}")))?;
-        }
-        Ok(emu)
-    }
-}
-
-/// Who the emulator pretends to be: the default tenant's app, WABA and numbers, as
-/// `GET /__emulator/config` says. Point the code under test at these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    pub app_id: AppId,
-    /// Signs every webhook (`X-Hub-Signature-256`).
-    pub app_secret: String,
-    /// The bearer token Graph requests must carry.
-    pub access_token: String,
-    /// What the verification handshake sends as `hub.verify_token`.
-    pub verify_token: String,
-    pub waba_id: WabaId,
-    /// Every business number, first one first, with whether it can call users
-    /// ([`BusinessNumber::business_initiated_calling`]).
-    pub phone_numbers: Vec<BusinessNumber>,
-}
-
-impl Tenant {
-    fn from_config(c: Config) -> Result<Tenant, String> {
-        let missing = |what: &str| format!("GET /__emulator/config has no {what}");
-        if c.phone_numbers.is_empty() {
-            return Err(missing("business phone number"));
-        }
-        Ok(Tenant {
-            app_id: c.app_id.ok_or_else(|| missing("app_id"))?,
-            app_secret: c.app_secret.ok_or_else(|| missing("app_secret"))?,
-            access_token: c.access_token.ok_or_else(|| missing("access_token"))?,
-            verify_token: c.verify_token.ok_or_else(|| missing("verify_token"))?,
-            waba_id: c.waba_id.ok_or_else(|| missing("waba_id"))?,
-            phone_numbers: c.phone_numbers,
-        })
-    }
-
-    /// The first number (`106540352242922` by default: a +1 number, user-initiated calls
-    /// only).
-    pub fn phone_number_id(&self) -> &PhoneNumberId {
-        &self.phone_numbers[0].id
-    }
-
-    /// The first number that can call users and ask for call permission
-    /// (`110972043181256`, a UK number, by default).
-    pub fn calling_phone_number_id(&self) -> Option<&PhoneNumberId> {
-        self.phone_numbers
-            .iter()
-            .find(|n| n.business_initiated_calling)
-            .map(|n| &n.id)
-    }
-}
 
 /// A running emulator on a loopback port. Dropping it stops the emulator.
 ///
@@ -322,13 +155,7 @@ impl Emulator {
 
     /// Options first: seed, clock, behaviour, a callback URL, anything `serve` takes.
     pub fn builder() -> EmulatorBuilder {
-        let mut opts = ServeOptions::for_tests(ClockMode::Virtual, DEFAULT_SEED);
-        opts.clock_start_ms = Some(DEFAULT_CLOCK_START_MS);
-        EmulatorBuilder {
-            opts,
-            webhook_url: None,
-            settle: Duration::from_millis(50),
-        }
+        EmulatorBuilder::new()
     }
 
     /// `http://127.0.0.1:PORT`: the Graph base URL (in place of
@@ -653,229 +480,6 @@ impl Emulator {
     }
 }
 
-/// A simulated WhatsApp user of an [`Emulator`] (see [`Emulator::user`]).
-#[derive(Debug, Clone)]
-pub struct UserRef<'a> {
-    emu: &'a Emulator,
-    wa_id: WaId,
-}
-
-impl UserRef<'_> {
-    pub fn wa_id(&self) -> &WaId {
-        &self.wa_id
-    }
-
-    /// Creates the user, or changes them: client platform and version, profile name, …
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), wa_emulator::Error> {
-    /// use wa_emulator::domain::user::Platform;
-    /// use wa_emulator::embed::UserSpec;
-    ///
-    /// let emu = wa_emulator::Emulator::start().await;
-    /// let ana = emu.user("16315551234");
-    /// let user = ana.set(UserSpec::new().platform(Platform::Ios).version("2.25.26").name("Ana")).await?;
-    /// assert_eq!(user.name, "Ana");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn set(&self, spec: UserSpec) -> Result<User, Error> {
-        let mut body = spec.fields;
-        body.insert("wa_id".into(), self.wa_id.as_str().into());
-        self.emu
-            .admin_as("POST", "/users", Some(&Value::Object(body)))
-            .await
-    }
-
-    async fn act<T: DeserializeOwned>(&self, action: &str, body: Value) -> Result<T, Error> {
-        let path = format!(
-            "/users/{}/{action}",
-            crate::wire::url::percent_encode(self.wa_id.as_str())
-        );
-        self.emu.admin_as("POST", &path, Some(&body)).await
-    }
-
-    /// The user writes to the first business number: a `messages` webhook, and the 24 h
-    /// service window opens.
-    pub async fn send_text(&self, text: &str) -> Result<MessageId, Error> {
-        let a: MessageAnswer = self.act("messages", json!({ "text": text })).await?;
-        Ok(a.message_id)
-    }
-
-    /// The user writes to this business number.
-    pub async fn send_text_to(
-        &self,
-        phone: &PhoneNumberId,
-        text: &str,
-    ) -> Result<MessageId, Error> {
-        let body = json!({ "text": text, "phone_number_id": phone });
-        let a: MessageAnswer = self.act("messages", body).await?;
-        Ok(a.message_id)
-    }
-
-    /// The user reads a message the business sent (a `read` status webhook).
-    pub async fn read(&self, message: &MessageId) -> Result<(), Error> {
-        let _: Value = self.act("read", json!({ "message_id": message })).await?;
-        Ok(())
-    }
-
-    /// The user taps the call button of a message: the call it starts, or a refusal whose
-    /// [`Error::reason`] says why none did (`button_expired`, `desktop_client`, …).
-    pub async fn tap(&self, message: &MessageId) -> Result<CallId, Error> {
-        let a: CallAnswer = self.act("tap", json!({ "message_id": message })).await?;
-        Ok(a.call_id)
-    }
-
-    /// The user opens a `wa.me/call/<number>[?biz_payload=…]` link.
-    pub async fn open_link(&self, url: &str) -> Result<CallId, Error> {
-        let a: CallAnswer = self.act("open-link", json!({ "url": url })).await?;
-        Ok(a.call_id)
-    }
-
-    /// The user calls the first business number from the chat's call icon (no payload).
-    pub async fn call(&self) -> Result<CallId, Error> {
-        let a: CallAnswer = self.act("call", json!({})).await?;
-        Ok(a.call_id)
-    }
-
-    /// The user calls this business number from the chat's call icon.
-    pub async fn call_number(&self, phone: &PhoneNumberId) -> Result<CallId, Error> {
-        let a: CallAnswer = self
-            .act("call", json!({ "phone_number_id": phone }))
-            .await?;
-        Ok(a.call_id)
-    }
-
-    /// The user answers a call permission request, or changes the permission from the
-    /// business profile: the id of the reply message.
-    pub async fn reply_to_permission(&self, reply: PermissionReply) -> Result<MessageId, Error> {
-        let mut body = json!({
-            "response": match reply.response {
-                PermissionResponse::Accept => "accept",
-                PermissionResponse::Reject => "reject",
-            },
-            "permanent": reply.permanent,
-        });
-        if let Some(m) = &reply.message_id {
-            body["message_id"] = json!(m);
-        }
-        if let Some(p) = &reply.phone_number_id {
-            body["phone_number_id"] = json!(p);
-        }
-        let a: MessageAnswer = self.act("permission-reply", body).await?;
-        Ok(a.message_id)
-    }
-}
-
-/// What to set on a user ([`UserRef::set`]); unset fields stay as they are (a new user
-/// starts as an Android 2.26 client).
-#[derive(Debug, Clone, Default)]
-pub struct UserSpec {
-    fields: Map<String, Value>,
-}
-
-impl UserSpec {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn with(mut self, key: &str, value: Value) -> Self {
-        self.fields.insert(key.into(), value);
-        self
-    }
-
-    /// The WhatsApp client: Android, iOS, the Business apps, desktop or web.
-    pub fn platform(self, platform: Platform) -> Self {
-        self.with("platform", platform.name().into())
-    }
-
-    /// The client version, `"2.25.27"`: payloads reach clients from 2.25.27 on.
-    pub fn version(self, version: &str) -> Self {
-        self.with("version", version.into())
-    }
-
-    /// The profile name businesses see.
-    pub fn name(self, name: &str) -> Self {
-        self.with("name", name.into())
-    }
-
-    /// Whether the 24 h service window is open.
-    pub fn window_open(self, open: bool) -> Self {
-        self.with("window_open", open.into())
-    }
-
-    /// A username (which hides the number from businesses unless told otherwise).
-    pub fn username(self, username: &str) -> Self {
-        self.with("username", username.into())
-    }
-
-    /// A parent BSUID, `US.ENT.…`.
-    pub fn parent_user_id(self, id: &str) -> Self {
-        self.with("parent_user_id", id.into())
-    }
-
-    /// Whether a user with a username keeps their number from businesses.
-    pub fn hide_phone_number(self, hide: bool) -> Self {
-        self.with("hide_phone_number", hide.into())
-    }
-}
-
-/// Accept or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PermissionResponse {
-    Accept,
-    Reject,
-}
-
-/// A user's answer to a call permission request ([`UserRef::reply_to_permission`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PermissionReply {
-    pub response: PermissionResponse,
-    /// Permanent instead of 7 days.
-    pub permanent: bool,
-    /// The request answered; `None` for a change made from the business profile.
-    pub message_id: Option<MessageId>,
-    /// The business number, for a change made from its profile.
-    pub phone_number_id: Option<PhoneNumberId>,
-}
-
-impl PermissionReply {
-    /// Allows the calls the request (`message_id`) asked for, for 7 days.
-    pub fn accept(request: &MessageId) -> Self {
-        Self {
-            response: PermissionResponse::Accept,
-            permanent: false,
-            message_id: Some(request.clone()),
-            phone_number_id: None,
-        }
-    }
-
-    /// Refuses the request.
-    pub fn reject(request: &MessageId) -> Self {
-        Self {
-            response: PermissionResponse::Reject,
-            ..Self::accept(request)
-        }
-    }
-
-    /// A change made from the business number's profile, without a request.
-    pub fn from_profile(response: PermissionResponse, phone: &PhoneNumberId) -> Self {
-        Self {
-            response,
-            permanent: false,
-            message_id: None,
-            phone_number_id: Some(phone.clone()),
-        }
-    }
-
-    /// Permanent instead of for 7 days.
-    pub fn permanent(mut self) -> Self {
-        self.permanent = true;
-        self
-    }
-}
-
 /// Where a call stands after a user's call action.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CallOutcome {
@@ -887,16 +491,6 @@ pub struct CallOutcome {
     /// Seconds connected, once a connected call has ended.
     #[serde(default)]
     pub duration: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct CallAnswer {
-    call_id: CallId,
-}
-
-#[derive(Deserialize)]
-struct MessageAnswer {
-    message_id: MessageId,
 }
 
 fn slash(path: &str) -> String {

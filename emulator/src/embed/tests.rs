@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::api::admin_types::WebhookState;
+use crate::domain::ids::{MessageId, PhoneNumberId};
+use crate::domain::user::Platform;
 use serde_json::json;
 
 const ALICE: &str = "16315551234";
@@ -390,6 +392,19 @@ async fn dropping_the_handle_stops_the_emulator() {
     // Connections are closed and the port refuses new ones.
     let fresh = crate::server::client::Client::new().with_timeout(Duration::from_secs(2));
     assert!(fresh.json("GET", &url, None, None).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handle_and_its_futures_move_between_threads() {
+    let emu = std::sync::Arc::new(Emulator::start().await);
+    let e = emu.clone();
+    let found = tokio::spawn(async move {
+        let text = e.user(ALICE).send_text("hi").await.unwrap();
+        e.wait_for(WebhookPattern::any().message(&text), Duration::ZERO)
+            .await
+    });
+    assert_eq!(found.await.unwrap().unwrap().event, "text");
+    assert_eq!(emu.webhooks().await.unwrap().len(), 1);
 }
 
 #[test]
