@@ -232,6 +232,84 @@ expect error 138013
 }
 
 #[tokio::test]
+async fn business_has_number_adds_a_number_whose_country_decides_business_calling() {
+    let emu = emulator().await;
+    // The numbers come first: `with an open window` opens the window with every number
+    // there is when the user is declared.
+    let text = "business has number 5511962185237 in country BR as $br
+business has number \"+20 100 123 4567\" as $eg
+user bob is android 2.25.30 with an open window
+business uses number \"+55 11 96218-5237\"
+business asks bob for call permission as $req
+bob accepts call permission $req
+business calls bob as $call
+expect a calls webhook connect for $call with {\"metadata\": {\"phone_number_id\": $br, \"display_phone_number\": \"5511962185237\"}}
+business uses number 201001234567
+business calls bob
+expect error 138013
+";
+    // With a reset before each run (as --target does), the second run adds the same
+    // numbers again: the reset took the first run's away.
+    let reset = Options {
+        reset: true,
+        ..opts()
+    };
+    run_on(&emu, text, &reset).await.unwrap();
+    run_on(&emu, text, &reset).await.unwrap();
+
+    // Adding a number twice fails the step with the emulator's reason.
+    let err = run_on(&emu, "business has number 447700900461\n", &opts())
+        .await
+        .unwrap_err();
+    assert!(err.contains("step t.scn:1:1"), "{err}");
+    assert!(
+        err.contains("the emulator did not add business number 447700900461 (POST /__emulator/phone_numbers answered HTTP 400)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("already phone number 110972043181256"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn response_expectations_check_absent_keys_and_times_on_the_clock() {
+    let emu = emulator().await;
+    let text = format!(
+        "business uses number {DISPLAY2}
+user bob is android 2.25.30 with an open window
+business asks bob for call permission as $req
+bob accepts call permission $req
+expect a messages webhook call_permission_reply with {{\"expiration_timestamp\": now + 7d}}
+advance 1d
+business checks call permission for bob
+expect response {{\"permission\": {{\"status\": \"temporary\", \"expiration_time\": now + 6d}}}} without error
+expect response {{\"permission\": {{\"expiration_time\": now + 7d}}}}
+"
+    );
+    let err = run_on(&emu, &text, &opts()).await.unwrap_err();
+    assert!(err.contains("step t.scn:9:1"), "{err}");
+    assert!(
+        err.contains("permission.expiration_time: expected now + 7d (1767916800, ± 5s), got 1767830400 (1d earlier)"),
+        "{err}"
+    );
+
+    let text = format!(
+        "business uses number {DISPLAY2}
+user bob is android 2.25.30 with an open window
+business checks call permission for bob
+expect response without expiration_time, actions
+"
+    );
+    let err = run_on(&emu, &text, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("expected the response to have no expiration_time, actions"),
+        "{err}"
+    );
+    assert!(err.contains("actions: expected absent, got [{"), "{err}");
+}
+
+#[tokio::test]
 async fn an_unknown_business_number_fails_its_step_with_the_numbers_there_are() {
     let emu = emulator().await;
     let text =
