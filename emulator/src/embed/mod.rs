@@ -78,10 +78,12 @@
 //! - `error.rs`: [`Error`] and [`Refusal`], the Graph error of a refused request.
 //! - `expect.rs`: [`WebhookPattern`], [`RequestPattern`], the [`Expectation`] trait and
 //!   the [`WaitTimeout`] report of a wait that found nothing.
+//! - `subset.rs`: the JSON subset matching of `with(…)` and the differences it reports.
 
 mod error;
 mod expect;
 mod start;
+mod subset;
 #[cfg(test)]
 mod tests;
 mod user;
