@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests need
-# (the sipp SIP peer from Debian, the Python and Node client SDKs into ignored local
-# folders), builds the binary, then runs the whole suite.
+# (the sipp SIP peer, podman and runc from Debian, the Python and Node client SDKs into
+# ignored local folders), builds the binary and the container image, then runs the whole
+# suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -16,6 +17,16 @@ if ! command -v sipp >/dev/null 2>&1; then
     fi
 fi
 sipp -v 2>/dev/null | grep -m1 -i "sipp" || true
+
+step "podman and runc for the container image test (container/)"
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq podman runc >/dev/null
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq podman runc >/dev/null
+    fi
+fi
+podman --version
 
 if [ -f sdk-tests/setup.sh ]; then
     step "client SDKs for sdk-tests (pywa, @kapso/whatsapp-cloud-api)"
@@ -34,6 +45,13 @@ fi
 
 step "build"
 cargo build --workspace --bins --examples
+
+step "container image: static release binary and FROM scratch image (container/build.sh)"
+# Built here, once, because the static release build takes minutes; the image test runs
+# container/build.sh again, which is then a no-op of seconds.
+image_start=$SECONDS
+container/build.sh
+echo "container image built in $((SECONDS - image_start)) s"
 
 step "tests"
 # A test that cannot run for a missing tool fails under CI and is skipped elsewhere

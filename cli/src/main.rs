@@ -178,7 +178,17 @@ async fn dispatch(cmd: Command) -> i32 {
                     return 2;
                 }
             };
+            // `-e WA_EMULATOR_ADMIN_TOKEN=$UNSET` in a container run gives an empty token,
+            // which would pass the "beyond loopback needs a token" rule while protecting
+            // nothing.
+            if opts.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                eprintln!("error: the admin token (--admin-token or WA_EMULATOR_ADMIN_TOKEN) is empty; give it a value, or leave it unset to serve on loopback without one");
+                return 2;
+            }
             init_logging(opts.json_logs);
+            // SIGTERM and Ctrl-C stop the server cleanly (`--state` flushed, exit 0). The
+            // handler is the server's own: as PID 1 in a container, where a signal without
+            // a handler is ignored, `podman stop` works once the banner is printed.
             server::run(opts).await
         }
         Command::Replay(args) => wa_emulator::replay::run(args).await,

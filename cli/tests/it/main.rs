@@ -2,6 +2,7 @@
 //! command as a process (`CARGO_BIN_EXE_wa-emulator`).
 
 mod binary;
+mod container;
 mod harness;
 mod inspector;
 mod restart;
