@@ -231,17 +231,22 @@ impl Engine {
         Ok(id)
     }
 
+    // An unknown call is not found (404), as an unknown message is for a tap; only a known
+    // call in the wrong state is a refusal.
     pub fn user_hangup(&mut self, call_id: &CallId) -> ApiResult<()> {
+        self.call(call_id)?;
         self.apply_call_action(call_id, Action::UserHangup, None, None)
             .map_err(refusal)
     }
 
     pub fn user_answer(&mut self, call_id: &CallId, sdp: Option<String>) -> ApiResult<()> {
+        self.call(call_id)?;
         self.apply_call_action(call_id, Action::UserAnswer, sdp, None)
             .map_err(refusal)
     }
 
     pub fn user_decline(&mut self, call_id: &CallId) -> ApiResult<()> {
+        self.call(call_id)?;
         self.apply_call_action(call_id, Action::UserDecline, None, None)
             .map_err(refusal)
     }
