@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests need
-# (the sipp SIP peer, podman and runc from Debian, the Python and Node client SDKs into
-# ignored local folders), builds the binary and the container image, then runs the whole
-# suite.
+# (the sipp SIP peer, podman and runc from Debian, the Python and Node client SDKs and the
+# OpenAPI validator into ignored local folders), builds the binary and the container
+# image, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,6 +32,9 @@ if [ -f sdk-tests/setup.sh ]; then
     step "client SDKs for sdk-tests (pywa, @kapso/whatsapp-cloud-api)"
     bash sdk-tests/setup.sh
 fi
+
+step "the OpenAPI validator for the admin API's description (openapi-spec-validator)"
+bash emulator/openapi/setup.sh
 
 step "headless Chromium and playwright-core for the inspector's browser test"
 if ! command -v chromium >/dev/null 2>&1; then

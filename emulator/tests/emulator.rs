@@ -3,6 +3,7 @@
 
 mod emulator {
     mod access;
+    mod admin_openapi;
     mod calls;
     mod concurrency;
     mod conformance;

@@ -11,9 +11,84 @@ use crate::webhook::outbox::{Delivery, DeliveryState};
 use crate::wire::json::{self, parse_object, Obj};
 use serde_json::{json, Map, Value};
 
+/// Every admin route, as `(method, path under /__emulator)` with `{name}` for one path
+/// segment: those `route` answers, those the server answers itself (`PUT /webhook`,
+/// `POST /clock/advance` on a virtual clock, the inspector, the tenant routes) and
+/// `GET /openapi.json`. Under a tenant's `/__emulator/tenants/{id}` every route but the
+/// tenant routes answers too.
+/// `route` answers nothing outside this table, and `tests/emulator/admin_openapi.rs`
+/// checks that `emulator/openapi/admin.json` describes exactly these routes: a new route
+/// goes here, in its handler and in the description.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/config"),
+    ("PUT", "/webhook"),
+    ("POST", "/reset"),
+    ("GET", "/snapshot"),
+    ("PUT", "/snapshot"),
+    ("POST", "/phone_numbers"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("POST", "/users/{wa_id}/messages"),
+    ("POST", "/users/{wa_id}/read"),
+    ("POST", "/users/{wa_id}/tap"),
+    ("POST", "/users/{wa_id}/open-link"),
+    ("POST", "/users/{wa_id}/call"),
+    ("POST", "/users/{wa_id}/permission-reply"),
+    ("POST", "/calls/{call_id}/hangup"),
+    ("POST", "/calls/{call_id}/answer"),
+    ("POST", "/calls/{call_id}/decline"),
+    ("POST", "/calls/{call_id}/fail"),
+    ("GET", "/clock"),
+    ("POST", "/clock/advance"),
+    ("GET", "/webhooks"),
+    ("GET", "/requests"),
+    ("GET", "/messages"),
+    ("GET", "/calls"),
+    ("GET", "/sip"),
+    ("GET", "/templates"),
+    ("POST", "/templates/{template_id}/status"),
+    ("GET", "/ui"),
+    ("GET", "/ui/app.js"),
+    ("GET", "/ui/style.css"),
+    ("GET", "/ui/favicon.svg"),
+    ("GET", "/ui/permissions"),
+    ("GET", "/events"),
+    ("GET", "/openapi.json"),
+    ("POST", "/tenants"),
+    ("GET", "/tenants"),
+    ("GET", "/tenants/{tenant_id}"),
+    ("DELETE", "/tenants/{tenant_id}"),
+];
+
+/// Whether [`ROUTES`] has a route for `method` and these path segments (after
+/// `/__emulator`).
+fn is_route(method: &str, segs: &[&str]) -> bool {
+    ROUTES.iter().any(|(m, pattern)| {
+        let pattern: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+        *m == method
+            && pattern.len() == segs.len()
+            && pattern
+                .iter()
+                .zip(segs)
+                .all(|(p, s)| p.starts_with('{') || p == s)
+    })
+}
+
+/// The OpenAPI 3.1 description of this API, served as it is in the repository.
+const OPENAPI: &str = include_str!("../../openapi/admin.json");
+
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
     if !super::admin_token_ok(ctx, req, false) {
         return Response::error(engine, &super::admin_token_error());
+    }
+    if req.method == "GET" && req.path.trim_end_matches('/') == "/__emulator/openapi.json" {
+        return Response {
+            status: 200,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: OPENAPI.as_bytes().to_vec(),
+        };
     }
     engine.begin();
     let result = route(engine, req, ctx);
@@ -51,6 +126,9 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
+    if !is_route(m, &segs) {
+        return Err(not_found(req));
+    }
     match (m, segs.as_slice()) {
         ("GET", ["health"]) => Ok(json!({ "status": "ok" })),
         ("GET", ["config"]) => Ok(json!(config(engine, ctx))),
