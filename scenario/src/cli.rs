@@ -1,5 +1,6 @@
 //! `wa-emulator run`: finds scenario files, shards them, checks them all, runs them in
-//! parallel (each against its own emulator) and reports, optionally as JUnit XML.
+//! parallel (each against its own emulator, or on its own tenant of a shared one) and
+//! reports, optionally as JUnit XML.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -17,6 +18,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wa_emulator::api::admin_types::{Config, TenantInfo};
+use wa_emulator::domain::tenant::MAX_GENERATED_NUMBERS;
 use wa_emulator::engine::ClockMode;
 use wa_emulator::server::{ServeArgs, ServeOptions};
 
@@ -27,7 +30,8 @@ pub struct RunArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Scenarios run at once (default: the number of cores). With --target it is 1.
+    /// Scenarios run at once (default: the number of cores). With --target and --app
+    /// (or --no-tenants) it is 1.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
 
@@ -43,10 +47,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
-    /// Run against the emulator at this URL instead of fresh in-process ones; it is
-    /// reset before each scenario and scenarios run one at a time.
+    /// Run against the emulator at this URL instead of fresh in-process ones: each
+    /// scenario on a tenant of its own (POST /__emulator/tenants; virtual clock, the
+    /// run's seed), in parallel, deleted at its end. With --app (the app under test
+    /// knows one token and one set of ids) or --no-tenants, on the emulator's default
+    /// tenant instead, reset before each scenario, one at a time.
     #[arg(long, value_name = "URL", env = "WA_EMULATOR_TARGET")]
     pub target: Option<String>,
+
+    /// With --target: run on the emulator's default tenant (its own configuration),
+    /// reset before each scenario, one at a time, instead of a tenant per scenario.
+    #[arg(long, requires = "target")]
+    pub no_tenants: bool,
 
     /// The TOML config of `wa-emulator serve --config` (apps, WABAs, phone numbers,
     /// users, behaviour) for every in-process emulator of the run. Not with --target:
@@ -164,7 +176,11 @@ pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
         println!("{} checked, no errors", plural(loaded.len(), "scenario"));
         return EXIT_OK;
     }
-    let jobs = if args.target.is_some() {
+    let sharing = match &args.target {
+        Some(url) => Some(sharing_of(url, &args).await),
+        None => None,
+    };
+    let jobs = if matches!(sharing, Some((Sharing::Reset, _))) {
         1
     } else {
         args.jobs
@@ -178,12 +194,17 @@ pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
     let opts = Options {
         app: args.app.clone(),
         admin_token: args.admin_token.clone(),
-        reset: args.target.is_some(),
+        reset: matches!(sharing, Some((Sharing::Reset, _))),
         ..Options::default()
     };
-    let door = match &args.target {
-        Some(url) => format!("against {url}"),
-        None => format!("in-process, seed {}", args.seed),
+    let door = match (&args.target, &sharing) {
+        (Some(url), Some((Sharing::Tenants, _))) => {
+            format!("against {url}, a tenant each, seed {}", args.seed)
+        }
+        (Some(url), Some((Sharing::Reset, why))) => {
+            format!("against {url}, its default tenant reset before each: {why}")
+        }
+        _ => format!("in-process, seed {}", args.seed),
     };
     if !args.quiet {
         println!(
@@ -212,11 +233,124 @@ pub async fn run(args: RunArgs, factory: Arc<dyn TargetFactory>) -> i32 {
     }
 }
 
+/// How scenarios share an emulator at `--target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Each on a tenant of its own (`POST /__emulator/tenants`), deleted at its end;
+    /// scenarios run in parallel and see nothing of each other.
+    Tenants,
+    /// Each on the default tenant after `POST /__emulator/reset`, one at a time: with
+    /// `--app` (the app under test is configured with that tenant's token and ids), with
+    /// `--no-tenants`, or when the emulator has no tenants (an older version).
+    Reset,
+}
+
+/// How the run shares the emulator at `url`, and why (for the banner).
+pub async fn sharing_of(url: &str, args: &RunArgs) -> (Sharing, &'static str) {
+    if args.app.is_some() {
+        return (Sharing::Reset, "--app uses it");
+    }
+    if args.no_tenants {
+        return (Sharing::Reset, "--no-tenants");
+    }
+    let probe = Http::new()
+        .send(
+            "GET",
+            &format!("{}/__emulator/tenants", url.trim_end_matches('/')),
+            args.admin_token.as_deref(),
+            None,
+        )
+        .await;
+    match probe {
+        // An emulator from before tenants does not know the route.
+        Ok(r) if r.status == 404 => (Sharing::Reset, "the emulator has no tenants"),
+        // Anything else (even no answer) is for each scenario's setup to report.
+        _ => (Sharing::Tenants, ""),
+    }
+}
+
+/// A scenario's tenant on a shared emulator: created before the scenario, deleted after
+/// it whatever the outcome. It looks like the emulator's default tenant to a story:
+/// the same display numbers, able to do the same (its ids differ; the runner puts them
+/// in place of the default tenant's ids a story writes), and the in-process door's
+/// virtual clock and seed, so both doors give the same timestamps.
+struct Lease {
+    url: String,
+    tenant: TenantInfo,
+}
+
+impl Lease {
+    async fn create(http: &Http, url: &str, opts: &Options, seed: u64) -> Result<Lease, String> {
+        let url = url.trim_end_matches('/').to_owned();
+        let token = opts.admin_token.as_deref();
+        let config = http
+            .send("GET", &format!("{url}/__emulator/config"), token, None)
+            .await?;
+        let default: Config = serde_json::from_value(config.body.clone()).map_err(|e| {
+            format!(
+                "GET /__emulator/config answered HTTP {} with something this runner cannot read ({e}): {}",
+                config.status,
+                crate::runner::summarize(&config.body)
+            )
+        })?;
+        let numbers: Vec<serde_json::Value> = default
+            .phone_numbers
+            .iter()
+            .take(MAX_GENERATED_NUMBERS)
+            .map(|n| {
+                serde_json::json!({
+                    "display_phone_number": n.display_phone_number,
+                    "business_initiated_calling": n.business_initiated_calling,
+                    "profile": n.profile,
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "clock": "virtual",
+            "clock_start": CLOCK_START_MS / 1000,
+            "seed": seed,
+        });
+        if !numbers.is_empty() {
+            body["phone_numbers"] = numbers.into();
+        }
+        let r = http
+            .send(
+                "POST",
+                &format!("{url}/__emulator/tenants"),
+                token,
+                Some(&body),
+            )
+            .await?;
+        if !r.is_success() {
+            return Err(format!(
+                "POST /__emulator/tenants answered HTTP {}: {}",
+                r.status,
+                crate::runner::summarize(&r.body)
+            ));
+        }
+        let tenant = serde_json::from_value(r.body.clone()).map_err(|e| {
+            format!(
+                "POST /__emulator/tenants answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
+                crate::runner::summarize(&r.body)
+            )
+        })?;
+        Ok(Lease { url, tenant })
+    }
+
+    /// Best effort: a tenant left behind is freed with the emulator.
+    async fn delete(self, http: &Http, opts: &Options) {
+        let path = format!("{}{}", self.url, self.tenant.admin_path);
+        let _ = http
+            .send("DELETE", &path, opts.admin_token.as_deref(), None)
+            .await;
+    }
+}
+
 /// `--config` configures the emulators the run starts, so it cannot go with `--target`.
 fn config_applies(args: &RunArgs) -> Result<(), String> {
     match (&args.config, &args.target) {
         (Some(config), Some(target)) => Err(format!(
-            "--config {} cannot be used with --target {target}: the emulator at {target} was started with its own configuration (start it with `wa-emulator serve --config {}`), and the run only resets it",
+            "--config {} cannot be used with --target {target}: the emulator at {target} was started with its own configuration (start it with `wa-emulator serve --config {}` and run with --no-tenants to use it; each scenario's tenant has the standard two numbers)",
             config.display(),
             config.display()
         )),
@@ -342,8 +476,9 @@ pub fn load(name: &str, text: &str) -> Result<Loaded, String> {
 }
 
 /// Runs the scenarios, `jobs` at a time, each against a fresh emulator from `factory`
-/// (or the shared `args.target`), printing a line per scenario unless `args.quiet`;
-/// returns the outcomes sorted by name.
+/// or the shared `args.target` (on a tenant of its own; with `opts.reset`, on the
+/// default tenant after a reset, and the caller runs them one at a time), printing a
+/// line per scenario unless `args.quiet`; returns the outcomes sorted by name.
 #[allow(clippy::disallowed_methods, reason = "reports wall-clock time")]
 pub async fn execute(
     loaded: Vec<Loaded>,
@@ -403,12 +538,31 @@ async fn run_one(
     if needs_app(&l.scenario) && opts.app.is_none() {
         return Verdict::Skipped("has `expect the app …` steps; run with --app URL".into());
     }
-    let running: Box<dyn RunningTarget> = match target {
-        Some(url) => Box::new(RemoteTarget(url)),
+    let (running, lease): (Box<dyn RunningTarget>, _) = match target {
+        Some(url) if opts.reset => (Box::new(RemoteTarget(url)), None),
+        Some(url) => match Lease::create(http, &url, opts, seed).await {
+            Ok(lease) => (Box::new(RemoteTarget(url)), Some(lease)),
+            Err(e) => {
+                return Verdict::Failed(format!(
+                    "  before the first step:\n  could not create a tenant on {url}: {e}"
+                ))
+            }
+        },
         None => match factory.start(seed).await {
-            Ok(t) => t,
+            Ok(t) => (t, None),
             Err(e) => return Verdict::Failed(format!("could not start an emulator: {e}")),
         },
+    };
+    let on_tenant;
+    let opts = match &lease {
+        Some(lease) => {
+            on_tenant = Options {
+                admin_path: Some(lease.tenant.admin_path.clone()),
+                ..opts.clone()
+            };
+            &on_tenant
+        }
+        None => opts,
     };
     let base = running.base_url();
     let result = tokio::time::timeout(
@@ -416,6 +570,9 @@ async fn run_one(
         run_scenario(http, &base, &l.source, &l.scenario, opts),
     )
     .await;
+    if let Some(lease) = lease {
+        lease.delete(http, opts).await;
+    }
     drop(running);
     match result {
         Ok(Ok(())) => Verdict::Passed,

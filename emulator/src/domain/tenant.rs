@@ -308,25 +308,35 @@ impl Default for Tenants {
 const DEFAULT_US_LINE: u64 = 783_881;
 /// Nor its UK number.
 const DEFAULT_UK_LINE: u64 = 461;
+/// A generated tenant has at most this many numbers (their ids end in 1 to 9).
+pub const MAX_GENERATED_NUMBERS: usize = 9;
+
+/// A number a generated tenant is to have: its display number and what it can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberRequest {
+    pub display_phone_number: String,
+    /// Overrides the country rule, as [`PhoneNumber::business_initiated_calling`] does.
+    pub business_initiated_calling: Option<bool>,
+    pub profile: NumberProfile,
+}
+
+impl NumberRequest {
+    fn new(display: String) -> Self {
+        Self {
+            display_phone_number: display,
+            business_initiated_calling: None,
+            profile: NumberProfile::Production,
+        }
+    }
+}
 
 impl Tenants {
-    /// A fresh tenant for one test on a shared server (`POST /__emulator/tenants`): an
-    /// app, a WABA and two numbers shaped like the default tenant's (a +1 number, and a UK
-    /// number where business-initiated calling exists), with ids derived from `serial`
-    /// (1, 2, …) so they are unique across the server, and a token and an app secret that
-    /// also carry `nonce` (random, from the I/O shell) so they cannot be guessed from the
-    /// serial. Display numbers are distinct for serials below 100,000 (0 stands in for the
-    /// default tenant's own line); they need only be unique within one tenant.
-    pub fn generated(
-        serial: u64,
-        nonce: &str,
-        webhook_url: Option<String>,
-        verify_token: Option<String>,
-    ) -> Self {
-        let app_id = AppId(format!("7{:015}", serial % 10u64.pow(15)));
-        let waba_id = WabaId(format!("8{:014}", serial % 10u64.pow(14)));
-        let phone_id = |k: u8| PhoneNumberId(format!("9{:013}{k}", serial % 10u64.pow(13)));
-        // 1 555 xxx xxxx and 44 7700 9xxxxx, skipping the default tenant's own lines.
+    /// The numbers of generated tenant `serial` unless others are asked for: like the
+    /// default tenant's, a +1 number (1 555 xxx xxxx) and a UK number where
+    /// business-initiated calling exists (44 7700 9xxxxx), distinct for serials below
+    /// 100,000 (0 stands in for the default tenant's own lines); display numbers need
+    /// only be unique within one tenant.
+    pub fn standard_numbers(serial: u64) -> Vec<NumberRequest> {
         let mut us = serial % 10_000_000;
         if us == DEFAULT_US_LINE {
             us = 0;
@@ -335,15 +345,27 @@ impl Tenants {
         if uk == DEFAULT_UK_LINE {
             uk = 0;
         }
-        let number = |id: PhoneNumberId, display: String, name: &str| PhoneNumber {
-            id,
-            waba_id: waba_id.clone(),
-            display_phone_number: display,
-            verified_name: name.into(),
-            calling: CallingSettings::default(),
-            business_initiated_calling: None,
-            profile: NumberProfile::Production,
-        };
+        vec![
+            NumberRequest::new(format!("1555{us:07}")),
+            NumberRequest::new(format!("4477009{uk:05}")),
+        ]
+    }
+
+    /// A fresh tenant for one test on a shared server (`POST /__emulator/tenants`): an
+    /// app, a WABA and `numbers` (at most [`MAX_GENERATED_NUMBERS`]; see
+    /// [`Tenants::standard_numbers`]), with ids derived from `serial` (1, 2, …) so they
+    /// are unique across the server, and a token and an app secret that also carry
+    /// `nonce` (random, from the I/O shell) so they cannot be guessed from the serial.
+    pub fn generated(
+        serial: u64,
+        nonce: &str,
+        numbers: &[NumberRequest],
+        webhook_url: Option<String>,
+        verify_token: Option<String>,
+    ) -> Self {
+        let app_id = AppId(format!("7{:015}", serial % 10u64.pow(15)));
+        let waba_id = WabaId(format!("8{:014}", serial % 10u64.pow(14)));
+        let name = format!("wa-emulator t{serial}");
         Self {
             apps: vec![App {
                 id: app_id.clone(),
@@ -355,20 +377,22 @@ impl Tenants {
             wabas: vec![Waba {
                 id: waba_id.clone(),
                 app_id,
-                name: format!("wa-emulator t{serial}"),
+                name: name.clone(),
             }],
-            phone_numbers: vec![
-                number(
-                    phone_id(1),
-                    format!("1555{us:07}"),
-                    &format!("wa-emulator t{serial}"),
-                ),
-                number(
-                    phone_id(2),
-                    format!("4477009{uk:05}"),
-                    &format!("wa-emulator t{serial} UK"),
-                ),
-            ],
+            phone_numbers: numbers
+                .iter()
+                .take(MAX_GENERATED_NUMBERS)
+                .zip(1..)
+                .map(|(n, k)| PhoneNumber {
+                    id: PhoneNumberId(format!("9{:013}{k}", serial % 10u64.pow(13))),
+                    waba_id: waba_id.clone(),
+                    display_phone_number: n.display_phone_number.clone(),
+                    verified_name: name.clone(),
+                    calling: CallingSettings::default(),
+                    business_initiated_calling: n.business_initiated_calling,
+                    profile: n.profile,
+                })
+                .collect(),
             users: Vec::new(),
         }
     }
@@ -465,7 +489,7 @@ mod country_rule_tests {
     #[test]
     fn a_generated_tenant_is_shaped_like_the_default_and_shares_no_id_with_it() {
         let d = Tenants::default();
-        let t = Tenants::generated(1, "n0nce", None, None);
+        let t = Tenants::generated(1, "n0nce", &Tenants::standard_numbers(1), None, None);
         assert!(!t.shares_ids_with(&d) && !d.shares_ids_with(&t));
         assert_eq!(t.apps[0].id.as_str(), "7000000000000001");
         assert_eq!(t.wabas[0].id.as_str(), "800000000000001");
@@ -480,16 +504,24 @@ mod country_rule_tests {
         assert!(t.apps[0].access_tokens[0].contains("n0nce"));
         assert_eq!(t.apps[0].verify_token, DEFAULT_VERIFY_TOKEN);
         // The serial that would give the default tenant's own display numbers does not.
-        let clash = Tenants::generated(DEFAULT_US_LINE, "x", None, None);
-        assert_ne!(
-            clash.phone_numbers[0].display_phone_number,
-            DEFAULT_DISPLAY_NUMBER
-        );
-        let clash = Tenants::generated(DEFAULT_UK_LINE, "x", None, None);
-        assert_ne!(
-            clash.phone_numbers[1].display_phone_number,
-            SECOND_DISPLAY_NUMBER
-        );
+        let clash = Tenants::standard_numbers(DEFAULT_US_LINE);
+        assert_ne!(clash[0].display_phone_number, DEFAULT_DISPLAY_NUMBER);
+        let clash = Tenants::standard_numbers(DEFAULT_UK_LINE);
+        assert_ne!(clash[1].display_phone_number, SECOND_DISPLAY_NUMBER);
+        // Numbers asked for: in order, what they can do kept, at most nine.
+        let asked: Vec<NumberRequest> = (0..12)
+            .map(|i| NumberRequest {
+                display_phone_number: format!("5511962185{i:03}"),
+                business_initiated_calling: Some(i % 2 == 0),
+                profile: NumberProfile::Test,
+            })
+            .collect();
+        let t = Tenants::generated(2, "n", &asked, None, None);
+        assert_eq!(t.phone_numbers.len(), MAX_GENERATED_NUMBERS);
+        assert_eq!(t.phone_numbers[8].id.as_str(), "900000000000029");
+        assert_eq!(t.phone_numbers[1].display_phone_number, "5511962185001");
+        assert!(!t.phone_numbers[1].business_initiated_calling());
+        assert_eq!(t.phone_numbers[1].profile, NumberProfile::Test);
     }
 
     proptest! {
@@ -497,7 +529,10 @@ mod country_rule_tests {
         #[test]
         fn generated_tenants_share_nothing(a in 1u64..100_000, b in 1u64..100_000) {
             prop_assume!(a != b);
-            let (x, y) = (Tenants::generated(a, "n", None, None), Tenants::generated(b, "n", None, None));
+            let (x, y) = (
+                Tenants::generated(a, "n", &Tenants::standard_numbers(a), None, None),
+                Tenants::generated(b, "n", &Tenants::standard_numbers(b), None, None),
+            );
             prop_assert!(!x.shares_ids_with(&y));
             for (p, q) in x.phone_numbers.iter().zip(&y.phone_numbers) {
                 prop_assert_ne!(&p.display_phone_number, &q.display_phone_number);

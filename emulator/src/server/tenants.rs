@@ -17,7 +17,7 @@ use super::{admin_error, config, delivery, real_now_ms, Shared};
 use crate::api::admin_types::{BusinessNumber, Clock, TenantInfo, TenantList};
 use crate::api::{self, Request, Response};
 use crate::domain::error::{ApiError, ErrorKind};
-use crate::domain::tenant::Tenants;
+use crate::domain::tenant::{NumberProfile, NumberRequest, Tenants, MAX_GENERATED_NUMBERS};
 use crate::engine::{ClockMode, Engine};
 use crate::wire::json::{self, Obj};
 use serde_json::{json, Value};
@@ -202,6 +202,51 @@ struct Wanted {
     clock: ClockMode,
     clock_start_ms: Option<u64>,
     seed: Option<u64>,
+    /// The numbers asked for, else the standard pair.
+    numbers: Option<Vec<NumberRequest>>,
+}
+
+/// `phone_numbers` of `POST /__emulator/tenants`: 1 to 9
+/// `{"display_phone_number","business_initiated_calling"?,"profile"?}`, distinct.
+fn numbers(o: &Obj<'_>) -> Result<Option<Vec<NumberRequest>>, ApiError> {
+    let Some(list) = o.arr_opt("phone_numbers")? else {
+        return Ok(None);
+    };
+    if list.is_empty() || list.len() > MAX_GENERATED_NUMBERS {
+        return Err(json::invalid(
+            "phone_numbers",
+            &format!("must list 1 to {MAX_GENERATED_NUMBERS} numbers"),
+            list.len(),
+        ));
+    }
+    let mut out: Vec<NumberRequest> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let path = format!("phone_numbers[{i}]");
+        let m = v
+            .as_object()
+            .ok_or_else(|| json::wrong_type(&path, "an object", v))?;
+        let n = Obj::new(&path, m);
+        let display = json::phone_digits(
+            &n.field_path("display_phone_number"),
+            n.str_req("display_phone_number")?,
+        )?;
+        if out.iter().any(|o| o.display_phone_number == display) {
+            return Err(json::invalid(
+                &n.field_path("display_phone_number"),
+                "must differ from the tenant's other numbers",
+                json::quote_bounded(&display),
+            ));
+        }
+        out.push(NumberRequest {
+            display_phone_number: display,
+            business_initiated_calling: n.bool_opt("business_initiated_calling")?,
+            profile: match n.enum_opt("profile", &["production", "test"], false)? {
+                Some("test") => NumberProfile::Test,
+                _ => NumberProfile::Production,
+            },
+        });
+    }
+    Ok(Some(out))
 }
 
 fn wanted(shared: &Shared, req: &Request) -> Result<Wanted, ApiError> {
@@ -242,22 +287,25 @@ fn wanted(shared: &Shared, req: &Request) -> Result<Wanted, ApiError> {
         clock,
         clock_start_ms: clock_start.map(|s| s as u64 * 1000),
         seed,
+        numbers: numbers(&o)?,
     })
 }
 
 fn limit_reached(shared: &Shared) -> Option<Response> {
+    (shared.registry().len() >= shared.opts.max_tenants).then(|| limit_error(shared))
+}
+
+fn limit_error(shared: &Shared) -> Response {
     let max = shared.opts.max_tenants;
-    (shared.registry().len() >= max).then(|| {
-        admin_error(
-            shared,
-            ApiError::refused(
-                "tenant_limit",
-                format!(
-                    "{max} tenants are live, the most this emulator keeps at once (max_tenants); delete finished ones (DELETE {TENANTS}/{{id}}) or start it with a higher --max-tenants."
-                ),
+    admin_error(
+        shared,
+        ApiError::refused(
+            "tenant_limit",
+            format!(
+                "{max} tenants are live, the most this emulator keeps at once (max_tenants); delete finished ones (DELETE {TENANTS}/{{id}}) or start it with a higher --max-tenants."
             ),
-        )
-    })
+        ),
+    )
 }
 
 /// `POST /__emulator/tenants`: the callback URL's handshake first (no tenant when it
@@ -296,14 +344,19 @@ async fn create(shared: &Arc<Shared>, req: &Request) -> Response {
         let mut reg = shared.registry();
         if reg.len() >= shared.opts.max_tenants {
             drop(reg);
-            return limit_reached(shared).unwrap_or_else(|| not_a_route(shared, req));
+            return limit_error(shared);
         }
         let (serial, tenants) = loop {
             reg.last_serial += 1;
             let serial = reg.last_serial;
+            let numbers = w
+                .numbers
+                .clone()
+                .unwrap_or_else(|| Tenants::standard_numbers(serial));
             let t = Tenants::generated(
                 serial,
                 &nonce,
+                &numbers,
                 w.webhook_url.clone(),
                 Some(verify_token.clone()),
             );

@@ -648,3 +648,72 @@ async fn tenant_routes_need_the_admin_token_and_the_inspector_shows_one_tenant()
     assert_eq!(status, 200);
     assert!(page.as_str().unwrap().contains("/__emulator/ui/app.js"));
 }
+
+#[tokio::test]
+async fn a_tenant_may_have_the_default_tenants_display_numbers_and_keeps_its_own_ids() {
+    let emu = Emu::start().await;
+    let t = TenantClient::create(
+        &emu.url,
+        json!({"phone_numbers": [
+            {"display_phone_number": DISPLAY},
+            {"display_phone_number": "+44 7700 900461"},
+            {"display_phone_number": "5511962185237", "business_initiated_calling": false, "profile": "test"},
+        ]}),
+    )
+    .await;
+    let numbers = &t.info.phone_numbers;
+    let shown: Vec<&str> = numbers
+        .iter()
+        .map(|n| n.display_phone_number.as_str())
+        .collect();
+    assert_eq!(shown, [DISPLAY, DISPLAY2, "5511962185237"]);
+    assert!(numbers
+        .iter()
+        .all(|n| n.id.as_str() != PHONE && n.id.as_str() != PHONE2));
+    assert!(!numbers[0].business_initiated_calling && numbers[1].business_initiated_calling);
+    assert!(!numbers[2].business_initiated_calling);
+    assert_eq!(
+        serde_json::to_value(numbers[2].profile).unwrap(),
+        json!("test")
+    );
+    // A call link to that display number rings the tenant's number, not the default's.
+    let call = t
+        .ok(
+            "POST",
+            &format!("/users/{USER}/open-link"),
+            Some(json!({"url": format!("https://wa.me/call/{DISPLAY}?biz_payload=x")})),
+        )
+        .await["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let connect = t
+        .list(&format!("/webhooks?call_id={call}"), "deliveries")
+        .await;
+    assert_eq!(
+        connect[0]["body"]["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"],
+        t.phone()
+    );
+    let (_, calls) = emu.admin("GET", "/calls", Value::Null).await;
+    assert_eq!(calls["calls"], json!([]));
+    for (body, why) in [
+        (json!({"phone_numbers": []}), "1 to 9"),
+        (
+            json!({"phone_numbers": [{"display_phone_number": "15550783881"}, {"display_phone_number": "+1 555 078 3881"}]}),
+            "must differ",
+        ),
+        (
+            json!({"phone_numbers": [{"display_phone_number": "abc"}]}),
+            "phone_numbers[0].display_phone_number",
+        ),
+        (json!({"phone_numbers": [{}]}), "display_phone_number"),
+        (
+            json!({"phone_numbers": (0..10).map(|i| json!({"display_phone_number": format!("1555000000{i}")})).collect::<Vec<_>>()}),
+            "1 to 9",
+        ),
+    ] {
+        let (status, v) = emu.admin("POST", "/tenants", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(v.to_string().contains(why), "{body}: {v}");
+    }
+}

@@ -1,8 +1,10 @@
-//! What one run knows, and its doors to the emulator: the admin API (`/__emulator`),
-//! the Graph API with the tenant's token, and the clock (virtual or real).
+//! What one run knows, and its doors to the emulator: the admin API (`/__emulator`, or a
+//! tenant's `/__emulator/tenants/{id}` on a shared emulator), the Graph API with the
+//! tenant's token, and the clock (virtual or real).
 
 use super::app::Journaled;
 use super::http::{Http, Reply};
+use super::matcher::Expected;
 use super::webhook::Delivery;
 use super::{summarize, Options};
 use crate::diagnostic::Source;
@@ -21,6 +23,9 @@ use wa_emulator::engine::ClockMode;
 pub(super) struct Ctx<'a> {
     pub(super) http: &'a Http,
     pub(super) base: String,
+    /// Where the admin routes are: `/__emulator`, or the run's tenant's
+    /// `/__emulator/tenants/{id}` ([`Options::admin_path`]).
+    pub(super) admin_path: String,
     pub(super) opts: &'a Options,
     /// Line number of each step, for messages that point at another step.
     pub(super) step_lines: Vec<usize>,
@@ -32,6 +37,10 @@ pub(super) struct Ctx<'a> {
     pub(super) waba_id: WabaId,
     pub(super) display_number: String,
     pub(super) token: String,
+    /// On a tenant: the default tenant's ids (app, WABA, numbers, by position) and the
+    /// tenant's in their place, so a story that writes the default tenant's ids runs
+    /// unchanged on a tenant. Empty on the default tenant.
+    pub(super) portable_ids: Vec<(String, String)>,
     pub(super) virtual_clock: Option<bool>,
     pub(super) users: HashMap<String, String>,
     pub(super) vars: HashMap<String, String>,
@@ -60,6 +69,10 @@ impl<'a> Ctx<'a> {
         Ctx {
             http,
             base: base.trim_end_matches('/').to_string(),
+            admin_path: opts
+                .admin_path
+                .clone()
+                .unwrap_or_else(|| "/__emulator".to_owned()),
             opts,
             step_lines: scenario
                 .steps
@@ -71,6 +84,7 @@ impl<'a> Ctx<'a> {
             waba_id: WabaId::from(""),
             display_number: String::new(),
             token: String::new(),
+            portable_ids: Vec::new(),
             virtual_clock: None,
             users: HashMap::new(),
             vars: HashMap::new(),
@@ -94,7 +108,7 @@ impl<'a> Ctx<'a> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, String> {
-        let url = format!("{}/__emulator{path}", self.base);
+        let url = format!("{}{}{path}", self.base, self.admin_path);
         self.http
             .send(method, &url, self.opts.admin_token.as_deref(), body)
             .await
@@ -112,7 +126,8 @@ impl<'a> Ctx<'a> {
             Ok(r)
         } else {
             Err(format!(
-                "{method} /__emulator{path} answered HTTP {}: {}",
+                "{method} {}{path} answered HTTP {}: {}",
+                self.admin_path,
                 r.status,
                 summarize(&r.body)
             ))
@@ -124,7 +139,8 @@ impl<'a> Ctx<'a> {
         let body = self.admin_ok("GET", path, None).await?.body;
         serde_json::from_value(body.clone()).map_err(|e| {
             format!(
-                "GET /__emulator{path} answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
+                "GET {}{path} answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
+                self.admin_path,
                 summarize(&body)
             )
         })
@@ -144,13 +160,105 @@ impl<'a> Ctx<'a> {
         let cfg: Config = self.admin_answer("/config").await?;
         self.token = cfg
             .access_token
+            .clone()
             .ok_or("GET /__emulator/config has no `access_token`: the emulator has no app")?;
         let first = cfg.phone_numbers.first().cloned().ok_or(
             "GET /__emulator/config lists no `phone_numbers`: the emulator has no business number",
         )?;
+        if self.admin_path != "/__emulator" {
+            self.portable_ids = self.ids_in_place_of_the_default_tenants(&cfg).await?;
+        }
         self.numbers = cfg.phone_numbers;
         self.act_as(first);
         Ok(())
+    }
+
+    /// The default tenant's ids, each with the run's tenant's id in the same place.
+    async fn ids_in_place_of_the_default_tenants(
+        &self,
+        own: &Config,
+    ) -> Result<Vec<(String, String)>, String> {
+        let url = format!("{}/__emulator/config", self.base);
+        let r = self
+            .http
+            .send("GET", &url, self.opts.admin_token.as_deref(), None)
+            .await?;
+        let default: Config = serde_json::from_value(r.body.clone()).map_err(|e| {
+            format!(
+                "GET /__emulator/config answered something this runner cannot read ({e}): {}",
+                summarize(&r.body)
+            )
+        })?;
+        let pair = |a: Option<String>, b: Option<String>| a.zip(b);
+        let mut ids: Vec<(String, String)> = [
+            pair(
+                default.app_id.map(|i| i.to_string()),
+                own.app_id.as_ref().map(|i| i.to_string()),
+            ),
+            pair(
+                default.waba_id.map(|i| i.to_string()),
+                own.waba_id.as_ref().map(|i| i.to_string()),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        ids.extend(
+            default
+                .phone_numbers
+                .iter()
+                .zip(&own.phone_numbers)
+                .map(|(d, o)| (d.id.to_string(), o.id.to_string())),
+        );
+        ids.retain(|(d, o)| d != o);
+        Ok(ids)
+    }
+
+    /// JSON from the story with the default tenant's ids replaced by the tenant's.
+    pub(super) fn portable(&self, v: Value) -> Value {
+        if self.portable_ids.is_empty() {
+            return v;
+        }
+        match v {
+            Value::String(s) => Value::String(self.portable_id(s)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|i| self.portable(i)).collect())
+            }
+            Value::Object(m) => {
+                Value::Object(m.into_iter().map(|(k, i)| (k, self.portable(i))).collect())
+            }
+            other => other,
+        }
+    }
+
+    /// An expectation with the default tenant's ids replaced by the tenant's.
+    pub(super) fn portable_expected(&self, e: Expected) -> Expected {
+        if self.portable_ids.is_empty() {
+            return e;
+        }
+        match e {
+            Expected::Scalar(v) => Expected::Scalar(self.portable(v)),
+            Expected::Array(items) => Expected::Array(
+                items
+                    .into_iter()
+                    .map(|i| self.portable_expected(i))
+                    .collect(),
+            ),
+            Expected::Object(fields) => Expected::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, i)| (k, self.portable_expected(i)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    fn portable_id(&self, s: String) -> String {
+        match self.portable_ids.iter().find(|(d, _)| *d == s) {
+            Some((_, own)) => own.clone(),
+            None => s,
+        }
     }
 
     pub(super) async fn is_virtual(&mut self) -> Result<bool, String> {
@@ -206,7 +314,9 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn pattern(&self, j: &Json) -> Result<Value, String> {
-        j.pat.to_value(&|name| self.vars.get(name).cloned())
+        j.pat
+            .to_value(&|name| self.vars.get(name).cloned())
+            .map(|v| self.portable(v))
     }
 
     pub(super) fn bind(

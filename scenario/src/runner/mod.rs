@@ -54,8 +54,13 @@ pub struct Options {
     pub app: Option<String>,
     /// Bearer token for the admin API, when the emulator requires one.
     pub admin_token: Option<String>,
-    /// `POST /__emulator/reset` before the scenario (shared `--target` emulators).
+    /// `POST /__emulator/reset` before the scenario (a shared `--target` emulator with
+    /// `--app`, or one without tenants).
     pub reset: bool,
+    /// Where the admin routes are: `None` for `/__emulator` (the default tenant), or a
+    /// tenant's `admin_path` (`/__emulator/tenants/{id}`), as `run --target` gives each
+    /// scenario. Its Graph token comes from that tenant's `config`.
+    pub admin_path: Option<String>,
     /// Real time a positive expectation keeps polling before it fails, for emulators
     /// that log deliveries asynchronously.
     pub grace: Duration,
@@ -69,6 +74,7 @@ impl Default for Options {
             app: None,
             admin_token: None,
             reset: false,
+            admin_path: None,
             grace: Duration::from_millis(1500),
             app_default_within: Duration::from_secs(5),
         }
@@ -234,7 +240,8 @@ impl<'a> Ctx<'a> {
             None => self.pattern(j),
             Some(now) => j
                 .pat
-                .to_value_at(&|name| self.vars.get(name).cloned(), Some(now)),
+                .to_value_at(&|name| self.vars.get(name).cloned(), Some(now))
+                .map(|v| self.portable(v)),
         }
     }
 
@@ -242,6 +249,7 @@ impl<'a> Ctx<'a> {
     async fn expected(&mut self, j: &Json) -> Result<Expected, String> {
         let now = self.clock_secs(j).await?;
         Expected::from_pat(&j.pat, &|name| self.vars.get(name).cloned(), now)
+            .map(|e| self.portable_expected(e))
     }
 }
 

@@ -51,6 +51,7 @@ async fn every_corpus_story_passes_against_an_in_process_emulator() {
         partition: None,
         junit: None,
         target: None,
+        no_tenants: false,
         config: None,
         app: None,
         admin_token: None,

@@ -4,3 +4,4 @@ mod corpus;
 mod fake;
 mod golden;
 mod runner;
+mod tenants;

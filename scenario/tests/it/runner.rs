@@ -486,6 +486,7 @@ fn args(paths: Vec<std::path::PathBuf>) -> RunArgs {
         partition: None,
         junit: None,
         target: None,
+        no_tenants: false,
         config: None,
         app: None,
         admin_token: None,
@@ -535,7 +536,7 @@ async fn the_cli_runs_folders_in_parallel_writes_junit_and_sets_the_exit_code() 
 }
 
 #[tokio::test]
-async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
+async fn the_target_door_without_tenants_resets_the_shared_emulator_before_each_scenario() {
     let emu = emulator().await;
     let dir = temp_dir("target");
     // Both files declare the same user number; without a reset between them the second
@@ -549,6 +550,7 @@ async fn the_target_door_resets_the_shared_emulator_before_each_scenario() {
     }
     let mut a = args(vec![dir.clone()]);
     a.target = Some(emu.base_url());
+    a.no_tenants = true;
     assert_eq!(scenario::run(a, Arc::new(InProcess)).await, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
