@@ -875,7 +875,15 @@ async fn every_route_answers_as_described() {
         )
         .await;
     let id = tenant["id"].as_str().expect("a tenant id").to_owned();
+    d.invalid("POST", "/tenants", json!({"phone_numbers": []}))
+        .await;
+    let unnamed = json!({"phone_numbers": [{"profile": "test"}]});
+    d.invalid("POST", "/tenants", unnamed).await;
     let other = d.ok("POST", "/tenants", None).await;
+    let brazil = json!({"phone_numbers": [
+        {"display_phone_number": DISPLAY},
+        {"display_phone_number": "+55 11 96218-5237", "business_initiated_calling": true, "profile": "test"}]});
+    let chosen = d.ok("POST", "/tenants", Some(brazil)).await;
     d.ok("GET", "/tenants", None).await;
     d.ok("GET", &format!("/tenants/{id}"), None).await;
 
@@ -883,7 +891,11 @@ async fn every_route_answers_as_described() {
     drive(&mut d, &Ids::of(&tenant), &receiver).await;
     d.under(None);
 
-    for t in [&id, other["id"].as_str().unwrap_or("")] {
+    for t in [
+        &id,
+        other["id"].as_str().unwrap_or(""),
+        chosen["id"].as_str().unwrap_or(""),
+    ] {
         d.ok("DELETE", &format!("/tenants/{t}"), None).await;
     }
     d.refused("GET", &format!("/tenants/{id}"), None, 404).await;
