@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests need
-# (the sipp SIP peer, podman and runc from Debian, the Python and Node client SDKs and the
-# OpenAPI validator into ignored local folders), builds the binary and the container
-# image, then runs the whole suite.
+# (the sipp SIP peer, podman, runc and slirp4netns from Debian, the Python and Node
+# client SDKs and the OpenAPI validator into ignored local folders), builds the binary
+# and the container image, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,12 +18,12 @@ if ! command -v sipp >/dev/null 2>&1; then
 fi
 sipp -v 2>/dev/null | grep -m1 -i "sipp" || true
 
-step "podman and runc for the container image test (container/)"
-if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+step "podman, runc and slirp4netns for the container image test (container/)"
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || ! command -v slirp4netns >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq podman runc >/dev/null
+        apt-get update -qq && apt-get install -y -qq podman runc slirp4netns >/dev/null
     else
-        sudo apt-get update -qq && sudo apt-get install -y -qq podman runc >/dev/null
+        sudo apt-get update -qq && sudo apt-get install -y -qq podman runc slirp4netns >/dev/null
     fi
 fi
 podman --version

@@ -5,7 +5,7 @@
 //! `./test.sh` builds the image before the tests (the static release build takes minutes
 //! the first time); here `container/build.sh` runs again, which is then a no-op of a few
 //! seconds, so the test always checks the image of the code under test. Without podman
-//! (and runc) the test fails under CI and is skipped otherwise (`test_skip`).
+//! (runc and slirp4netns) the test fails under CI and is skipped otherwise (`test_skip`).
 
 use super::harness::*;
 use serde_json::{json, Value};
@@ -20,6 +20,12 @@ const ADMIN: &str = "container-admin-token-5e1f";
 /// Flags every `podman run` here needs on hosts like the project's machines: runc as
 /// the runtime, and rlimits below the host's hard limits (podman's defaults copy limits
 /// that an unprivileged runtime may not be allowed to set).
+///
+/// And user-mode networking (slirp4netns), which still publishes the port but adds no
+/// interface to the host: podman's bridge (an address that appears with the first
+/// container and goes with the last) is a network change to the headless Chromium of the
+/// inspector test running beside this one, which then drops its event stream and its
+/// requests (ERR_NETWORK_CHANGED).
 const RUN_FLAGS: &[&str] = &[
     "--runtime",
     "runc",
@@ -27,6 +33,8 @@ const RUN_FLAGS: &[&str] = &[
     "nofile=4096:4096",
     "--ulimit",
     "nproc=4096:4096",
+    "--network",
+    "slirp4netns",
 ];
 
 fn found(tool: &str) -> bool {
@@ -207,9 +215,9 @@ fn build_image() -> String {
 // The whole test is timed in real time, for the report line.
 #[allow(clippy::disallowed_methods)]
 async fn the_image_serves_on_a_published_port_keeps_state_and_stops_on_sigterm() {
-    if !found("podman") || !found("runc") {
+    if !found("podman") || !found("runc") || !found("slirp4netns") {
         return test_skip::because(
-            "`podman` and `runc` are not on PATH (Debian packages podman and runc)",
+            "`podman`, `runc` or `slirp4netns` is not on PATH (Debian packages podman, runc and slirp4netns)",
         );
     }
     let started = Instant::now();
