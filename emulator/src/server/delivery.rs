@@ -15,7 +15,9 @@ use crate::wire::url::percent_encode;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
@@ -36,20 +38,35 @@ pub fn client() -> HttpClient {
         .build(connector)
 }
 
+/// Sends every tenant's due webhooks. It looks only at the tenants something happened to
+/// since its last round ([`Shared::touched`]) and at those whose real clock has a retry
+/// or a timer due (its timetable), so idle tenants cost nothing however many there are.
 pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    // Where the next round starts, so the first tenants cannot take every free slot.
-    let mut first = 0usize;
+    // When real-clock tenants next need a look, earliest first; the counter keeps
+    // entries of the same millisecond apart. Entries of deleted tenants just lapse.
+    let mut timetable: BTreeMap<(u64, u64), Weak<Tenant>> = BTreeMap::new();
+    let mut entries = 0u64;
     loop {
-        let tenants = shared.every_tenant();
+        let real_now = super::real_now_ms();
+        let mut visit = shared.take_touched();
+        while let Some(entry) = timetable.first_entry() {
+            if entry.key().0 > real_now {
+                break;
+            }
+            let (due_at, _) = *entry.key();
+            // Only the tenant's latest due time counts; older entries are stale.
+            if let Some(t) = entry.remove().upgrade() {
+                if t.next_due_ms.load(Ordering::Acquire) == due_at {
+                    visit.push(t);
+                }
+            }
+        }
         let mut jobs = Vec::new();
-        // The earliest time a real-clock tenant needs the worker (a retry, a timer);
-        // virtual clocks move only when told, and the mover wakes the worker.
-        let mut next: Option<u64> = None;
         let mut free = slots.available_permits();
-        for i in 0..tenants.len() {
-            let tenant = &tenants[(first + i) % tenants.len()];
-            if tenant.is_deleted() {
+        let mut seen = std::collections::HashSet::new();
+        for tenant in visit {
+            if tenant.is_deleted() || !seen.insert(Arc::as_ptr(&tenant) as usize) {
                 continue;
             }
             // Locking a real-clock engine also fires its due timers.
@@ -64,17 +81,24 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 free -= due.len();
                 jobs.extend(due.into_iter().map(|j| (tenant.clone(), j)));
             }
-            if engine.clock == crate::engine::ClockMode::Real {
-                if let Some(t) = engine.next_deadline() {
-                    next = Some(next.map_or(t, |n| n.min(t)));
-                }
+            let due_at = match engine.clock {
+                crate::engine::ClockMode::Real => engine.next_deadline().unwrap_or(u64::MAX),
+                crate::engine::ClockMode::Virtual => u64::MAX,
+            };
+            drop(engine);
+            if free == 0 {
+                // More may be due than there were free slots: look again next round.
+                shared.touched(&tenant);
+            }
+            if tenant.next_due_ms.swap(due_at, Ordering::AcqRel) != due_at && due_at != u64::MAX {
+                entries += 1;
+                timetable.insert((due_at, entries), Arc::downgrade(&tenant));
             }
         }
-        first = first.wrapping_add(1);
         if jobs.is_empty() {
             // Sleep until the next retry or timer of a real clock, or until woken.
-            let sleep = match next {
-                Some(t) => {
+            let sleep = match timetable.first_key_value() {
+                Some(((t, _), _)) => {
                     Duration::from_millis(t.saturating_sub(super::real_now_ms()).clamp(1, 60_000))
                 }
                 None => Duration::from_secs(60),
@@ -102,7 +126,7 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     record_attempt(&shared, &tenant, &job, url, outcome, delivered);
                 }
                 drop(permit);
-                shared.wake.notify_one();
+                shared.touched(&tenant);
             });
         }
     }
@@ -229,7 +253,7 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
 /// Waits (bounded) until nothing of the tenant's is in flight and nothing sendable is
 /// due, so a virtual clock step sees the outcome of the deliveries due before it.
 #[allow(clippy::disallowed_methods, reason = "real sockets, real time")]
-pub async fn settle(shared: &Arc<Shared>, tenant: &Tenant) {
+pub async fn settle(shared: &Arc<Shared>, tenant: &Arc<Tenant>) {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(shared.opts.webhook_timeout_ms + 5_000);
     loop {
@@ -244,7 +268,7 @@ pub async fn settle(shared: &Arc<Shared>, tenant: &Tenant) {
         if !busy || tokio::time::Instant::now() > deadline {
             return;
         }
-        shared.wake.notify_one();
+        shared.touched(tenant);
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }

@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     /// Tenants created by `POST /__emulator/tenants`, each with an engine of its own.
     /// Never locked while an engine is.
     pub tenants: Mutex<Registry>,
+    /// Tenants something happened to since the delivery worker last looked
+    /// ([`Shared::touched`]).
+    pub touched: Mutex<Vec<Arc<Tenant>>>,
     /// Wakes the delivery worker: new webhooks, finished attempts, moved clock.
     pub wake: Notify,
     pub ctx: Context,
@@ -189,6 +192,7 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
     let shared = Arc::new(Shared {
         default: Arc::new(Tenant::new(String::new(), engine)),
         tenants: Mutex::new(Registry::default()),
+        touched: Mutex::new(Vec::new()),
         wake: Notify::new(),
         ctx,
         http: delivery::client(),
@@ -229,7 +233,8 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
             }
         });
     }
-    shared.wake.notify_one();
+    // Recovered deliveries (with --state) and timers are the worker's first look.
+    shared.touched(&shared.default);
     Ok(Running {
         addr,
         shutdown: tx,
@@ -436,7 +441,7 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
             resp
         }
     };
-    shared.wake.notify_one();
+    shared.touched(&tenant);
     to_hyper(response)
 }
 
@@ -535,7 +540,7 @@ async fn advance_clock(shared: &Arc<Shared>, tenant: &Arc<Tenant>, req: &Request
             let _ = d.await;
         }
         run_effects(shared, tenant, effects);
-        shared.wake.notify_one();
+        shared.touched(tenant);
         if !more {
             break;
         }
@@ -714,7 +719,7 @@ async fn sip_events(
             }
         }
         run_effects(&shared, &tenant, effects);
-        shared.wake.notify_one();
+        shared.touched(&tenant);
     }
 }
 

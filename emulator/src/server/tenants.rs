@@ -22,7 +22,7 @@ use crate::engine::{ClockMode, Engine};
 use crate::wire::json::{self, Obj};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The path under which tenants live.
@@ -38,6 +38,12 @@ pub(crate) struct Tenant {
     /// Set when the tenant is deleted, so whoever still holds it (a delivery in flight,
     /// an inspector's event stream, a SIP call) lets it go.
     deleted: AtomicBool,
+    /// In the delivery worker's queue of touched tenants ([`Shared::touched`]), so it is
+    /// queued once however often it is touched before the worker looks.
+    queued: AtomicBool,
+    /// When the tenant's real clock next needs the worker (a retry, a timer), as the
+    /// worker last saw it; `u64::MAX` for none, and always for a virtual clock.
+    pub next_due_ms: AtomicU64,
 }
 
 impl Tenant {
@@ -46,6 +52,8 @@ impl Tenant {
             id,
             engine: Mutex::new(engine),
             deleted: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
+            next_due_ms: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -101,13 +109,26 @@ impl Shared {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The default tenant and every live one, default first.
-    pub fn every_tenant(&self) -> Vec<Arc<Tenant>> {
-        let reg = self.registry();
-        let mut all = Vec::with_capacity(reg.len() + 1);
-        all.push(self.default.clone());
-        all.extend(reg.all().cloned());
-        all
+    /// Something happened to this tenant (a request, an attempt's outcome, a clock
+    /// step): the delivery worker is to look at it. Idle tenants it never looks at.
+    pub fn touched(&self, tenant: &Arc<Tenant>) {
+        if !tenant.queued.swap(true, Ordering::AcqRel) {
+            self.touched_tenants().push(tenant.clone());
+        }
+        self.wake.notify_one();
+    }
+
+    /// The tenants touched since the last call, for the delivery worker.
+    pub fn take_touched(&self) -> Vec<Arc<Tenant>> {
+        let list = std::mem::take(&mut *self.touched_tenants());
+        for t in &list {
+            t.queued.store(false, Ordering::Release);
+        }
+        list
+    }
+
+    fn touched_tenants(&self) -> MutexGuard<'_, Vec<Arc<Tenant>>> {
+        self.touched.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -385,7 +406,7 @@ async fn create(shared: &Arc<Shared>, req: &Request) -> Response {
         tenant
     };
     tracing::info!(tenant = %tenant.id, "tenant created");
-    shared.wake.notify_one();
+    shared.touched(&tenant);
     Response::ok(&json!(info(shared, &tenant)))
 }
 
