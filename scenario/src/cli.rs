@@ -277,22 +277,44 @@ pub async fn sharing_of(url: &str, args: &RunArgs) -> (Sharing, &'static str) {
 struct Lease {
     url: String,
     tenant: TenantInfo,
+    /// The default tenant's ids and the tenant's in their place ([`Options::portable_ids`]).
+    portable_ids: Vec<(String, String)>,
 }
 
 impl Lease {
-    async fn create(http: &Http, url: &str, opts: &Options, seed: u64) -> Result<Lease, String> {
+    /// The default tenant's configuration: read once per run, shared by every lease.
+    async fn default_config(
+        http: &Http,
+        url: &str,
+        opts: &Options,
+        once: &tokio::sync::OnceCell<Result<Config, String>>,
+    ) -> Result<Config, String> {
+        once.get_or_init(|| async {
+            let config = http
+                .send("GET", &format!("{url}/__emulator/config"), opts.admin_token.as_deref(), None)
+                .await?;
+            serde_json::from_value(config.body.clone()).map_err(|e| {
+                format!(
+                    "GET /__emulator/config answered HTTP {} with something this runner cannot read ({e}): {}",
+                    config.status,
+                    crate::runner::summarize(&config.body)
+                )
+            })
+        })
+        .await
+        .clone()
+    }
+
+    async fn create(
+        http: &Http,
+        url: &str,
+        opts: &Options,
+        seed: u64,
+        default: &tokio::sync::OnceCell<Result<Config, String>>,
+    ) -> Result<Lease, String> {
         let url = url.trim_end_matches('/').to_owned();
         let token = opts.admin_token.as_deref();
-        let config = http
-            .send("GET", &format!("{url}/__emulator/config"), token, None)
-            .await?;
-        let default: Config = serde_json::from_value(config.body.clone()).map_err(|e| {
-            format!(
-                "GET /__emulator/config answered HTTP {} with something this runner cannot read ({e}): {}",
-                config.status,
-                crate::runner::summarize(&config.body)
-            )
-        })?;
+        let default = Lease::default_config(http, &url, opts, default).await?;
         let numbers: Vec<serde_json::Value> = default
             .phone_numbers
             .iter()
@@ -328,13 +350,39 @@ impl Lease {
                 crate::runner::summarize(&r.body)
             ));
         }
-        let tenant = serde_json::from_value(r.body.clone()).map_err(|e| {
+        let tenant: TenantInfo = serde_json::from_value(r.body.clone()).map_err(|e| {
             format!(
                 "POST /__emulator/tenants answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
                 crate::runner::summarize(&r.body)
             )
         })?;
-        Ok(Lease { url, tenant })
+        let pair = |a: Option<String>, b: String| a.map(|a| (a, b));
+        let mut portable_ids: Vec<(String, String)> = [
+            pair(
+                default.app_id.map(|i| i.to_string()),
+                tenant.app_id.to_string(),
+            ),
+            pair(
+                default.waba_id.map(|i| i.to_string()),
+                tenant.waba_id.to_string(),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        portable_ids.extend(
+            default
+                .phone_numbers
+                .iter()
+                .zip(&tenant.phone_numbers)
+                .map(|(d, t)| (d.id.to_string(), t.id.to_string())),
+        );
+        portable_ids.retain(|(d, t)| d != t);
+        Ok(Lease {
+            url,
+            tenant,
+            portable_ids,
+        })
     }
 
     /// Best effort: a tenant left behind is freed with the emulator.
@@ -489,10 +537,13 @@ pub async fn execute(
 ) -> Vec<Outcome> {
     let http = Http::new();
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
+    // The shared emulator's default tenant, which every scenario's tenant mirrors.
+    let default_config = Arc::new(tokio::sync::OnceCell::new());
     let opts = Arc::new(opts.clone());
     let mut tasks = Vec::new();
     for l in loaded {
         let (sem, http, opts, factory) = (sem.clone(), http.clone(), opts.clone(), factory.clone());
+        let default_config = default_config.clone();
         let (target, seed, timeout, quiet) =
             (args.target.clone(), args.seed, args.timeout, args.quiet);
         tasks.push(tokio::spawn(async move {
@@ -501,7 +552,13 @@ pub async fn execute(
                 .await
                 .expect("the semaphore is never closed");
             let started = Instant::now();
-            let verdict = run_one(&l, &http, &opts, target, seed, timeout, factory).await;
+            let door = Door {
+                target,
+                seed,
+                factory,
+                default_config,
+            };
+            let verdict = run_one(&l, &http, &opts, door, timeout).await;
             let outcome = Outcome {
                 name: l.name.clone(),
                 verdict,
@@ -526,21 +583,33 @@ pub async fn execute(
     outcomes
 }
 
+/// Where one scenario runs: a fresh emulator from `factory`, or the shared `target`.
+struct Door {
+    target: Option<String>,
+    seed: u64,
+    factory: Arc<dyn TargetFactory>,
+    default_config: Arc<tokio::sync::OnceCell<Result<Config, String>>>,
+}
+
 async fn run_one(
     l: &Loaded,
     http: &Http,
     opts: &Options,
-    target: Option<String>,
-    seed: u64,
+    door: Door,
     timeout: Duration,
-    factory: Arc<dyn TargetFactory>,
 ) -> Verdict {
+    let Door {
+        target,
+        seed,
+        factory,
+        default_config,
+    } = door;
     if needs_app(&l.scenario) && opts.app.is_none() {
         return Verdict::Skipped("has `expect the app …` steps; run with --app URL".into());
     }
     let (running, lease): (Box<dyn RunningTarget>, _) = match target {
         Some(url) if opts.reset => (Box::new(RemoteTarget(url)), None),
-        Some(url) => match Lease::create(http, &url, opts, seed).await {
+        Some(url) => match Lease::create(http, &url, opts, seed, &default_config).await {
             Ok(lease) => (Box::new(RemoteTarget(url)), Some(lease)),
             Err(e) => {
                 return Verdict::Failed(format!(
@@ -558,6 +627,7 @@ async fn run_one(
         Some(lease) => {
             on_tenant = Options {
                 admin_path: Some(lease.tenant.admin_path.clone()),
+                portable_ids: lease.portable_ids.clone(),
                 ..opts.clone()
             };
             &on_tenant

@@ -37,10 +37,6 @@ pub(super) struct Ctx<'a> {
     pub(super) waba_id: WabaId,
     pub(super) display_number: String,
     pub(super) token: String,
-    /// On a tenant: the default tenant's ids (app, WABA, numbers, by position) and the
-    /// tenant's in their place, so a story that writes the default tenant's ids runs
-    /// unchanged on a tenant. Empty on the default tenant.
-    pub(super) portable_ids: Vec<(String, String)>,
     pub(super) virtual_clock: Option<bool>,
     pub(super) users: HashMap<String, String>,
     pub(super) vars: HashMap<String, String>,
@@ -84,7 +80,6 @@ impl<'a> Ctx<'a> {
             waba_id: WabaId::from(""),
             display_number: String::new(),
             token: String::new(),
-            portable_ids: Vec::new(),
             virtual_clock: None,
             users: HashMap::new(),
             vars: HashMap::new(),
@@ -165,58 +160,14 @@ impl<'a> Ctx<'a> {
         let first = cfg.phone_numbers.first().cloned().ok_or(
             "GET /__emulator/config lists no `phone_numbers`: the emulator has no business number",
         )?;
-        if self.admin_path != "/__emulator" {
-            self.portable_ids = self.ids_in_place_of_the_default_tenants(&cfg).await?;
-        }
         self.numbers = cfg.phone_numbers;
         self.act_as(first);
         Ok(())
     }
 
-    /// The default tenant's ids, each with the run's tenant's id in the same place.
-    async fn ids_in_place_of_the_default_tenants(
-        &self,
-        own: &Config,
-    ) -> Result<Vec<(String, String)>, String> {
-        let url = format!("{}/__emulator/config", self.base);
-        let r = self
-            .http
-            .send("GET", &url, self.opts.admin_token.as_deref(), None)
-            .await?;
-        let default: Config = serde_json::from_value(r.body.clone()).map_err(|e| {
-            format!(
-                "GET /__emulator/config answered something this runner cannot read ({e}): {}",
-                summarize(&r.body)
-            )
-        })?;
-        let pair = |a: Option<String>, b: Option<String>| a.zip(b);
-        let mut ids: Vec<(String, String)> = [
-            pair(
-                default.app_id.map(|i| i.to_string()),
-                own.app_id.as_ref().map(|i| i.to_string()),
-            ),
-            pair(
-                default.waba_id.map(|i| i.to_string()),
-                own.waba_id.as_ref().map(|i| i.to_string()),
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        ids.extend(
-            default
-                .phone_numbers
-                .iter()
-                .zip(&own.phone_numbers)
-                .map(|(d, o)| (d.id.to_string(), o.id.to_string())),
-        );
-        ids.retain(|(d, o)| d != o);
-        Ok(ids)
-    }
-
     /// JSON from the story with the default tenant's ids replaced by the tenant's.
     pub(super) fn portable(&self, v: Value) -> Value {
-        if self.portable_ids.is_empty() {
+        if self.opts.portable_ids.is_empty() {
             return v;
         }
         match v {
@@ -233,7 +184,7 @@ impl<'a> Ctx<'a> {
 
     /// An expectation with the default tenant's ids replaced by the tenant's.
     pub(super) fn portable_expected(&self, e: Expected) -> Expected {
-        if self.portable_ids.is_empty() {
+        if self.opts.portable_ids.is_empty() {
             return e;
         }
         match e {
@@ -255,7 +206,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn portable_id(&self, s: String) -> String {
-        match self.portable_ids.iter().find(|(d, _)| *d == s) {
+        match self.opts.portable_ids.iter().find(|(d, _)| *d == s) {
             Some((_, own)) => own.clone(),
             None => s,
         }

@@ -61,6 +61,10 @@ pub struct Options {
     /// tenant's `admin_path` (`/__emulator/tenants/{id}`), as `run --target` gives each
     /// scenario. Its Graph token comes from that tenant's `config`.
     pub admin_path: Option<String>,
+    /// On a tenant: the default tenant's ids (app, WABA, numbers by position), each with
+    /// the tenant's id in its place, so a story that writes the default tenant's ids runs
+    /// unchanged on a tenant that mirrors its numbers (as `run --target` makes them).
+    pub portable_ids: Vec<(String, String)>,
     /// Real time a positive expectation keeps polling before it fails, for emulators
     /// that log deliveries asynchronously.
     pub grace: Duration,
@@ -75,6 +79,7 @@ impl Default for Options {
             admin_token: None,
             reset: false,
             admin_path: None,
+            portable_ids: Vec::new(),
             grace: Duration::from_millis(1500),
             app_default_within: Duration::from_secs(5),
         }
