@@ -717,3 +717,78 @@ async fn a_tenant_may_have_the_default_tenants_display_numbers_and_keeps_its_own
         assert!(v.to_string().contains(why), "{body}: {v}");
     }
 }
+
+/// With `--state`, the default tenant is journaled and comes back after a restart;
+/// tenants are not (none after the restart), and nothing a tenant did is replayed into
+/// the default tenant.
+#[tokio::test]
+async fn only_the_default_tenant_persists_and_tenant_requests_never_reach_its_journal() {
+    let dir = std::env::temp_dir().join(format!("wa-emu-tenants-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut opts = ServeOptions::for_tests(ClockMode::Virtual, 13);
+    opts.state = Some(dir.join("state.json"));
+    let running = wa_emulator::server::spawn(opts.clone()).await.unwrap();
+    let url = running.url();
+    let t = TenantClient::create(&url, json!({})).await;
+    // Same user, one message in the default tenant and two in the tenant.
+    let http = Client::new();
+    let r = http
+        .json(
+            "POST",
+            &format!("{url}/v21.0/{PHONE}/messages"),
+            Some(TOKEN),
+            Some(&voice_call(&plus(USER), json!({"display_text": "Call us"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{}", r.json());
+    t.button_call(USER, "a").await;
+    t.button_call("447700900111", "b").await;
+    t.ok("POST", "/clock/advance", Some(json!({"seconds": 30})))
+        .await;
+    let default_clock = http
+        .json("GET", &format!("{url}/__emulator/clock"), None, None)
+        .await
+        .unwrap()
+        .json();
+    // A crash, not a graceful stop: the restart replays the journal (a graceful stop
+    // would compact it into the snapshot first).
+    drop(running);
+
+    let running = wa_emulator::server::spawn(opts).await.unwrap();
+    let url = running.url();
+    let get = |path: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.json("GET", &format!("{url}/__emulator{path}"), None, None)
+                .await
+                .unwrap()
+                .json()
+        }
+    };
+    assert_eq!(
+        get("/messages").await["messages"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(get("/calls").await["calls"], json!([]));
+    assert_eq!(get("/tenants").await["live"], 0);
+    // The tenant's clock step was not the default tenant's.
+    assert_eq!(get("/clock").await, default_clock);
+    let r = http
+        .json(
+            "GET",
+            &format!("{url}/v21.0/{}/settings", t.phone()),
+            Some(&t.info.access_token),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status.as_u16(),
+        401,
+        "a tenant's token does not survive a restart"
+    );
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
