@@ -789,6 +789,10 @@ pub async fn run(opts: ServeOptions) -> i32 {
                     "real"
                 }
             );
+            println!(
+                "  tenants           POST /__emulator/tenants: one per parallel test (at most {})",
+                running.shared.opts.max_tenants
+            );
             println!("  try: curl -s {}/__emulator/config", running.url());
         }
     }
