@@ -66,7 +66,7 @@ cargo test --workspace 2>&1 | tee target/cargo-test.log
 step "scenario corpus through the binary: wa-emulator run (in-process emulators, JUnit XML in target/scenarios.xml)"
 target/debug/wa-emulator run scenario/scenarios --junit target/scenarios.xml | tee target/scenarios.log
 
-step "app-under-test mode: the example integration answers calls by itself"
+step "one running emulator: the corpus on a tenant per scenario (run --target), then app-under-test mode"
 emu_log=$(mktemp)
 target/debug/wa-emulator serve --addr 127.0.0.1:0 --clock virtual --seed 3 >"$emu_log" 2>&1 &
 emu_pid=$!
@@ -74,6 +74,9 @@ app_pid=""
 trap 'kill $emu_pid $app_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$emu_log" && break; sleep 0.05; done
 emu_url=$(sed -n 's/^wa-emulator listening on //p' "$emu_log")
+# Every story on a tenant of its own, in parallel, on this one emulator.
+target/debug/wa-emulator run --target "$emu_url" scenario/scenarios | tee -a target/scenarios.log
+# The example integration answers calls by itself; it knows the default tenant.
 app_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target/debug/examples/answering_app "127.0.0.1:$app_port" "$emu_url" &
 app_pid=$!
