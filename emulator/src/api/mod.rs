@@ -145,6 +145,7 @@ pub fn admin_token_error() -> ApiError {
 
 pub use admin::ROUTES as ADMIN_ROUTES;
 pub use admin::{advance_target as advance_target_of, clock_json as clock_json_of};
+#[cfg(feature = "server")]
 pub(crate) use graph::token as access_token;
 
 pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
