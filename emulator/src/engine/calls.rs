@@ -21,6 +21,32 @@ use serde_json::{json, Map, Value};
 const MAX_CONCURRENT_CALLS: usize = 1000;
 
 impl Engine {
+    /// The connect webhook of a ringing call, and the timer that ends it unanswered.
+    fn connect_and_ring(
+        &mut self,
+        phone: &PhoneNumber,
+        user: &User,
+        call: &Call,
+        legacy_sdp: bool,
+    ) {
+        let now = self.now();
+        let value = payload::call_connect(call, phone, self.seen(&phone.id, user), now, legacy_sdp);
+        let id = call.id.clone();
+        self.emit_for_phone(
+            phone,
+            "calls",
+            "connect",
+            format!("call:{id}"),
+            Some(&id),
+            None,
+            value,
+        );
+        self.schedule(
+            now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
+            Timer::RingTimeout(id),
+        );
+    }
+
     // ---- the user's side ------------------------------------------------------------
 
     /// The user taps the `voice_call` button of a message.
@@ -209,20 +235,7 @@ impl Engine {
             let invite = self.sip_invite(phone, user, &call)?;
             self.effects.push(Effect::SipInvite(Box::new(invite)));
         } else {
-            let value = payload::call_connect(&call, phone, self.seen(&phone.id, user), now, false);
-            self.emit_for_phone(
-                phone,
-                "calls",
-                "connect",
-                format!("call:{id}"),
-                Some(&id),
-                None,
-                value,
-            );
-            self.schedule(
-                now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
-                Timer::RingTimeout(id.clone()),
-            );
+            self.connect_and_ring(phone, user, &call, false);
         }
         self.remember_call(call);
         if phone.calling.callback_permission_enabled {
@@ -449,26 +462,7 @@ impl Engine {
         );
         // Meta sends the connect when the media path is ready, before the user picks up
         // (reference §4.2); the ACCEPTED status marks the pick-up.
-        let connect = payload::call_connect(
-            &call,
-            phone,
-            self.seen(&phone.id, &user),
-            now,
-            self.behaviour.legacy_connection_sdp,
-        );
-        self.emit_for_phone(
-            phone,
-            "calls",
-            "connect",
-            format!("call:{id}"),
-            Some(&id),
-            None,
-            connect,
-        );
-        self.schedule(
-            now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
-            Timer::RingTimeout(id.clone()),
-        );
+        self.connect_and_ring(phone, &user, &call, self.behaviour.legacy_connection_sdp);
         self.remember_call(call);
         Ok(
             json!({ "messaging_product": "whatsapp", "calls": [{ "id": id.as_str() }], "success": true }),
