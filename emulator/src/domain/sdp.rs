@@ -1,7 +1,9 @@
 //! SDP as the Calling API sees it: what makes an offer or answer usable on `/calls`, when
-//! two answers are the same, and the ICE-lite SDP Meta's side of a call sends.
+//! two answers are the same, and the SDP Meta's side of a call sends: ICE-lite with a
+//! DTLS fingerprint, or (SIP with SDES keying) plain RTP/SAVP with an `a=crypto` key.
 
 use super::ids::IdGen;
+use base64::Engine;
 
 /// The longest SDP accepted, in bytes.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -90,6 +92,81 @@ pub fn meta_sdp(ids: &mut IdGen, offer: bool) -> String {
     .join("\r\n")
 }
 
+/// How the two sides agree SRTP keys: `srtp_key_exchange_protocol` of the number's
+/// calling settings (cloud-api §7.1, §8.4), DTLS unless set to `SDES`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keying {
+    /// A DTLS handshake on the media path; the SDP carries `a=fingerprint` and `a=setup`.
+    #[default]
+    Dtls,
+    /// The key travels in the SDP itself (`a=crypto`, RFC 4568), over SIP's TLS.
+    Sdes,
+}
+
+impl Keying {
+    /// From the settings value (`DTLS`, `SDES`, or unset), as stored.
+    pub fn of_setting(protocol: Option<&str>) -> Keying {
+        match protocol {
+            Some(p) if p.eq_ignore_ascii_case("SDES") => Keying::Sdes,
+            _ => Keying::Dtls,
+        }
+    }
+}
+
+/// The SDP Meta sends with `keying`: [`meta_sdp`] for DTLS, [`meta_sdes_sdp`] for SDES.
+pub fn meta_sdp_keyed(ids: &mut IdGen, offer: bool, keying: Keying) -> String {
+    match keying {
+        Keying::Dtls => meta_sdp(ids, offer),
+        Keying::Sdes => meta_sdes_sdp(ids),
+    }
+}
+
+/// The crypto suite of Meta's SDES offers.
+pub const SDES_SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
+
+/// An SDES SDP shaped like Meta's (cloud-api §8.4): `RTP/SAVP` with opus and
+/// telephone-event, one `a=crypto` line whose 30-byte master key and salt are drawn from
+/// `ids` (after the session id), and no ICE or DTLS lines. The same for an offer and an
+/// answer: SDES has no `a=setup` roles.
+pub fn meta_sdes_sdp(ids: &mut IdGen) -> String {
+    let session = ids.u64() % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000;
+    // AES_CM_128_HMAC_SHA1_80: a 16-byte master key then a 14-byte salt (RFC 4568 §6.2.1).
+    let key_salt: Vec<u8> = (0..4)
+        .flat_map(|_| ids.u64().to_be_bytes())
+        .take(30)
+        .collect();
+    let inline = base64::engine::general_purpose::STANDARD.encode(key_salt);
+    let ssrc = ids.u64() as u32;
+    let msid = ids.lower_hex(32);
+    let msid = format!(
+        "{}-{}-{}-{}-{}",
+        &msid[..8],
+        &msid[8..12],
+        &msid[12..16],
+        &msid[16..20],
+        &msid[20..]
+    );
+    [
+        "v=0".to_owned(),
+        format!("o=- {session} 2 IN IP4 127.0.0.1"),
+        "s=-".into(),
+        "t=0 0".into(),
+        "m=audio 3480 RTP/SAVP 111 126".into(),
+        "c=IN IP4 127.0.0.1".into(),
+        "a=rtpmap:111 opus/48000/2".into(),
+        "a=fmtp:111 maxaveragebitrate=20000;maxplaybackrate=16000;minptime=20;sprop-maxcapturerate=16000;useinbandfec=1".into(),
+        "a=rtpmap:126 telephone-event/8000".into(),
+        "a=ptime:20".into(),
+        "a=maxptime:20".into(),
+        format!("a=crypto:1 {SDES_SUITE} inline:{inline}"),
+        format!("a=ssrc:{ssrc} cname:WhatsAppAudioStream1"),
+        format!("a=msid:{msid} WhatsAppTrack1"),
+        "a=sendrecv".into(),
+        String::new(),
+    ]
+    .join("\r\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +209,79 @@ mod tests {
             };
             assert!(sdp.contains(setup));
         }
+    }
+
+    #[test]
+    fn keying_is_dtls_unless_the_settings_say_sdes() {
+        assert_eq!(Keying::of_setting(None), Keying::Dtls);
+        assert_eq!(Keying::of_setting(Some("DTLS")), Keying::Dtls);
+        assert_eq!(Keying::of_setting(Some("SDES")), Keying::Sdes);
+    }
+
+    #[test]
+    fn an_sdes_offer_carries_a_crypto_key_and_no_dtls_lines() {
+        let sdp = meta_sdp_keyed(&mut IdGen::new(7), true, Keying::Sdes);
+        assert_eq!(check(&sdp, false), Ok(()));
+        assert_eq!(check(&sdp, true), Err(SdpProblem::NoFingerprint), "{sdp}");
+        let lines: Vec<&str> = sdp.split("\r\n").collect();
+        assert!(lines.contains(&"m=audio 3480 RTP/SAVP 111 126"), "{sdp}");
+        let crypto: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("a=crypto:"))
+            .collect();
+        assert_eq!(crypto.len(), 1, "{sdp}");
+        let inline = crypto[0]
+            .strip_prefix("1 AES_CM_128_HMAC_SHA1_80 inline:")
+            .unwrap_or_else(|| panic!("{sdp}"));
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(inline)
+            .unwrap();
+        assert_eq!(key.len(), 30, "16-byte key and 14-byte salt");
+        for absent in ["a=fingerprint:", "a=setup:", "a=ice-", "a=candidate:"] {
+            assert!(!sdp.contains(absent), "{absent} in {sdp}");
+        }
+        // The opus shape of Meta's SDES SDP (cloud-api §8.4).
+        for wanted in [
+            "a=rtpmap:111 opus/48000/2",
+            "a=fmtp:111 maxaveragebitrate=20000;maxplaybackrate=16000;minptime=20;sprop-maxcapturerate=16000;useinbandfec=1",
+            "a=ptime:20",
+            "a=maxptime:20",
+        ] {
+            assert!(lines.contains(&wanted), "{wanted} in {sdp}");
+        }
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("a=ssrc:") && l.ends_with(" cname:WhatsAppAudioStream1")));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("a=msid:") && l.ends_with(" WhatsAppTrack1")));
+    }
+
+    #[test]
+    fn sdes_keys_follow_the_seed() {
+        let a = meta_sdes_sdp(&mut IdGen::new(7));
+        assert_eq!(a, meta_sdes_sdp(&mut IdGen::new(7)));
+        let b = meta_sdes_sdp(&mut IdGen::new(8));
+        let key = |s: &str| {
+            s.lines()
+                .find(|l| l.starts_with("a=crypto:"))
+                .map(str::to_owned)
+        };
+        assert_ne!(key(&a), key(&b));
+    }
+
+    #[test]
+    fn dtls_keying_is_the_ice_lite_sdp() {
+        for offer in [true, false] {
+            assert_eq!(
+                meta_sdp_keyed(&mut IdGen::new(3), offer, Keying::Dtls),
+                meta_sdp(&mut IdGen::new(3), offer)
+            );
+        }
+        let offer = meta_sdp_keyed(&mut IdGen::new(3), true, Keying::Dtls);
+        assert!(offer.contains("m=audio 3480 UDP/TLS/RTP/SAVPF 111 126"));
+        assert!(offer.contains("a=fingerprint:sha-256 "));
+        assert!(offer.contains("a=setup:actpass"));
+        assert!(!offer.contains("a=crypto:"));
     }
 }

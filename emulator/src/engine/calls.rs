@@ -211,8 +211,15 @@ impl Engine {
         // The user calling opens the service window whether or not anyone answers.
         self.open_window(&phone.id, &user.wa_id);
         let id = self.ids.call_id(&user.wa_id);
-        let offer = sdp::meta_sdp(&mut self.ids, true);
         let via_sip = phone.calling.sip.enabled;
+        // SDES keying is a SIP matter (cloud-api §8.3, §8.4): over webhooks the offer is
+        // always WebRTC's DTLS.
+        let keying = if via_sip {
+            sdp::Keying::of_setting(phone.calling.srtp_key_exchange_protocol.as_deref())
+        } else {
+            sdp::Keying::Dtls
+        };
+        let offer = sdp::meta_sdp_keyed(&mut self.ids, true, keying);
         let call = Call {
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),
             deeplink_payload: payload

@@ -371,6 +371,9 @@ struct Answered {
     exp_deeplink: &'static str,
     /// The caller's username and parent BSUID, and how the emulator spells their headers.
     identity: Identity,
+    /// The number's `srtp_key_exchange_protocol` is SDES: the offer carries an
+    /// `a=crypto` key instead of a DTLS fingerprint.
+    sdes: bool,
 }
 
 /// Who the caller is beyond their number (cloud-api §8.5, §13).
@@ -453,6 +456,28 @@ async fn answered_then_user_hangs_up(case: Answered) -> Result<(), String> {
         ("exp_username", spelled(true, id.username)),
         ("exp_parent_user_id", spelled(false, id.parent_user_id)),
         ("exp_parent_user_id_dash", spelled(true, id.parent_user_id)),
+        (
+            "exp_proto",
+            if case.sdes {
+                "RTP/SAVP"
+            } else {
+                "UDP/TLS/RTP/SAVPF"
+            }
+            .to_owned(),
+        ),
+        (
+            "exp_crypto",
+            if case.sdes {
+                "AES_CM_128_HMAC_SHA1_80"
+            } else {
+                ""
+            }
+            .to_owned(),
+        ),
+        (
+            "exp_fingerprint",
+            if case.sdes { "" } else { "fingerprint" }.to_owned(),
+        ),
         ("exp_duration", case.duration.to_string()),
     ];
     let mut sipp = Sipp::start(
@@ -463,6 +488,16 @@ async fn answered_then_user_hangs_up(case: Answered) -> Result<(), String> {
     )
     .await;
     enable_sip(&emu, port, case.transport, case.uri_params.clone()).await;
+    if case.sdes {
+        let (s, v) = emu
+            .graph(
+                "POST",
+                &format!("/{PHONE}/settings"),
+                Some(json!({"calling":{"srtp_key_exchange_protocol":"SDES"}})),
+            )
+            .await;
+        assert_eq!(s, 200, "SDES keying: {v}");
+    }
     let call_id = start_call(&emu, case.start).await;
     let answered = match wait_status(&emu, &call_id, "active", &mut sipp).await {
         Ok(c) => c,
@@ -534,6 +569,7 @@ async fn a_button_tap_sends_the_cta_payload_and_the_bye_carries_the_duration_ove
             exp_cta: "P-order-4471",
             exp_deeplink: "",
             identity: PLAIN,
+            sdes: false,
         })
         .await,
     );
@@ -554,6 +590,7 @@ async fn a_button_tap_sends_the_cta_payload_and_the_bye_carries_the_duration_ove
             exp_cta: "P",
             exp_deeplink: "",
             identity: PLAIN,
+            sdes: false,
         })
         .await,
     );
@@ -574,6 +611,7 @@ async fn a_deep_link_sends_the_deeplink_payload() {
             exp_cta: "",
             exp_deeplink: "Q",
             identity: PLAIN,
+            sdes: false,
         })
         .await,
     );
@@ -594,6 +632,31 @@ async fn a_native_call_sends_no_payload_header() {
             exp_cta: "",
             exp_deeplink: "",
             identity: PLAIN,
+            sdes: false,
+        })
+        .await,
+    );
+}
+
+/// cloud-api §8.4: with `srtp_key_exchange_protocol` SDES the INVITE's offer is
+/// `RTP/SAVP` with an `a=crypto` line and no DTLS fingerprint (sipp checks all three; the
+/// other cases check the DTLS offer's protocol and fingerprint).
+#[tokio::test]
+async fn with_sdes_keying_the_offer_carries_a_crypto_line_instead_of_a_fingerprint() {
+    if sipp_missing() {
+        return;
+    }
+    must(
+        answered_then_user_hangs_up(Answered {
+            transport: Transport::Tcp,
+            version: "2.25.30",
+            start: Start::Native,
+            uri_params: None,
+            duration: 4,
+            exp_cta: "",
+            exp_deeplink: "",
+            identity: PLAIN,
+            sdes: true,
         })
         .await,
     );
@@ -614,6 +677,7 @@ async fn a_2_25_26_client_sends_no_payload_header_even_from_a_button_with_one() 
             exp_cta: "",
             exp_deeplink: "",
             identity: PLAIN,
+            sdes: false,
         })
         .await,
     );
@@ -635,6 +699,7 @@ async fn the_scenario_fails_when_an_expected_payload_header_is_missing() {
         exp_cta: "P",
         exp_deeplink: "",
         identity: PLAIN,
+        sdes: false,
     })
     .await
     .expect_err("sipp accepted an INVITE without the expected x-wa-meta-cta-payload");
@@ -664,6 +729,7 @@ async fn a_caller_with_a_username_and_a_parent_bsuid_sends_them_in_the_bsuid_hea
                 dash_spelling: false,
                 expect_none: false,
             },
+            sdes: false,
         })
         .await,
     );
@@ -691,6 +757,7 @@ async fn the_bsuid_header_spelling_is_configurable() {
                 dash_spelling: true,
                 expect_none: false,
             },
+            sdes: false,
         })
         .await,
     );
@@ -717,6 +784,7 @@ async fn the_scenario_fails_when_an_unexpected_username_header_arrives() {
             dash_spelling: false,
             expect_none: true,
         },
+        sdes: false,
     })
     .await
     .expect_err("sipp accepted an INVITE with an x-wa-meta-user-name it did not expect");
