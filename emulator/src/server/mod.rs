@@ -14,6 +14,9 @@
 //! - `wal.rs`: the write-ahead log of `--state`: every input on disk before its answer,
 //!   replayed at start.
 //! - `ui.rs`: the inspector's page and event stream.
+//! - [`tls`]: the one place rustls is configured: what TLS clients trust (`--webhook-ca`,
+//!   `--webhook-insecure`), the certificate a TLS listener presents (loaded or
+//!   generated), TLS failures named for people.
 //! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE an
 //!   engine asks for and feeds its events back to that tenant's engine, logged first.
 
@@ -21,6 +24,7 @@ pub mod client;
 pub mod config;
 mod delivery;
 mod tenants;
+pub mod tls;
 mod ui;
 mod wal;
 
