@@ -12,6 +12,7 @@ mod emulator {
     mod fuzz;
     pub mod harness;
     mod hostile;
+    mod https_webhooks;
     mod json_schema;
     mod messaging;
     mod openapi;

@@ -1,5 +1,6 @@
 //! The `wa-emulator` binary (issue 9): binding beyond loopback needs an admin token,
-//! which then guards every admin route, and secrets never reach the logs.
+//! which then guards every admin route, and secrets never reach the logs; a
+//! `--webhook-ca` that cannot be used stops `serve` (issue 16).
 
 use super::harness::*;
 use serde_json::{json, Value};
@@ -49,6 +50,35 @@ fn binding_beyond_loopback_without_an_admin_token_exits_2_and_says_why() {
             "{how} {addr}: the message names the address and the fix: {stderr}"
         );
         assert!(!stdout.contains("listening"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_webhook_ca_file_that_cannot_be_used_exits_2_and_names_it() {
+    let dir = std::env::temp_dir().join(format!("wa-emu-cli-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.pem");
+    let not_pem = dir.join("not-a-certificate.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    for (file, says) in [
+        (&missing, "cannot read"),
+        (&not_pem, "no PEM certificate in"),
+    ] {
+        let mut cmd = binary();
+        cmd.args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["--webhook-url", "https://127.0.0.1:9/webhook"])
+            .arg("--webhook-ca")
+            .arg(file);
+        let out = run_bounded(cmd, Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--webhook-ca")
+                && stderr.contains(says)
+                && stderr.contains(&file.display().to_string()),
+            "the message names the flag, the file and what is wrong: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
     }
 }
 

@@ -9,6 +9,7 @@ use crate::domain::tenant::{
 use crate::domain::user::{ClientVersion, Platform};
 use crate::domain::version::GraphVersion;
 use crate::engine::ClockMode;
+use crate::server::tls::Trust;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,9 +19,24 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "WA_EMULATOR_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<String>,
-    /// Callback URL for webhooks (the GET verification handshake runs at start-up).
+    /// Callback URL for webhooks, http:// or https:// (the GET verification handshake
+    /// runs at start-up).
     #[arg(long, env = "WA_EMULATOR_WEBHOOK_URL", value_name = "URL")]
     pub webhook_url: Option<String>,
+    /// Also trust these PEM certificates for https receivers, besides the system's roots:
+    /// the CA of a local setup (mkcert's rootCA.pem, your own CA) or a self-signed
+    /// certificate itself. Without it, such a receiver's deliveries fail with "unknown
+    /// CA" in the delivery log and are retried.
+    #[arg(long, env = "WA_EMULATOR_WEBHOOK_CA", value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
+    /// Accept ANY certificate from https receivers (no CA, name or date check), with a
+    /// warning in the log. For a quick try only: --webhook-ca checks what Meta checks.
+    #[arg(
+        long,
+        env = "WA_EMULATOR_WEBHOOK_INSECURE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub webhook_insecure: bool,
     /// App secret that signs webhooks (X-Hub-Signature-256) [default: wa-emulator-secret].
     #[arg(long, env = "WA_EMULATOR_APP_SECRET", value_name = "SECRET")]
     pub app_secret: Option<String>,
@@ -71,6 +87,10 @@ pub struct ServeArgs {
 pub struct FileConfig {
     pub addr: Option<String>,
     pub webhook_url: Option<String>,
+    /// PEM certificates trusted for https receivers besides the system's roots.
+    pub webhook_ca: Option<PathBuf>,
+    /// Accept any certificate from https receivers.
+    pub webhook_insecure: Option<bool>,
     pub app_secret: Option<String>,
     pub verify_token: Option<String>,
     pub access_token: Option<String>,
@@ -160,6 +180,9 @@ pub struct ServeOptions {
     pub admin_token: Option<String>,
     pub body_limit: usize,
     pub webhook_timeout_ms: u64,
+    /// Which certificates of https receivers are accepted (`--webhook-ca`,
+    /// `--webhook-insecure`).
+    pub webhook_trust: Trust,
     /// How long a client may stall its headers, and then its body.
     pub client_timeout_ms: u64,
     /// Tenants created by `POST /__emulator/tenants` that may be live at once.
@@ -185,6 +208,7 @@ impl ServeOptions {
             admin_token: None,
             body_limit: 4 * 1024 * 1024,
             webhook_timeout_ms: 20_000,
+            webhook_trust: Trust::default(),
             client_timeout_ms: 30_000,
             max_tenants: DEFAULT_MAX_TENANTS,
         }
@@ -250,6 +274,13 @@ impl ServeOptions {
             check_url(&u)?;
             app.webhook_url = Some(u);
         }
+        let webhook_trust = Trust {
+            ca_file: args.webhook_ca.clone().or(file.webhook_ca.clone()),
+            insecure: args.webhook_insecure || file.webhook_insecure.unwrap_or(false),
+        };
+        webhook_trust
+            .check()
+            .map_err(|e| format!("--webhook-ca: {e}"))?;
         let admin_token = args.admin_token.clone().or(file.admin_token.clone());
         #[allow(clippy::disallowed_methods, reason = "a fresh seed per run")]
         let seed = args.seed.or(file.seed).unwrap_or_else(rand::random);
@@ -272,6 +303,7 @@ impl ServeOptions {
             admin_token,
             body_limit: file.body_limit.unwrap_or(4 * 1024 * 1024),
             webhook_timeout_ms: file.webhook_timeout_secs.unwrap_or(20) * 1000,
+            webhook_trust,
             client_timeout_ms: file.client_timeout_secs.unwrap_or(30) * 1000,
             max_tenants: args
                 .max_tenants
@@ -281,12 +313,20 @@ impl ServeOptions {
     }
 }
 
+/// A callback URL: absolute `http://` or `https://` (Meta itself delivers only to https;
+/// plain http is for local receivers).
 pub fn check_url(u: &str) -> Result<(), String> {
-    if !u.starts_with("http://") {
-        return Err(format!("webhook URL must start with http:// (TLS receivers are not supported locally), got {u:?}"));
+    if !u.starts_with("http://") && !u.starts_with("https://") {
+        return Err(format!(
+            "webhook URL must start with http:// or https://, got {u:?}"
+        ));
     }
-    u.parse::<hyper::Uri>()
+    let uri = u
+        .parse::<hyper::Uri>()
         .map_err(|e| format!("webhook URL {u:?} is not a valid URL: {e}"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("webhook URL {u:?} has no host"));
+    }
     Ok(())
 }
 
@@ -460,5 +500,60 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.contains("expected real or virtual"), "{e}");
+    }
+
+    #[test]
+    fn webhook_urls_may_be_https_and_the_webhook_ca_must_hold_certificates() {
+        assert_eq!(check_url("https://receiver.test:8443/hook"), Ok(()));
+        assert_eq!(check_url("http://127.0.0.1:8000/webhook"), Ok(()));
+        for bad in [
+            "ftp://receiver.test/hook",
+            "127.0.0.1:8000/webhook",
+            "https:///hook",
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        let dir = std::env::temp_dir().join(format!("wa-emu-webhookca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, crate::server::tls::Ca::generate("t").unwrap().pem()).unwrap();
+        let toml = dir.join("c.toml");
+        std::fs::write(
+            &toml,
+            format!(
+                "webhook_url = \"https://receiver.test/hook\"\nwebhook_ca = {:?}\nwebhook_insecure = true\n",
+                ca.display().to_string()
+            ),
+        )
+        .unwrap();
+        let o = ServeOptions::resolve(&ServeArgs {
+            config: Some(toml),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            o.webhook_trust,
+            Trust {
+                ca_file: Some(ca),
+                insecure: true
+            }
+        );
+        assert_eq!(
+            o.tenants.apps[0].webhook_url.as_deref(),
+            Some("https://receiver.test/hook")
+        );
+        assert_eq!(
+            ServeOptions::resolve(&ServeArgs::default())
+                .unwrap()
+                .webhook_trust,
+            Trust::default()
+        );
+        let e = ServeOptions::resolve(&ServeArgs {
+            webhook_ca: Some(dir.join("missing.pem")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.starts_with("--webhook-ca: cannot read "), "{e}");
     }
 }

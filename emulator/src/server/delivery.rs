@@ -5,15 +5,22 @@
 //! Its hyper client is not the shared [`super::client::Client`] on purpose: the pool is
 //! tuned for throughput (an idle connection per delivery in flight, a connect timeout),
 //! each attempt has the options' timeout, and a receiver's status counts even when its
-//! body is cut short. Errors are worded by the same [`error_chain`].
+//! body is cut short. Errors are worded by the same [`error_chain`], led by the TLS
+//! reason ([`tls::describe`]) when an https receiver's handshake failed.
+//!
+//! https receivers: the connector speaks TLS for `https://` URLs with the trust of
+//! `--webhook-ca` / `--webhook-insecure`, and passes `http://` straight to the same
+//! tuned TCP connector as before.
 
 use super::client::error_chain;
 use super::tenants::Tenant;
+use super::tls::{self, Trust};
 use super::Shared;
 use crate::webhook::outbox::{Job, Outcome};
 use crate::wire::url::percent_encode;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -21,21 +28,40 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Deliveries in flight at once.
 const MAX_IN_FLIGHT: usize = 256;
 /// The receiver's answer is kept in the log up to this many bytes.
 const RESPONSE_KEEP: usize = 2048;
 
-pub fn client() -> HttpClient {
+/// The delivery client: http:// and https:// receivers, the latter checked with `trust`.
+pub fn client(trust: &Trust) -> Result<HttpClient, String> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(hyper_util::rt::TokioExecutor::new())
+    // The TLS layer wraps it and hands it https:// URIs too.
+    connector.enforce_http(false);
+    let tls = trust
+        .client_config("webhook receivers")
+        .map_err(|e| format!("--webhook-ca: {e}"))?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(std::sync::Arc::unwrap_or_clone(tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(MAX_IN_FLIGHT)
-        .build(connector)
+        .build(connector))
+}
+
+/// Why no answer came, TLS's reason first (the inspector shows the start of it).
+fn failure(e: &hyper_util::client::legacy::Error) -> String {
+    match tls::describe(e) {
+        Some(reason) => format!("TLS: {reason} [{}]", error_chain(e)),
+        None => error_chain(e),
+    }
 }
 
 /// Sends every tenant's due webhooks. It looks only at the tenants something happened to
@@ -170,11 +196,7 @@ async fn send(shared: &Shared, job: &Job) -> Outcome {
     };
     let timeout = Duration::from_millis(shared.opts.webhook_timeout_ms);
     let attempt = async {
-        let resp = shared
-            .http
-            .request(req)
-            .await
-            .map_err(|e| error_chain(&e))?;
+        let resp = shared.http.request(req).await.map_err(|e| failure(&e))?;
         let status = resp.status().as_u16();
         // The status decides the outcome; a body cut short is noted, not fatal.
         let text = match resp.into_body().collect().await {
@@ -230,7 +252,7 @@ pub async fn handshake(shared: &Shared, url: &str, verify_token: &str) -> Result
     let resp = tokio::time::timeout(Duration::from_secs(10), shared.http.request(req))
         .await
         .map_err(|_| format!("{url} did not answer within 10 s"))?
-        .map_err(|e| format!("could not reach {url}: {}", error_chain(&e)))?;
+        .map_err(|e| format!("could not reach {url}: {}", failure(&e)))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()

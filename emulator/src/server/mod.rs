@@ -156,6 +156,7 @@ impl Drop for Running {
 
 /// Binds and starts the emulator on the current tokio runtime.
 pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
+    let http = delivery::client(&opts.webhook_trust)?;
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
@@ -199,7 +200,7 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         touched: Mutex::new(Vec::new()),
         wake: Notify::new(),
         ctx,
-        http: delivery::client(),
+        http,
         wal,
         sip,
         opts,
@@ -785,6 +786,15 @@ pub async fn run(opts: ServeOptions) -> i32 {
                     .as_deref()
                     .unwrap_or("(none: PUT /__emulator/webhook, or --webhook-url)")
             );
+            let trust = &running.shared.opts.webhook_trust;
+            if trust.insecure {
+                println!("  webhook tls       https:// receivers: ANY certificate accepted (--webhook-insecure: not checked)");
+            } else {
+                println!(
+                    "  webhook tls       https:// receivers checked against {}",
+                    trust.summary()
+                );
+            }
             println!(
                 "  clock             {}  seed {seed}",
                 if clock == ClockMode::Virtual {

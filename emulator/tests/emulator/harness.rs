@@ -250,8 +250,27 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(secret: &'static str, verify_token: &'static str) -> Self {
+        Self::start_on(secret, verify_token, None).await
+    }
+
+    /// The same receiver behind TLS with this certificate, at `https://127.0.0.1:PORT`.
+    pub async fn start_tls(
+        secret: &'static str,
+        verify_token: &'static str,
+        identity: &wa_emulator::server::tls::ServerIdentity,
+    ) -> Self {
+        let config = wa_emulator::server::tls::server_config(identity).expect("usable identity");
+        Self::start_on(secret, verify_token, Some(config.into())).await
+    }
+
+    async fn start_on(
+        secret: &'static str,
+        verify_token: &'static str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/webhook", listener.local_addr().unwrap());
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
         let (g, s) = (got.clone(), status.clone());
@@ -260,7 +279,7 @@ impl Receiver {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (g, s) = (g.clone(), s.clone());
+                let (g, s, tls) = (g.clone(), s.clone(), tls.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
@@ -319,9 +338,22 @@ impl Receiver {
                             }
                         },
                     );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
+                        }
+                        // A client that refuses the certificate ends here: nothing received.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });
