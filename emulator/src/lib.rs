@@ -10,6 +10,8 @@
 //! - [`engine`]: the stateful core; every operation is `(state, now, input) → output`.
 //! - [`api`]: routing of Graph and `/__emulator` requests onto the engine, and the admin
 //!   views (pure).
+//! - [`media`]: the simulated user's WebRTC media endpoint (SDP, DTMF, sound; str0m and
+//!   libopus with feature `media`).
 //! - [`sip`]: SIP messages, digest auth and the user-agent client for SIP-enabled numbers.
 //! - [`fixture`]: recorded webhook fixtures, loaded for replay and conformance tests.
 //! - `server`: the only I/O — hyper, the clock, webhook delivery, the write-ahead log,
@@ -54,6 +56,7 @@ pub mod api;
 pub mod domain;
 pub mod engine;
 pub mod fixture;
+pub mod media;
 pub mod sip;
 pub mod webhook;
 pub mod wire;
