@@ -1,8 +1,11 @@
-//! The seam between the engine and the SIP user agent: the INVITE of a user-initiated
-//! call to a SIP-enabled number, described once. The engine builds a [`SipInvite`]; the
-//! SIP module (`crate::sip`) places the call from it as is.
+//! The seam between the engine and the SIP side, described once in each direction:
+//! - user-initiated calls: the engine builds a [`SipInvite`]; the SIP user agent
+//!   (`crate::sip`) places the call from it as is;
+//! - business-initiated calls (the emulator plays Meta's gateway `wa.meta.vc`): the
+//!   gateway reads a business's INVITE into an [`IncomingInvite`], the engine judges it
+//!   ([`Admission`]), and later tells the gateway how the user answered ([`GatewayReply`]).
 
-use super::ids::CallId;
+use super::ids::{CallId, PhoneNumberId};
 use serde::{Deserialize, Serialize};
 
 /// How the emulator reaches a business's SIP server: `transport` of
@@ -15,8 +18,8 @@ pub enum SipTransport {
     #[default]
     Udp,
     Tcp,
-    /// Accepted in settings, but the emulator has no TLS: calls to such a server fail
-    /// (503) without an INVITE.
+    /// TLS over TCP, as Meta always connects (cloud-api §8.2): the server's certificate
+    /// is checked against the system's roots and `--sip-ca`, for the configured hostname.
     Tls,
 }
 
@@ -120,6 +123,111 @@ pub struct SipInvite {
     pub digest_username: String,
     /// Digest password: the SIP password of the number's settings.
     pub digest_password: String,
+}
+
+/// A business's INVITE to the emulator's gateway, with digest credentials for the
+/// gateway's own nonce. Whether they verify with the number's SIP password (a setting of
+/// the number) the engine asks through a callback, so this seam carries no digest code.
+/// Logged with `--state`, so serialisable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingInvite {
+    /// The calling business number: digits of the From user part, without `+`.
+    pub business_number: String,
+    /// The called user: digits of the Request-URI user part, without `+`.
+    pub user_number: String,
+    /// The From host: the business's SIP domain, checked against the number's servers.
+    pub from_host: String,
+    pub transport: SipTransport,
+    pub sdp_offer: String,
+}
+
+/// A SIP final response refusing a business-initiated call (cloud-api §8.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SipRefusal {
+    pub status: u16,
+    pub reason: String,
+    /// The text of a `Warning: 399 wa.meta.vc "…"` header, when Meta sends one.
+    pub warning: Option<String>,
+}
+
+impl SipRefusal {
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        SipRefusal {
+            status,
+            reason: reason.into(),
+            warning: None,
+        }
+    }
+
+    /// No business number of the From user's digits (cloud-api §8.6).
+    pub fn unknown_number() -> Self {
+        Self::new(400, "Asset not found, invalid business phone number")
+    }
+
+    /// The digest answer does not verify with the number's SIP password (§8.6 lists
+    /// "invalid digest response" among its 403s, without the exact text).
+    pub fn invalid_digest() -> Self {
+        Self::new(403, "Invalid digest response")
+    }
+
+    /// The From host is none of the number's SIP servers (§8.6, with the same text in a
+    /// `Warning: 399 wa.meta.vc "…"`).
+    pub fn server_mismatch(from_host: &str, phone_number_id: &PhoneNumberId) -> Self {
+        let text = format!("SIP server {from_host} from INVITE does not match any SIP server configured for phone number id {phone_number_id}");
+        SipRefusal {
+            status: 403,
+            reason: text.clone(),
+            warning: Some(text),
+        }
+    }
+
+    /// The user's phone rang out (§8.6: "Temporarily Unavailable (not reachable / no
+    /// answer)").
+    pub fn no_answer() -> Self {
+        Self::new(480, "Temporarily Unavailable")
+    }
+
+    /// The user declined (§8.6).
+    pub fn declined() -> Self {
+        Self::new(486, "User declined the call")
+    }
+}
+
+/// A business-initiated call the engine accepted: the user's phone rings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmittedCall {
+    /// The wacid of the new call (`GET /__emulator/calls`, the answer and decline routes).
+    pub call_id: CallId,
+    pub phone_number_id: PhoneNumberId,
+    /// Headers of the 200 OK when the user answers: the user's BSUID headers
+    /// (cloud-api §8.5), as BSUIDs allow.
+    pub answer_headers: Vec<(String, String)>,
+}
+
+/// The engine's judgement of an [`IncomingInvite`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// No business number with these digits here (another tenant may have it; 400 when
+    /// none does).
+    UnknownNumber,
+    /// The number is here, but the digest answer does not verify with its SIP password
+    /// (another tenant's number of the same digits may; 403 when none does).
+    WrongPassword,
+    /// Authenticated, and refused.
+    Refused(SipRefusal),
+    /// Authenticated and allowed: the user's phone rings.
+    Ringing(AdmittedCall),
+}
+
+/// What the gateway sends a business that called over SIP, once the user acted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayReply {
+    /// The user picked up: 200 OK with this SDP answer.
+    Answer { sdp: String },
+    /// The user declined (486) or let it ring out (480).
+    Refuse(SipRefusal),
+    /// The user hung up an answered call: BYE carrying `x-wa-meta-call-duration`.
+    Bye { duration_secs: u64 },
 }
 
 #[cfg(test)]

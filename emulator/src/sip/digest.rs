@@ -1,5 +1,7 @@
 //! HTTP Digest authentication for SIP (RFC 2617 as used by RFC 3261 §22.4): reading a
-//! `WWW-Authenticate` / `Proxy-Authenticate` challenge and answering it with MD5.
+//! `WWW-Authenticate` / `Proxy-Authenticate` challenge and answering it with MD5 (the
+//! user-initiated side), and checking a business's answer to the gateway's 407
+//! ([`parse_credentials`], [`verify`]).
 
 use md5::{Digest as _, Md5};
 
@@ -217,6 +219,89 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The credentials a client sent in `Authorization` / `Proxy-Authorization`: what the
+/// emulator's gateway checks when a business answers its 407.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub realm: String,
+    pub nonce: String,
+    pub uri: String,
+    pub response: String,
+    pub algorithm: Option<String>,
+    pub cnonce: Option<String>,
+    pub qop: Option<String>,
+    /// The nonce count as sent (8 hex digits).
+    pub nc: Option<String>,
+    pub opaque: Option<String>,
+}
+
+/// Parses `Digest username="…", realm="…", …`. `None` for other schemes or without the
+/// fields every answer needs (username, realm, nonce, uri, response).
+pub fn parse_credentials(value: &str) -> Option<Credentials> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_at(value.find(char::is_whitespace)?);
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return None;
+    }
+    let params = parse_params(rest);
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    Some(Credentials {
+        username: get("username")?,
+        realm: get("realm")?,
+        nonce: get("nonce")?,
+        uri: get("uri")?,
+        response: get("response")?,
+        algorithm: get("algorithm"),
+        cnonce: get("cnonce"),
+        qop: get("qop"),
+        nc: get("nc"),
+        opaque: get("opaque"),
+    })
+}
+
+/// Whether `creds` answer a challenge for `method` (with this `body`, for auth-int) with
+/// `password`: the server side of [`response_hash`].
+pub fn verify(creds: &Credentials, password: &str, method: &str, body: &str) -> bool {
+    let nc = match &creds.nc {
+        Some(nc) => match u32::from_str_radix(nc, 16) {
+            Ok(n) => n,
+            Err(_) => return false,
+        },
+        None => 0,
+    };
+    // A qop answer needs a client nonce; without qop (RFC 2069) there is none.
+    if creds.qop.is_some() && creds.cnonce.is_none() {
+        return false;
+    }
+    let challenge = Challenge {
+        realm: creds.realm.clone(),
+        nonce: creds.nonce.clone(),
+        opaque: creds.opaque.clone(),
+        algorithm: creds.algorithm.clone(),
+        qop: creds.qop.iter().map(|q| q.to_ascii_lowercase()).collect(),
+    };
+    let client = ClientNonce {
+        cnonce: creds.cnonce.clone().unwrap_or_default(),
+        nc,
+    };
+    response_hash(
+        &challenge,
+        &creds.username,
+        password,
+        method,
+        &creds.uri,
+        body,
+        &client,
+    )
+    .is_ok_and(|expected| expected.eq_ignore_ascii_case(creds.response.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +484,64 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_server_verifies_what_the_client_answers() {
+        let ch = parse_challenge(
+            "Digest realm=\"wa.meta.vc\",nonce=\"419ac2415577f8e1\",opaque=\"440badfc05072367\",algorithm=MD5,qop=\"auth\"",
+        )
+        .unwrap();
+        let client = ClientNonce {
+            cnonce: "0a4f113b".into(),
+            nc: 1,
+        };
+        let uri = "sip:+447700900123@127.0.0.1:5060;transport=tcp";
+        let header =
+            authorization(&ch, "447700900461", "s3cret", "INVITE", uri, "", &client).unwrap();
+        let creds = parse_credentials(&header).unwrap();
+        assert_eq!(creds.username, "447700900461");
+        assert_eq!(creds.nonce, "419ac2415577f8e1");
+        assert_eq!(creds.opaque.as_deref(), Some("440badfc05072367"));
+        assert!(verify(&creds, "s3cret", "INVITE", ""));
+        assert!(!verify(&creds, "S3cret", "INVITE", ""));
+        assert!(!verify(&creds, "s3cret", "BYE", ""));
+        // Any tampered field breaks the response.
+        for tamper in [
+            |c: &mut Credentials| c.uri.push('x'),
+            |c: &mut Credentials| c.nonce.push('x'),
+            |c: &mut Credentials| c.username.push('1'),
+            |c: &mut Credentials| c.nc = Some("00000002".into()),
+            |c: &mut Credentials| c.nc = Some("zz".into()),
+            |c: &mut Credentials| c.cnonce = None,
+            |c: &mut Credentials| c.algorithm = Some("SHA-256".into()),
+        ] {
+            let mut bad = creds.clone();
+            tamper(&mut bad);
+            assert!(!verify(&bad, "s3cret", "INVITE", ""), "{bad:?}");
+        }
+        // The RFC 2069 form (no qop) verifies too.
+        let plain = parse_challenge("Digest realm=\"r\", nonce=\"n\"").unwrap();
+        let header = authorization(&plain, "u", "p", "INVITE", "sip:a", "", &client).unwrap();
+        assert!(verify(
+            &parse_credentials(&header).unwrap(),
+            "p",
+            "INVITE",
+            ""
+        ));
+    }
+
+    #[test]
+    fn credentials_need_their_mandatory_fields() {
+        assert_eq!(parse_credentials("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(
+            parse_credentials("Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:a\""),
+            None
+        );
+        assert!(
+            parse_credentials("digest username=u,realm=r,nonce=n,uri=\"sip:a\",response=abc")
+                .is_some()
+        );
+    }
+
     proptest! {
         #[test]
         fn quoted_values_survive_a_round_trip(realm in "[ -~]{0,30}", nonce in "[ -~]{1,30}") {
@@ -410,6 +553,7 @@ mod tests {
         #[test]
         fn parsing_arbitrary_text_never_panics(text in "\\PC{0,80}") {
             let _ = parse_challenge(&text);
+            let _ = parse_credentials(&format!("Digest {text}"));
             let _ = parse_challenge(&format!("Digest {text}"));
         }
     }

@@ -1,8 +1,11 @@
-//! SIP signalling of user-initiated calls to a business's SIP server.
+//! SIP signalling of calls between WhatsApp users and a business's SIP server.
 //!
-//! When a number's calling settings enable SIP, the emulator plays Meta's SIP gateway: it
-//! sends the INVITE (with the `x-wa-meta-*` headers) to the configured server, answers the
-//! server's responses, and ends the call with a BYE carrying `x-wa-meta-call-duration`.
+//! When a number's calling settings enable SIP, the emulator plays Meta's SIP gateway
+//! (`wa.meta.vc`). For a user-initiated call it sends the INVITE (with the `x-wa-meta-*`
+//! headers) to the configured server, answers the server's responses, and ends the call
+//! with a BYE carrying `x-wa-meta-call-duration`. For a business-initiated call it
+//! listens for the business's INVITE, challenges it with a 407 digest, rings the user,
+//! and answers with SDP (or a refusal of cloud-api §8.6).
 //!
 //! # Layout
 //! - `mod.rs`: [`SipEvent`] (what happened on a call) and [`UacConfig`] (RFC 3261 timers).
@@ -10,6 +13,11 @@
 //! - [`digest`]: answering 401/407 Digest challenges (pure).
 //! - [`uac`]: the call's client state machine: transactions, timers, dialog (pure; time
 //!   and randomness are inputs); its tests in `uac/tests.rs`.
+//! - [`uas`]: the gateway's server state machine for one business-initiated call: the
+//!   407 challenge, ringing, the user's answer, CANCEL, BYE (pure); its tests in
+//!   `uas/tests.rs`.
+//! - `listener`: the gateway's tokio shell: UDP and TCP on one port, TLS on another,
+//!   connections, the clock; judged and heard by a `GatewayHost` (the server).
 //! - `transport`: the tokio shell: UDP/TCP sockets, the clock, the command channel
 //!   (only with the `server` feature; the rest builds without tokio).
 //! - `sipp_tests.rs`: the UAC against a real `sipp` (tests, `server` feature).
@@ -21,10 +29,13 @@
 //! `CallHandle`.
 
 pub mod digest;
+#[cfg(feature = "server")]
+pub mod listener;
 pub mod message;
 #[cfg(feature = "server")]
 pub mod transport;
 pub mod uac;
+pub mod uas;
 
 #[cfg(all(test, feature = "server"))]
 mod sipp_tests;
@@ -59,7 +70,8 @@ pub enum SipEvent {
     Ended,
 }
 
-/// Timers of RFC 3261 §17, adjustable so tests run fast.
+/// Timers of RFC 3261 §17, adjustable so tests run fast. The gateway's server side
+/// ([`uas`]) uses them too: `timer_c` caps how long a business's call may ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UacConfig {
     /// RTT estimate; retransmissions start at T1 and double. Timer B and F are 64·T1.
