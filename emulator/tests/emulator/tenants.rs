@@ -600,8 +600,8 @@ async fn a_failed_handshake_creates_no_tenant_and_bad_requests_are_explained() {
         (json!({"clock": "fast"}), "clock"),
         (json!({"seed": -1}), "seed"),
         (
-            json!({"webhook_url": "https://example.invalid/"}),
-            "http://",
+            json!({"webhook_url": "ftp://example.invalid/"}),
+            "http:// or https://",
         ),
         (json!({"clock_start": 12}), "clock_start"),
     ] {
