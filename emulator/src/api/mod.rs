@@ -160,7 +160,7 @@ pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
 }
 
 /// A URL component as the API reads it: bad escapes are kept as written, never refused.
-fn decode_component(s: &str) -> String {
+pub(crate) fn decode_component(s: &str) -> String {
     percent_decode(s).unwrap_or_else(|lenient| lenient)
 }
 

@@ -179,6 +179,18 @@ pub struct Call {
     pub message_id: Option<MessageId>,
     /// Signalled over SIP instead of webhooks.
     pub via_sip: bool,
+    /// The user's media endpoint, once the business's SDP could connect to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<CallMedia>,
+}
+
+/// What the call knows of its media path (the endpoint itself lives in the shell).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallMedia {
+    /// Audio from the business has arrived.
+    pub flowing: bool,
+    /// Why the media path failed (fingerprint, DTLS, no audio), when it did.
+    pub failure: Option<String>,
 }
 
 impl Call {
@@ -211,6 +223,7 @@ impl Call {
             answer_sdp: None,
             message_id: None,
             via_sip: false,
+            media: None,
         }
     }
 

@@ -99,6 +99,10 @@ pub struct Behaviour {
     pub template_review_secs: u64,
     /// Seconds a call rings before it ends unanswered.
     pub ring_timeout_secs: u64,
+    /// Seconds after a call connects within which the business's audio must arrive, or
+    /// the user's client ends the call with 138021 (cloud-api §5.4: 20 s at call start).
+    /// Only calls whose SDP connects a media endpoint (ICE candidates) are timed.
+    pub media_timeout_secs: u64,
     /// New users start with the 24 h customer service window open (as if they had just
     /// written), so a first `voice_call` message is deliverable.
     pub new_users_window_open: bool,
@@ -162,6 +166,7 @@ impl Default for Behaviour {
             sent_before_undeliverable: false,
             template_review_secs: 0,
             ring_timeout_secs: 60,
+            media_timeout_secs: 20,
             new_users_window_open: true,
             legacy_connection_sdp: false,
             bsuid: true,

@@ -220,6 +220,11 @@ impl Engine {
             sdp::Keying::Dtls
         };
         let offer = sdp::meta_sdp_keyed(&mut self.ids, true, keying);
+        let offer = if via_sip {
+            offer
+        } else {
+            self.media_offer(offer)
+        };
         let call = Call {
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),
             deeplink_payload: payload
@@ -295,8 +300,11 @@ impl Engine {
                 format!("Call {call_id} has already ended."),
             ));
         }
-        let errors = json!([{ "code": code, "message": title, "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/calling/troubleshooting", "error_data": { "details": title } }]);
-        self.end_call(call_id, EndReason::Failed(code), Some(errors));
+        self.end_call(
+            call_id,
+            EndReason::Failed(code),
+            Some(client_errors(code, title)),
+        );
         Ok(())
     }
 
@@ -456,7 +464,8 @@ impl Engine {
                 offer,
             )
         };
-        call.answer_sdp = Some(sdp::meta_sdp(&mut self.ids, false));
+        let shaped = sdp::meta_sdp(&mut self.ids, false);
+        call.answer_sdp = Some(self.media_answer(&mut call, shaped));
         let value = payload::call_status(&call, phone, self.seen(&phone.id, &user), "RINGING", now);
         self.emit_for_phone(
             phone,
@@ -499,6 +508,7 @@ impl Engine {
                 Ok(())
             }
             Decision::Go(CallState::PreAccepted) => {
+                self.media_from_answer(call_id, sdp.as_deref());
                 let c = self.st.calls.get_mut(call_id).expect("checked above");
                 c.answer_sdp = sdp;
                 c.state = CallState::PreAccepted;
@@ -511,6 +521,9 @@ impl Engine {
                             return Err("the SDP answer in accept does not match the one given in pre_accept for this call".into());
                         }
                     }
+                }
+                if action == Action::Accept {
+                    self.media_from_answer(call_id, sdp.as_deref());
                 }
                 self.connect_call(call_id, sdp, opaque);
                 Ok(())
@@ -540,6 +553,7 @@ impl Engine {
             c.answer_sdp = Some(sdp.unwrap_or(generated));
         }
         let call = c.clone();
+        self.media_connected(&call);
         let perm = self.permission(&call.phone_number_id, &call.wa_id);
         perm.on_connected_call();
         if call.direction == Direction::BusinessInitiated {
@@ -580,6 +594,7 @@ impl Engine {
         c.ended_at_ms = Some(now);
         c.end_reason = Some(reason.clone());
         let call = c.clone();
+        self.media_ended(&call);
         let (Some(phone), Ok(user)) = (
             self.phone(&call.phone_number_id).cloned(),
             self.user(&call.wa_id).cloned(),
@@ -650,4 +665,10 @@ fn refusal(why: String) -> ApiError {
         "invalid_call_state"
     };
     ApiError::refused(reason, why)
+}
+
+/// The `errors` of a terminate webhook for a failure the user's client reports
+/// (cloud-api §4.4: a sibling of `calls`, `message` is the title).
+pub(super) fn client_errors(code: u32, title: &str) -> Value {
+    json!([{ "code": code, "message": title, "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/calling/troubleshooting", "error_data": { "details": title } }])
 }

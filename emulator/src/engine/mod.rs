@@ -16,6 +16,8 @@
 //! - `templates.rs`: `/message_templates`, review, status changes, the APPROVED check.
 //! - `calls.rs`: taps, links, the call icon, `/calls` (`connect` included), the call
 //!   state machine applied.
+//! - `media.rs`: the calls' media endpoints as the core sees them: the SDP pointed at
+//!   the endpoint, when it starts, talks and stops, and 138021 when no audio comes.
 //! - `permissions.rs`: permission replies, callback grants, `GET /call_permissions`.
 //! - `settings.rs`: `GET`/`POST /settings`.
 //! - `sip.rs`: the INVITE of a SIP-enabled number's call, the gateway's events, the SIP
@@ -27,6 +29,7 @@
 //! - `proptests.rs`: property tests over the whole engine.
 
 mod calls;
+mod media;
 mod messaging;
 mod permissions;
 #[cfg(test)]
@@ -70,13 +73,33 @@ pub enum ClockMode {
 pub enum Timer {
     RingTimeout(CallId),
     TemplateReview(TemplateId),
+    /// No audio from the business this long after the call connected: 138021.
+    MediaTimeout(CallId),
 }
 
 /// Work for the I/O shell that is not a webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     SipInvite(Box<crate::domain::sip::SipInvite>),
-    SipHangup { call_id: CallId, duration_secs: u64 },
+    SipHangup {
+        call_id: CallId,
+        duration_secs: u64,
+    },
+    /// Connect the user's media endpoint of a call to the business (`ice`: our ICE
+    /// username fragment and password, as our SDP carries them).
+    MediaStart {
+        call_id: CallId,
+        ice: (String, String),
+        remote: Box<crate::media::sdp::Remote>,
+    },
+    /// The call is connected: the user talks.
+    MediaTalk {
+        call_id: CallId,
+    },
+    /// The call ended: the endpoint closes.
+    MediaStop {
+        call_id: CallId,
+    },
 }
 
 /// Everything that changes while the emulator runs; a snapshot is this, serialised.
@@ -155,6 +178,9 @@ pub struct Engine {
     pub revision: u64,
     /// The Graph version of the request being handled (from its path, or the default).
     pub graph_version: GraphVersion,
+    /// The user's media endpoint (its socket and certificate), when the shell runs one:
+    /// the SDP the emulator sends then points at it. `None`: shaped SDP, signalling only.
+    pub media_local: Option<crate::media::sdp::Local>,
 }
 
 pub(crate) fn pair_key(phone: &PhoneNumberId, wa: &WaId) -> String {
@@ -180,6 +206,7 @@ impl Engine {
             undo: None,
             revision: 0,
             graph_version: behaviour.default_graph_version,
+            media_local: None,
             behaviour,
         };
         e.st = e.fresh_state(start_ms);
@@ -317,6 +344,7 @@ impl Engine {
         match timer {
             Timer::RingTimeout(call_id) => self.ring_timeout(&call_id),
             Timer::TemplateReview(id) => self.template_reviewed(&id),
+            Timer::MediaTimeout(call_id) => self.media_timeout(&call_id),
         }
     }
 

@@ -17,12 +17,15 @@
 //! - [`tls`]: the one place rustls is configured: what TLS clients trust (`--webhook-ca`,
 //!   `--webhook-insecure`), the certificate a TLS listener presents (loaded or
 //!   generated), TLS failures named for people.
+//! - `media.rs`: the user's media endpoints: one loopback UDP socket, the 20 ms pacing,
+//!   the `…/media`, `…/dtmf` and `…/play` admin routes.
 //! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE an
 //!   engine asks for and feeds its events back to that tenant's engine, logged first.
 
 pub mod client;
 pub mod config;
 mod delivery;
+mod media;
 mod tenants;
 pub mod tls;
 mod ui;
@@ -73,6 +76,8 @@ pub(crate) struct Shared {
     /// With `--state`: every input is in the write-ahead log before it is acknowledged.
     pub wal: Option<wal::WriteAheadLog>,
     pub sip: crate::server::SipHub,
+    /// The user's media endpoints (one socket, one task; `server/media.rs`).
+    pub(crate) media: media::MediaHub,
 }
 
 impl Shared {
@@ -194,6 +199,8 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
     };
     let (tx, rx) = watch::channel(false);
     let (sip, sip_rx) = SipHub::new();
+    let (media_hub, media_task) = media::MediaHub::new();
+    engine.media_local = media_hub.local.clone();
     let shared = Arc::new(Shared {
         default: Arc::new(Tenant::new(String::new(), engine)),
         tenants: Mutex::new(Registry::default()),
@@ -203,13 +210,17 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         http,
         wal,
         sip,
+        media: media_hub,
         opts,
     });
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(accept_loop(listener, shared.clone(), rx.clone())),
         tokio::spawn(delivery::worker(shared.clone(), rx.clone())),
         tokio::spawn(sip_events(shared.clone(), sip_rx, rx.clone())),
     ];
+    if let Some(task) = media_task {
+        tasks.push(tokio::spawn(media::run(shared.clone(), task, rx.clone())));
+    }
     // A callback URL given at start-up gets its handshake now; a failure is reported
     // but the URL stays, since receivers often start after the emulator.
     let start_url = {
@@ -416,6 +427,7 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
     let response = match (req.method.as_str(), req.path.as_str()) {
         ("PUT", "/__emulator/webhook") => set_webhook(shared, &tenant, &req).await,
         ("GET", p) if ui::owns(p) => return ui::serve(shared, &tenant, &req),
+        _ if media::owns(&req) => media::serve(shared, &tenant, &req).await,
         ("POST", "/__emulator/clock/advance") if virtual_clock() => {
             advance_clock(shared, &tenant, &req).await
         }
@@ -557,7 +569,13 @@ async fn advance_clock(shared: &Arc<Shared>, tenant: &Arc<Tenant>, req: &Request
 
 fn run_effects(shared: &Arc<Shared>, tenant: &Arc<Tenant>, effects: Vec<crate::engine::Effect>) {
     for effect in effects {
-        shared.sip.run(tenant, effect);
+        use crate::engine::Effect;
+        match effect {
+            Effect::MediaStart { .. } | Effect::MediaTalk { .. } | Effect::MediaStop { .. } => {
+                shared.media.run(tenant, effect)
+            }
+            _ => shared.sip.run(tenant, effect),
+        }
     }
 }
 
@@ -650,6 +668,7 @@ impl SipHub {
                     h.hangup(duration_secs);
                 }
             }
+            _ => {}
         }
     }
 }

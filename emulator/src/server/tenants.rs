@@ -397,7 +397,8 @@ async fn create(shared: &Arc<Shared>, req: &Request) -> Response {
             .seed
             .unwrap_or_else(|| shared.opts.seed ^ serial.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let tokens = tenants.apps[0].access_tokens.clone();
-        let engine = Engine::new(tenants, shared.opts.behaviour.clone(), seed, w.clock, start);
+        let mut engine = Engine::new(tenants, shared.opts.behaviour.clone(), seed, w.clock, start);
+        engine.media_local = shared.media.local.clone();
         let tenant = Arc::new(Tenant::new(format!("t{serial}"), engine));
         reg.live.insert(serial, tenant.clone());
         for t in tokens {

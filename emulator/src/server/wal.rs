@@ -54,6 +54,19 @@ pub enum Input {
         wacid: String,
         event: SipInput,
     },
+    /// What a call's media endpoint saw.
+    Media {
+        now: u64,
+        wacid: String,
+        event: MediaInput,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaInput {
+    FirstAudio,
+    Failed { why: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +173,14 @@ impl Input {
                     SipInput::Failed { status } => engine.sip_failed(&call, status),
                     SipInput::TimedOut => engine.sip_timed_out(&call),
                     SipInput::Bye => engine.sip_bye_from_server(&call),
+                }
+            }
+            Input::Media { now, wacid, event } => {
+                engine.observe_real_time(now);
+                let call = crate::domain::ids::CallId(wacid);
+                match event {
+                    MediaInput::FirstAudio => engine.media_first_audio(&call),
+                    MediaInput::Failed { why } => engine.media_failed(&call, why),
                 }
             }
         }

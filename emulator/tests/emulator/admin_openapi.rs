@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wa_emulator::api::ADMIN_ROUTES;
+
+/// A business answer a media endpoint can connect to: ICE, a fingerprint, a candidate.
+const MEDIA_ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 126\r\nc=IN IP4 127.0.0.1\r\na=ice-ufrag:biz1\r\na=ice-pwd:bizbizbizbizbizbizbizbiz\r\na=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\na=setup:active\r\na=mid:audio\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\na=candidate:1 1 udp 2113937151 127.0.0.1 9 typ host\r\n";
 use wa_emulator::engine::ClockMode;
 use wa_emulator::server::client::Client;
 use wa_emulator::server::ServeOptions;
@@ -746,6 +749,47 @@ async fn drive(d: &mut Driver, ids: &Ids, receiver: &Receiver) {
     let call = icon["call_id"].as_str().unwrap_or("").to_owned();
     d.ok("POST", &format!("/calls/{call}/hangup"), Some(json!({})))
         .await;
+
+    // A call the business accepts with an SDP that can connect (ICE, a candidate): the
+    // user's media routes. Nobody listens at the candidate; the endpoint still takes keys.
+    let placed = d
+        .ok("POST", &format!("{users}/call"), Some(json!({})))
+        .await;
+    let call = placed["call_id"].as_str().unwrap_or("").to_owned();
+    d.graph(
+        ids,
+        "POST",
+        &format!("/{}/calls", ids.phone),
+        json!({"messaging_product": "whatsapp", "call_id": call, "action": "accept",
+               "session": {"sdp_type": "answer", "sdp": MEDIA_ANSWER}}),
+    )
+    .await;
+    d.ok("GET", &format!("/calls/{call}/media"), None).await;
+    d.invalid(
+        "POST",
+        &format!("/calls/{call}/dtmf"),
+        json!({"digits": ""}),
+    )
+    .await;
+    d.ok(
+        "POST",
+        &format!("/calls/{call}/dtmf"),
+        Some(json!({"digits": "1#"})),
+    )
+    .await;
+    d.invalid(
+        "POST",
+        &format!("/calls/{call}/play"),
+        json!({"tone_hz": 5}),
+    )
+    .await;
+    d.ok(
+        "POST",
+        &format!("/calls/{call}/play"),
+        Some(json!({"tone_hz": 440})),
+    )
+    .await;
+    d.ok("POST", &format!("/calls/{call}/hangup"), None).await;
 
     // Business-initiated calls from the UK number: a permanent permission from the
     // profile, then one call answered and one declined.
