@@ -8,6 +8,9 @@ cd "$(dirname "$0")"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "system packages the build needs (libopus-dev, pkg-config: .ci/system-packages.sh)"
+bash .ci/system-packages.sh
+
 step "system packages for the tests (sipp)"
 if ! command -v sipp >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then

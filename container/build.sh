@@ -37,6 +37,8 @@ esac
 echo "==> static release binary ($triple, crt-static) in $target_dir" >&2
 # RUSTFLAGS reach only the --target artifacts, not the build scripts and proc macros
 # (which cannot be static). No debug info and stripped: the image is just this file.
+# libopus (the media codec) is linked from the system's static library (libopus-dev).
+OPUS_LIB_STATIC=true OPUS_LIB_DIR="$(pkg-config --variable=libdir opus)" \
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
 CARGO_PROFILE_RELEASE_DEBUG=0 \
 CARGO_PROFILE_RELEASE_STRIP=symbols \
