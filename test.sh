@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests need
-# (the sipp SIP peer, podman, runc and slirp4netns from Debian, the Python and Node
-# client SDKs and the OpenAPI validator into ignored local folders), builds the binary
-# and the container image, then runs the whole suite.
+# (the sipp SIP peer and stunnel4, podman, runc and slirp4netns from Debian, the Python
+# and Node client SDKs and the OpenAPI validator into ignored local folders), builds the
+# binary and the container image, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,15 +11,16 @@ step() { printf '\n==> %s\n' "$*"; }
 step "system packages the build needs (libopus-dev, pkg-config: .ci/system-packages.sh)"
 bash .ci/system-packages.sh
 
-step "system packages for the tests (sipp)"
-if ! command -v sipp >/dev/null 2>&1; then
+step "system packages for the tests (sipp; stunnel4 terminates TLS in front of it)"
+if ! command -v sipp >/dev/null 2>&1 || ! command -v stunnel4 >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq sip-tester >/dev/null
+        apt-get update -qq && apt-get install -y -qq sip-tester stunnel4 >/dev/null
     else
-        sudo apt-get update -qq && sudo apt-get install -y -qq sip-tester >/dev/null
+        sudo apt-get update -qq && sudo apt-get install -y -qq sip-tester stunnel4 >/dev/null
     fi
 fi
 sipp -v 2>/dev/null | grep -m1 -i "sipp" || true
+stunnel4 -version 2>&1 | grep -m1 "^stunnel" || true
 
 step "podman, runc and slirp4netns for the container image test (container/)"
 if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || ! command -v slirp4netns >/dev/null 2>&1; then

@@ -47,6 +47,13 @@ fn sipp_missing() -> bool {
     !found
 }
 
+/// The system's roots only (these servers speak UDP or TCP).
+fn no_ca() -> std::sync::Arc<rustls::ClientConfig> {
+    crate::server::tls::Trust::default()
+        .client_config("SIP servers")
+        .expect("a TLS client config")
+}
+
 /// Timers short enough for tests, long enough for sipp on a busy machine.
 fn fast() -> UacConfig {
     UacConfig {
@@ -302,7 +309,7 @@ async fn answered_call_then_hangup(
     all.extend(vars.iter().cloned());
     let sipp = Sipp::start("answer-then-user-hangs-up.xml", transport, port, &all).await;
     let (mut events, tx) = Events::new();
-    let call = start_call_with(params, fast(), tx);
+    let call = start_call_with(params, fast(), no_ca(), tx);
     match events.skip_provisionals().await {
         SipEvent::Answered { sdp } => assert!(sdp.contains("m=audio 40000 RTP/AVP 0"), "{sdp}"),
         other => {
@@ -426,7 +433,7 @@ async fn busy(transport: SipTransport) {
     let port = free_port(transport);
     let sipp = Sipp::start("busy.xml", transport, port, &[("exp_wacid", WACID.into())]).await;
     let (mut events, tx) = Events::new();
-    let _call = start_call_with(call(port, transport), fast(), tx);
+    let _call = start_call_with(call(port, transport), fast(), no_ca(), tx);
     events.expect(&SipEvent::Provisional { status: 100 }).await;
     events
         .expect(&SipEvent::Failed {
@@ -468,7 +475,7 @@ async fn hangup_while_ringing_cancels_the_call() {
     )
     .await;
     let (mut events, tx) = Events::new();
-    let call = start_call_with(self::call(port, SipTransport::Udp), fast(), tx);
+    let call = start_call_with(self::call(port, SipTransport::Udp), fast(), no_ca(), tx);
     events.expect(&SipEvent::Provisional { status: 180 }).await;
     call.hangup(0);
     events.expect(&SipEvent::Ended).await;
@@ -498,7 +505,7 @@ async fn challenged_call(
     let (mut events, tx) = Events::new();
     let mut params = call(port, transport);
     params.digest_password = password.into();
-    let _call = start_call_with(params, fast(), tx);
+    let _call = start_call_with(params, fast(), no_ca(), tx);
     let mut seen = Vec::new();
     loop {
         let event = events.next().await;

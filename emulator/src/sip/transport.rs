@@ -1,14 +1,24 @@
-//! The tokio shell around [`Uac`]: resolves the server, owns the UDP socket or TCP
-//! connection, reads the clock, runs the timers and reports events.
+//! The tokio shell around [`Uac`]: resolves the server, owns the UDP socket or the TCP
+//! or TLS connection, reads the clock, runs the timers and reports events.
+//!
+//! TLS is a client as Meta's gateway is one (cloud-api §8.2): SNI and the certificate
+//! check use the configured hostname, the certificate must chain to the roots of the
+//! [`ClientConfig`] given (the system's plus `--sip-ca`, `server::tls::Trust`), and no
+//! client certificate is offered.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 use super::message::{frame_len, skip_keepalive, SipMessage};
 use super::uac::{Output, Uac};
@@ -49,10 +59,15 @@ impl CallHandle {
 }
 
 /// Starts signalling a call on the current tokio runtime (panics outside one) with the
-/// standard RFC 3261 timers. Every event goes to `events`, tagged with the wacid.
+/// standard RFC 3261 timers. Every event goes to `events`, tagged with the wacid. `tls`
+/// checks the certificate of a TLS server (unused over UDP and TCP).
 #[must_use = "the handle is the only way to hang the call up"]
-pub fn start_call(params: SipInvite, events: UnboundedSender<(String, SipEvent)>) -> CallHandle {
-    start_call_with(params, UacConfig::default(), events)
+pub fn start_call(
+    params: SipInvite,
+    tls: Arc<ClientConfig>,
+    events: UnboundedSender<(String, SipEvent)>,
+) -> CallHandle {
+    start_call_with(params, UacConfig::default(), tls, events)
 }
 
 /// [`start_call`] with chosen timers.
@@ -60,11 +75,12 @@ pub fn start_call(params: SipInvite, events: UnboundedSender<(String, SipEvent)>
 pub fn start_call_with(
     params: SipInvite,
     config: UacConfig,
+    tls: Arc<ClientConfig>,
     events: UnboundedSender<(String, SipEvent)>,
 ) -> CallHandle {
     let (commands, receiver) = unbounded_channel();
     let wacid = params.call_id.0.clone();
-    tokio::spawn(run(params, config, events, receiver));
+    tokio::spawn(run(params, config, tls, events, receiver));
     CallHandle { wacid, commands }
 }
 
@@ -80,6 +96,7 @@ fn message_event(outgoing: bool, raw: String) -> SipEvent {
 async fn run(
     params: SipInvite,
     config: UacConfig,
+    tls: Arc<ClientConfig>,
     events: UnboundedSender<(String, SipEvent)>,
     mut commands: UnboundedReceiver<Command>,
 ) {
@@ -89,13 +106,24 @@ async fn run(
     };
     let server = params.server.clone();
     let link = match resolve(&server, config.transaction_timeout()).await {
-        Ok(remote) => Link::open(server.transport, remote, &config).await,
+        Ok(remote) => Link::open(&server, remote, tls, &config).await,
         Err(e) => Err(e),
     };
     let mut link = match link {
         Ok(link) => link,
         Err(e) => {
-            tracing::warn!(wacid = %wacid, server = %server.hostname, port = server.port, error = %e, "SIP server unreachable");
+            // The call's SIP log says why no INVITE left, TLS failures by name.
+            let why = unreachable_reason(&e);
+            let transport = server.transport.as_str();
+            tracing::warn!(wacid = %wacid, server = %server.hostname, port = server.port, transport, "SIP server unreachable: {why}");
+            report(SipEvent::Message {
+                outgoing: true,
+                first_line: format!(
+                    "(not sent: {}:{} over {transport}: {why})",
+                    server.hostname, server.port
+                ),
+                raw: String::new(),
+            });
             report(SipEvent::TimedOut);
             return;
         }
@@ -173,25 +201,87 @@ async fn resolve(server: &SipServer, timeout: std::time::Duration) -> io::Result
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for SIP server"))
 }
 
-/// The path to the server: a connected UDP socket, or a TCP connection that is
+/// Why a call could not reach its server, for the SIP log: the TLS failure by name
+/// (unknown CA, name mismatch, …, with the `--sip-ca` hint), else the I/O error.
+fn unreachable_reason(e: &io::Error) -> String {
+    crate::server::tls::describe_for(e, "--sip-ca")
+        .map(|tls| format!("TLS handshake failed: {tls}"))
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// The path to the server: a connected UDP socket, or a TCP or TLS connection that is
 /// re-established when a request must go out after it dropped.
 enum Link {
     Udp(UdpSocket),
-    Tcp {
+    Stream {
         remote: SocketAddr,
-        stream: Option<TcpStream>,
+        /// The TLS client and the name the certificate must carry; `None` for TCP.
+        tls: Option<(TlsConnector, ServerName<'static>)>,
+        stream: Option<Conn>,
         buf: Vec<u8>,
         connect_timeout: std::time::Duration,
     },
 }
 
+/// One connection of a [`Link::Stream`].
+enum Conn {
+    Tcp(TcpStream),
+    /// Boxed: a TLS session's buffers make it far larger than a socket.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Conn::Tcp(s) => s.local_addr(),
+            Conn::Tls(s) => s.get_ref().0.local_addr(),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.write_all(data).await,
+            Conn::Tls(s) => {
+                s.write_all(data).await?;
+                // The records may sit in the session until flushed.
+                s.flush().await
+            }
+        }
+    }
+
+    /// Cancel-safe, as the reads of both streams are.
+    async fn read(&mut self, chunk: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(chunk).await,
+            Conn::Tls(s) => s.read(chunk).await,
+        }
+    }
+}
+
 impl Link {
     async fn open(
-        transport: SipTransport,
+        server: &SipServer,
         remote: SocketAddr,
+        tls: Arc<ClientConfig>,
         config: &UacConfig,
     ) -> io::Result<Link> {
-        match transport {
+        let tls = match server.transport {
+            SipTransport::Tls => {
+                let host = server
+                    .hostname
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{host:?} cannot be checked against a certificate: {e}"),
+                    )
+                })?;
+                Some((TlsConnector::from(tls), name))
+            }
+            SipTransport::Udp | SipTransport::Tcp => None,
+        };
+        match server.transport {
             SipTransport::Udp => {
                 let any: SocketAddr = if remote.is_ipv4() {
                     ([0, 0, 0, 0], 0).into()
@@ -204,39 +294,36 @@ impl Link {
                 socket.connect(remote).await?;
                 Ok(Link::Udp(socket))
             }
-            SipTransport::Tcp => {
+            SipTransport::Tcp | SipTransport::Tls => {
                 let connect_timeout = config.transaction_timeout();
-                let stream = connect(remote, connect_timeout).await?;
-                Ok(Link::Tcp {
+                let stream = connect(remote, tls.as_ref(), connect_timeout).await?;
+                Ok(Link::Stream {
                     remote,
+                    tls,
                     stream: Some(stream),
                     buf: Vec::new(),
                     connect_timeout,
                 })
             }
-            // Settings accept `tls`; the server refuses such calls before they get here.
-            SipTransport::Tls => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the emulator has no SIP over TLS; use udp or tcp",
-            )),
         }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Link::Udp(socket) => socket.local_addr(),
-            Link::Tcp {
+            Link::Stream {
                 stream: Some(s), ..
             } => s.local_addr(),
-            Link::Tcp { stream: None, .. } => Err(io::ErrorKind::NotConnected.into()),
+            Link::Stream { stream: None, .. } => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
     async fn send(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Link::Udp(socket) => socket.send(data).await.map(|_| ()),
-            Link::Tcp {
+            Link::Stream {
                 remote,
+                tls,
                 stream,
                 buf,
                 connect_timeout,
@@ -249,7 +336,7 @@ impl Link {
                 // The connection is gone (the server closed it): one fresh attempt.
                 buf.clear();
                 *stream = None;
-                let mut fresh = connect(*remote, *connect_timeout).await?;
+                let mut fresh = connect(*remote, tls.as_ref(), *connect_timeout).await?;
                 fresh.write_all(data).await?;
                 *stream = Some(fresh);
                 Ok(())
@@ -266,7 +353,7 @@ impl Link {
                 datagram.truncate(n);
                 Ok(datagram)
             }
-            Link::Tcp { stream, buf, .. } => loop {
+            Link::Stream { stream, buf, .. } => loop {
                 let keepalive = buf.len() - skip_keepalive(buf).len();
                 buf.drain(..keepalive);
                 match frame_len(buf) {
@@ -300,12 +387,27 @@ impl Link {
     }
 }
 
-async fn connect(remote: SocketAddr, timeout: std::time::Duration) -> io::Result<TcpStream> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(remote))
+/// A TCP connection to `remote`, with the TLS handshake when `tls` is given; both
+/// within `timeout`.
+async fn connect(
+    remote: SocketAddr,
+    tls: Option<&(TlsConnector, ServerName<'static>)>,
+    timeout: std::time::Duration,
+) -> io::Result<Conn> {
+    let open = async {
+        let stream = TcpStream::connect(remote).await?;
+        stream.set_nodelay(true)?;
+        match tls {
+            None => Ok(Conn::Tcp(stream)),
+            Some((connector, name)) => {
+                let session = connector.connect(name.clone(), stream).await?;
+                Ok(Conn::Tls(Box::new(session)))
+            }
+        }
+    };
+    tokio::time::timeout(timeout, open)
         .await
-        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
 }
 
 #[cfg(test)]
@@ -315,6 +417,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::server::tls::{server_config, Ca, Trust};
 
     fn params(port: u16, transport: SipTransport) -> SipInvite {
         SipInvite {
@@ -338,6 +441,11 @@ mod tests {
             digest_username: "15550783881".into(),
             digest_password: "x".into(),
         }
+    }
+
+    /// The system's roots only, as without `--sip-ca`.
+    fn trust() -> Arc<ClientConfig> {
+        Trust::default().client_config("SIP servers").unwrap()
     }
 
     fn quick() -> UacConfig {
@@ -379,7 +487,7 @@ mod tests {
         let port = server.local_addr().unwrap().port();
         let (tx, mut rx) = unbounded_channel();
         let started = Instant::now();
-        let handle = start_call_with(params(port, SipTransport::Udp), quick(), tx);
+        let handle = start_call_with(params(port, SipTransport::Udp), quick(), trust(), tx);
         assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
         assert!(
             started.elapsed() >= Duration::from_millis(50 * 64),
@@ -410,9 +518,27 @@ mod tests {
             .port();
         let (tx, mut rx) = unbounded_channel();
         let started = Instant::now();
-        let _handle = start_call(params(port, SipTransport::Udp), tx);
+        let _handle = start_call(params(port, SipTransport::Udp), trust(), tx);
         assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// The SIP log entries (first lines) and the closing event of a call that ends
+    /// without any response.
+    async fn log_and_end(
+        rx: &mut UnboundedReceiver<(String, SipEvent)>,
+    ) -> (Vec<String>, SipEvent) {
+        let mut log = Vec::new();
+        loop {
+            let (_, event) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("an event in time")
+                .expect("channel open");
+            match event {
+                SipEvent::Message { first_line, .. } => log.push(first_line),
+                other => return (log, other),
+            }
+        }
     }
 
     #[tokio::test]
@@ -424,8 +550,157 @@ mod tests {
             .unwrap()
             .port();
         let (tx, mut rx) = unbounded_channel();
-        let _handle = start_call(params(port, SipTransport::Tcp), tx);
-        assert_eq!(next_event(&mut rx).await, SipEvent::TimedOut);
+        let _handle = start_call(params(port, SipTransport::Tcp), trust(), tx);
+        let (log, end) = log_and_end(&mut rx).await;
+        assert_eq!(end, SipEvent::TimedOut);
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(
+            log[0].starts_with(&format!("(not sent: 127.0.0.1:{port} over tcp: ")),
+            "{log:?}"
+        );
+    }
+
+    /// A TLS SIP server on loopback presenting `identity`; answers the first INVITE
+    /// with 200 OK and the BYE with 200 OK; returns the INVITE's and BYE's texts.
+    async fn tls_server(
+        identity: crate::server::tls::ServerIdentity,
+    ) -> (u16, tokio::task::JoinHandle<Vec<SipMessage>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&identity).unwrap());
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let Ok((tcp, _)) = listener.accept().await else {
+                return seen;
+            };
+            let Ok(mut conn) = acceptor.accept(tcp).await else {
+                return seen;
+            };
+            let mut buf = Vec::new();
+            loop {
+                let mut chunk = [0u8; 4096];
+                let n = conn.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    return seen;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                while let Ok(Some(len)) = frame_len(&buf) {
+                    let msg = SipMessage::parse(&buf[..len]).unwrap();
+                    buf.drain(..len);
+                    let method = msg.method().unwrap_or_default().to_owned();
+                    if method == "INVITE" || method == "BYE" {
+                        let mut ok = super::super::message::response_to(&msg, 200, "OK", "t1");
+                        if method == "INVITE" {
+                            ok.push("Contact", "<sip:127.0.0.1;transport=tls>");
+                            ok.body = "v=0\r\nanswer\r\n".into();
+                        }
+                        conn.write_all(ok.render().as_bytes()).await.unwrap();
+                        conn.flush().await.unwrap();
+                    }
+                    let done = method == "BYE";
+                    seen.push(msg);
+                    if done {
+                        return seen;
+                    }
+                }
+            }
+        });
+        (port, task)
+    }
+
+    fn trusting(ca: &Ca, name: &str) -> Arc<ClientConfig> {
+        let file = std::env::temp_dir().join(format!(
+            "wa-emulator-sip-ca-{}-{name}.pem",
+            std::process::id()
+        ));
+        std::fs::write(&file, ca.pem()).unwrap();
+        let config = Trust {
+            ca_file: Some(file.clone()),
+            insecure: false,
+        }
+        .client_config("SIP servers")
+        .unwrap();
+        let _ = std::fs::remove_file(file);
+        config
+    }
+
+    #[tokio::test]
+    async fn a_tls_call_checks_the_certificate_and_carries_tls_in_its_uris() {
+        let ca = Ca::generate("business CA").unwrap();
+        let (port, server) = tls_server(ca.issue(&["127.0.0.1"]).unwrap()).await;
+        let (tx, mut rx) = unbounded_channel();
+        let handle = start_call_with(
+            params(port, SipTransport::Tls),
+            quick(),
+            trusting(&ca, "good"),
+            tx,
+        );
+        assert_eq!(
+            next_event(&mut rx).await,
+            SipEvent::Answered {
+                sdp: "v=0\r\nanswer\r\n".into()
+            }
+        );
+        handle.hangup(7);
+        assert_eq!(next_event(&mut rx).await, SipEvent::Ended);
+        let seen = server.await.unwrap();
+        let methods: Vec<&str> = seen.iter().filter_map(|m| m.method()).collect();
+        assert_eq!(methods, ["INVITE", "ACK", "BYE"]);
+        let invite = &seen[0];
+        assert_eq!(
+            invite.start,
+            super::super::message::StartLine::Request {
+                method: "INVITE".into(),
+                uri: format!("sip:+15550783881@127.0.0.1:{port};transport=tls"),
+            }
+        );
+        assert!(invite
+            .header("via")
+            .unwrap()
+            .starts_with("SIP/2.0/TLS 127.0.0.1:"));
+        assert!(invite
+            .header("contact")
+            .unwrap()
+            .contains(";transport=tls;"));
+        assert_eq!(seen[2].header("x-wa-meta-call-duration"), Some("7"));
+    }
+
+    /// Without the business's CA, or with a certificate for another name, the call ends
+    /// as an unreachable server's does, and its SIP log names the reason.
+    #[tokio::test]
+    async fn a_tls_server_that_fails_the_check_is_named_in_the_log() {
+        let ca = Ca::generate("business CA").unwrap();
+        let cases = [
+            (ca.issue(&["127.0.0.1"]).unwrap(), trust(), "unknown CA"),
+            (
+                ca.issue(&["sip.other.test"]).unwrap(),
+                trusting(&ca, "mismatch"),
+                "name mismatch (certificate is for sip.other.test, not 127.0.0.1)",
+            ),
+        ];
+        for (identity, trust, reason) in cases {
+            let (port, server) = tls_server(identity).await;
+            let (tx, mut rx) = unbounded_channel();
+            let _handle = start_call_with(params(port, SipTransport::Tls), quick(), trust, tx);
+            let (log, end) = log_and_end(&mut rx).await;
+            assert_eq!(end, SipEvent::TimedOut);
+            let prefix =
+                format!("(not sent: 127.0.0.1:{port} over tls: TLS handshake failed: {reason}");
+            assert!(
+                log.len() == 1 && log[0].starts_with(&prefix),
+                "{log:?} should start with {prefix}"
+            );
+            assert!(
+                server.await.unwrap().is_empty(),
+                "no SIP message got through"
+            );
+        }
+        // The hint names the flag that would help.
+        let (port, _server) = tls_server(ca.issue(&["127.0.0.1"]).unwrap()).await;
+        let (tx, mut rx) = unbounded_channel();
+        let _handle = start_call_with(params(port, SipTransport::Tls), quick(), trust(), tx);
+        let (log, _) = log_and_end(&mut rx).await;
+        assert!(log[0].contains("pass --sip-ca FILE"), "{log:?}");
     }
 
     #[tokio::test]
@@ -433,7 +708,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, mut rx) = unbounded_channel();
-        let handle = start_call_with(params(port, SipTransport::Tcp), quick(), tx);
+        let handle = start_call_with(params(port, SipTransport::Tcp), quick(), trust(), tx);
         let (mut conn, _) = listener.accept().await.unwrap();
         let mut buf = Vec::new();
         let invite = loop {
@@ -508,7 +783,7 @@ mod tests {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let port = server.local_addr().unwrap().port();
         let (tx, mut rx) = unbounded_channel();
-        let _handle = start_call_with(params(port, SipTransport::Udp), quick(), tx);
+        let _handle = start_call_with(params(port, SipTransport::Udp), quick(), trust(), tx);
         let mut buf = vec![0u8; 65_535];
         let (n, from) = server.recv_from(&mut buf).await.unwrap();
         let invite = SipMessage::parse(&buf[..n]).unwrap();

@@ -6,15 +6,20 @@
 //! scenarios check its form and consistency and log it (`wacid=…`); the test compares the
 //! logged value with the call id the emulator answered.
 //!
-//! Each test is skipped, with a visible reason, only when `sipp` is not on PATH (Debian
-//! package `sip-tester`) and `CI` is unset; under `CI` a missing sipp fails it
-//! (`test_skip::because`).
+//! Debian's sipp has no TLS: for a TLS SIP server, `stunnel4` terminates TLS with a
+//! certificate of a CA made for the test run and forwards plain TCP to sipp, so the
+//! emulator's TLS client meets a real TLS peer and sipp still checks every header.
+//!
+//! Each test is skipped, with a visible reason, only when `sipp` (Debian package
+//! `sip-tester`) or, for TLS, `stunnel4` is not on PATH and `CI` is unset; under `CI` a
+//! missing tool fails it (`test_skip::because`).
 
 use super::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use wa_emulator::engine::ClockMode;
@@ -38,10 +43,25 @@ fn sipp_missing() -> bool {
     !found
 }
 
+fn stunnel_missing() -> bool {
+    let found = std::process::Command::new("stunnel4")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        test_skip::because("`stunnel4` is not on PATH (install the Debian package stunnel4)");
+    }
+    !found
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {
     Udp,
     Tcp,
+    /// stunnel4 terminating TLS in front of sipp on TCP.
+    Tls,
 }
 
 impl Transport {
@@ -50,6 +70,7 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         }
     }
 
@@ -57,14 +78,27 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
+    }
+
+    /// The emulator for calls over this transport: for TLS it trusts the test CA
+    /// (`--sip-ca`) unless `trust_ca` is false.
+    fn emulator_options(self, trust_ca: bool) -> ServeOptions {
+        let mut opts = ServeOptions::for_tests(ClockMode::Virtual, 7);
+        if self == Transport::Tls && trust_ca {
+            opts.sip_trust.ca_file = Some(test_ca().ca_file.clone());
+        }
+        opts
     }
 }
 
 fn free_port(transport: Transport) -> u16 {
     let addr = match transport {
         Transport::Udp => std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()),
-        Transport::Tcp => std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()),
+        Transport::Tcp | Transport::Tls => {
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr())
+        }
     };
     addr.expect("a free local port").port()
 }
@@ -72,25 +106,89 @@ fn free_port(transport: Transport) -> u16 {
 fn port_taken(transport: Transport, port: u16) -> bool {
     match transport {
         Transport::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
-        Transport::Tcp => std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+        Transport::Tcp | Transport::Tls => {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
+        }
     }
 }
 
-/// A running sipp UAS for one call, and the folder it logs to.
+/// The business's certificate, for 127.0.0.1, from a CA made once per test run; the CA's
+/// PEM is the file `--sip-ca` names.
+struct TestCa {
+    ca_file: PathBuf,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+fn test_ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("wa-emulator-it-sip-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = wa_emulator::server::tls::Ca::generate("business test CA").unwrap();
+        let leaf = ca.issue(&["127.0.0.1"]).unwrap();
+        let files = TestCa {
+            ca_file: dir.join("ca.pem"),
+            cert_file: dir.join("cert.pem"),
+            key_file: dir.join("key.pem"),
+        };
+        std::fs::write(&files.ca_file, ca.pem()).unwrap();
+        std::fs::write(&files.cert_file, &leaf.cert_pem).unwrap();
+        std::fs::write(&files.key_file, &leaf.key_pem).unwrap();
+        files
+    })
+}
+
+/// stunnel4 in server mode: TLS on `port` with the test CA's certificate, forwarded as
+/// plain TCP to sipp on `sipp_port`. Logs to `dir/stunnel.log`.
+fn start_stunnel(dir: &Path, port: u16, sipp_port: u16) -> Child {
+    let ca = test_ca();
+    let conf = dir.join("stunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\ndebug = info\noutput = {}\n\n[sip]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{sipp_port}\ncert = {}\nkey = {}\n",
+            dir.join("stunnel.log").display(),
+            ca.cert_file.display(),
+            ca.key_file.display(),
+        ),
+    )
+    .unwrap();
+    Command::new("stunnel4")
+        .arg(&conf)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn stunnel4")
+}
+
+/// A running sipp UAS for one call (behind stunnel4 for TLS), and the folder it logs to.
 struct Sipp {
     child: Child,
+    /// The TLS front of a TLS server.
+    stunnel: Option<Child>,
     dir: PathBuf,
+    /// Where the emulator reaches the server: stunnel's port for TLS, else sipp's.
     port: u16,
 }
 
 impl Sipp {
-    /// `port`: a free port of `transport`, from [`free_port`].
+    /// `port`: a free port of `transport`, from [`free_port`]; for TLS stunnel4's, with
+    /// sipp on another.
     async fn start(
         scenario: &str,
         transport: Transport,
         port: u16,
         vars: &[(&str, String)],
     ) -> Sipp {
+        let sipp_port = match transport {
+            Transport::Tls => free_port(Transport::Tcp),
+            Transport::Udp | Transport::Tcp => port,
+        };
         static RUN: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "wa-emulator-it-sipp-{}-{}",
@@ -105,7 +203,7 @@ impl Sipp {
         let mut cmd = Command::new("sipp");
         cmd.arg("-sf")
             .arg(scenario)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
+            .args(["-i", "127.0.0.1", "-p", &sipp_port.to_string(), "-m", "1"])
             .args([
                 "-t",
                 if transport == Transport::Udp {
@@ -135,16 +233,52 @@ impl Sipp {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn sipp");
+        let mut stunnel = None;
         for _ in 0..250 {
-            if port_taken(transport, port) {
-                return Sipp { child, dir, port };
+            if stunnel.is_none() && port_taken(transport, sipp_port) {
+                if transport != Transport::Tls {
+                    return Sipp {
+                        child,
+                        stunnel: None,
+                        dir,
+                        port,
+                    };
+                }
+                stunnel = Some(start_stunnel(&dir, port, sipp_port));
+            }
+            if let Some(front) = stunnel.as_mut() {
+                if port_taken(transport, port) {
+                    return Sipp {
+                        child,
+                        stunnel,
+                        dir,
+                        port,
+                    };
+                }
+                if let Ok(Some(status)) = front.try_wait() {
+                    panic!("stunnel4 exited at start ({status}):\n{}", logs(&dir));
+                }
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("sipp exited at start ({status}):\n{}", logs(&dir));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("sipp never listened on {port}:\n{}", logs(&dir));
+        panic!(
+            "sipp (or stunnel4) never listened on {port}:\n{}",
+            logs(&dir)
+        );
+    }
+
+    /// Stops sipp and stunnel4 when no call is to reach them; answers their logs.
+    async fn stop(mut self) -> String {
+        let _ = self.child.kill().await;
+        if let Some(front) = self.stunnel.as_mut() {
+            let _ = front.kill().await;
+        }
+        let text = logs(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        text
     }
 
     /// Waits for sipp to finish its one call. `Ok` holds the wacids the scenario logged;
@@ -156,6 +290,9 @@ impl Sipp {
             .lines()
             .filter_map(|l| l.trim().strip_prefix("wacid=").map(str::to_owned))
             .collect();
+        if let Some(front) = self.stunnel.as_mut() {
+            let _ = front.kill().await;
+        }
         let result = match status {
             Ok(Ok(s)) if s.success() => Ok(logged),
             Ok(Ok(s)) => Err(format!("sipp exited with {s}\n{}", logs(&self.dir))),
@@ -172,22 +309,28 @@ impl Sipp {
 }
 
 fn logs(dir: &Path) -> String {
-    ["errors.log", "messages.log", "logs.log", "screen.log"]
-        .iter()
-        .map(|name| {
-            let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-            let tail: String = text
-                .chars()
-                .rev()
-                .take(6000)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            format!("--- sipp {name} ---\n{tail}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    [
+        "errors.log",
+        "messages.log",
+        "logs.log",
+        "screen.log",
+        "stunnel.log",
+    ]
+    .iter()
+    .map(|name| {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let tail: String = text
+            .chars()
+            .rev()
+            .take(6000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("--- sipp {name} ---\n{tail}")
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 /// Enables SIP on the number with sipp's address; answers the SIP password that
@@ -402,7 +545,7 @@ const PLAIN: Identity = Identity {
 async fn answered_then_user_hangs_up(case: Answered) -> Result<(), String> {
     let _one = SIPP.lock().await;
     let id = case.identity;
-    let mut opts = ServeOptions::for_tests(ClockMode::Virtual, 7);
+    let mut opts = case.transport.emulator_options(true);
     if id.dash_spelling {
         let name = |s: &str| serde_json::from_value(json!(s)).unwrap();
         opts.behaviour.sip_username_header = name("x-wa-meta-username");
@@ -439,6 +582,7 @@ async fn answered_then_user_hangs_up(case: Answered) -> Result<(), String> {
     let uri_transport = match case.transport {
         Transport::Udp => "",
         Transport::Tcp => ";transport=tcp",
+        Transport::Tls => ";transport=tls",
     };
     let vars = [
         (
@@ -662,6 +806,52 @@ async fn with_sdes_keying_the_offer_carries_a_crypto_line_instead_of_a_fingerpri
     );
 }
 
+/// cloud-api §8.2–§8.4 as Meta sends it: a TLS connection to the business's server (a
+/// real TLS peer, stunnel4, checking nothing of ours but presenting a certificate the
+/// emulator checks against `--sip-ca`), `transport=tls` in the Request-URI, Via
+/// `SIP/2.0/TLS`, the SDES key, and the BYE with the duration; sipp checks them all.
+#[tokio::test]
+async fn a_call_over_tls_reaches_the_business_with_transport_tls_and_the_sdes_key() {
+    if sipp_missing() || stunnel_missing() {
+        return;
+    }
+    must(
+        answered_then_user_hangs_up(Answered {
+            transport: Transport::Tls,
+            version: "2.25.30",
+            start: Start::Tap("P-tls-1"),
+            uri_params: Some(json!({"tgrp":"wacall"})),
+            duration: 61,
+            exp_cta: "P-tls-1",
+            exp_deeplink: "",
+            identity: PLAIN,
+            sdes: true,
+        })
+        .await,
+    );
+}
+
+#[tokio::test]
+async fn a_call_over_tls_with_dtls_keying_offers_a_fingerprint() {
+    if sipp_missing() || stunnel_missing() {
+        return;
+    }
+    must(
+        answered_then_user_hangs_up(Answered {
+            transport: Transport::Tls,
+            version: "2.25.30",
+            start: Start::Native,
+            uri_params: None,
+            duration: 8,
+            exp_cta: "",
+            exp_deeplink: "",
+            identity: PLAIN,
+            sdes: false,
+        })
+        .await,
+    );
+}
+
 #[tokio::test]
 async fn a_2_25_26_client_sends_no_payload_header_even_from_a_button_with_one() {
     if sipp_missing() {
@@ -793,7 +983,7 @@ async fn the_scenario_fails_when_an_unexpected_username_header_arrives() {
 
 async fn busy(transport: Transport) {
     let _one = SIPP.lock().await;
-    let emu = Emu::start().await;
+    let emu = Emu::start_with(transport.emulator_options(true)).await;
     emu.user(USER, "ios", "2.25.30", "Ana").await;
     let mut sipp = Sipp::start("emulator-busy.xml", transport, free_port(transport), &[]).await;
     let port = sipp.port;
@@ -834,6 +1024,14 @@ async fn a_486_from_the_server_ends_the_call_failed_over_tcp() {
     busy(Transport::Tcp).await;
 }
 
+#[tokio::test]
+async fn a_486_from_the_server_ends_the_call_failed_over_tls() {
+    if sipp_missing() || stunnel_missing() {
+        return;
+    }
+    busy(Transport::Tls).await;
+}
+
 /// sipp challenges with 401 and verifies the digest against `password`; returns the call
 /// as the emulator ends it and sipp's verdict.
 async fn challenged(
@@ -841,7 +1039,7 @@ async fn challenged(
     wrong_password: bool,
 ) -> (Value, Result<Vec<String>, String>, String) {
     let _one = SIPP.lock().await;
-    let emu = Emu::start().await;
+    let emu = Emu::start_with(transport.emulator_options(true)).await;
     emu.user(USER, "android", "2.25.30", "Ana").await;
     // The password exists once SIP is configured; sipp needs it at start, so configure
     // first with a placeholder port, then point the server at sipp (the password stays).
@@ -891,6 +1089,18 @@ async fn a_digest_challenge_is_answered_with_the_sip_password_from_the_settings(
         assert_eq!(ended["end_reason"], "completed", "{transport:?}: {ended}");
         assert!(ended["answered_at_ms"].is_u64(), "{ended}");
     }
+}
+
+/// cloud-api §8.2: TLS carries the same digest exchange.
+#[tokio::test]
+async fn a_digest_challenge_over_tls_is_answered_with_the_sip_password() {
+    if sipp_missing() || stunnel_missing() {
+        return;
+    }
+    let (ended, verdict, call_id) = challenged(Transport::Tls, false).await;
+    let logged = verdict.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(logged, vec![call_id]);
+    assert_eq!(ended["end_reason"], "completed", "{ended}");
 }
 
 #[tokio::test]
@@ -999,13 +1209,25 @@ async fn message_webhooks_continue_while_sip_is_enabled_and_calls_webhooks_stop(
     assert!(sip_messages(&emu, &native).await.is_empty());
 }
 
-/// Settings accept `"transport":"tls"` (any case), but the emulator has no SIP over TLS:
-/// the call fails at once with 503, the SIP log says why, and no INVITE leaves.
+/// Without `--sip-ca` the business's certificate (from a CA of its own) is not trusted:
+/// no INVITE leaves, the call ends as with an unreachable server (408), and the call's SIP
+/// log names the reason and the flag. The settings' `transport` takes any case.
 #[tokio::test]
-async fn a_tls_sip_server_fails_the_call_at_once_without_an_invite() {
-    let emu = Emu::start().await;
+async fn without_the_sip_ca_a_tls_call_fails_with_unknown_ca_in_its_sip_log() {
+    if sipp_missing() || stunnel_missing() {
+        return;
+    }
+    let _one = SIPP.lock().await;
+    let emu = Emu::start_with(Transport::Tls.emulator_options(false)).await;
     emu.user(USER, "android", "2.25.30", "Ana").await;
-    let server = json!({"hostname":"127.0.0.1","port":5061,"transport":"TLS"});
+    let mut sipp = Sipp::start(
+        "emulator-busy.xml",
+        Transport::Tls,
+        free_port(Transport::Tls),
+        &[],
+    )
+    .await;
+    let server = json!({"hostname":"127.0.0.1","port":sipp.port,"transport":"TLS"});
     let (s, v) = emu
         .graph(
             "POST",
@@ -1013,19 +1235,27 @@ async fn a_tls_sip_server_fails_the_call_at_once_without_an_invite() {
             Some(json!({"calling":{"sip":{"status":"ENABLED","servers":[server]}}})),
         )
         .await;
-    assert_eq!(s, 200, "enable SIP over tls: {v}");
+    assert_eq!(s, 200, "enable SIP over TLS: {v}");
     let call_id = start_call(&emu, Start::Native).await;
-    let call = call_state(&emu, &call_id).await;
-    assert_eq!(call["status"], "failed", "{call}");
-    assert_eq!(call["end_reason"], json!({"sip_failure": 503}), "{call}");
-    let log = sip_messages(&emu, &call_id).await;
+    let failed = wait_status(&emu, &call_id, "failed", &mut sipp).await;
+    let sipp_logs = sipp.stop().await;
+    let failed = failed.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        log,
-        vec![(
-            true,
-            "(not sent: tls transport unsupported)".to_owned(),
-            String::new()
-        )]
+        failed["end_reason"],
+        json!({"sip_failure": 408}),
+        "{failed}"
     );
+    let log = sip_messages(&emu, &call_id).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    let (outgoing, line, raw) = &log[0];
+    assert!(*outgoing && raw.is_empty(), "{log:?}");
+    assert!(
+        line.starts_with("(not sent: 127.0.0.1:")
+            && line.contains(" over tls: TLS handshake failed: unknown CA (")
+            && line.ends_with("pass --sip-ca FILE))"),
+        "{line}"
+    );
+    // Nothing got through to sipp.
+    assert!(!sipp_logs.contains("INVITE sip:"), "{sipp_logs}");
     assert_no_calls_webhooks(&emu).await;
 }

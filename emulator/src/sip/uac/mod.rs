@@ -140,6 +140,14 @@ fn host_port(host: &str, port: Option<u16>) -> String {
     }
 }
 
+/// The port a SIP URI without one means: 5061 for TLS, 5060 otherwise.
+fn default_port(transport: SipTransport) -> u16 {
+    match transport {
+        SipTransport::Tls => 5061,
+        SipTransport::Udp | SipTransport::Tcp => 5060,
+    }
+}
+
 /// Header values come from API input: a CR or LF would inject headers.
 fn header_safe(value: &str) -> String {
     value.replace(['\r', '\n'], " ")
@@ -161,10 +169,13 @@ impl Uac {
                 user_part.push_str(v);
             }
         }
+        // Meta writes `sip:+1555@host;transport=tls` (cloud-api §8.4): the port only when
+        // it is not the transport's default (RFC 3261 §19.1.2).
+        let port = (server.port != default_port(transport)).then_some(server.port);
         let mut request_uri = format!(
             "sip:{}@{}",
             header_safe(&user_part),
-            host_port(&server.hostname, Some(server.port))
+            host_port(&server.hostname, port)
         );
         if transport != SipTransport::Udp {
             request_uri.push_str(&format!(";transport={}", transport.as_str()));
@@ -289,7 +300,7 @@ impl Uac {
             }
             Phase::Lingering => self.phase = Phase::Done,
             // An established call survives until someone hangs up; the shell reconnects
-            // (TCP) to send the BYE.
+            // (TCP, TLS) to send the BYE.
             Phase::Confirmed | Phase::Done => {}
         }
         out
@@ -832,7 +843,7 @@ impl Uac {
         }
     }
 
-    /// Keeps the socket (UDP) or connection (TCP) a while: retransmissions get answered,
+    /// Keeps the socket (UDP) or connection (TCP, TLS) a while: retransmissions get answered,
     /// and servers that treat a connection closed right after the last response as an
     /// aborted call (sipp does) see a clean end.
     fn enter_linger(&mut self, now: Instant) {

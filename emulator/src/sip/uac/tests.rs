@@ -116,7 +116,8 @@ fn invite_is_shaped_like_metas() {
         invite.start,
         StartLine::Request {
             method: "INVITE".into(),
-            uri: "sip:+15550783881;tgrp=wacall;trunk-context=byoc.example.com@pbx.example.com:5060"
+            // Port 5060 is UDP's default: not written.
+            uri: "sip:+15550783881;tgrp=wacall;trunk-context=byoc.example.com@pbx.example.com"
                 .into(),
         }
     );
@@ -237,18 +238,56 @@ fn header_values_cannot_inject_headers() {
 fn tcp_and_ipv6_shape_the_uris() {
     let mut p = params(SipTransport::Tcp);
     p.server.hostname = "::1".into();
+    p.server.port = 5070;
     p.server.request_uri_user_params = vec![("flag".into(), String::new())];
     let mut uac = Uac::new(p, config(), "[::1]:41000".parse().unwrap(), 1);
     let invite = only_sent(&uac.start(Instant::now()));
     assert_eq!(
         uac.request_uri(),
-        "sip:+15550783881;flag@[::1]:5060;transport=tcp"
+        "sip:+15550783881;flag@[::1]:5070;transport=tcp"
     );
     assert!(invite
         .header("via")
         .unwrap()
         .starts_with("SIP/2.0/TCP [::1]:41000;"));
     assert_eq!(invite.header("to"), Some("<sip:+15550783881@[::1]>"));
+}
+
+/// cloud-api §8.4: `sip:+<business>@<host>;transport=tls`, without the default 5061;
+/// Via and Contact name TLS too.
+#[test]
+fn tls_uris_are_shaped_like_metas() {
+    let mut p = params(SipTransport::Tls);
+    p.server.port = 5061;
+    p.server.request_uri_user_params.clear();
+    let mut uac = new_uac(p.clone());
+    let invite = only_sent(&uac.start(Instant::now()));
+    assert_eq!(
+        uac.request_uri(),
+        "sip:+15550783881@pbx.example.com;transport=tls"
+    );
+    assert!(invite
+        .header("via")
+        .unwrap()
+        .starts_with("SIP/2.0/TLS 127.0.0.1:40000;rport;branch=z9hG4bK"));
+    assert_eq!(
+        invite.header("contact"),
+        Some("<sip:+16315551234@127.0.0.1:40000;transport=tls;ob>")
+    );
+    assert_eq!(
+        invite.header("to"),
+        Some("<sip:+15550783881@pbx.example.com>")
+    );
+    // Another port is written; TLS is reliable, so the INVITE is not retransmitted.
+    p.server.port = 5062;
+    let mut uac = new_uac(p);
+    uac.start(Instant::now());
+    assert_eq!(
+        uac.request_uri(),
+        "sip:+15550783881@pbx.example.com:5062;transport=tls"
+    );
+    let deadline = uac.next_deadline().unwrap();
+    assert!(sent(&uac.on_timeout(deadline)).is_empty());
 }
 
 #[test]
