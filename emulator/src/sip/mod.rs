@@ -18,15 +18,16 @@
 //!   `uas/tests.rs`.
 //! - `listener`: the gateway's tokio shell: UDP and TCP on one port, TLS on another,
 //!   connections, the clock; judged and heard by a `GatewayHost` (the server).
-//! - `transport`: the tokio shell: UDP/TCP sockets, the clock, the command channel
-//!   (only with the `server` feature; the rest builds without tokio).
+//! - `transport`: the UAC's tokio shell: a UDP socket or a TCP or TLS connection (the
+//!   certificate checked with the `rustls::ClientConfig` the caller passes), the clock,
+//!   the command channel (only with the `server` feature; the rest builds without tokio).
 //! - `sipp_tests.rs`: the UAC against a real `sipp` (tests, `server` feature).
 //!
 //! What a call needs is not defined here: the engine describes it in
 //! [`crate::domain::sip`] (the INVITE, the server, the transport). The caller starts a
 //! call with `start_call` from the engine's [`SipInvite`](crate::domain::sip::SipInvite)
-//! as is, receives [`SipEvent`]s tagged with the wacid, and hangs up through the returned
-//! `CallHandle`.
+//! as is (and the TLS trust of `--sip-ca`), receives [`SipEvent`]s tagged with the wacid,
+//! and hangs up through the returned `CallHandle`.
 
 pub mod digest;
 #[cfg(feature = "server")]
