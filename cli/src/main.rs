@@ -53,7 +53,7 @@ struct Target {
 #[derive(Subcommand)]
 enum Command {
     /// Run the emulator (Ctrl-C to stop).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run scenario files or folders (each against a fresh in-process emulator by default).
     Run(scenario::RunArgs),
     /// Replay webhook fixture files to a receiver, freshly signed.

@@ -21,6 +21,7 @@ mod emulator {
     mod recipients;
     mod robustness;
     mod sip;
+    mod sip_gateway;
     mod slow_clients;
     mod spellings;
     mod tenants;

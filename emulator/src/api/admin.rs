@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/messages"),
     ("GET", "/calls"),
     ("GET", "/sip"),
+    ("GET", "/sip/ca.pem"),
     ("GET", "/templates"),
     ("POST", "/templates/{template_id}/status"),
     ("GET", "/ui"),
@@ -93,12 +94,35 @@ pub fn handle(engine: &mut Engine, req: &Request, ctx: &Context) -> Response {
             body: OPENAPI.as_bytes().to_vec(),
         };
     }
+    if req.method == "GET" && req.path.trim_end_matches('/') == "/__emulator/sip/ca.pem" {
+        return sip_ca(engine, ctx);
+    }
     engine.begin();
     let result = route(engine, req, ctx);
     engine.finish(result.is_ok());
     match result {
         Ok(v) => Response::ok(&v),
         Err(e) => Response::error(engine, &e),
+    }
+}
+
+/// `GET /__emulator/sip/ca.pem`: the certificate a business trusts for SIP over TLS to
+/// the gateway, as a PEM file.
+fn sip_ca(engine: &mut Engine, ctx: &Context) -> Response {
+    match ctx.sip.as_ref().and_then(|s| s.ca_pem.as_ref()) {
+        Some(pem) => Response {
+            status: 200,
+            content_type: "application/x-pem-file",
+            headers: Vec::new(),
+            body: pem.as_bytes().to_vec(),
+        },
+        None => Response::error(
+            engine,
+            &ApiError::new(
+                ErrorKind::NotFound,
+                "The SIP gateway does not run here, so it has no TLS certificate.",
+            ),
+        ),
     }
 }
 
@@ -417,6 +441,7 @@ fn config(engine: &Engine, ctx: &Context) -> admin_types::Config {
         clock: clock(engine),
         tenants: t.clone(),
         behaviour: engine.behaviour.clone(),
+        sip: ctx.sip.clone(),
     }
 }
 

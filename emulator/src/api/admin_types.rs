@@ -32,6 +32,25 @@ pub struct Config {
     pub clock: Clock,
     pub tenants: Tenants,
     pub behaviour: Behaviour,
+    /// Where the emulator's SIP gateway listens for business-initiated calls; `null`
+    /// when it does not run (the pure core without a server).
+    #[serde(default)]
+    pub sip: Option<SipGateway>,
+}
+
+/// `sip` of `GET /__emulator/config`: the emulator's SIP gateway (Meta's `wa.meta.vc`),
+/// where a business sends the INVITE of a business-initiated call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SipGateway {
+    /// `HOST:PORT` for SIP over UDP.
+    pub udp: String,
+    /// `HOST:PORT` for SIP over TCP (the same port as UDP).
+    pub tcp: String,
+    /// `HOST:PORT` for SIP over TLS.
+    pub tls: Option<String>,
+    /// The PEM certificate a business trusts for TLS: the CA of the certificate made at
+    /// start-up (also `GET /__emulator/sip/ca.pem`), or the `--sip-tls-cert` chain.
+    pub ca_pem: Option<String>,
 }
 
 /// One business phone number in [`Config::phone_numbers`].
@@ -223,6 +242,7 @@ mod tests {
         let ctx = Context {
             listen_url: "http://127.0.0.1:4004".into(),
             admin_token: None,
+            sip: None,
         };
         let auth = vec![(
             "authorization".to_owned(),

@@ -118,6 +118,8 @@ impl Response {
 pub struct Context {
     pub listen_url: String,
     pub admin_token: Option<String>,
+    /// The SIP gateway's addresses and CA, when it runs.
+    pub sip: Option<admin_types::SipGateway>,
 }
 
 pub const ADMIN_PREFIX: &str = "/__emulator";

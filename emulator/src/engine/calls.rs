@@ -11,6 +11,7 @@ use crate::domain::ids::{country_of, AppId, CallId, MessageId, PhoneNumberId, Wa
 use crate::domain::message::MessageStatus;
 use crate::domain::permission::{Grant, Permission, CONNECTED_CALLS_PER_DAY, DAY_MS};
 use crate::domain::sdp;
+use crate::domain::sip::{GatewayReply, SipRefusal};
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
 use crate::webhook::payload;
@@ -410,6 +411,51 @@ impl Engine {
         offer: String,
         opaque: Option<String>,
     ) -> ApiResult<Value> {
+        let user = self.business_call_allowed(phone, to)?;
+        let now = self.now();
+        let id = self.ids.call_id(to);
+        let mut call = Call {
+            biz_opaque_callback_data: opaque,
+            ..Call::ringing(
+                id.clone(),
+                phone.id.clone(),
+                to.clone(),
+                Direction::BusinessInitiated,
+                Source::Business,
+                now,
+                offer,
+            )
+        };
+        let shaped = sdp::meta_sdp(&mut self.ids, false);
+        call.answer_sdp = Some(self.media_answer(&mut call, shaped));
+        let value = payload::call_status(&call, phone, self.seen(&phone.id, &user), "RINGING", now);
+        self.emit_for_phone(
+            phone,
+            "calls",
+            "status_ringing",
+            format!("call:{id}"),
+            Some(&id),
+            None,
+            value,
+        );
+        // Meta sends the connect when the media path is ready, before the user picks up
+        // (reference §4.2); the ACCEPTED status marks the pick-up.
+        self.connect_and_ring(phone, &user, &call, self.behaviour.legacy_connection_sdp);
+        self.remember_call(call);
+        Ok(
+            json!({ "messaging_product": "whatsapp", "calls": [{ "id": id.as_str() }], "success": true }),
+        )
+    }
+
+    /// The rules every business-initiated call passes, over `/calls` `connect` or SIP:
+    /// the number's country (138013), the user's client (138001), the call permission
+    /// (138006), one call at a time (138003), concurrency, the daily limit (138012).
+    /// Answers the user being called.
+    pub(super) fn business_call_allowed(
+        &mut self,
+        phone: &PhoneNumber,
+        to: &WaId,
+    ) -> ApiResult<User> {
         self.require_business_initiated(phone, "it cannot call users")?;
         let user = self.user_or_create(to);
         let now = self.now();
@@ -451,38 +497,7 @@ impl Engine {
                 format!("{CONNECTED_CALLS_PER_DAY} connected business-initiated calls are allowed within 24 hours; the next call is allowed at {next}."),
             ));
         }
-        let id = self.ids.call_id(to);
-        let mut call = Call {
-            biz_opaque_callback_data: opaque,
-            ..Call::ringing(
-                id.clone(),
-                phone.id.clone(),
-                to.clone(),
-                Direction::BusinessInitiated,
-                Source::Business,
-                now,
-                offer,
-            )
-        };
-        let shaped = sdp::meta_sdp(&mut self.ids, false);
-        call.answer_sdp = Some(self.media_answer(&mut call, shaped));
-        let value = payload::call_status(&call, phone, self.seen(&phone.id, &user), "RINGING", now);
-        self.emit_for_phone(
-            phone,
-            "calls",
-            "status_ringing",
-            format!("call:{id}"),
-            Some(&id),
-            None,
-            value,
-        );
-        // Meta sends the connect when the media path is ready, before the user picks up
-        // (reference §4.2); the ACCEPTED status marks the pick-up.
-        self.connect_and_ring(phone, &user, &call, self.behaviour.legacy_connection_sdp);
-        self.remember_call(call);
-        Ok(
-            json!({ "messaging_product": "whatsapp", "calls": [{ "id": id.as_str() }], "success": true }),
-        )
+        Ok(user)
     }
 
     /// Applies one action through the state machine and emits what follows.
@@ -558,6 +573,16 @@ impl Engine {
         perm.on_connected_call();
         if call.direction == Direction::BusinessInitiated {
             perm.connected_calls.push(now);
+            if call.via_sip {
+                // Over SIP the pick-up is the gateway's 200 OK; no calls webhooks (§8.1).
+                self.effects.push(Effect::SipReply {
+                    call_id: call_id.clone(),
+                    reply: GatewayReply::Answer {
+                        sdp: call.answer_sdp.clone().unwrap_or_default(),
+                    },
+                });
+                return;
+            }
             let (Some(phone), Ok(user)) = (
                 self.phone(&call.phone_number_id).cloned(),
                 self.user(&call.wa_id).cloned(),
@@ -601,7 +626,7 @@ impl Engine {
         ) else {
             return;
         };
-        if call.via_sip {
+        if call.via_sip && call.direction == Direction::UserInitiated {
             if !matches!(reason, EndReason::SipFailure(_)) {
                 self.effects.push(Effect::SipHangup {
                     call_id: call_id.clone(),
@@ -610,30 +635,18 @@ impl Engine {
             }
             return;
         }
-        if reason == EndReason::DeclinedByUser {
-            let rejected =
-                payload::call_status(&call, &phone, self.seen(&phone.id, &user), "REJECTED", now);
-            self.emit_for_phone(
-                &phone,
-                "calls",
-                "status_rejected",
-                format!("call:{call_id}"),
-                Some(call_id),
-                None,
-                rejected,
-            );
+        if call.via_sip {
+            // A business-initiated call over SIP: the gateway answers the business, and
+            // no calls webhooks go out (§8.1); the unanswered count below still applies.
+            if let Some(reply) = gateway_reply(&call, &reason) {
+                self.effects.push(Effect::SipReply {
+                    call_id: call_id.clone(),
+                    reply,
+                });
+            }
+        } else {
+            self.emit_end_webhooks(&call, &reason, &phone, &user, errors);
         }
-        let terminate =
-            payload::call_terminate(&call, &phone, self.seen(&phone.id, &user), now, errors);
-        self.emit_for_phone(
-            &phone,
-            "calls",
-            "terminate",
-            format!("call:{call_id}"),
-            Some(call_id),
-            None,
-            terminate,
-        );
         if call.direction == Direction::BusinessInitiated
             && matches!(reason, EndReason::DeclinedByUser | EndReason::Unanswered)
         {
@@ -653,6 +666,43 @@ impl Engine {
         }
     }
 
+    /// The webhooks of a call that ended: REJECTED when the user declined, then the
+    /// terminate.
+    fn emit_end_webhooks(
+        &mut self,
+        call: &Call,
+        reason: &EndReason,
+        phone: &PhoneNumber,
+        user: &User,
+        errors: Option<Value>,
+    ) {
+        let (now, call_id) = (self.now(), &call.id);
+        if *reason == EndReason::DeclinedByUser {
+            let rejected =
+                payload::call_status(call, phone, self.seen(&phone.id, user), "REJECTED", now);
+            self.emit_for_phone(
+                phone,
+                "calls",
+                "status_rejected",
+                format!("call:{call_id}"),
+                Some(call_id),
+                None,
+                rejected,
+            );
+        }
+        let terminate =
+            payload::call_terminate(call, phone, self.seen(&phone.id, user), now, errors);
+        self.emit_for_phone(
+            phone,
+            "calls",
+            "terminate",
+            format!("call:{call_id}"),
+            Some(call_id),
+            None,
+            terminate,
+        );
+    }
+
     pub(crate) fn ring_timeout(&mut self, call_id: &CallId) {
         let _ = self.apply_call_action(call_id, Action::RingTimeout, None, None);
     }
@@ -665,6 +715,26 @@ fn refusal(why: String) -> ApiError {
         "invalid_call_state"
     };
     ApiError::refused(reason, why)
+}
+
+/// What the gateway tells a business whose SIP call ended on the user's side.
+fn gateway_reply(call: &Call, reason: &EndReason) -> Option<GatewayReply> {
+    let bye = || GatewayReply::Bye {
+        duration_secs: call.duration_secs().unwrap_or(0),
+    };
+    match reason {
+        EndReason::Completed => Some(bye()),
+        EndReason::DeclinedByUser => Some(GatewayReply::Refuse(SipRefusal::declined())),
+        EndReason::Unanswered => Some(GatewayReply::Refuse(SipRefusal::no_answer())),
+        // The client failed (138019–138023): as a hang-up once answered, else unreachable.
+        EndReason::Failed(_) if call.answered_at_ms.is_some() => Some(bye()),
+        EndReason::Failed(_) => Some(GatewayReply::Refuse(SipRefusal::no_answer())),
+        // Ended from the business's side, or the business's own refusal.
+        EndReason::CancelledByUser
+        | EndReason::RejectedByBusiness
+        | EndReason::TerminatedBeforeAnswer
+        | EndReason::SipFailure(_) => None,
+    }
 }
 
 /// The `errors` of a terminate webhook for a failure the user's client reports

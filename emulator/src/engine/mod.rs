@@ -22,6 +22,8 @@
 //! - `settings.rs`: `GET`/`POST /settings`.
 //! - `sip.rs`: the INVITE of a SIP-enabled number's call, the gateway's events, the SIP
 //!   message log.
+//! - `sip_gateway.rs`: business-initiated calls over SIP: a business's INVITE to the
+//!   emulator's gateway judged and the user rung.
 //! - `webhooks.rs`: webhook emission into the outbox.
 //! - `retention.rs`: the most recent messages and calls kept, the rest counted.
 //! - `sweep.rs`: expired per-user state dropped, idle users folded away.
@@ -38,6 +40,7 @@ mod request_history;
 mod retention;
 mod settings;
 mod sip;
+mod sip_gateway;
 mod sweep;
 mod templates;
 mod tenants;
@@ -84,6 +87,11 @@ pub enum Effect {
     SipHangup {
         call_id: CallId,
         duration_secs: u64,
+    },
+    /// The gateway's answer to a business that called a user over SIP.
+    SipReply {
+        call_id: CallId,
+        reply: crate::domain::sip::GatewayReply,
     },
     /// Connect the user's media endpoint of a call to the business (`ice`: our ICE
     /// username fragment and password, as our SDP carries them).

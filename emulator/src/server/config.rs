@@ -70,6 +70,32 @@ pub struct ServeArgs {
     /// Virtual clock start, Unix seconds [default: the real time at start-up].
     #[arg(long, env = "WA_EMULATOR_CLOCK_START", value_name = "UNIX_SECONDS")]
     pub clock_start: Option<u64>,
+    /// Where the SIP gateway (Meta's wa.meta.vc) listens for the INVITEs of
+    /// business-initiated calls, UDP and TCP on one port; port 0 picks a free one, shown
+    /// in the banner and in GET /__emulator/config [default: 127.0.0.1:0].
+    #[arg(long, env = "WA_EMULATOR_SIP_ADDR", value_name = "HOST:PORT")]
+    pub sip_addr: Option<String>,
+    /// Where the SIP gateway listens for SIP over TLS [default: 127.0.0.1:0].
+    #[arg(long, env = "WA_EMULATOR_SIP_TLS_ADDR", value_name = "HOST:PORT")]
+    pub sip_tls_addr: Option<String>,
+    /// The certificate chain (PEM) the SIP gateway presents over TLS, with --sip-tls-key;
+    /// without them it makes one at start-up for wa.meta.vc, localhost and 127.0.0.1,
+    /// whose CA GET /__emulator/sip/ca.pem serves.
+    #[arg(
+        long,
+        env = "WA_EMULATOR_SIP_TLS_CERT",
+        value_name = "FILE",
+        requires = "sip_tls_key"
+    )]
+    pub sip_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --sip-tls-cert.
+    #[arg(
+        long,
+        env = "WA_EMULATOR_SIP_TLS_KEY",
+        value_name = "FILE",
+        requires = "sip_tls_cert"
+    )]
+    pub sip_tls_key: Option<PathBuf>,
     /// The Graph version unversioned paths (`/106540352242922/messages`) act as; versioned
     /// paths (`/v23.0/…`) use their own. It decides version-dependent shapes, e.g.
     /// `conversation` on status webhooks exists only before v24.0 [default: v25.0].
@@ -78,11 +104,6 @@ pub struct ServeArgs {
     /// Tenants (POST /__emulator/tenants) that may be live at once [default: 1000].
     #[arg(long, env = "WA_EMULATOR_MAX_TENANTS", value_name = "N")]
     pub max_tenants: Option<usize>,
-    /// Also trust these PEM certificates for SIP servers with `transport` tls, besides
-    /// the system's roots: the CA of a local setup or a self-signed certificate itself.
-    /// Without it, calls to such a server fail with "unknown CA" in their SIP log.
-    #[arg(long, env = "WA_EMULATOR_SIP_CA", value_name = "FILE")]
-    pub sip_ca: Option<PathBuf>,
 }
 
 /// The TOML file. Every key is optional; `apps`, `wabas`, `phone_numbers` replace the
@@ -107,6 +128,13 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
     pub clock_start: Option<u64>,
     pub graph_version: Option<String>,
+    /// The SIP gateway's UDP and TCP address [default: 127.0.0.1:0].
+    pub sip_addr: Option<String>,
+    /// The SIP gateway's TLS address [default: 127.0.0.1:0].
+    pub sip_tls_addr: Option<String>,
+    /// The SIP gateway's TLS certificate chain and key (PEM files), both or neither.
+    pub sip_tls_cert: Option<PathBuf>,
+    pub sip_tls_key: Option<PathBuf>,
     /// Request bodies above this many bytes get a 413 [default: 4 MiB].
     pub body_limit: Option<usize>,
     /// Seconds before a webhook attempt counts as timed out [default: 20].
@@ -115,8 +143,6 @@ pub struct FileConfig {
     pub client_timeout_secs: Option<u64>,
     /// Tenants (`POST /__emulator/tenants`) live at once [default: 1000].
     pub max_tenants: Option<usize>,
-    /// PEM certificates trusted for TLS SIP servers besides the system's roots.
-    pub sip_ca: Option<PathBuf>,
     pub behaviour: Option<Behaviour>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
@@ -185,6 +211,11 @@ pub struct ServeOptions {
     pub record: Option<PathBuf>,
     pub json_logs: bool,
     pub admin_token: Option<String>,
+    /// The SIP gateway's UDP and TCP address, and its TLS address.
+    pub sip_addr: SocketAddr,
+    pub sip_tls_addr: SocketAddr,
+    /// The gateway's TLS certificate chain and key files; generated when `None`.
+    pub sip_tls_identity: Option<(PathBuf, PathBuf)>,
     pub body_limit: usize,
     pub webhook_timeout_ms: u64,
     /// Which certificates of https receivers are accepted (`--webhook-ca`,
@@ -194,8 +225,6 @@ pub struct ServeOptions {
     pub client_timeout_ms: u64,
     /// Tenants created by `POST /__emulator/tenants` that may be live at once.
     pub max_tenants: usize,
-    /// Which certificates of TLS SIP servers are accepted (`--sip-ca`).
-    pub sip_trust: crate::server::tls::Trust,
 }
 
 /// [`ServeOptions::max_tenants`] unless configured.
@@ -215,12 +244,14 @@ impl ServeOptions {
             record: None,
             json_logs: false,
             admin_token: None,
+            sip_addr: "127.0.0.1:0".parse().expect("static address"),
+            sip_tls_addr: "127.0.0.1:0".parse().expect("static address"),
+            sip_tls_identity: None,
             body_limit: 4 * 1024 * 1024,
             webhook_timeout_ms: 20_000,
             webhook_trust: Trust::default(),
             client_timeout_ms: 30_000,
             max_tenants: DEFAULT_MAX_TENANTS,
-            sip_trust: Default::default(),
         }
     }
 
@@ -292,6 +323,22 @@ impl ServeOptions {
             .check()
             .map_err(|e| format!("--webhook-ca: {e}"))?;
         let admin_token = args.admin_token.clone().or(file.admin_token.clone());
+        let sip_addr = sip_address(
+            "--sip-addr",
+            args.sip_addr.as_ref().or(file.sip_addr.as_ref()),
+        )?;
+        let sip_tls_addr = sip_address(
+            "--sip-tls-addr",
+            args.sip_tls_addr.as_ref().or(file.sip_tls_addr.as_ref()),
+        )?;
+        let sip_tls_identity = match (
+            args.sip_tls_cert.clone().or(file.sip_tls_cert.clone()),
+            args.sip_tls_key.clone().or(file.sip_tls_key.clone()),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err("--sip-tls-cert and --sip-tls-key go together: give both, or neither for a certificate made at start-up".into()),
+        };
         #[allow(clippy::disallowed_methods, reason = "a fresh seed per run")]
         let seed = args.seed.or(file.seed).unwrap_or_else(rand::random);
         let mut behaviour = file.behaviour.clone().unwrap_or_default();
@@ -300,11 +347,6 @@ impl ServeOptions {
                 format!("--graph-version: expected a Graph version such as v24.0, got {v:?}")
             })?;
         }
-        let sip_trust = crate::server::tls::Trust {
-            ca_file: args.sip_ca.clone().or(file.sip_ca.clone()),
-            insecure: false,
-        };
-        sip_trust.check().map_err(|e| format!("--sip-ca: {e}"))?;
         Ok(Self {
             addr,
             tenants,
@@ -316,6 +358,9 @@ impl ServeOptions {
             record: args.record.clone().or(file.record.clone()),
             json_logs,
             admin_token,
+            sip_addr,
+            sip_tls_addr,
+            sip_tls_identity,
             body_limit: file.body_limit.unwrap_or(4 * 1024 * 1024),
             webhook_timeout_ms: file.webhook_timeout_secs.unwrap_or(20) * 1000,
             webhook_trust,
@@ -324,13 +369,19 @@ impl ServeOptions {
                 .max_tenants
                 .or(file.max_tenants)
                 .unwrap_or(DEFAULT_MAX_TENANTS),
-            sip_trust,
         })
     }
 }
 
 /// A callback URL: absolute `http://` or `https://` (Meta itself delivers only to https;
 /// plain http is for local receivers).
+/// A SIP gateway address, `127.0.0.1:0` (a free port on loopback) when not given.
+fn sip_address(flag: &str, given: Option<&String>) -> Result<SocketAddr, String> {
+    let text = given.map_or("127.0.0.1:0", String::as_str);
+    text.parse()
+        .map_err(|_| format!("{flag}: expected HOST:PORT such as 127.0.0.1:5060, got {text:?}"))
+}
+
 pub fn check_url(u: &str) -> Result<(), String> {
     if !u.starts_with("http://") && !u.starts_with("https://") {
         return Err(format!(
@@ -516,39 +567,6 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.contains("expected real or virtual"), "{e}");
-    }
-
-    #[test]
-    fn the_sip_ca_comes_from_the_flag_or_the_file_and_must_hold_certificates() {
-        let dir = std::env::temp_dir().join(format!("wa-emu-sipca-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = dir.join("ca.pem");
-        let pem = crate::server::tls::Ca::generate("sip test CA")
-            .unwrap()
-            .pem();
-        std::fs::write(&ca, pem).unwrap();
-        let toml = dir.join("c.toml");
-        std::fs::write(&toml, format!("sip_ca = {:?}\n", ca.display().to_string())).unwrap();
-        let from_file = ServeOptions::resolve(&ServeArgs {
-            config: Some(toml),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(from_file.sip_trust.ca_file.as_deref(), Some(ca.as_path()));
-        assert!(!from_file.sip_trust.insecure);
-        let not_pem = dir.join("not.pem");
-        std::fs::write(&not_pem, "hello\n").unwrap();
-        let e = ServeOptions::resolve(&ServeArgs {
-            sip_ca: Some(not_pem),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(e.starts_with("--sip-ca: no PEM certificate in "), "{e}");
-        assert!(ServeOptions::resolve(&ServeArgs::default())
-            .unwrap()
-            .sip_trust
-            .ca_file
-            .is_none());
     }
 
     #[test]

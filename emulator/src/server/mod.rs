@@ -21,11 +21,14 @@
 //!   the `…/media`, `…/dtmf` and `…/play` admin routes.
 //! - SIP glue (in `mod.rs`): `SipHub` starts the SIP user agent for each INVITE an
 //!   engine asks for and feeds its events back to that tenant's engine, logged first.
+//! - `sip_gateway.rs`: the SIP gateway of business-initiated calls joined to the
+//!   engines: its listeners, the INVITE judged on the tenant it names, events fed back.
 
 pub mod client;
 pub mod config;
 mod delivery;
 mod media;
+mod sip_gateway;
 mod tenants;
 pub mod tls;
 mod ui;
@@ -140,6 +143,7 @@ impl Running {
     /// Stops accepting, compacts the write-ahead log (with `--state`) and waits for the tasks.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        self.shared.sip.stop_gateway();
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
@@ -153,6 +157,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        self.shared.sip.stop_gateway();
         for t in &self.tasks {
             t.abort();
         }
@@ -174,9 +179,11 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         opts.clock,
         start,
     );
+    let (gateway, gateway_host, sip_info) = sip_gateway::start(&opts).await?;
     let ctx = Context {
         listen_url: format!("http://{addr}"),
         admin_token: opts.admin_token.clone(),
+        sip: Some(sip_info),
     };
     let wal = match &opts.state {
         Some(path) => {
@@ -198,8 +205,7 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         None => None,
     };
     let (tx, rx) = watch::channel(false);
-    let sip_tls = opts.sip_trust.client_config("SIP servers")?;
-    let (sip, sip_rx) = SipHub::new(sip_tls);
+    let (sip, sip_rx) = SipHub::new();
     let (media_hub, media_task) = media::MediaHub::new();
     engine.media_local = media_hub.local.clone();
     let shared = Arc::new(Shared {
@@ -214,6 +220,8 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         media: media_hub,
         opts,
     });
+    gateway_host.attach(&shared);
+    let _ = shared.sip.gateway.set(gateway);
     let mut tasks = vec![
         tokio::spawn(accept_loop(listener, shared.clone(), rx.clone())),
         tokio::spawn(delivery::worker(shared.clone(), rx.clone())),
@@ -590,20 +598,18 @@ pub struct SipHub {
     /// Calls in progress by (tenant id, wacid): tenants may draw the same wacids.
     calls: Mutex<std::collections::HashMap<(String, String), crate::sip::CallHandle>>,
     events: tokio::sync::mpsc::UnboundedSender<TenantSipEvent>,
-    /// What the certificates of TLS SIP servers are checked against (`--sip-ca`).
-    tls: Arc<rustls::ClientConfig>,
+    /// The gateway of business-initiated calls (set once the server is up).
+    gateway: std::sync::OnceLock<crate::sip::listener::Gateway>,
 }
 
 impl SipHub {
-    fn new(
-        tls: Arc<rustls::ClientConfig>,
-    ) -> (Self, tokio::sync::mpsc::UnboundedReceiver<TenantSipEvent>) {
+    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<TenantSipEvent>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (
             Self {
                 calls: Mutex::new(Default::default()),
                 events: tx,
-                tls,
+                gateway: Default::default(),
             },
             rx,
         )
@@ -618,6 +624,9 @@ impl SipHub {
     /// A deleted tenant's calls end (the user hangs up: BYE, or CANCEL while ringing)
     /// and are forgotten.
     pub(crate) fn forget_tenant(&self, tenant: &str) {
+        if let Some(g) = self.gateway.get() {
+            g.forget(tenant);
+        }
         self.calls().retain(|(t, _), h| {
             if t == tenant {
                 h.hangup(0);
@@ -626,15 +635,36 @@ impl SipHub {
         });
     }
 
+    fn stop_gateway(&self) {
+        if let Some(g) = self.gateway.get() {
+            g.stop();
+        }
+    }
+
     fn run(&self, tenant: &Arc<Tenant>, effect: crate::engine::Effect) {
+        use crate::domain::sip::SipTransport;
         use crate::engine::Effect;
         match effect {
             Effect::SipInvite(invite) => {
+                // Settings accept `tls`, but the emulator has no TLS: the call fails at once.
+                if invite.server.transport == SipTransport::Tls {
+                    let transport = invite.server.transport.as_str();
+                    tracing::error!(call_id = %invite.call_id, "SIP over {transport} is not supported by the emulator; use udp or tcp");
+                    let mut engine = tenant.lock();
+                    engine.sip_log(
+                        invite.call_id.as_str(),
+                        true,
+                        format!("(not sent: {transport} transport unsupported)"),
+                        String::new(),
+                    );
+                    engine.sip_failed(&invite.call_id, 503);
+                    return;
+                }
                 let call_id = invite.call_id.0.clone();
                 // The user agent reports to a channel of this call; a small task tags
                 // each event with the tenant, in order, until the call's sender drops.
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let handle = crate::sip::start_call(*invite, self.tls.clone(), tx);
+                let handle = crate::sip::start_call(*invite, tx);
                 let (owner, hub) = (Arc::downgrade(tenant), self.events.clone());
                 tokio::spawn(async move {
                     while let Some((wacid, event)) = rx.recv().await {
@@ -647,6 +677,11 @@ impl SipHub {
                 // Handles of finished calls are dropped here, so the map stays small.
                 calls.retain(|_, h| !h.is_finished());
                 calls.insert((tenant.id.clone(), call_id), handle);
+            }
+            Effect::SipReply { call_id, reply } => {
+                if let Some(g) = self.gateway.get() {
+                    g.reply(&tenant.id, &call_id, reply);
+                }
             }
             Effect::SipHangup {
                 call_id,
@@ -817,11 +852,11 @@ pub async fn run(opts: ServeOptions) -> i32 {
                 "  tenants           POST /__emulator/tenants: one per parallel test (at most {})",
                 running.shared.opts.max_tenants
             );
-            let sip_trust = &running.shared.opts.sip_trust;
-            if sip_trust.ca_file.is_some() {
+            if let Some(sip) = &running.shared.ctx.sip {
                 println!(
-                    "  sip tls           TLS SIP servers checked against {}",
-                    sip_trust.summary()
+                    "  sip gateway       udp/tcp {}  tls {}  (business-initiated calls: INVITE sip:+<user>@this; CA at /__emulator/sip/ca.pem)",
+                    sip.udp,
+                    sip.tls.as_deref().unwrap_or("-")
                 );
             }
             println!("  try: curl -s {}/__emulator/config", running.url());

@@ -48,6 +48,12 @@ pub enum Input {
         url: Option<String>,
         token: Option<String>,
     },
+    /// A business's INVITE to the SIP gateway that rang a user (refused ones change
+    /// nothing). Replayed as admitted: the password it was checked with is state.
+    SipAdmit {
+        now: u64,
+        invite: crate::domain::sip::IncomingInvite,
+    },
     /// A SIP event for a call.
     Sip {
         now: u64,
@@ -159,6 +165,15 @@ impl Input {
             }
             Input::Webhook { app, url, token } => {
                 engine.set_webhook_url(app.as_deref(), url, token)
+            }
+            Input::SipAdmit { now, invite } => {
+                engine.observe_real_time(now);
+                engine.begin();
+                let admission = engine.sip_admit(&invite, &|_| true);
+                engine.finish(matches!(
+                    admission,
+                    crate::domain::sip::Admission::Ringing(_)
+                ));
             }
             Input::Sip { now, wacid, event } => {
                 engine.observe_real_time(now);

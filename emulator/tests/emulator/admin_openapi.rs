@@ -879,6 +879,7 @@ async fn drive(d: &mut Driver, ids: &Ids, receiver: &Receiver) {
     d.ok("GET", "/messages", None).await;
     d.ok("GET", "/calls", None).await;
     d.ok("GET", "/sip", None).await;
+    d.ok("GET", "/sip/ca.pem", None).await;
 
     // The inspector.
     d.ok("GET", "/ui", None).await;

@@ -179,6 +179,9 @@ pub struct Uas {
     /// The called user's digits, for our Contact.
     user_number: String,
     cseq: u32,
+    /// The user hung up before the business ACKed our 200 OK: the BYE (with this
+    /// duration) waits for the ACK (RFC 3261 §15).
+    bye_after_ack: Option<u64>,
     phase: Phase,
     idle_until: Option<Instant>,
     ring_until: Option<Instant>,
@@ -222,6 +225,7 @@ impl Uas {
             call: None,
             user_number: String::new(),
             cseq,
+            bye_after_ack: None,
             phase: Phase::Idle,
             idle_until,
             ring_until: None,
@@ -368,8 +372,10 @@ impl Uas {
                 self.refuse(now, &SipRefusal::no_answer(), &mut out);
                 self.enter_linger(now);
             }
-            (Phase::Answered | Phase::Confirmed, GatewayReply::Bye { duration_secs }) => {
-                self.stop_invite_timers();
+            (Phase::Answered, GatewayReply::Bye { duration_secs }) => {
+                self.bye_after_ack = Some(duration_secs);
+            }
+            (Phase::Confirmed, GatewayReply::Bye { duration_secs }) => {
                 self.send_bye(now, duration_secs, &mut out);
             }
             _ => {}
@@ -425,9 +431,15 @@ impl Uas {
             }
         }
         if unacknowledged && self.phase == Phase::Answered {
-            // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the gateway ends the dialog.
-            out.push(Output::Event(GatewayEvent::TimedOut));
-            self.send_bye(now, 0, &mut out);
+            // RFC 3261 §13.3.1.4: no ACK for the 2xx, so the gateway ends the dialog (the
+            // user's own BYE when they already hung up).
+            match self.bye_after_ack.take() {
+                Some(duration) => self.send_bye(now, duration, &mut out),
+                None => {
+                    out.push(Output::Event(GatewayEvent::TimedOut));
+                    self.send_bye(now, 0, &mut out);
+                }
+            }
         }
         if let Some(tx) = self.bye.as_mut() {
             if tx.timeout_at <= now {
@@ -465,7 +477,7 @@ impl Uas {
         let branch = req.top_via_branch().unwrap_or_default().to_owned();
         match method.as_str() {
             "INVITE" => self.on_invite(now, req, &branch, out),
-            "ACK" => self.on_ack(req, &branch),
+            "ACK" => self.on_ack(now, req, &branch, out),
             _ => {
                 // A retransmitted non-INVITE request gets the same answer again.
                 if let Some(a) = self
@@ -573,7 +585,7 @@ impl Uas {
         }
     }
 
-    fn on_ack(&mut self, req: &SipMessage, branch: &str) {
+    fn on_ack(&mut self, now: Instant, req: &SipMessage, branch: &str, out: &mut Vec<Output>) {
         let cseq = req.cseq().map(|(n, _)| n);
         if self.phase == Phase::Answered {
             if let Some(tx) = self
@@ -585,6 +597,9 @@ impl Uas {
                 tx.resend = None;
                 tx.ack_deadline = None;
                 self.phase = Phase::Confirmed;
+                if let Some(duration) = self.bye_after_ack.take() {
+                    self.send_bye(now, duration, out);
+                }
                 return;
             }
         }
@@ -626,6 +641,7 @@ impl Uas {
         match self.phase {
             Phase::Answered | Phase::Confirmed => {
                 self.stop_invite_timers();
+                self.bye_after_ack = None;
                 after.push(Output::Event(GatewayEvent::Hangup));
                 self.enter_linger(now);
                 self.reply_to(req, 200, "OK")

@@ -419,6 +419,30 @@ fn the_user_hangs_up_with_a_bye_carrying_the_duration() {
 }
 
 #[test]
+fn a_hang_up_before_the_ack_waits_for_it() {
+    let t0 = Instant::now();
+    let mut u = uas(SipTransport::Tcp, t0);
+    ringing(&mut u, t0);
+    let ok = sent(&u.reply(
+        t0,
+        GatewayReply::Answer {
+            sdp: "v=0\r\n".into(),
+        },
+    ))
+    .pop()
+    .unwrap();
+    // RFC 3261 §15: no BYE on a dialog before the ACK of its 2xx.
+    assert!(u
+        .reply(t0, GatewayReply::Bye { duration_secs: 2 })
+        .is_empty());
+    let out = u.on_message(t0, &in_dialog("ACK", "z9hG4bKack", 2, &to_tag(&ok)));
+    let bye = sent(&out).pop().expect("the BYE once ACKed");
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.header("x-wa-meta-call-duration"), Some("2"));
+    assert!(events(&out).is_empty());
+}
+
+#[test]
 fn cancel_while_ringing_terminates_the_invite() {
     let t0 = Instant::now();
     let mut u = uas(SipTransport::Udp, t0);
