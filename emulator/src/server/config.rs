@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// Tenants (POST /__emulator/tenants) that may be live at once [default: 1000].
     #[arg(long, env = "WA_EMULATOR_MAX_TENANTS", value_name = "N")]
     pub max_tenants: Option<usize>,
+    /// Also trust these PEM certificates for SIP servers with `transport` tls, besides
+    /// the system's roots: the CA of a local setup or a self-signed certificate itself.
+    /// Without it, calls to such a server fail with "unknown CA" in their SIP log.
+    #[arg(long, env = "WA_EMULATOR_SIP_CA", value_name = "FILE")]
+    pub sip_ca: Option<PathBuf>,
 }
 
 /// The TOML file. Every key is optional; `apps`, `wabas`, `phone_numbers` replace the
@@ -143,6 +148,8 @@ pub struct FileConfig {
     pub client_timeout_secs: Option<u64>,
     /// Tenants (`POST /__emulator/tenants`) live at once [default: 1000].
     pub max_tenants: Option<usize>,
+    /// PEM certificates trusted for TLS SIP servers besides the system's roots.
+    pub sip_ca: Option<PathBuf>,
     pub behaviour: Option<Behaviour>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
@@ -225,6 +232,8 @@ pub struct ServeOptions {
     pub client_timeout_ms: u64,
     /// Tenants created by `POST /__emulator/tenants` that may be live at once.
     pub max_tenants: usize,
+    /// Which certificates of TLS SIP servers are accepted (`--sip-ca`).
+    pub sip_trust: crate::server::tls::Trust,
 }
 
 /// [`ServeOptions::max_tenants`] unless configured.
@@ -252,6 +261,7 @@ impl ServeOptions {
             webhook_trust: Trust::default(),
             client_timeout_ms: 30_000,
             max_tenants: DEFAULT_MAX_TENANTS,
+            sip_trust: Default::default(),
         }
     }
 
@@ -347,6 +357,11 @@ impl ServeOptions {
                 format!("--graph-version: expected a Graph version such as v24.0, got {v:?}")
             })?;
         }
+        let sip_trust = crate::server::tls::Trust {
+            ca_file: args.sip_ca.clone().or(file.sip_ca.clone()),
+            insecure: false,
+        };
+        sip_trust.check().map_err(|e| format!("--sip-ca: {e}"))?;
         Ok(Self {
             addr,
             tenants,
@@ -369,6 +384,7 @@ impl ServeOptions {
                 .max_tenants
                 .or(file.max_tenants)
                 .unwrap_or(DEFAULT_MAX_TENANTS),
+            sip_trust,
         })
     }
 }
@@ -622,5 +638,38 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.starts_with("--webhook-ca: cannot read "), "{e}");
+    }
+
+    #[test]
+    fn the_sip_ca_comes_from_the_flag_or_the_file_and_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("wa-emu-sipca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        let pem = crate::server::tls::Ca::generate("sip test CA")
+            .unwrap()
+            .pem();
+        std::fs::write(&ca, pem).unwrap();
+        let toml = dir.join("c.toml");
+        std::fs::write(&toml, format!("sip_ca = {:?}\n", ca.display().to_string())).unwrap();
+        let from_file = ServeOptions::resolve(&ServeArgs {
+            config: Some(toml),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.sip_trust.ca_file.as_deref(), Some(ca.as_path()));
+        assert!(!from_file.sip_trust.insecure);
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        let e = ServeOptions::resolve(&ServeArgs {
+            sip_ca: Some(not_pem),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.starts_with("--sip-ca: no PEM certificate in "), "{e}");
+        assert!(ServeOptions::resolve(&ServeArgs::default())
+            .unwrap()
+            .sip_trust
+            .ca_file
+            .is_none());
     }
 }

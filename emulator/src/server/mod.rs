@@ -205,7 +205,8 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         None => None,
     };
     let (tx, rx) = watch::channel(false);
-    let (sip, sip_rx) = SipHub::new();
+    let sip_tls = opts.sip_trust.client_config("SIP servers")?;
+    let (sip, sip_rx) = SipHub::new(sip_tls);
     let (media_hub, media_task) = media::MediaHub::new();
     engine.media_local = media_hub.local.clone();
     let shared = Arc::new(Shared {
@@ -600,16 +601,21 @@ pub struct SipHub {
     events: tokio::sync::mpsc::UnboundedSender<TenantSipEvent>,
     /// The gateway of business-initiated calls (set once the server is up).
     gateway: std::sync::OnceLock<crate::sip::listener::Gateway>,
+    /// What the certificates of TLS SIP servers are checked against (`--sip-ca`).
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl SipHub {
-    fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<TenantSipEvent>) {
+    fn new(
+        tls: Arc<rustls::ClientConfig>,
+    ) -> (Self, tokio::sync::mpsc::UnboundedReceiver<TenantSipEvent>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (
             Self {
                 calls: Mutex::new(Default::default()),
                 events: tx,
                 gateway: Default::default(),
+                tls,
             },
             rx,
         )
@@ -642,29 +648,14 @@ impl SipHub {
     }
 
     fn run(&self, tenant: &Arc<Tenant>, effect: crate::engine::Effect) {
-        use crate::domain::sip::SipTransport;
         use crate::engine::Effect;
         match effect {
             Effect::SipInvite(invite) => {
-                // Settings accept `tls`, but the emulator has no TLS: the call fails at once.
-                if invite.server.transport == SipTransport::Tls {
-                    let transport = invite.server.transport.as_str();
-                    tracing::error!(call_id = %invite.call_id, "SIP over {transport} is not supported by the emulator; use udp or tcp");
-                    let mut engine = tenant.lock();
-                    engine.sip_log(
-                        invite.call_id.as_str(),
-                        true,
-                        format!("(not sent: {transport} transport unsupported)"),
-                        String::new(),
-                    );
-                    engine.sip_failed(&invite.call_id, 503);
-                    return;
-                }
                 let call_id = invite.call_id.0.clone();
                 // The user agent reports to a channel of this call; a small task tags
                 // each event with the tenant, in order, until the call's sender drops.
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let handle = crate::sip::start_call(*invite, tx);
+                let handle = crate::sip::start_call(*invite, self.tls.clone(), tx);
                 let (owner, hub) = (Arc::downgrade(tenant), self.events.clone());
                 tokio::spawn(async move {
                     while let Some((wacid, event)) = rx.recv().await {
@@ -852,6 +843,13 @@ pub async fn run(opts: ServeOptions) -> i32 {
                 "  tenants           POST /__emulator/tenants: one per parallel test (at most {})",
                 running.shared.opts.max_tenants
             );
+            let sip_trust = &running.shared.opts.sip_trust;
+            if sip_trust.ca_file.is_some() {
+                println!(
+                    "  sip tls           TLS SIP servers checked against {}",
+                    sip_trust.summary()
+                );
+            }
             if let Some(sip) = &running.shared.ctx.sip {
                 println!(
                     "  sip gateway       udp/tcp {}  tls {}  (business-initiated calls: INVITE sip:+<user>@this; CA at /__emulator/sip/ca.pem)",
