@@ -85,11 +85,17 @@ impl Served {
             .and_then(|url| url.rsplit(':').next())
             .unwrap_or_else(|| panic!("no listening line: {banner:?} {}", stderr.lock().unwrap()))
             .to_owned();
-        let mut rest = String::new();
-        for _ in 0..7 {
-            out.read_line(&mut rest).unwrap();
+        // The rest of the banner, through its last line ("  try: curl …").
+        for _ in 0..40 {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            banner.push_str(&line);
+            if line.starts_with("  try:") {
+                break;
+            }
         }
-        banner.push_str(&rest);
         // Keep draining: a closed pipe would fail the emulator's next print.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         Self {

@@ -6,3 +6,4 @@ mod container;
 mod harness;
 mod inspector;
 mod restart;
+mod sip_gateway;
