@@ -12,7 +12,8 @@
 //!   views (pure).
 //! - [`media`]: the simulated user's WebRTC media endpoint (SDP, DTMF, sound; str0m and
 //!   libopus with feature `media`).
-//! - [`sip`]: SIP messages, digest auth and the user-agent client for SIP-enabled numbers.
+//! - [`sip`]: SIP messages, digest auth, the user-agent client for SIP-enabled numbers
+//!   and the gateway that takes businesses' INVITEs (business-initiated calls).
 //! - [`fixture`]: recorded webhook fixtures, loaded for replay and conformance tests.
 //! - `server`: the only I/O — hyper, the clock, webhook delivery, the write-ahead log,
 //!   SIP sockets, and the one small HTTP client the CLI, replay and the scenario runner
