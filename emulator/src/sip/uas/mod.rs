@@ -5,8 +5,10 @@
 //! One [`Uas`] serves one SIP Call-ID. Like the client side ([`super::uac`]) it never
 //! touches a socket or the clock: the shell feeds it requests, responses, the engine's
 //! judgement ([`Uas::admitted`]), the user's answer ([`Uas::reply`]), transport failures
-//! and the current time, and carries out the [`Output`]s. [`answer_without_call`] answers
-//! the requests that belong to no call (REGISTER, OPTIONS, strays). Its tests are in
+//! and the current time, and carries out the [`Output`]s. [`answer_without_call`]
+//! (`stateless.rs`) answers the requests that belong to no call (REGISTER, OPTIONS,
+//! strays); `invite.rs` reads a business's INVITE into the engine's terms; `send.rs`
+//! builds and sends the gateway's responses and BYE. The state machine's tests are in
 //! `tests.rs`.
 //!
 //! The flow: INVITE → 100 Trying → 407 with a Digest challenge (realm `wa.meta.vc`) →
@@ -22,12 +24,20 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+mod invite;
+mod send;
+mod stateless;
+
+pub use stateless::{answer_without_call, WithoutCall};
+
 use super::digest::{self, Credentials};
 use super::message::{header_param, response_to, uri_of, SipMessage};
-use super::uac::{ALLOW, META_DOMAIN, USER_AGENT};
+use super::uac::{ALLOW, META_DOMAIN};
 use super::UacConfig;
 use crate::domain::ids::CallId;
 use crate::domain::sip::{AdmittedCall, GatewayReply, IncomingInvite, SipRefusal, SipTransport};
+use invite::{incoming_invite, request_uri, uri_host};
+use stateless::options_ok;
 
 /// Something the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,44 +63,6 @@ pub enum GatewayEvent {
     /// The gateway gave up on the call: no ACK to its 200 OK, the connection to the
     /// business lost, or ringing longer than Timer C.
     TimedOut,
-}
-
-/// How the shell answers a request that belongs to no [`Uas`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WithoutCall {
-    /// An INVITE that starts a call: give it to a new [`Uas`].
-    NewCall,
-    /// Send this response.
-    Reply(String),
-    /// Nothing to send (a stray ACK or response).
-    Ignore,
-}
-
-/// Answers a request for which no call exists: REGISTER is refused (cloud-api §8.2: do
-/// not register), OPTIONS is answered, an INVITE outside a dialog starts a call, the rest
-/// is 481. `tag` goes into the To header of the response.
-pub fn answer_without_call(req: &SipMessage, tag: &str) -> WithoutCall {
-    let Some(method) = req.method().map(str::to_ascii_uppercase) else {
-        return WithoutCall::Ignore;
-    };
-    let in_dialog = req
-        .header("to")
-        .is_some_and(|to| header_param(to, "tag").is_some());
-    let reply = |status: u16, reason: &str| response_to(req, status, reason, tag);
-    let resp = match method.as_str() {
-        "INVITE" if !in_dialog => return WithoutCall::NewCall,
-        "ACK" => return WithoutCall::Ignore,
-        "REGISTER" => reply(403, "Forbidden"),
-        "OPTIONS" => options_ok(req, tag),
-        _ => reply(481, "Call/Transaction Does Not Exist"),
-    };
-    WithoutCall::Reply(resp.render())
-}
-
-fn options_ok(req: &SipMessage, tag: &str) -> SipMessage {
-    response_to(req, 200, "OK", tag)
-        .with("Allow", ALLOW)
-        .with("Accept", "application/sdp")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -672,116 +644,6 @@ impl Uas {
         self.enter_linger(now);
     }
 
-    // ---- sending -------------------------------------------------------------------
-
-    /// A 407 with a fresh view of the gateway's nonce; `stale` when credentials came for
-    /// a nonce this call did not issue.
-    fn challenge(&mut self, now: Instant, stale: bool, out: &mut Vec<Output>) {
-        let mut value = format!(
-            "Digest realm=\"{META_DOMAIN}\",nonce=\"{}\",opaque=\"{}\",algorithm=MD5,qop=\"auth\"",
-            self.nonce, self.opaque
-        );
-        if stale {
-            value.push_str(",stale=true");
-        }
-        let resp = self
-            .response(407, "Proxy Authentication Required")
-            .with("Proxy-Authenticate", value);
-        self.send_final(now, resp, out);
-    }
-
-    fn refuse(&mut self, now: Instant, refusal: &SipRefusal, out: &mut Vec<Output>) {
-        let mut resp = self.response(refusal.status, &header_safe(&refusal.reason));
-        if let Some(text) = &refusal.warning {
-            let text = header_safe(text).replace('"', "'");
-            resp.push("Warning", format!("399 {META_DOMAIN} \"{text}\""));
-        }
-        self.send_final(now, resp, out);
-    }
-
-    /// A response to the current INVITE, with our To tag (none on 100 Trying).
-    fn response(&self, status: u16, reason: &str) -> SipMessage {
-        let Some(tx) = &self.invite else {
-            return SipMessage::response(status, reason);
-        };
-        let tag = if status == 100 { "" } else { &self.local_tag };
-        response_to(&tx.request, status, reason, tag).with("Server", USER_AGENT)
-    }
-
-    fn reply_to(&self, req: &SipMessage, status: u16, reason: &str) -> SipMessage {
-        response_to(req, status, reason, &self.local_tag)
-    }
-
-    fn send_provisional(&mut self, resp: SipMessage, out: &mut Vec<Output>) {
-        let text = resp.render();
-        if let Some(tx) = self.invite.as_mut() {
-            tx.last = Some(text.clone());
-        }
-        out.push(Output::Send(text));
-    }
-
-    /// A final response to the current INVITE: re-sent until ACKed on UDP, and its ACK
-    /// awaited for 64·T1 on any transport.
-    fn send_final(&mut self, now: Instant, resp: SipMessage, out: &mut Vec<Output>) {
-        let status = resp.status().unwrap_or(500);
-        let text = resp.render();
-        let reliable = self.transport.is_reliable();
-        let (t1, timeout) = (self.cfg.t1, self.cfg.transaction_timeout());
-        if let Some(tx) = self.invite.as_mut() {
-            tx.last = Some(text.clone());
-            tx.final_status = Some(status);
-            tx.resend = (!reliable).then(|| Resend {
-                at: now + t1,
-                interval: t1,
-            });
-            tx.ack_deadline = Some(now + timeout);
-        }
-        out.push(Output::Send(text));
-    }
-
-    fn send_bye(&mut self, now: Instant, duration_secs: u64, out: &mut Vec<Output>) {
-        let Some(dialog) = &self.dialog else {
-            self.enter_linger(now);
-            return;
-        };
-        self.cseq += 1;
-        let branch = new_branch(&mut self.rng);
-        let mut bye = SipMessage::request("BYE", &dialog.remote_target).with(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};rport;branch={branch}",
-                self.transport.via_token(),
-                self.via_sent_by
-            ),
-        );
-        for route in &dialog.route_set {
-            bye.push("Route", route.clone());
-        }
-        bye.push("Max-Forwards", "70");
-        bye.push("From", dialog.local.clone());
-        bye.push("To", dialog.remote.clone());
-        bye.push("Call-ID", self.call_id.clone());
-        bye.push("CSeq", format!("{} BYE", self.cseq));
-        bye.push("User-Agent", USER_AGENT);
-        if let Some(call) = &self.call {
-            bye.push("x-wa-meta-wacid", header_safe(call.call_id.as_str()));
-        }
-        bye.push("x-wa-meta-call-duration", duration_secs.to_string());
-        let rendered = bye.render();
-        out.push(Output::Send(rendered.clone()));
-        let t1 = self.cfg.t1;
-        self.bye = Some(ByeTx {
-            branch,
-            rendered,
-            resend: (!self.transport.is_reliable()).then(|| Resend {
-                at: now + t1,
-                interval: t1,
-            }),
-            timeout_at: now + self.cfg.transaction_timeout(),
-        });
-        self.phase = Phase::Terminating;
-    }
-
     // ---- state helpers -------------------------------------------------------------
 
     fn start_invite_tx(&mut self, req: &SipMessage, branch: &str) {
@@ -832,75 +694,14 @@ impl Uas {
         let host = self
             .invite
             .as_ref()
-            .and_then(|tx| match &tx.request.start {
-                super::message::StartLine::Request { uri, .. } => Some(uri_host(uri).to_owned()),
-                super::message::StartLine::Response { .. } => None,
-            })
-            .unwrap_or_else(|| self.via_sent_by.clone());
+            .and_then(|tx| request_uri(&tx.request))
+            .map_or(self.via_sent_by.as_str(), uri_host);
         format!(
             "<sip:+{}@{host};transport={};ob>;isfocus",
             self.user_number,
             self.transport.as_str()
         )
     }
-}
-
-/// Reads a business's INVITE: the called user from the Request-URI, the calling
-/// business and its SIP domain from From.
-fn incoming_invite(
-    req: &SipMessage,
-    transport: SipTransport,
-) -> Result<IncomingInvite, SipRefusal> {
-    let uri = match &req.start {
-        super::message::StartLine::Request { uri, .. } => uri.as_str(),
-        super::message::StartLine::Response { .. } => "",
-    };
-    let user_number = digits_of(uri_user(uri)).ok_or_else(|| SipRefusal::new(404, "Not Found"))?;
-    let from = uri_of(req.header("from").unwrap_or_default());
-    let business_number = digits_of(uri_user(from)).ok_or_else(SipRefusal::unknown_number)?;
-    let from_host = uri_host(from);
-    let from_host = from_host
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.ends_with(']') || p.chars().all(|c| c.is_ascii_digit()))
-        .map_or(from_host, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    Ok(IncomingInvite {
-        business_number,
-        user_number,
-        from_host,
-        transport,
-        sdp_offer: req.body.clone(),
-    })
-}
-
-/// The user part of a SIP URI without its parameters: `sip:+1555;x=y@h` → `+1555`.
-fn uri_user(uri: &str) -> &str {
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .unwrap_or(uri);
-    match rest.split_once('@') {
-        Some((user, _)) => user.split(';').next().unwrap_or(""),
-        None => "",
-    }
-}
-
-/// The `host[:port]` of a SIP URI: `sip:+1555@h:5060;transport=tcp` → `h:5060`.
-fn uri_host(uri: &str) -> &str {
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .unwrap_or(uri);
-    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
-    host.split([';', '?']).next().unwrap_or("")
-}
-
-/// `+4477…` or `4477…` → `4477…`; `None` unless digits.
-fn digits_of(user: &str) -> Option<String> {
-    let digits = user.strip_prefix('+').unwrap_or(user);
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.to_owned())
 }
 
 /// Header values from the engine or the business: a CR or LF would inject headers.
