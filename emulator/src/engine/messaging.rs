@@ -11,7 +11,7 @@ use crate::domain::permission::RequestLifetime;
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
 use crate::domain::version::Rule;
-use crate::webhook::payload::{self, StatusInput};
+use crate::webhook::payload::{self, TypedStatusInput};
 use crate::wire::messages::{self, MessagesBody, Recipient, SendKind};
 use serde_json::{json, Map, Value};
 
@@ -267,50 +267,63 @@ impl Engine {
     ) {
         let now = self.now();
         let (category, kind, billable) = match &msg.template {
-            Some(t) => (t.category.to_ascii_lowercase(), "regular", true),
-            None => ("service".to_owned(), "free_customer_service", false),
+            Some(t) => (
+                std::borrow::Cow::Owned(t.category.to_ascii_lowercase()),
+                "regular",
+                true,
+            ),
+            None => (
+                std::borrow::Cow::Borrowed("service"),
+                "free_customer_service",
+                false,
+            ),
         };
         let priced = matches!(status, "sent" | "delivered");
         let conversation = if priced
             && self.behaviour.status_conversation
             && msg.graph_version.has(Rule::StatusConversation)
         {
-            let (id, exp) = self.conversation_for(&phone.id, &user.wa_id, &category);
-            let mut c = json!({ "id": id });
-            if status == "sent" {
-                c["expiration_timestamp"] = payload::ts(exp).into();
-            }
-            c["origin"] = json!({ "type": category });
-            Some(c)
+            Some(self.conversation_for(&phone.id, &user.wa_id, &category))
         } else {
             None
         };
-        let pricing = priced.then(|| json!({ "billable": billable, "pricing_model": "PMP", "type": kind, "category": category }));
         let href = self.behaviour.status_error_href.then_some(
             "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
         );
         let errors = error.map(|e| json!([e.status_error_json(href)]));
-        let value = payload::message_status(
+        let value = payload::status_value(
             phone,
             self.seen(&phone.id, user),
-            StatusInput {
+            TypedStatusInput {
                 message_id: msg.id.as_str(),
                 status,
                 at_ms: now,
                 biz_opaque_callback_data: msg.biz_opaque_callback_data.as_deref(),
-                conversation,
-                pricing,
+                conversation: conversation
+                    .as_ref()
+                    .map(|(id, exp)| payload::Conversation {
+                        id,
+                        expiration_timestamp: (status == "sent").then_some(payload::Secs(*exp)),
+                        origin: payload::Origin { kind: &category },
+                    }),
+                pricing: priced.then_some(payload::Pricing {
+                    billable,
+                    pricing_model: "PMP",
+                    kind,
+                    category: &category,
+                }),
                 errors,
             },
         );
-        self.emit_for_phone(
-            phone,
+        self.emit_value(
+            &phone.waba_id,
             "messages",
             &format!("status_{status}"),
             format!("msg:{}", msg.id),
             None,
             Some(&msg.id),
-            value,
+            &value,
+            false,
         );
     }
 

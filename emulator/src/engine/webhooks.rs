@@ -4,7 +4,7 @@
 use super::Engine;
 use crate::domain::ids::{CallId, MessageId, WabaId};
 use crate::domain::tenant::PhoneNumber;
-use crate::webhook::{codec, payload};
+use crate::webhook::payload;
 use serde_json::Value;
 
 impl Engine {
@@ -21,29 +21,45 @@ impl Engine {
         value: Value,
         entry_time: bool,
     ) {
-        let Some(app) = self
-            .st
-            .tenants
+        self.emit_value(
+            waba, field, event, order_key, call_id, message_id, &value, entry_time,
+        );
+    }
+
+    /// [`Engine::emit`] of any serialisable value: typed values (the status webhooks of
+    /// every send) go to text without a JSON tree.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_value<T: serde::Serialize + ?Sized>(
+        &mut self,
+        waba: &WabaId,
+        field: &str,
+        event: &str,
+        order_key: String,
+        call_id: Option<&CallId>,
+        message_id: Option<&MessageId>,
+        value: &T,
+        entry_time: bool,
+    ) {
+        let now = self.st.now_ms;
+        let tenants = &self.st.tenants;
+        let Some(app) = tenants
             .wabas
             .iter()
             .find(|w| &w.id == waba)
-            .map(|w| w.app_id.clone())
+            .map(|w| &w.app_id)
         else {
             return;
         };
-        let Some(secret) = self
-            .st
-            .tenants
+        let Some(secret) = tenants
             .apps
             .iter()
-            .find(|a| a.id == app)
-            .map(|a| a.secret.clone())
+            .find(|a| &a.id == app)
+            .map(|a| a.secret.as_bytes())
         else {
             return;
         };
-        let now = self.now();
-        let raw = payload::envelope_text(waba.as_str(), field, &value, entry_time.then_some(now));
-        let signature = codec::sign(secret.as_bytes(), raw.as_bytes());
+        let raw = payload::envelope_text(waba.as_str(), field, value, entry_time.then_some(now));
+        let signature = self.st.outbox.signer(secret).sign(raw.as_bytes());
         let horizon = if field == "calls" {
             self.behaviour.calls_retry_horizon_secs
         } else {

@@ -94,6 +94,10 @@ pub struct Outbox {
     /// The index below is derived from `pending` (rebuilt by [`Outbox::reindex`]).
     #[serde(skip)]
     index: Index,
+    /// The signer of the last secret used: the HMAC key schedule done once per secret,
+    /// not once per webhook.
+    #[serde(skip)]
+    signer: Option<crate::webhook::codec::Signer>,
 }
 
 /// Keeps every operation O(log n): only the head of each ordering key's queue can go out,
@@ -125,6 +129,16 @@ impl Outbox {
             chaos_rng,
             ..Default::default()
         }
+    }
+
+    /// A signer for `secret`, made once and kept while the secret stays the same.
+    pub fn signer(&mut self, secret: &[u8]) -> &crate::webhook::codec::Signer {
+        let fresh = !self.signer.as_ref().is_some_and(|s| s.has_secret(secret));
+        if fresh {
+            self.signer = None;
+        }
+        self.signer
+            .get_or_insert_with(|| crate::webhook::codec::Signer::new(secret))
     }
 
     /// Held deliveries (no callback URL yet) kept at most; beyond, the oldest are counted

@@ -3,28 +3,46 @@
 use crate::domain::call::Call;
 use crate::domain::tenant::PhoneNumber;
 use crate::domain::user::User;
+use crate::webhook::codec;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 pub fn ts(ms: u64) -> String {
     (ms / 1000).to_string()
 }
 
-/// The webhook envelope around a change `value`, written straight to its ASCII-escaped text: the hot
-/// path of every webhook, so no second JSON tree is built around the value.
-pub fn envelope_text(waba_id: &str, field: &str, value: &Value, time: Option<u64>) -> String {
-    let mut out = String::with_capacity(512);
-    out.push_str(r#"{"object":"whatsapp_business_account","entry":[{"id":"#);
-    out.push_str(&Value::from(waba_id).to_string());
+/// The webhook envelope around a change `value`, written straight to its ASCII-escaped
+/// text: the hot path of every webhook, so no JSON tree is built around the value, and
+/// a typed value needs none at all.
+pub fn envelope_text<T: Serialize + ?Sized>(
+    waba_id: &str,
+    field: &str,
+    value: &T,
+    time: Option<u64>,
+) -> String {
+    let mut out = Vec::with_capacity(768);
+    out.extend_from_slice(br#"{"object":"whatsapp_business_account","entry":[{"id":"#);
+    codec::write_ascii(&mut out, waba_id);
     if let Some(t) = time {
-        out.push_str(r#","time":"#);
-        out.push_str(&(t / 1000).to_string());
+        out.extend_from_slice(br#","time":"#);
+        codec::write_ascii(&mut out, &(t / 1000));
     }
-    out.push_str(r#","changes":[{"value":"#);
-    out.push_str(&serde_json::to_string(value).expect("a JSON value always serialises"));
-    out.push_str(r#","field":"#);
-    out.push_str(&Value::from(field).to_string());
-    out.push_str("}]}]}");
-    crate::webhook::codec::escape_non_ascii_owned(out)
+    out.extend_from_slice(br#","changes":[{"value":"#);
+    codec::write_ascii(&mut out, value);
+    out.extend_from_slice(br#","field":"#);
+    codec::write_ascii(&mut out, field);
+    out.extend_from_slice(b"}]}]}");
+    String::from_utf8(out).expect("the ASCII formatter writes ASCII")
+}
+
+/// Whole seconds of a millisecond time as a JSON string, like [`ts`], without the String.
+#[derive(Debug, Clone, Copy)]
+pub struct Secs(pub u64);
+
+impl Serialize for Secs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&(self.0 / 1000))
+    }
 }
 
 pub fn metadata(phone: &PhoneNumber) -> Value {
@@ -136,6 +154,141 @@ pub fn message_status(phone: &PhoneNumber, seen: Seen<'_>, s: StatusInput<'_>) -
         st.insert("errors".into(), e);
     }
     value_with(phone, seen, "statuses", Value::Object(st), None)
+}
+
+/// A message status `value` as typed borrowed fields, serialised straight to text: what
+/// [`message_status`] builds as a tree, key for key, for the status webhooks every send
+/// makes.
+#[derive(Serialize)]
+pub struct StatusValue<'a> {
+    messaging_product: &'static str,
+    metadata: Metadata<'a>,
+    contacts: [Contact<'a>; 1],
+    statuses: [Status<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    display_phone_number: &'a str,
+    phone_number_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Contact<'a> {
+    profile: Profile<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wa_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_user_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Profile<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    id: &'a str,
+    status: &'a str,
+    timestamp: Secs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_parent_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_opaque_callback_data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<Conversation<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<Pricing<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Value>,
+}
+
+/// `conversation`: its id, `expiration_timestamp` (on `sent` only), `origin.type`.
+#[derive(Serialize)]
+pub struct Conversation<'a> {
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_timestamp: Option<Secs>,
+    pub origin: Origin<'a>,
+}
+
+#[derive(Serialize)]
+pub struct Origin<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+}
+
+/// `pricing` of a `sent` or `delivered` status.
+#[derive(Serialize)]
+pub struct Pricing<'a> {
+    pub billable: bool,
+    pub pricing_model: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub category: &'a str,
+}
+
+/// [`StatusInput`] for [`status_value`]: borrowed, nothing built as a tree.
+pub struct TypedStatusInput<'a> {
+    pub message_id: &'a str,
+    pub status: &'a str,
+    pub at_ms: u64,
+    pub biz_opaque_callback_data: Option<&'a str>,
+    pub conversation: Option<Conversation<'a>>,
+    pub pricing: Option<Pricing<'a>>,
+    pub errors: Option<Value>,
+}
+
+/// [`message_status`] as a typed value (the same keys, in the same order).
+pub fn status_value<'a>(
+    phone: &'a PhoneNumber,
+    seen: Seen<'a>,
+    s: TypedStatusInput<'a>,
+) -> StatusValue<'a> {
+    let user: &'a User = seen.user;
+    let wa_id = seen.phone.then_some(user.wa_id.as_str());
+    let ids = seen
+        .bsuid
+        .then_some((user.user_id.as_str(), user.parent_user_id.as_deref()));
+    let contact = Contact {
+        profile: Profile {
+            name: &user.name,
+            username: seen.bsuid.then_some(user.username.as_deref()).flatten(),
+        },
+        wa_id,
+        user_id: ids.map(|(id, _)| id),
+        parent_user_id: ids.and_then(|(_, p)| p),
+    };
+    let status = Status {
+        id: s.message_id,
+        status: s.status,
+        timestamp: Secs(s.at_ms),
+        recipient_id: wa_id,
+        recipient_user_id: ids.map(|(id, _)| id),
+        recipient_parent_user_id: ids.and_then(|(_, p)| p),
+        biz_opaque_callback_data: s.biz_opaque_callback_data,
+        conversation: s.conversation,
+        pricing: s.pricing,
+        errors: s.errors,
+    };
+    StatusValue {
+        messaging_product: "whatsapp",
+        metadata: Metadata {
+            display_phone_number: &phone.display_phone_number,
+            phone_number_id: phone.id.as_str(),
+        },
+        contacts: [contact],
+        statuses: [status],
+    }
 }
 
 /// `id`, then the parties as `to`/`from` (user-initiated calls go user → business), the
@@ -330,6 +483,106 @@ mod tests {
             json!([{ "value": value, "field": field }]),
         );
         json!({ "object": "whatsapp_business_account", "entry": [entry] })
+    }
+
+    #[test]
+    fn the_typed_status_is_the_tree_status_byte_for_byte() {
+        use crate::domain::tenant::Tenants;
+        use crate::domain::user::{ClientVersion, Platform};
+        let phone = Tenants::default().phone_numbers[0].clone();
+        let version = ClientVersion::parse("2.26.1").unwrap();
+        let mut users = vec![User::new(
+            "16315551234".into(),
+            None,
+            Platform::Android,
+            version.clone(),
+        )];
+        let mut named = User::new(
+            "447700900001".into(),
+            Some("José \"📞\"\n".into()),
+            Platform::Ios,
+            version,
+        );
+        named.username = Some("jose.b".into());
+        named.parent_user_id = Some("US.PARENT1".into());
+        users.push(named.clone());
+        named.parent_user_id = None;
+        users.push(named);
+        let error = crate::domain::error::ApiError::new(
+            crate::domain::error::ErrorKind::Undeliverable,
+            "Message Undeliverable.",
+        );
+        for user in &users {
+            for (bsuid, shown) in [(false, true), (true, true), (true, false)] {
+                let seen = Seen {
+                    user,
+                    bsuid,
+                    phone: shown,
+                };
+                for status in ["sent", "delivered", "read", "failed"] {
+                    for (conv, pricing, opaque, errors) in [
+                        (true, true, Some("ctx ü"), false),
+                        (false, false, None, true),
+                        (true, false, None, false),
+                    ] {
+                        let exp = (status == "sent").then_some(1_767_312_000_000u64);
+                        let tree_conv = conv.then(|| {
+                            let mut c = json!({ "id": "6f1c" });
+                            if let Some(e) = exp {
+                                c["expiration_timestamp"] = ts(e).into();
+                            }
+                            c["origin"] = json!({ "type": "service" });
+                            c
+                        });
+                        let tree = message_status(
+                            &phone,
+                            seen,
+                            StatusInput {
+                                message_id: "wamid.X",
+                                status,
+                                at_ms: 1_767_225_600_999,
+                                biz_opaque_callback_data: opaque,
+                                conversation: tree_conv,
+                                pricing: pricing.then(|| json!({ "billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service" })),
+                                errors: errors.then(|| json!([error.status_error_json(None)])),
+                            },
+                        );
+                        let typed = status_value(
+                            &phone,
+                            seen,
+                            TypedStatusInput {
+                                message_id: "wamid.X",
+                                status,
+                                at_ms: 1_767_225_600_999,
+                                biz_opaque_callback_data: opaque,
+                                conversation: conv.then(|| Conversation {
+                                    id: "6f1c",
+                                    expiration_timestamp: exp.map(Secs),
+                                    origin: Origin { kind: "service" },
+                                }),
+                                pricing: pricing.then_some(Pricing {
+                                    billable: false,
+                                    pricing_model: "PMP",
+                                    kind: "free_customer_service",
+                                    category: "service",
+                                }),
+                                errors: errors.then(|| json!([error.status_error_json(None)])),
+                            },
+                        );
+                        assert_eq!(
+                            envelope_text("102290129340398", "messages", &typed, None),
+                            envelope_text("102290129340398", "messages", &tree, None)
+                        );
+                        assert_eq!(
+                            envelope_text("1", "messages", &typed, None),
+                            crate::webhook::codec::encode_ascii(&envelope(
+                                "1", "messages", tree, None
+                            ))
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
