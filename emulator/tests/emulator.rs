@@ -22,6 +22,7 @@ mod emulator {
     mod robustness;
     mod sip;
     mod sip_gateway;
+    mod sip_gateway_setup;
     mod slow_clients;
     mod spellings;
     mod tenants;

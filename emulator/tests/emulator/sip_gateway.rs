@@ -23,12 +23,12 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 /// One sipp at a time: the machine is small.
-static SIPP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static SIPP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The SIP domain configured for the UK number, and the From host sipp sends.
-const SIP_HOST: &str = "sip.example.com";
+pub(super) const SIP_HOST: &str = "sip.example.com";
 
-fn sipp_missing() -> bool {
+pub(super) fn sipp_missing() -> bool {
     let found = std::process::Command::new("sipp")
         .arg("-v")
         .stdout(Stdio::null())
@@ -55,7 +55,7 @@ fn stunnel_missing() -> bool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transport {
+pub(super) enum Transport {
     Udp,
     Tcp,
     /// sipp on TCP to stunnel4, stunnel4 on TLS to the gateway.
@@ -83,14 +83,14 @@ fn free_port(transport: Transport) -> u16 {
 
 /// How the business's offer keys SRTP, and what the answer must carry.
 #[derive(Debug, Clone, Copy)]
-enum Keying {
+pub(super) enum Keying {
     Dtls,
     Sdes,
 }
 
 impl Keying {
     /// The answer scenario's `offer_*` and `exp_*` variables.
-    fn vars(self) -> Vec<(&'static str, String)> {
+    pub(super) fn vars(self) -> Vec<(&'static str, String)> {
         let (proto, key, fingerprint, crypto) = match self {
             Keying::Dtls => (
                 "UDP/TLS/RTP/SAVPF",
@@ -152,23 +152,23 @@ async fn wait_listening(port: u16, dir: &Path) {
 
 /// Where sipp sends the call: the gateway's UDP/TCP address, and its TLS address with the
 /// CA to check it against.
-struct Gateway {
-    addr: String,
-    tls: String,
-    ca_file: PathBuf,
+pub(super) struct Gateway {
+    pub(super) addr: String,
+    pub(super) tls: String,
+    pub(super) ca_file: PathBuf,
 }
 
 /// A running sipp UAC for one call (through stunnel4 for TLS), and the folder it logs to.
-struct Business {
-    child: Child,
+pub(super) struct Business {
+    pub(super) child: Child,
     _stunnel: Option<Child>,
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
 }
 
 impl Business {
     /// sipp calls `user` through `gateway` as the UK number, answering the 407 with
     /// `password`.
-    async fn call(
+    pub(super) async fn call(
         scenario: &str,
         transport: Transport,
         gateway: &Gateway,
@@ -234,7 +234,7 @@ impl Business {
 
     /// Waits for sipp to finish its call. `Ok` holds what the scenario logged; `Err`
     /// carries sipp's logs.
-    async fn finish(mut self) -> Result<String, String> {
+    pub(super) async fn finish(mut self) -> Result<String, String> {
         let status = tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await;
         let result = match status {
             Ok(Ok(s)) if s.success() => {
@@ -252,7 +252,7 @@ impl Business {
     }
 }
 
-fn logs(dir: &Path) -> String {
+pub(super) fn logs(dir: &Path) -> String {
     [
         "errors.log",
         "messages.log",
