@@ -641,6 +641,47 @@ mod tests {
     }
 
     #[test]
+    fn the_sip_gateway_listens_on_free_loopback_ports_unless_told() {
+        let o = ServeOptions::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(o.sip_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(o.sip_tls_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(o.sip_tls_identity, None);
+        let dir = std::env::temp_dir().join(format!("wa-emu-sipgw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("c.toml");
+        std::fs::write(
+            &toml,
+            "sip_addr = \"127.0.0.1:5060\"\nsip_tls_cert = \"c.pem\"\n",
+        )
+        .unwrap();
+        let e = ServeOptions::resolve(&ServeArgs {
+            config: Some(toml.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.contains("--sip-tls-cert and --sip-tls-key go together"),
+            "{e}"
+        );
+        let o = ServeOptions::resolve(&ServeArgs {
+            config: Some(toml),
+            sip_tls_key: Some("k.pem".into()),
+            sip_tls_addr: Some("127.0.0.1:5061".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(o.sip_addr.to_string(), "127.0.0.1:5060");
+        assert_eq!(o.sip_tls_addr.to_string(), "127.0.0.1:5061");
+        assert_eq!(o.sip_tls_identity, Some(("c.pem".into(), "k.pem".into())));
+        let e = ServeOptions::resolve(&ServeArgs {
+            sip_addr: Some("localhost".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.starts_with("--sip-addr: expected HOST:PORT"), "{e}");
+    }
+
+    #[test]
     fn the_sip_ca_comes_from_the_flag_or_the_file_and_must_hold_certificates() {
         let dir = std::env::temp_dir().join(format!("wa-emu-sipca-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
