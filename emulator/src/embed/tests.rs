@@ -47,6 +47,20 @@ async fn the_tenant_is_the_default_one_with_the_number_that_can_call_users() {
     let clock = emu.clock().await.unwrap();
     assert_eq!(clock.mode, ClockMode::Virtual);
     assert_eq!(clock.now_ms, DEFAULT_CLOCK_START_MS);
+    // Where a business's SIP server sends the INVITE of a business-initiated call.
+    let sip = emu
+        .config()
+        .await
+        .unwrap()
+        .sip
+        .expect("the SIP gateway runs");
+    assert!(
+        sip.udp.starts_with("127.0.0.1:") && sip.tcp == sip.udp,
+        "{sip:?}"
+    );
+    assert!(sip
+        .ca_pem
+        .is_some_and(|pem| pem.contains("BEGIN CERTIFICATE")));
 }
 
 #[tokio::test]
