@@ -12,6 +12,8 @@
     reason = "a command-line tool: its output is the point"
 )]
 
+mod media;
+
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use wa_emulator::server::client::Client;
@@ -28,7 +30,7 @@ point your integration's Graph base URL at it, and act as the WhatsApp user with
 (`tap`, `open-link`, `call`, `hangup`, …) or the /__emulator admin API.",
     after_help = "Examples:\n  wa-emulator serve --clock virtual --webhook-url http://127.0.0.1:8000/webhook\n  \
 wa-emulator tap 16315551234 wamid.HBgL…\n  wa-emulator open-link 16315551234 'https://wa.me/call/15550783881?biz_payload=order-42'\n  \
-wa-emulator advance 42s\n  wa-emulator hangup wacid.HBgL…"
+wa-emulator advance 42s\n  wa-emulator dtmf wacid.HBgL… 12#\n  wa-emulator hangup wacid.HBgL…"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -98,6 +100,54 @@ enum Command {
     /// The user declines a business-initiated call.
     Decline {
         call_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user's media on a call: connected or not, packets and level heard, keys.
+    #[command(
+        long_about = "The user's media on a call: the state of the user's WebRTC endpoint (ICE, DTLS), what the business sent (packets, bytes, time to the first packet, audio level in dBFS, DTMF keys) and what the user sent.\n\n\
+A call is signalling only (no media, state `none`) when the business's SDP had no ICE credentials and candidate, as with a hand-written SDP; a real WebRTC stack's SDP connects the user's media.",
+        after_help = "Examples:\n  wa-emulator media wacid.HBgL…\n  wa-emulator media wacid.HBgL… --json"
+    )]
+    Media {
+        /// The call (wacid.…), as `tap`, `call` or the connect webhook names it.
+        call_id: String,
+        /// Print the emulator's JSON answer instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The user presses phone keys during a call (DTMF, RFC 4733).
+    #[command(
+        long_about = "The user presses phone keys during a connected call with media: each key goes to the business as RFC 4733 telephone-event packets of 100 ms, on the payload type the business's SDP gave telephone-event/8000.\n\n\
+Refused (exit 1) on a signalling-only call (`no_media`) or when the business offered no telephone-event (`media_refused`).",
+        after_help = "Examples:\n  wa-emulator dtmf wacid.HBgL… 1\n  wa-emulator dtmf wacid.HBgL… '12#'   # quote # and * in a shell"
+    )]
+    Dtmf {
+        /// The call (wacid.…), as `tap`, `call` or the connect webhook names it.
+        call_id: String,
+        /// 1 to 64 keys of 0-9, *, #, A-D.
+        digits: String,
+        /// Print the emulator's JSON answer instead.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// What the user says from now on: a tone, a WAV file or silence.
+    #[command(
+        long_about = "What the user says from now on during a call with media: a sine tone, a WAV file (played once, then silence) or silence (the default). The audio goes to the business as Opus, 20 ms a packet.",
+        after_help = "Examples:\n  wa-emulator play wacid.HBgL… --tone 440\n  wa-emulator play wacid.HBgL… --wav greeting.wav\n  wa-emulator play wacid.HBgL… --silence"
+    )]
+    Play {
+        /// The call (wacid.…), as `tap`, `call` or the connect webhook names it.
+        call_id: String,
+        #[command(flatten)]
+        sound: media::Sound,
+        /// Print the emulator's JSON answer instead.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -255,6 +305,23 @@ async fn dispatch(cmd: Command) -> i32 {
             )
             .await
         }
+        Command::Media {
+            call_id,
+            json,
+            target,
+        } => media::show(&target, &call_id, json).await,
+        Command::Dtmf {
+            call_id,
+            digits,
+            json,
+            target,
+        } => media::dtmf(&target, &call_id, &digits, json).await,
+        Command::Play {
+            call_id,
+            sound,
+            json,
+            target,
+        } => media::play(&target, &call_id, &sound, json).await,
         Command::PermissionReply {
             wa_id,
             response,

@@ -5,5 +5,6 @@ mod binary;
 mod container;
 mod harness;
 mod inspector;
+mod media;
 mod restart;
 mod sip_gateway;
