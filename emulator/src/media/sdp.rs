@@ -77,8 +77,15 @@ impl Remote {
                 "ice-ufrag" => ufrag = Some(value.to_owned()),
                 "ice-pwd" => pwd = Some(value.to_owned()),
                 "fingerprint" => {
-                    if let Some((alg, hex)) = value.split_once(' ') {
-                        fingerprint = Some((alg.to_ascii_lowercase(), hex.trim().to_owned()));
+                    // Stacks such as aiortc list sha-256, sha-384 and sha-512: the endpoint
+                    // checks sha-256, so that one wins over the others.
+                    let Some((alg, hex)) = value.split_once(' ') else {
+                        continue;
+                    };
+                    let alg = alg.to_ascii_lowercase();
+                    let have_256 = fingerprint.as_ref().is_some_and(|(a, _)| a == "sha-256");
+                    if fingerprint.is_none() || (alg == "sha-256" && !have_256) {
+                        fingerprint = Some((alg, hex.trim().to_owned()));
                     }
                 }
                 "setup" => {
@@ -238,6 +245,17 @@ mod tests {
         assert_eq!(r.candidates, vec!["127.0.0.1:40001".parse().unwrap()]);
         assert_eq!((r.mid.as_str(), r.opus_pt, r.dtmf_pt), ("0", 96, None));
         assert_eq!(r.ssrc, Some(1234567));
+    }
+
+    #[test]
+    fn of_several_fingerprints_the_sha_256_one_is_checked() {
+        // aiortc 1.16 lists three, sha-256 first; another stack may list it last.
+        let several = AIORTC_OFFER.replace(
+            "a=fingerprint:sha-256 7B:8B:F0:65\r\n",
+            "a=fingerprint:sha-512 47:FB\r\na=fingerprint:sha-256 7B:8B:F0:65\r\na=fingerprint:sha-384 FC:BE\r\n",
+        );
+        let r = Remote::of(&several).expect("remote");
+        assert_eq!(r.fingerprint, ("sha-256".into(), "7B:8B:F0:65".into()));
     }
 
     #[test]
