@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests need
 # (the sipp SIP peer and stunnel4, podman, runc and slirp4netns from Debian, the Python
-# and Node client SDKs and the OpenAPI validator into ignored local folders), builds the
+# and Node client SDKs, aiortc and the OpenAPI validator into ignored local folders), builds the
 # binary and the container image, then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -33,7 +33,7 @@ fi
 podman --version
 
 if [ -f sdk-tests/setup.sh ]; then
-    step "client SDKs for sdk-tests (pywa, @kapso/whatsapp-cloud-api)"
+    step "client SDKs for sdk-tests (pywa, aiortc, @kapso/whatsapp-cloud-api)"
     bash sdk-tests/setup.sh
 fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the pinned client SDKs that sdk-tests drive: pywa (Python venv in
-# <repo>/.local/venv) and @kapso/whatsapp-cloud-api (sdk-tests/node/node_modules).
+# Installs the pinned client SDKs that sdk-tests drive: pywa and aiortc (the media tests'
+# WebRTC business) in a Python venv in <repo>/.local/venv, and @kapso/whatsapp-cloud-api
+# (sdk-tests/node/node_modules).
 # Idempotent: when the pinned versions are already there it only says so.
 # Uses the machine's ordinary pip/npm configuration (no registry host here).
 # A missing runtime (python3, node >= 20) is reported, not fatal: the tests then skip
@@ -8,6 +9,7 @@
 set -euo pipefail
 
 PYWA_VERSION="4.5.0"
+AIORTC_VERSION="1.16.0"
 KAPSO_VERSION="0.3.0"
 NODE_MAJOR_MIN=20
 
@@ -45,6 +47,21 @@ PYEOF
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
             -c "$here/python/constraints.txt" "pywa[fastapi]==$PYWA_VERSION" uvicorn httpx
         say "installed: $("$venv/bin/python" -c 'from importlib.metadata import version as v; print("pywa", v("pywa"), "fastapi", v("fastapi"), "uvicorn", v("uvicorn"), "httpx", v("httpx"))')"
+    fi
+    # --- aiortc: the business's WebRTC stack in the media tests (tests/media.rs) ----------
+    if "$venv/bin/python" - "$AIORTC_VERSION" <<'PYEOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+assert version("aiortc") == sys.argv[1]
+import aiortc, av  # noqa: F401  (av: its opus codec)
+PYEOF
+    then
+        say "aiortc $AIORTC_VERSION already installed in .local/venv"
+    else
+        say "installing aiortc==$AIORTC_VERSION into .local/venv (versions pinned by sdk-tests/python/constraints.txt)"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -c "$here/python/constraints.txt" "aiortc==$AIORTC_VERSION"
+        say "installed: $("$venv/bin/python" -c 'from importlib.metadata import version as v; print("aiortc", v("aiortc"), "av", v("av"), "aioice", v("aioice"))')"
     fi
 fi
 

@@ -36,6 +36,7 @@ pub use wa_emulator::server::client::Response;
 /// Pinned versions; `setup.sh` installs exactly these.
 pub const PYWA_VERSION: &str = "4.5.0";
 pub const KAPSO_VERSION: &str = "0.3.0";
+pub const AIORTC_VERSION: &str = "1.16.0";
 const NODE_MAJOR_MIN: u32 = 20;
 
 /// How long to wait for a webhook to reach an app (real time; the emulator's clock is virtual).
@@ -78,6 +79,22 @@ pub fn pywa_python() -> Option<PathBuf> {
             ),
         ),
         Err(e) => unavailable("pywa", &format!("cannot run .local/venv/bin/python: {e}")),
+    }
+}
+
+/// The venv interpreter with aiortc (the media tests' business) installed, or a skip.
+pub fn aiortc_python() -> Option<PathBuf> {
+    let venv = pywa_python()?;
+    let check = format!(
+        "import sys\nfrom importlib.metadata import version\nv = version('aiortc')\n\
+         import aiortc, av\nsys.exit(0 if v == '{AIORTC_VERSION}' else 3)"
+    );
+    match Command::new(&venv).arg("-c").arg(check).output() {
+        Ok(out) if out.status.success() => Some(venv),
+        _ => unavailable(
+            "aiortc",
+            &format!("aiortc {AIORTC_VERSION} is not importable from .local/venv"),
+        ),
     }
 }
 
@@ -564,6 +581,14 @@ impl<'e> App<'e> {
         let mut cmd = Command::new(python);
         cmd.arg(repo_root().join("sdk-tests/python/app.py"));
         App::start(emu, "pywa app", number, cmd, extra)
+    }
+
+    /// The aiortc business (`python/media_app.py`) on `number`, registered as the
+    /// emulator's webhook receiver.
+    pub fn aiortc_as(emu: &'e Emulator, python: &Path, number: Number) -> App<'e> {
+        let mut cmd = Command::new(python);
+        cmd.arg(repo_root().join("sdk-tests/python/media_app.py"));
+        App::start(emu, "aiortc app", number, cmd, &[])
     }
 
     /// The kapso app (`node/app.mjs`), registered as the emulator's webhook receiver, on
