@@ -133,6 +133,10 @@ pub struct Behaviour {
     /// The SIP header carrying the caller's username (never the profile name); the BSUID
     /// page writes `x-wa-meta-user-name`, integrators' plans `x-wa-meta-username`.
     pub sip_username_header: SipHeaderName,
+    /// A business's SIP INVITE is also accepted from a subdomain of the configured SIP
+    /// hostname (`pbx1.sip.example.com` for `sip.example.com`). Off by default: Meta's
+    /// rule is the same host or a parent domain of it (cloud-api §8.2).
+    pub sip_from_host_subdomains: bool,
     pub versions: VersionRules,
     /// Graph requests kept for `GET /__emulator/requests` (the engine's request history).
     #[serde(rename = "journal_capacity")]
@@ -174,6 +178,7 @@ impl Default for Behaviour {
             user_contact_reveals_phone: false,
             sip_parent_user_id_header: SipHeaderName("x-wa_meta-parent-user-id".into()),
             sip_username_header: SipHeaderName("x-wa-meta-user-name".into()),
+            sip_from_host_subdomains: false,
             versions: VersionRules::default(),
             request_history_capacity: 1_000,
             delivery_log_capacity: 10_000,

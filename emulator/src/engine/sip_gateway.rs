@@ -43,10 +43,11 @@ impl Engine {
             // server-mismatch text, the nearest §8.6 has.
             return Admission::Refused(mismatch());
         }
+        let subdomains = self.behaviour.sip_from_host_subdomains;
         if !sip
             .servers
             .iter()
-            .any(|s| from_host_matches(&invite.from_host, &s.hostname))
+            .any(|s| from_host_matches(&invite.from_host, &s.hostname, subdomains))
         {
             return Admission::Refused(mismatch());
         }
@@ -135,10 +136,10 @@ impl Engine {
 }
 
 /// Whether the From host of an INVITE names the configured SIP server: the same host,
-/// or a parent domain of it (cloud-api §8.2), or a subdomain of it (the issue asking for
-/// this feature reads it that way; the sources disagree, so both are accepted). IP
-/// addresses only match themselves.
-fn from_host_matches(from: &str, configured: &str) -> bool {
+/// or a parent domain of it (cloud-api §8.2); a subdomain of it only with the
+/// `sip_from_host_subdomains` switch (a looser reading). IP addresses only match
+/// themselves.
+fn from_host_matches(from: &str, configured: &str, subdomains: bool) -> bool {
     let norm = |h: &str| {
         h.trim()
             .trim_start_matches('[')
@@ -160,7 +161,7 @@ fn from_host_matches(from: &str, configured: &str) -> bool {
     // A parent domain has a dot of its own: `com` is no SIP domain.
     let below =
         |child: &str, parent: &str| parent.contains('.') && child.ends_with(&format!(".{parent}"));
-    below(&configured, &from) || below(&from, &configured)
+    below(&configured, &from) || (subdomains && below(&from, &configured))
 }
 
 /// A refusal of `/calls` `connect`'s rules as the gateway words it (cloud-api §8.6).
@@ -428,20 +429,31 @@ mod tests {
     }
 
     #[test]
-    fn from_hosts_match_the_server_its_parents_and_its_subdomains() {
+    fn from_hosts_match_the_server_and_its_parents_and_subdomains_only_when_asked() {
         for (from, configured) in [
             ("sip.example.com", "sip.example.com"),
             ("SIP.Example.com.", "sip.example.com"),
             ("example.com", "sip.example.com"),
-            ("pbx1.sip.example.com", "sip.example.com"),
             ("127.0.0.1", "127.0.0.1"),
             ("[::1]", "::1"),
         ] {
-            assert!(
-                from_host_matches(from, configured),
-                "{from} vs {configured}"
-            );
+            for subdomains in [false, true] {
+                assert!(
+                    from_host_matches(from, configured, subdomains),
+                    "{from} vs {configured}"
+                );
+            }
         }
+        assert!(!from_host_matches(
+            "pbx1.sip.example.com",
+            "sip.example.com",
+            false
+        ));
+        assert!(from_host_matches(
+            "pbx1.sip.example.com",
+            "sip.example.com",
+            true
+        ));
         for (from, configured) in [
             ("evil.example.org", "sip.example.com"),
             ("com", "sip.example.com"),
@@ -451,7 +463,7 @@ mod tests {
             ("", "sip.example.com"),
         ] {
             assert!(
-                !from_host_matches(from, configured),
+                !from_host_matches(from, configured, true),
                 "{from} vs {configured}"
             );
         }
