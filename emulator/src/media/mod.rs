@@ -6,7 +6,7 @@
 //!   made real for the endpoint (port, candidate, fingerprint). Pure; the engine uses it.
 //! - `dtmf.rs`: RFC 4733 telephone events, sent and received. Pure.
 //! - `sound.rs`: silence, tones and WAV clips in 20 ms frames; levels in dBFS. Pure.
-//! - `endpoint.rs` (feature `media`): one call's sans-IO endpoint on str0m (ICE-lite,
+//! - `endpoint/` (feature `media`): one call's sans-IO endpoint on str0m (ICE-lite,
 //!   DTLS-SRTP, RTP) and libopus; the time and datagrams are passed in.
 //!
 //! The socket, the clock and the pacing live in the shell (`server/media.rs`).
