@@ -179,6 +179,18 @@ impl Checker {
                 }
                 self.bind(&exp.bind, made, "");
             }
+            StepKind::ExpectMedia(m) => {
+                self.use_var(&m.call, Some(Kind::Call), "a media expectation");
+                match &m.check {
+                    MediaCheck::Hears { user, keys } => {
+                        self.user(user);
+                        if let Some(k) = keys {
+                            self.keys(k);
+                        }
+                    }
+                    MediaCheck::Report(j) => self.json(j),
+                }
+            }
             StepKind::ExpectApp { exp, .. } => {
                 let made = match &exp.action {
                     AppAction::CallAction(_, v) => {
@@ -297,7 +309,51 @@ impl Checker {
                 self.use_var(v, Some(Kind::Message), "reads");
                 None
             }
+            UserAction::Press { keys, call } => {
+                self.use_var(call, Some(Kind::Call), "presses");
+                self.keys(keys);
+                None
+            }
+            UserAction::Play { sound, call } => {
+                self.use_var(call, Some(Kind::Call), "plays");
+                if let Sound::Tone(hz) = sound {
+                    if !(20..=20_000).contains(&hz.value) {
+                        self.diags.push(
+                            Diagnostic::new(
+                                format!("a tone of {} Hz cannot be played", hz.value),
+                                hz.span,
+                                "out of range",
+                            )
+                            .help("the user plays tones of 20 to 20000 Hz, like `plays a 440 Hz tone`"),
+                        );
+                    }
+                }
+                None
+            }
         }
+    }
+
+    /// DTMF keys as the emulator takes them: 1 to 64 of `0-9 * # A-D`.
+    fn keys(&mut self, keys: &Text) {
+        let bad: Vec<char> = keys
+            .value
+            .chars()
+            .filter(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D'))
+            .collect();
+        let n = keys.value.chars().count();
+        if bad.is_empty() && (1..=64).contains(&n) {
+            return;
+        }
+        let label = if bad.is_empty() {
+            format!("{n} keys")
+        } else {
+            let bad: String = bad.iter().map(|c| format!("`{c}` ")).collect();
+            format!("not a phone key: {}", bad.trim_end())
+        };
+        self.diags.push(
+            Diagnostic::new("these are not keys the user can press", keys.span, label)
+                .help("write 1 to 64 phone keys of 0-9, *, # and A-D, quoted, like \"12#\""),
+        );
     }
 
     fn ttl(&mut self, ttl: &Option<Dur>) {

@@ -18,6 +18,8 @@
 //! - `webhook.rs`: the delivery log and `expect a … webhook`: matching, counting, and the
 //!   closest delivery when nothing matched.
 //! - `app.rs`: the request journal and `expect the app to …`.
+//! - `media.rs`: `expect alice to hear audio on $call`, `expect media for $call …`: the
+//!   user's media endpoint, polled in real time.
 //! - `matcher.rs`: JSON subset matching (times on the clock included) and field-level
 //!   differences.
 //! - `http.rs`: the HTTP exchange ([`http::Reply`]).
@@ -28,6 +30,7 @@ mod business;
 mod context;
 pub mod http;
 pub mod matcher;
+mod media;
 mod response;
 pub mod target;
 mod user;
@@ -224,6 +227,10 @@ impl<'a> Ctx<'a> {
                 Ok(None)
             }
             StepKind::ExpectApp { then, exp } => self.expect_app(index, *then, exp).await,
+            StepKind::ExpectMedia(m) => {
+                self.expect_media(m).await?;
+                Ok(None)
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! User steps, as admin API calls (`/__emulator/users/…`, `/__emulator/calls/…`): a
 //! user is declared, says something, taps a button, opens a link, calls, answers, hangs
-//! up, replies to a permission request, reads.
+//! up, replies to a permission request, reads, presses keys and plays a sound in a call
+//! with media (`/__emulator/calls/{id}/dtmf`, `…/play`).
 
 use super::context::Ctx;
 use super::http::Reply;
@@ -123,6 +124,26 @@ impl<'a> Ctx<'a> {
                 }
                 self.admin("POST", &user_path("permission-reply"), Some(&body))
                     .await
+            }
+            UserAction::Press { keys, call } => {
+                self.admin(
+                    "POST",
+                    &format!("/calls/{}/dtmf", self.var(call)?),
+                    Some(&json!({"digits": keys.value})),
+                )
+                .await
+            }
+            UserAction::Play { sound, call } => {
+                let body = match sound {
+                    Sound::Tone(hz) => json!({"tone_hz": hz.value}),
+                    Sound::Silence => json!({"silence": true}),
+                };
+                self.admin(
+                    "POST",
+                    &format!("/calls/{}/play", self.var(call)?),
+                    Some(&body),
+                )
+                .await
             }
             UserAction::Read(m) => {
                 self.admin(

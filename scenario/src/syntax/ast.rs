@@ -92,6 +92,9 @@ pub enum StepKind {
     ExpectWebhook { then: bool, exp: WebhookExpect },
     /// `[then] expect the app to accept $call …`
     ExpectApp { then: bool, exp: AppExpect },
+    /// `expect alice to hear audio on $call within 3s`, `expect media for $call with {…}`:
+    /// the user's media endpoint (`GET /__emulator/calls/{id}/media`), polled in real time.
+    ExpectMedia(MediaExpect),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,6 +279,40 @@ pub enum UserAction {
     },
     /// `alice reads $msg`
     Read(Var),
+    /// `alice presses "12#" on $call`: DTMF keys (RFC 4733) to the business.
+    Press { keys: Text, call: Var },
+    /// `alice plays a 440 Hz tone on $call` / `alice plays silence on $call`.
+    Play { sound: Sound, call: Var },
+}
+
+/// What the user says into a call with media.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sound {
+    /// `a 440 Hz tone`
+    Tone(Int),
+    /// `silence`
+    Silence,
+}
+
+/// `expect … on $call [within D]`: the user's media endpoint of a call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaExpect {
+    pub check: MediaCheck,
+    pub call: Var,
+    /// Real time to keep polling; [`MEDIA_DEFAULT_WITHIN_MS`] when absent.
+    pub within: Option<Dur>,
+}
+
+/// How long a media expectation polls without `within`: media runs in real time.
+pub const MEDIA_DEFAULT_WITHIN_MS: u64 = 5_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaCheck {
+    /// `expect alice to hear audio on $call`: the business's audio arrives, above
+    /// silence. `expect alice to hear keys "12" on $call`: those DTMF keys arrived, in order.
+    Hears { user: Name, keys: Option<Text> },
+    /// `expect media for $call with {…}`: the media report contains the pattern.
+    Report(Json),
 }
 
 #[derive(Clone, Debug, PartialEq)]

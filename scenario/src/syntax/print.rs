@@ -188,6 +188,28 @@ pub fn print_step(kind: &StepKind) -> String {
             }
             w.bind(&exp.bind);
         }
+        StepKind::ExpectMedia(m) => {
+            w.word("expect");
+            match &m.check {
+                MediaCheck::Hears { user, keys } => {
+                    w.word(&user.text).word("to hear");
+                    match keys {
+                        Some(k) => w.word("keys").text(k),
+                        None => w.word("audio"),
+                    };
+                    w.word("on").var(&m.call);
+                }
+                MediaCheck::Report(j) => {
+                    w.word("media for")
+                        .var(&m.call)
+                        .word("with")
+                        .word(&j.pat.print());
+                }
+            }
+            if let Some(d) = &m.within {
+                w.word("within").dur(d);
+            }
+        }
     }
     w.0.join(" ")
 }
@@ -358,6 +380,17 @@ fn user_action(w: &mut Words, action: &UserAction) {
         }
         UserAction::Read(v) => {
             w.word("reads").var(v);
+        }
+        UserAction::Press { keys, call } => {
+            w.word("presses").text(keys).word("on").var(call);
+        }
+        UserAction::Play { sound, call } => {
+            w.word("plays");
+            match sound {
+                Sound::Tone(hz) => w.word("a").word(&hz.value.to_string()).word("Hz tone"),
+                Sound::Silence => w.word("silence"),
+            };
+            w.word("on").var(call);
         }
     }
 }
@@ -606,6 +639,11 @@ mod tests {
                 }
             ),
             var().prop_map(UserAction::Read),
+            (text(), var()).prop_map(|(keys, call)| UserAction::Press { keys, call }),
+            (proptest::option::of(int()), var()).prop_map(|(hz, call)| UserAction::Play {
+                sound: hz.map(Sound::Tone).unwrap_or(Sound::Silence),
+                call
+            }),
         ]
     }
 
@@ -730,6 +768,20 @@ mod tests {
                         },
                     }
                 }),
+            (
+                prop_oneof![
+                    (name(), proptest::option::of(text()))
+                        .prop_map(|(user, keys)| MediaCheck::Hears { user, keys }),
+                    json().prop_map(MediaCheck::Report),
+                ],
+                var(),
+                proptest::option::of(dur())
+            )
+                .prop_map(|(check, call, within)| StepKind::ExpectMedia(MediaExpect {
+                    check,
+                    call,
+                    within
+                })),
         ]
     }
 

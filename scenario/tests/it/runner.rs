@@ -646,6 +646,81 @@ async fn the_target_door_fails_each_scenario_whose_reset_is_refused() {
     }
 }
 
+/// A call the business accepted with the runner's SDP, which has no ICE candidate: the
+/// call is signalling only (issue 18), as every story without a WebRTC peer.
+const SIGNALLING_ONLY_CALL: &str = "user alice is android 2.25.30 with an open window
+business sends alice a call button as $msg
+alice taps $msg as $call
+business accepts $call
+";
+
+#[tokio::test]
+async fn media_steps_on_a_signalling_only_call_are_refused_with_the_reason() {
+    // Unexpected: the step fails, naming the refusal and how to expect it.
+    let text = format!("{SIGNALLING_ONLY_CALL}alice presses \"12#\" on $call\n");
+    let err = run_on(&emulator().await, &text, &opts()).await.unwrap_err();
+    assert!(err.contains("step t.scn:5:1"), "{err}");
+    assert!(
+        err.contains("HTTP 409")
+            && err.contains("signalling only")
+            && err.contains("expect error 100"),
+        "{err}"
+    );
+    // Each story on a fresh emulator: alice would still be in the first call.
+    // Expected: the story passes, for keys and for sound.
+    let text = format!(
+        "{SIGNALLING_ONLY_CALL}alice presses \"12#\" on $call
+expect error 100 with status 409
+expect response {{\"reason\": \"no_media\"}}
+alice plays a 440 Hz tone on $call
+expect response {{\"reason\": \"no_media\"}}
+expect media for $call with {{\"state\": \"none\", \"received\": {{\"packets\": 0}}}}
+"
+    );
+    run_on(&emulator().await, &text, &opts()).await.unwrap();
+    // Hearing audio on it fails at once (the state never changes), saying why.
+    let text = format!("{SIGNALLING_ONLY_CALL}expect alice to hear audio on $call within 30s\n");
+    let err = run_on(&emulator().await, &text, &opts()).await.unwrap_err();
+    assert!(err.contains("step t.scn:5:1"), "{err}");
+    assert!(
+        err.contains("expected alice to hear audio on $call (wacid.")
+            && err.contains("the call is signalling only (media state `none`)")
+            && err.contains("no_media"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn media_steps_on_a_call_whose_business_sdp_can_connect_reach_the_endpoint() {
+    let emu = emulator().await;
+    // The business pre-accepts with an SDP that has a candidate (on a port nobody
+    // answers): the user's endpoint starts, and stays connecting.
+    let sdp = "v=0\\r\\no=- 1 1 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111 126\\r\\nc=IN IP4 127.0.0.1\\r\\na=mid:0\\r\\na=rtcp-mux\\r\\na=rtpmap:111 opus/48000/2\\r\\na=rtpmap:126 telephone-event/8000\\r\\na=candidate:c1 1 udp 2130706431 127.0.0.1 9 typ host\\r\\na=ice-ufrag:abcd\\r\\na=ice-pwd:0123456789abcdef012345\\r\\na=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\\r\\na=setup:active\\r\\n";
+    let text = format!(
+        "user alice is android 2.25.30 with an open window
+business sends alice a call button as $msg
+alice taps $msg as $call
+business requests POST /calls {{\"messaging_product\": \"whatsapp\", \"call_id\": $call, \"action\": \"pre_accept\", \"session\": {{\"sdp_type\": \"answer\", \"sdp\": \"{sdp}\"}}}}
+expect success
+alice plays a 440 Hz tone on $call
+expect response {{\"playing\": \"tone\"}}
+expect media for $call with {{\"state\": \"connecting\", \"playing\": \"tone\"}} within 2s
+expect alice to hear audio on $call within 200ms
+"
+    );
+    let err = run_on(&emu, &text, &opts()).await.unwrap_err();
+    assert!(
+        err.contains("step t.scn:9:1"),
+        "the steps before pass: {err}"
+    );
+    assert!(
+        err.contains("expected alice to hear audio on $call (wacid.")
+            && err.contains("within 200ms")
+            && err.contains("media: state connecting (ICE "),
+        "{err}"
+    );
+}
+
 /// The thousand-scenario benchmark workload, each scenario against its own in-process
 /// emulator: the runner and the emulator together.
 /// `cargo test -p scenario --release --test it -- --ignored --nocapture bench`

@@ -67,6 +67,9 @@ pub(super) fn expectation(cur: &mut Cur, then: bool) -> PResult<StepKind> {
         let _ = (then, start);
         return Ok(StepKind::ExpectResponse(r));
     }
+    if let Some(m) = media_expect(cur)? {
+        return Ok(StepKind::ExpectMedia(m));
+    }
     if cur.eat("the").is_some() {
         cur.expect("app")?;
         let negated = cur.eat("not").is_some();
@@ -269,4 +272,47 @@ fn app_expect(cur: &mut Cur, negated: bool) -> PResult<AppExpect> {
     }
     exp.bind = cur.bind()?;
     Ok(exp)
+}
+
+/// `alice to hear audio on $call [within D]`, `alice to hear keys "12" on $call …`,
+/// `media for $call with {…} [within D]`; `None` when the line is another expectation.
+fn media_expect(cur: &mut Cur) -> PResult<Option<MediaExpect>> {
+    let word = |i: usize| match cur.toks.get(cur.pos + i).map(|t| &t.tok) {
+        Some(Tok::Word(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    let check = if word(0) == Some("media") && word(1) == Some("for") {
+        cur.bump();
+        cur.bump();
+        let call = cur.var("the call, like `$call`")?;
+        cur.expect("with")?;
+        let json =
+            cur.json("a JSON pattern of the media report, like {\"state\": \"connected\"}")?;
+        (MediaCheck::Report(json), call)
+    } else if word(1) == Some("to") && word(2) == Some("hear") {
+        let user = cur.name("a user")?;
+        cur.bump();
+        cur.bump();
+        let keys = if cur.eat("keys").is_some() {
+            Some(cur.text_or_number("the keys, like \"12#\"")?)
+        } else {
+            cur.expect("audio")?;
+            None
+        };
+        cur.expect("on")?;
+        let call = cur.var("the call, like `$call`")?;
+        (MediaCheck::Hears { user, keys }, call)
+    } else {
+        return Ok(None);
+    };
+    let within = if cur.eat("within").is_some() {
+        Some(cur.dur("how long to wait, like `3s`")?)
+    } else {
+        None
+    };
+    Ok(Some(MediaExpect {
+        check: check.0,
+        call: check.1,
+        within,
+    }))
 }

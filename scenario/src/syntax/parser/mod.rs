@@ -29,8 +29,9 @@ mod user;
 pub const STEP_WORDS: [&str; 6] = ["user", "business", "advance", "wait", "expect", "then"];
 
 /// What a user can do: the word after a user's name.
-pub const USER_VERBS: [&str; 10] = [
-    "says", "taps", "opens", "calls", "hangs", "answers", "declines", "accepts", "rejects", "reads",
+pub const USER_VERBS: [&str; 12] = [
+    "says", "taps", "opens", "calls", "hangs", "answers", "declines", "accepts", "rejects",
+    "reads", "presses", "plays",
 ];
 
 /// Parses a whole file. The scenario holds every step that parsed; the diagnostics
@@ -216,6 +217,69 @@ mod tests {
         };
         assert_eq!(exp.quant, Quant::No);
         assert!(exp.event.is_none());
+    }
+
+    #[test]
+    fn parses_media_steps_keys_tones_and_expectations() {
+        let StepKind::Act {
+            action: UserAction::Press { keys, call },
+            ..
+        } = one("alice presses \"12#\" on $call")
+        else {
+            panic!()
+        };
+        assert_eq!((keys.value.as_str(), call.name.as_str()), ("12#", "call"));
+        // Bare digits are keys too; `#` unquoted would start a comment.
+        let StepKind::Act {
+            action: UserAction::Press { keys, .. },
+            ..
+        } = one("alice presses 42 on $call")
+        else {
+            panic!()
+        };
+        assert_eq!(keys.value, "42");
+        assert!(matches!(
+            one("alice plays a 440 Hz tone on $call"),
+            StepKind::Act {
+                action: UserAction::Play {
+                    sound: Sound::Tone(Int { value: 440, .. }),
+                    ..
+                },
+                ..
+            }
+        ));
+        assert!(matches!(
+            one("alice plays silence on $call"),
+            StepKind::Act {
+                action: UserAction::Play {
+                    sound: Sound::Silence,
+                    ..
+                },
+                ..
+            }
+        ));
+        let StepKind::ExpectMedia(m) = one("expect alice to hear audio on $call within 3s") else {
+            panic!()
+        };
+        assert!(matches!(m.check, MediaCheck::Hears { keys: None, .. }));
+        assert_eq!(m.within.unwrap().ms, 3_000);
+        let StepKind::ExpectMedia(m) = one("expect alice to hear keys \"12\" on $call") else {
+            panic!()
+        };
+        assert!(
+            matches!(m.check, MediaCheck::Hears { keys: Some(Text { ref value, .. }), .. } if value == "12")
+        );
+        assert!(m.within.is_none());
+        let StepKind::ExpectMedia(m) =
+            one("expect media for $call with {\"state\": \"connected\"} within 2s")
+        else {
+            panic!()
+        };
+        assert!(matches!(m.check, MediaCheck::Report(_)));
+        let d = err("alice plays a 440 tone on $call");
+        assert!(d.message.contains("Hz"), "{}", d.message);
+        let d = err("expect alice to hear music on $call");
+        assert!(d.message.contains("audio"), "{}", d.message);
     }
 
     #[test]

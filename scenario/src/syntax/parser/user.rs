@@ -190,6 +190,31 @@ pub(super) fn action(cur: &mut Cur) -> PResult<UserAction> {
             }
         }
         "reads" => UserAction::Read(cur.var("the message read, like `$msg`")?),
+        "presses" => {
+            let keys =
+                cur.text_or_number("the keys, like \"12#\" (quoted: `#` starts a comment)")?;
+            cur.expect("on")?;
+            UserAction::Press {
+                keys,
+                call: cur.var("the call, like `$call`")?,
+            }
+        }
+        "plays" => {
+            let sound = if cur.eat("silence").is_some() {
+                Sound::Silence
+            } else {
+                cur.eat_any(&["a", "an"]);
+                let hz = cur.int("the tone's frequency, as in `plays a 440 Hz tone`")?;
+                cur.expect("Hz")?;
+                cur.expect("tone")?;
+                Sound::Tone(hz)
+            };
+            cur.expect("on")?;
+            UserAction::Play {
+                sound,
+                call: cur.var("the call, like `$call`")?,
+            }
+        }
         _ => unreachable!("only called when the verb is a user verb"),
     })
 }
