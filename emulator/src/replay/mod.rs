@@ -5,7 +5,9 @@
 //! body is re-encoded ASCII-escaped (`\uXXXX`, lowercase hex), signed with the app secret
 //! (`X-Hub-Signature-256`) and sent with `Content-Length`, one request per fixture, in order.
 //! Every input is read and checked before the first request, so a broken folder never
-//! half-replays. Exit codes: 0 every receiver answer was 2xx, 1 any was not (or a connection
+//! half-replays. An https receiver's certificate is checked against the system's roots and
+//! `--ca FILE` (or not at all with `--insecure`), and a TLS failure's report names the
+//! reason ("unknown CA …"). Exit codes: 0 every receiver answer was 2xx, 1 any was not (or a connection
 //! failed), 2 usage or input error.
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,7 @@ use serde_json::Value;
 
 use crate::fixture::{json_files, read_json};
 use crate::server::client::{Client, ClientError, Response};
+use crate::server::tls::Trust;
 use crate::webhook::codec::{encode_ascii, sign};
 
 const EXIT_OK: i32 = 0;
@@ -40,9 +43,24 @@ pub struct ReplayArgs {
     #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
 
-    /// Receiver URL (http:// only), e.g. http://127.0.0.1:8000/webhook.
+    /// Receiver URL, http:// or https://, e.g. https://localhost:8443/webhook.
     #[arg(long, value_name = "URL", required_unless_present = "dry_run")]
     pub to: Option<String>,
+
+    /// Also trust these PEM certificates for an https receiver, besides the system's roots:
+    /// the CA of a local setup (mkcert's rootCA.pem, your own CA) or a self-signed
+    /// certificate itself. Without it, such a receiver's requests fail with "unknown CA".
+    #[arg(long, env = "WA_EMULATOR_WEBHOOK_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Accept ANY certificate from an https receiver (no CA, name or date check), with a
+    /// warning. For a quick try only: --ca checks what Meta checks.
+    #[arg(
+        long,
+        env = "WA_EMULATOR_WEBHOOK_INSECURE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub insecure: bool,
 
     /// App secret the bodies are signed with (X-Hub-Signature-256).
     #[arg(
@@ -158,7 +176,29 @@ async fn replay<O: Write, E: Write>(args: &ReplayArgs, now: i64, out: &mut O, er
         return EXIT_USAGE;
     };
 
-    let client = Client::new().with_timeout(REQUEST_TIMEOUT);
+    let trust = Trust {
+        ca_file: args.ca.clone(),
+        insecure: args.insecure,
+    };
+    let https = target.scheme_str() == Some("https");
+    let client = if https {
+        Client::with_trust(&trust, "--ca")
+    } else {
+        trust.check().map(|()| Client::new())
+    };
+    let client = match client {
+        Ok(c) => c.with_timeout(REQUEST_TIMEOUT),
+        Err(msg) => {
+            say!(err, "replay: --ca: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.insecure && https {
+        say!(
+            err,
+            "replay: --insecure: the receiver's certificate is NOT checked; use --ca FILE instead"
+        );
+    }
     let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
     #[allow(clippy::disallowed_methods, reason = "--rate paces in real time")]
     let started = tokio::time::Instant::now();
@@ -214,12 +254,9 @@ fn parse_target(url: &str) -> Result<Uri, String> {
         .parse()
         .map_err(|e| format!("--to {url:?} is not a URL: {e}"))?;
     match uri.scheme_str() {
-        Some("http") if uri.authority().is_some() => Ok(uri),
-        Some("https") => Err(format!(
-            "--to {url}: only http:// is supported (put a TLS-terminating proxy in front for https)"
-        )),
+        Some("http" | "https") if uri.authority().is_some() => Ok(uri),
         _ => Err(format!(
-            "--to {url:?}: expected an absolute http:// URL like http://127.0.0.1:8000/webhook"
+            "--to {url:?}: expected an absolute http:// or https:// URL like https://localhost:8443/webhook"
         )),
     }
 }

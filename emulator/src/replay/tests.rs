@@ -2,6 +2,7 @@
 //! exit codes, against a real receiver on loopback.
 
 use super::*;
+use crate::server::tls::{server_config, Ca, ServerIdentity};
 use crate::webhook::codec::verify;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -42,6 +43,18 @@ impl Drop for Receiver {
 
 impl Receiver {
     async fn start(secret: &'static str, status: u16) -> Receiver {
+        Receiver::serve(secret, status, None).await
+    }
+
+    /// The same receiver behind TLS, presenting `identity`.
+    async fn https(secret: &'static str, status: u16, identity: &ServerIdentity) -> Receiver {
+        let mut r = Receiver::serve(secret, status, Some(identity)).await;
+        r.url = r.url.replacen("http://", "https://", 1);
+        r
+    }
+
+    async fn serve(secret: &'static str, status: u16, tls: Option<&ServerIdentity>) -> Receiver {
+        let acceptor = tls.map(|id| tokio_rustls::TlsAcceptor::from(server_config(id).unwrap()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -52,6 +65,7 @@ impl Receiver {
                     return;
                 };
                 let log = log.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<Incoming>| {
                         let log = log.clone();
@@ -88,9 +102,17 @@ impl Receiver {
                             )
                         }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -140,6 +162,8 @@ fn args(paths: Vec<PathBuf>, to: Option<&str>) -> ReplayArgs {
     ReplayArgs {
         paths,
         to: to.map(str::to_owned),
+        ca: None,
+        insecure: false,
         app_secret: "wa-emulator-secret".to_owned(),
         rewrite_timestamps: false,
         rewrite_ids: false,
@@ -294,7 +318,8 @@ async fn usage_errors_exit_2() {
     let tmp = TempDir::new("usage");
     let file = tmp.write("x.json", &status_body("wamid.X", "Test Name"));
     for to in [
-        "https://example.invalid/webhook",
+        "ftp://example.invalid/webhook",
+        "https:///webhook",
         "127.0.0.1:8000",
         "not a url",
     ] {
@@ -306,6 +331,59 @@ async fn usage_errors_exit_2() {
     let (code, _, err) = run_captured(&a).await;
     assert_eq!(code, 2);
     assert!(err.contains("--rate"), "{err}");
+}
+
+#[tokio::test]
+async fn an_https_receiver_is_reached_with_its_ca_and_unknown_ca_is_named_without_it() {
+    let ca = Ca::generate("replay test CA").unwrap();
+    let receiver = Receiver::https(
+        "wa-emulator-secret",
+        200,
+        &ca.issue(&["127.0.0.1"]).unwrap(),
+    )
+    .await;
+    let tmp = TempDir::new("https");
+    let file = tmp.write("x.json", &status_body("wamid.X", "Test Name"));
+    let ca_file = tmp.write("ca.pem", &ca.pem());
+
+    let mut with_ca = args(vec![file.clone()], Some(&receiver.url));
+    with_ca.ca = Some(ca_file);
+    let (code, out, err) = run_captured(&with_ca).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("x.json  200 OK"), "{out}");
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].signature_valid);
+
+    let (code, out, _) = run_captured(&args(vec![file.clone()], Some(&receiver.url))).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "failed: TLS: unknown CA (certificate not signed by a trusted root; pass --ca FILE)"
+        ),
+        "{out}"
+    );
+    assert_eq!(receiver.seen().len(), 1, "nothing reached the receiver");
+
+    let mut insecure = args(vec![file.clone()], Some(&receiver.url));
+    insecure.insecure = true;
+    let (code, out, err) = run_captured(&insecure).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(
+        err.contains("--insecure") && err.contains("NOT checked"),
+        "{err}"
+    );
+    assert_eq!(receiver.seen().len(), 2);
+
+    let mut unreadable = args(vec![file], Some(&receiver.url));
+    unreadable.ca = Some(tmp.0.join("missing.pem"));
+    let (code, _, err) = run_captured(&unreadable).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--ca: cannot read") && err.contains("missing.pem"),
+        "{err}"
+    );
+    assert_eq!(receiver.seen().len(), 2);
 }
 
 #[tokio::test]

@@ -8,17 +8,21 @@
 //! ([`error_chain`]): "client error (Connect)" alone does not say that the port is closed.
 //!
 //! Connections are pooled per client, so keep one and clone it (clones share the pool).
-//! Plain `http://` only: the emulator and the receivers it talks to are local.
+//! [`Client::new`] speaks plain `http://` (the emulator is local); [`Client::with_trust`]
+//! also speaks `https://` (hyper-rustls) with a [`Trust`], for `replay` to real receivers,
+//! and names a TLS failure's reason ([`tls::describe_for`]) first.
 //!
 //! The webhook delivery worker (`delivery.rs`) keeps its own hyper client: a pool tuned for
 //! throughput (hundreds of idle connections per receiver, a connect timeout), a timeout
 //! per attempt from the options, and a receiver's answer that is recorded even when its
 //! body is cut short. It shares [`error_chain`].
 
+use super::tls::{self, Trust};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as Pool};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -28,8 +32,18 @@ use std::time::Duration;
 /// A pooled HTTP/1.1 client with a timeout on each whole exchange.
 #[derive(Clone)]
 pub struct Client {
-    pool: Pool<HttpConnector, Full<Bytes>>,
+    pool: Pools,
     timeout: Duration,
+}
+
+#[derive(Clone)]
+enum Pools {
+    Http(Pool<HttpConnector, Full<Bytes>>),
+    /// http:// and https://; `ca_flag` is named in an unknown CA's hint.
+    Tls {
+        pool: Pool<HttpsConnector<HttpConnector>, Full<Bytes>>,
+        ca_flag: &'static str,
+    },
 }
 
 /// An answer: its status, its headers and its whole body.
@@ -64,9 +78,32 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         Client {
-            pool,
+            pool: Pools::Http(pool),
             timeout: Self::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// A client for `http://` and `https://` URLs, the server's certificate checked with
+    /// `trust`; `ca_flag` (`--ca`) is the flag an unknown CA's reason tells to pass. `Err`
+    /// when the trust's CA file cannot serve.
+    pub fn with_trust(trust: &Trust, ca_flag: &'static str) -> Result<Client, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        // The TLS layer wraps it and hands it https:// URIs too.
+        connector.enforce_http(false);
+        let config = trust.client_config("https servers")?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(std::sync::Arc::unwrap_or_clone(config))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let pool = Pool::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Client {
+            pool: Pools::Tls { pool, ca_flag },
+            timeout: Self::DEFAULT_TIMEOUT,
+        })
     }
 
     /// The same client (and pool) with another timeout per exchange.
@@ -102,11 +139,18 @@ impl Client {
             .body(Full::new(body.into()))
             .map_err(|e| fail(format!("cannot build the request: {e}")))?;
         let exchange = async {
-            let resp = self
-                .pool
-                .request(req)
-                .await
-                .map_err(|e| fail(error_chain(&e)))?;
+            let resp = match &self.pool {
+                Pools::Http(pool) => pool.request(req).await.map_err(|e| error_chain(&e)),
+                Pools::Tls { pool, ca_flag } => {
+                    pool.request(req)
+                        .await
+                        .map_err(|e| match tls::describe_for(&e, ca_flag) {
+                            Some(reason) => format!("TLS: {reason} [{}]", error_chain(&e)),
+                            None => error_chain(&e),
+                        })
+                }
+            }
+            .map_err(fail)?;
             let (parts, body) = resp.into_parts();
             let body = body
                 .collect()
