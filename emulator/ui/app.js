@@ -25,6 +25,7 @@
     expanded: new Set(), // delivery ids whose attempts are open
     seen: null, // item keys already rendered; null until the first render
     json: null, // { key, title, value } shown in the JSON pane
+    media: new Map(), // call id → its GET …/media report, polled while the call is on
   };
 
   const $ = (id) => document.getElementById(id);
@@ -567,9 +568,62 @@
         duration,
         side(c.created_at_ms, jsonButton(it.key, `call ${c.id}`, c))),
       facts.length ? h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null,
+      mediaBox(c.id),
       h('div', { class: 'ids muted' }, c.id),
       h('div', { class: 'actions' }, ...actions),
       deliveries(it.children));
+  }
+
+  // ---- the user's media (GET …/media): state, a level meter, the keys each way --------
+
+  const keysText = (k) => (k ? `"${k}"` : 'none');
+
+  function mediaBox(id) {
+    const m = st.media.get(id);
+    if (!m) return h('div', { class: 'media', dataset: { media: id } });
+    if (m.state === 'none') {
+      return h('div', { class: 'media muted', dataset: { media: id, state: 'none' } },
+        'media: signalling only (no ICE candidate in the business\'s SDP)');
+    }
+    const rx = m.received;
+    const db = rx.audio_level_dbfs;
+    return h('div', { class: 'media', dataset: { media: id, state: m.state } },
+      h('div', {}, badge(`media ${m.state}`, `media-${m.state}`), ` ICE ${m.ice} · DTLS ${m.dtls} · the user says ${m.playing}`,
+        m.failure ? h('span', { class: 'media-failure' }, ` · ${m.failure}`) : null),
+      h('div', { class: 'media-row' }, h('span', { class: 'muted' }, 'heard'),
+        h('meter', { class: 'level', min: -90, max: 0, low: -50, high: -6, optimum: -20, value: db ?? -90, title: db === null ? 'no audio yet' : `${db} dBFS` }),
+        h('span', { class: 'level-db' }, db === null ? 'no audio' : `${db.toFixed(1)} dBFS`),
+        ` · ${rx.packets} packets · keys `, h('span', { class: 'dtmf-received mono' }, keysText(rx.dtmf))),
+      h('div', { class: 'media-row' }, h('span', { class: 'muted' }, 'said'),
+        ` ${m.sent.packets} packets · keys `, h('span', { class: 'dtmf-sent mono' }, keysText(m.sent.dtmf))));
+  }
+
+  // Ongoing calls are polled (media counts change without a state change, so the event
+  // stream does not say); an ended call once more, for its final counts.
+  let polling = false;
+  async function pollMedia() {
+    if (polling) return;
+    polling = true;
+    try {
+      for (const c of st.calls) {
+        const ongoing = ['ringing', 'pre_accepted', 'active'].includes(c.status);
+        const known = st.media.get(c.id);
+        if (!ongoing && known && known.final) continue;
+        if (!document.querySelector(`[data-media="${CSS.escape(c.id)}"]`)) continue;
+        let m;
+        try {
+          m = await api('GET', `/calls/${encodeURIComponent(c.id)}/media`);
+        } catch {
+          continue;
+        }
+        m.final = !ongoing;
+        st.media.set(c.id, m);
+        const el = document.querySelector(`[data-media="${CSS.escape(c.id)}"]`);
+        if (el) el.replaceWith(mediaBox(c.id));
+      }
+    } finally {
+      polling = false;
+    }
   }
 
   function deliveries(list) {
@@ -741,4 +795,5 @@
   refresh();
   connect();
   setInterval(tick, 1000);
+  setInterval(pollMedia, 500);
 })();

@@ -4,7 +4,9 @@
 //! the page, sees a message arrive over the live event stream, taps its call button, and
 //! checks that the connect and terminate deliveries appear with the receiver's answer; then,
 //! on the tenant's second number (the +1 default cannot call users: 138013), grants a
-//! permission request and answers and hangs up a business-initiated call through the page.
+//! permission request and answers and hangs up a business-initiated call through the page;
+//! last, a call's media box: signalling only, then connecting with a level meter, the tone
+//! the user says and the keys (issue 18).
 //!
 //! Without node, Chromium or `npm ci` in `emulator/ui/test` the test says why and skips
 //! visibly; with `CI` set it fails instead, so CI cannot pass without running it

@@ -269,6 +269,27 @@ async function main() {
   await bizCall.waitFor({ state: 'detached', timeout: WAIT });
   step('each number shows its own timeline');
 
+  // The user's media: a call the business has not answered is signalling only; once it
+  // pre-accepts with an SDP that can connect (ICE, a fingerprint, a candidate nobody
+  // answers on), the call shows the endpoint connecting, the level meter, what the user
+  // says and the keys (polled from GET …/media).
+  const mc = await call(base, 'POST', `/__emulator/users/${USER}/call`, { phone_number_id: PHONE });
+  const mediaBox = page.locator(`li[data-kind="call"][data-id="${mc.call_id}"] [data-media]`);
+  await page.locator(`li[data-kind="call"][data-id="${mc.call_id}"] [data-media][data-state="none"]`, { hasText: 'signalling only' }).waitFor({ timeout: WAIT });
+  const CONNECTABLE = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 126\r\nc=IN IP4 127.0.0.1\r\na=mid:0\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\na=candidate:c1 1 udp 2130706431 127.0.0.1 9 typ host\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef012345\r\na=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\na=setup:active\r\n';
+  await call(base, 'POST', `/v21.0/${PHONE}/calls`, {
+    messaging_product: 'whatsapp', call_id: mc.call_id, action: 'pre_accept', session: { sdp_type: 'answer', sdp: CONNECTABLE },
+  }, TOKEN);
+  await call(base, 'POST', `/__emulator/calls/${mc.call_id}/play`, { tone_hz: 440 });
+  await page.locator(`li[data-kind="call"][data-id="${mc.call_id}"] [data-media][data-state="connecting"]`, { hasText: 'the user says tone' }).waitFor({ timeout: WAIT });
+  if ((await mediaBox.locator('meter.level').count()) !== 1) fail('the media box has no level meter');
+  const mediaText = await mediaBox.textContent();
+  for (const want of ['media connecting', 'no audio', '0 packets', 'keys none']) {
+    if (!mediaText.includes(want)) fail(`the media box lacks ${JSON.stringify(want)}: ${mediaText}`);
+  }
+  await call(base, 'POST', `/__emulator/calls/${mc.call_id}/hangup`, {});
+  step('a call\'s media: signalling only until the business\'s SDP can connect, then connecting, a level meter, the tone the user says, no keys yet');
+
   if (SHOT) {
     await page.selectOption('#f-user', '');
     await page.mouse.move(0, 0);
