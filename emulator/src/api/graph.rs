@@ -21,7 +21,13 @@ pub fn handle(engine: &mut Engine, req: &Request) -> Response {
     let result = route(engine, req);
     engine.finish(result.is_ok());
     let response = match result {
-        Ok(v) => Response::ok(&v),
+        Ok(Answer::Value(v)) => Response::ok(&v),
+        Ok(Answer::Bytes(body)) => Response {
+            status: 200,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body,
+        },
         Err(e) => Response::error(engine, &e),
     };
     engine.record_request(
@@ -49,7 +55,30 @@ pub fn token(req: &Request) -> Option<&str> {
     req.query("access_token")
 }
 
-fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
+/// A successful answer: a JSON tree, or the bytes of one written directly (sends).
+enum Answer {
+    Value(Value),
+    Bytes(Vec<u8>),
+}
+
+fn route(engine: &mut Engine, req: &Request) -> ApiResult<Answer> {
+    let mut send = None;
+    let answer = route_value(engine, req, &mut send)?;
+    match send {
+        Some((app, phone)) => engine
+            .send_message_bytes(&app, &phone, &req.body)
+            .map(Answer::Bytes),
+        None => Ok(Answer::Value(answer)),
+    }
+}
+
+/// Routes a request; a send (`POST /{phone}/messages`) is only named in `send`, for
+/// [`route`] to answer in bytes.
+fn route_value(
+    engine: &mut Engine,
+    req: &Request,
+    send: &mut Option<(AppId, PhoneNumberId)>,
+) -> ApiResult<Value> {
     let mut segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     engine.graph_version = match segs.first().and_then(|s| path_version(s)) {
         Some(v) => {
@@ -101,7 +130,8 @@ fn route(engine: &mut Engine, req: &Request) -> ApiResult<Value> {
         }
         return match (method, edge) {
             ("POST", Some("messages")) => {
-                engine.send_message(&app, &phone, &parse_object(&req.body)?)
+                *send = Some((app, phone));
+                Ok(Value::Null)
             }
             ("POST", Some("calls")) => engine.call_action(&app, &phone, &parse_object(&req.body)?),
             ("GET", Some("call_permissions")) => {

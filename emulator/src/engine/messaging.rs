@@ -13,7 +13,37 @@ use crate::domain::user::User;
 use crate::domain::version::Rule;
 use crate::webhook::payload::{self, TypedStatusInput};
 use crate::wire::messages::{self, MessagesBody, Recipient, SendKind};
+use crate::wire::messages_fast;
 use serde_json::{json, Map, Value};
+
+/// The answer to a send: `{"messaging_product","contacts":[…],"messages":[{"id",
+/// "message_status"?}]}`, serialised straight to bytes.
+#[derive(serde::Serialize)]
+pub struct SendAnswer {
+    messaging_product: &'static str,
+    contacts: [AnswerContact; 1],
+    messages: [AnswerMessage; 1],
+}
+
+/// `contacts[0]`: `input` as sent and `wa_id`; for a BSUID `recipient`, `user_id` too,
+/// and `wa_id` only while the user's number is visible to the sending number
+/// (cloud-api §13).
+#[derive(serde::Serialize)]
+struct AnswerContact {
+    input: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+}
+
+/// `messages[0]`: the id, and `message_status: accepted` for templates.
+#[derive(serde::Serialize)]
+struct AnswerMessage {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_status: Option<&'static str>,
+}
 
 /// What the user's client does with a message once accepted.
 enum Fate {
@@ -35,7 +65,39 @@ impl Engine {
             MessagesBody::Send(r) => r,
         };
         let (recipient, to) = (req.recipient.clone(), req.to.clone());
-        self.send(phone, req, body)
+        self.send(phone, req, messages::visible_text(body))
+            .map(|answer| serde_json::to_value(answer).unwrap_or(Value::Null))
+            .map_err(|e| self.hide_number_in(e, phone_id, &recipient, &to))
+    }
+
+    /// `POST /{phone-number-id}/messages` from the request bytes to the answer's bytes:
+    /// the common sends are read without a JSON tree ([`messages_fast`]) and answered
+    /// without one; every other body takes [`Engine::send_message`], which words every
+    /// refusal. Both give the same answers and the same state.
+    pub fn send_message_bytes(
+        &mut self,
+        app: &AppId,
+        phone_id: &PhoneNumberId,
+        body: &[u8],
+    ) -> ApiResult<Vec<u8>> {
+        let Some(fast) = messages_fast::parse(body) else {
+            let body = crate::wire::json::parse_object(body)?;
+            let answer = self.send_message(app, phone_id, &body)?;
+            return Ok(serde_json::to_vec(&answer).unwrap_or_default());
+        };
+        // The general path's order: the number's owner, then the body (valid here),
+        // then the recipient.
+        let phone = self.phone_for(app, phone_id)?;
+        let to = self.resolve_recipient(&phone, &fast.recipient)?;
+        let req = messages::SendRequest {
+            recipient: fast.recipient,
+            to,
+            kind: fast.kind,
+            biz_opaque_callback_data: fast.biz_opaque_callback_data,
+        };
+        let (recipient, to) = (req.recipient.clone(), req.to.clone());
+        self.send(phone, req, fast.visible_text)
+            .map(|answer| serde_json::to_vec(&answer).unwrap_or_default())
             .map_err(|e| self.hide_number_in(e, phone_id, &recipient, &to))
     }
 
@@ -44,8 +106,8 @@ impl Engine {
         &mut self,
         phone: PhoneNumber,
         req: messages::SendRequest,
-        body: &Map<String, Value>,
-    ) -> ApiResult<Value> {
+        text: Option<String>,
+    ) -> ApiResult<SendAnswer> {
         let mut button: Option<CallButton> = None;
         let mut template_ref: Option<TemplateRef> = None;
         let mut is_cpr = false;
@@ -168,7 +230,7 @@ impl Engine {
             biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
             request_lifetime: None,
             graph_version: self.graph_version,
-            text: visible_text(body),
+            text,
         };
         match fate {
             Fate::Deliver => {
@@ -197,15 +259,14 @@ impl Engine {
         }
         let is_template = msg.template.is_some();
         self.remember_message(msg);
-        let mut response = json!({
-            "messaging_product": "whatsapp",
-            "contacts": [self.response_contact(&phone.id, &req.recipient, &req.to)],
-            "messages": [{ "id": id.as_str() }],
-        });
-        if is_template {
-            response["messages"][0]["message_status"] = "accepted".into();
-        }
-        Ok(response)
+        Ok(SendAnswer {
+            messaging_product: "whatsapp",
+            contacts: [self.response_contact(&phone.id, req.recipient, &req.to)],
+            messages: [AnswerMessage {
+                id: id.0,
+                message_status: is_template.then_some("accepted"),
+            }],
+        })
     }
 
     /// Whether an accepted message reaches the user (131047, 131026 are asynchronous).
@@ -330,17 +391,23 @@ impl Engine {
     /// `contacts[0]` of a send's response: `input` as sent and `wa_id`; for a BSUID
     /// `recipient`, `user_id` too, and `wa_id` only while the user's number is visible to
     /// the sending number (cloud-api §13).
-    fn response_contact(&self, phone: &PhoneNumberId, recipient: &Recipient, to: &WaId) -> Value {
-        let mut c = Map::new();
-        c.insert("input".into(), recipient.input().into());
+    fn response_contact(
+        &self,
+        phone: &PhoneNumberId,
+        recipient: Recipient,
+        to: &WaId,
+    ) -> AnswerContact {
         let user = self.st.users.get(to);
-        if !recipient.is_bsuid() || user.is_some_and(|u| self.phone_visible(phone, u)) {
-            c.insert("wa_id".into(), to.as_str().into());
+        let bsuid = recipient.is_bsuid();
+        AnswerContact {
+            wa_id: (!bsuid || user.is_some_and(|u| self.phone_visible(phone, u)))
+                .then(|| to.as_str().to_owned()),
+            user_id: user.filter(|_| bsuid).map(|u| u.user_id.clone()),
+            input: match recipient {
+                Recipient::Phone { input, .. } => input,
+                Recipient::Bsuid(b) => b,
+            },
         }
-        if let (true, Some(u)) = (recipient.is_bsuid(), user) {
-            c.insert("user_id".into(), u.user_id.clone().into());
-        }
-        Value::Object(c)
     }
 
     fn business_mark_read(&mut self, id: &MessageId, phone: &PhoneNumberId) -> ApiResult<Value> {
@@ -443,18 +510,4 @@ fn bsuid_not_supported(bsuid: &str) -> ApiError {
         ErrorKind::BsuidNotSupported,
         format!("Authentication templates cannot be sent to a BSUID recipient ({bsuid}); send them to the user's phone number with `to`."),
     )
-}
-
-/// What the user sees of a message, for the admin API and the inspector.
-fn visible_text(body: &Map<String, Value>) -> Option<String> {
-    let get = |path: &[&str]| {
-        let mut v = body.get(path[0])?;
-        for k in &path[1..] {
-            v = v.get(*k)?;
-        }
-        v.as_str().map(|s| s.chars().take(1024).collect::<String>())
-    };
-    get(&["text", "body"])
-        .or_else(|| get(&["interactive", "body", "text"]))
-        .or_else(|| get(&["template", "name"]))
 }

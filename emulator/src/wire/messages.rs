@@ -229,6 +229,20 @@ pub fn parse(
     }))
 }
 
+/// What the user sees of a message, for the admin API and the inspector.
+pub fn visible_text(body: &Map<String, Value>) -> Option<String> {
+    let get = |path: &[&str]| {
+        let mut v = body.get(path[0])?;
+        for k in &path[1..] {
+            v = v.get(*k)?;
+        }
+        v.as_str().map(|s| s.chars().take(1024).collect::<String>())
+    };
+    get(&["text", "body"])
+        .or_else(|| get(&["interactive", "body", "text"]))
+        .or_else(|| get(&["template", "name"]))
+}
+
 fn parse_interactive(i: &Obj<'_>) -> ApiResult<SendKind> {
     let ty = i.str_req("type")?;
     if let Some(body) = i.obj_opt("body")? {

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`json`]: reading request JSON; errors that name the field, the rule and the value.
 //! - [`messages`]: `/messages` bodies → send requests; `to` and BSUID recipients.
+//! - [`messages_fast`]: the common sends read in one typed pass without a JSON tree, or
+//!   left to [`messages`].
 //! - [`calls`]: `/calls` bodies → call actions; SDP problems worded as Graph errors.
 //! - [`settings`]: the `calling` settings object in (validated once) and out.
 //! - [`templates`]: `/message_templates` bodies → template drafts.
@@ -15,6 +17,7 @@ pub mod calls;
 pub mod json;
 pub mod link;
 pub mod messages;
+pub mod messages_fast;
 pub mod settings;
 pub mod templates;
 pub mod url;
