@@ -376,15 +376,15 @@ impl Engine {
                 errors,
             },
         );
-        self.emit_value(
+        let raw = payload::status_envelope_text(phone.waba_id.as_str(), &value);
+        self.emit_text(
             &phone.waba_id,
             "messages",
             &format!("status_{status}"),
             format!("msg:{}", msg.id),
             None,
             Some(&msg.id),
-            &value,
-            false,
+            raw,
         );
     }
 

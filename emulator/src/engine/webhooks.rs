@@ -40,6 +40,27 @@ impl Engine {
         value: &T,
         entry_time: bool,
     ) {
+        // Nothing is written for a WABA no app subscribes to.
+        if !self.st.tenants.wabas.iter().any(|w| &w.id == waba) {
+            return;
+        }
+        let now = self.st.now_ms;
+        let raw = payload::envelope_text(waba.as_str(), field, value, entry_time.then_some(now));
+        self.emit_text(waba, field, event, order_key, call_id, message_id, raw);
+    }
+
+    /// Queues a webhook whose body is already written (see [`payload::envelope_text`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_text(
+        &mut self,
+        waba: &WabaId,
+        field: &str,
+        event: &str,
+        order_key: String,
+        call_id: Option<&CallId>,
+        message_id: Option<&MessageId>,
+        raw: String,
+    ) {
         let now = self.st.now_ms;
         let tenants = &self.st.tenants;
         let Some(app) = tenants
@@ -58,7 +79,6 @@ impl Engine {
         else {
             return;
         };
-        let raw = payload::envelope_text(waba.as_str(), field, value, entry_time.then_some(now));
         let signature = self.st.outbox.signer(secret).sign(raw.as_bytes());
         let horizon = if field == "calls" {
             self.behaviour.calls_retry_horizon_secs

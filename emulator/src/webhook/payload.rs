@@ -291,6 +291,104 @@ pub fn status_value<'a>(
     }
 }
 
+/// `envelope_text(waba_id, "messages", value, None)` for a status, written field by field:
+/// the keys are constant text and plain strings are copied as they are, so the two status
+/// webhooks of every send cost little more than their bytes.
+pub fn status_envelope_text(waba_id: &str, v: &StatusValue<'_>) -> String {
+    let mut o = Vec::with_capacity(768);
+    o.extend_from_slice(br#"{"object":"whatsapp_business_account","entry":[{"id":"#);
+    push_str(&mut o, waba_id);
+    o.extend_from_slice(br#","changes":[{"value":{"messaging_product":"#);
+    push_str(&mut o, v.messaging_product);
+    o.extend_from_slice(br#","metadata":{"display_phone_number":"#);
+    push_str(&mut o, v.metadata.display_phone_number);
+    o.extend_from_slice(br#","phone_number_id":"#);
+    push_str(&mut o, v.metadata.phone_number_id);
+    let [c] = &v.contacts;
+    o.extend_from_slice(br#"},"contacts":[{"profile":{"name":"#);
+    push_str(&mut o, c.profile.name);
+    push_opt(&mut o, br#","username":"#, c.profile.username);
+    o.push(b'}');
+    push_opt(&mut o, br#","wa_id":"#, c.wa_id);
+    push_opt(&mut o, br#","user_id":"#, c.user_id);
+    push_opt(&mut o, br#","parent_user_id":"#, c.parent_user_id);
+    let [s] = &v.statuses;
+    o.extend_from_slice(br#"}],"statuses":[{"id":"#);
+    push_str(&mut o, s.id);
+    o.extend_from_slice(br#","status":"#);
+    push_str(&mut o, s.status);
+    o.extend_from_slice(br#","timestamp":""#);
+    push_secs(&mut o, s.timestamp);
+    o.push(b'"');
+    push_opt(&mut o, br#","recipient_id":"#, s.recipient_id);
+    push_opt(&mut o, br#","recipient_user_id":"#, s.recipient_user_id);
+    push_opt(
+        &mut o,
+        br#","recipient_parent_user_id":"#,
+        s.recipient_parent_user_id,
+    );
+    push_opt(
+        &mut o,
+        br#","biz_opaque_callback_data":"#,
+        s.biz_opaque_callback_data,
+    );
+    if let Some(c) = &s.conversation {
+        o.extend_from_slice(br#","conversation":{"id":"#);
+        push_str(&mut o, c.id);
+        if let Some(t) = c.expiration_timestamp {
+            o.extend_from_slice(br#","expiration_timestamp":""#);
+            push_secs(&mut o, t);
+            o.push(b'"');
+        }
+        o.extend_from_slice(br#","origin":{"type":"#);
+        push_str(&mut o, c.origin.kind);
+        o.extend_from_slice(b"}}");
+    }
+    if let Some(p) = &s.pricing {
+        o.extend_from_slice(br#","pricing":{"billable":"#);
+        o.extend_from_slice(if p.billable { b"true" } else { b"false" });
+        o.extend_from_slice(br#","pricing_model":"#);
+        push_str(&mut o, p.pricing_model);
+        o.extend_from_slice(br#","type":"#);
+        push_str(&mut o, p.kind);
+        o.extend_from_slice(br#","category":"#);
+        push_str(&mut o, p.category);
+        o.push(b'}');
+    }
+    if let Some(e) = &s.errors {
+        o.extend_from_slice(br#","errors":"#);
+        codec::write_ascii(&mut o, e);
+    }
+    o.extend_from_slice(br#"}]},"field":"messages"}]}]}"#);
+    String::from_utf8(o).expect("only ASCII is written")
+}
+
+/// A JSON string as [`codec::write_ascii`] writes it; printable ASCII without quotes or
+/// backslashes (nearly every id, number and name) is copied as is.
+fn push_str(o: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        o.push(b'"');
+        o.extend_from_slice(s.as_bytes());
+        o.push(b'"');
+    } else {
+        codec::write_ascii(o, s);
+    }
+}
+
+fn push_opt(o: &mut Vec<u8>, key: &[u8], s: Option<&str>) {
+    if let Some(s) = s {
+        o.extend_from_slice(key);
+        push_str(o, s);
+    }
+}
+
+fn push_secs(o: &mut Vec<u8>, t: Secs) {
+    use std::io::Write;
+    let _ = write!(o, "{}", t.0 / 1000);
+}
+
 /// `id`, then the parties as `to`/`from` (user-initiated calls go user → business), the
 /// user's side with its BSUIDs and, when shown, its number; then `event`.
 fn call_base(call: &Call, phone: &PhoneNumber, seen: Seen<'_>, event: &str) -> Map<String, Value> {
@@ -572,6 +670,10 @@ mod tests {
                         assert_eq!(
                             envelope_text("102290129340398", "messages", &typed, None),
                             envelope_text("102290129340398", "messages", &tree, None)
+                        );
+                        assert_eq!(
+                            status_envelope_text("102290129340398", &typed),
+                            envelope_text("102290129340398", "messages", &typed, None)
                         );
                         assert_eq!(
                             envelope_text("1", "messages", &typed, None),
