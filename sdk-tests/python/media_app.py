@@ -174,6 +174,7 @@ def build(args):
     headers = {"Authorization": f"Bearer {args.token}"}
     calls: dict[str, Call] = {}
     offers: dict[str, str] = {}  # call id → the user's offer SDP
+    answers: dict[str, str] = {}  # call id → the user's answer to our offer, until applied
     lock = threading.Lock()
 
     def record(kind, **fields):
@@ -184,6 +185,12 @@ def build(args):
         async with httpx.AsyncClient(timeout=30) as client:
             r = await client.post(graph, json={"messaging_product": "whatsapp", **body}, headers=headers)
         return {"status": r.status_code, "body": r.json()}
+
+    async def apply_answer(call_id):
+        if call_id in calls and call_id in answers:
+            pc = calls[call_id].pc
+            await pc.setRemoteDescription(RTCSessionDescription(answers.pop(call_id), "answer"))
+            print(f"answer set: {call_id} ice={pc.iceConnectionState}", flush=True)
 
     @app.get("/webhook")
     def verify(request: fastapi.Request):
@@ -207,9 +214,11 @@ def build(args):
                     record(f"call_{c.get('event')}", **c, errors=value.get("errors"))
                     sdp = (c.get("session") or {}).get("sdp")
                     if c.get("event") == "connect" and sdp:
-                        if c["id"] in calls:
-                            # Our offer's answer (business-initiated).
-                            await calls[c["id"]].pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+                        if c["session"].get("sdp_type") == "answer":
+                            # Our offer's answer (business-initiated); it may overtake
+                            # the Graph response that names the call.
+                            answers[c["id"]] = sdp
+                            await apply_answer(c["id"])
                         else:
                             offers[c["id"]] = sdp
                     if c.get("event") == "terminate" and c["id"] in calls:
@@ -250,6 +259,7 @@ def build(args):
             ids = [c.get("id") for c in res["body"].get("calls", [])]
             if ids:
                 calls[ids[0]] = call
+                await apply_answer(ids[0])
             return {"sdp": sdp, "connect": res}
         if action == "stats":
             call = calls.get(a["call_id"])

@@ -23,9 +23,10 @@ const USER_TONE_DBFS: f64 = -13.0;
 /// Opus is lossy: a level within this of the tone's is the tone.
 const LEVEL_TOLERANCE_DB: f64 = 2.0;
 
-/// Polls `probe` until it returns `Some`, for up to 20 s of real time.
+/// Polls `probe` until it returns `Some`, for up to 20 s of real time; on failure shows
+/// both sides' view of the call's media.
 #[allow(clippy::disallowed_methods, reason = "media flows in real time")]
-fn until<T>(what: &str, app: &App, mut probe: impl FnMut() -> Option<T>) -> T {
+fn until<T>(what: &str, app: &App, call_id: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + sdk_tests::WAIT;
     loop {
         if let Some(v) = probe() {
@@ -33,8 +34,10 @@ fn until<T>(what: &str, app: &App, mut probe: impl FnMut() -> Option<T>) -> T {
         }
         if Instant::now() > deadline {
             panic!(
-                "{what}: not within {:?}\n{}",
+                "{what}: not within {:?}\nthe user's endpoint: {}\nthe app: {}\n{}",
                 sdk_tests::WAIT,
+                media(app.emu, call_id),
+                stats(app, call_id),
                 app.diagnostics()
             );
         }
@@ -110,7 +113,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
     let call_id = user_calls_and_app_answers(&app, "16315551234", json!({ "tone_hz": 440 }));
 
     // The business's tone reaches the user: packets, time to the first one, its level.
-    let m = until("the user hears the app's tone", &app, || {
+    let m = until("the user hears the app's tone", &app, &call_id, || {
         let m = media(&emu, &call_id);
         (m["received"]["packets"].as_u64() >= Some(25)).then_some(m)
     });
@@ -129,7 +132,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
         "the app's {APP_TONE_DBFS} dBFS tone as the user hears it: {m}"
     );
     // The user's silence reaches the app (opus packets, decoded to nothing audible).
-    let s = until("the app receives the user's audio", &app, || {
+    let s = until("the app receives the user's audio", &app, &call_id, || {
         let s = stats(&app, &call_id);
         (s["audio_packets"].as_u64() >= Some(25)).then_some(s)
     });
@@ -146,7 +149,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
         json!({ "tone_hz": 1000 }),
     );
     assert_eq!(played["playing"], "tone", "{played}");
-    until("the app hears the user's tone", &app, || {
+    until("the app hears the user's tone", &app, &call_id, || {
         near(&stats(&app, &call_id)["level_dbfs"], USER_TONE_DBFS).then_some(())
     });
 
@@ -156,7 +159,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
         &format!("/__emulator/calls/{call_id}/dtmf"),
         json!({ "digits": "159#" }),
     );
-    let s = until("the app reads the user's keys", &app, || {
+    let s = until("the app reads the user's keys", &app, &call_id, || {
         let s = stats(&app, &call_id);
         (s["dtmf"] == "159#").then_some(s)
     });
@@ -178,7 +181,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
     );
     let term = app.wait_for("call_terminate", "the user hung up", |e| e["id"] == call_id);
     assert_eq!(term["status"], "COMPLETED", "{term}");
-    until("the user's endpoint closes", &app, || {
+    until("the user's endpoint closes", &app, &call_id, || {
         (media(&emu, &call_id)["state"] == "closed").then_some(())
     });
 }
@@ -221,7 +224,7 @@ fn aiortc_calls_a_user_who_answers_and_audio_flows_both_ways() {
         "the user's answer fits aiortc's actpass offer and has a candidate: {answer}"
     );
 
-    let m = until("the user hears the app's tone", &app, || {
+    let m = until("the user hears the app's tone", &app, &call_id, || {
         let m = media(&emu, &call_id);
         (m["received"]["packets"].as_u64() >= Some(25)).then_some(m)
     });
@@ -235,7 +238,7 @@ fn aiortc_calls_a_user_who_answers_and_audio_flows_both_ways() {
         &format!("/__emulator/calls/{call_id}/play"),
         json!({ "tone_hz": 700 }),
     );
-    let s = until("the app hears the user's tone", &app, || {
+    let s = until("the app hears the user's tone", &app, &call_id, || {
         let s = stats(&app, &call_id);
         near(&s["level_dbfs"], USER_TONE_DBFS).then_some(s)
     });
@@ -254,7 +257,7 @@ fn a_business_that_accepts_but_never_sends_audio_gets_138021() {
     let app = App::aiortc_as(&emu, &py, emu.default_number());
     // A sendrecv track that never yields a frame: DTLS completes, no RTP flows.
     let call_id = user_calls_and_app_answers(&app, "16315551234", json!({ "mute": true }));
-    until("DTLS connects", &app, || {
+    until("DTLS connects", &app, &call_id, || {
         (media(&emu, &call_id)["dtls"] == "connected").then_some(())
     });
 
