@@ -23,6 +23,7 @@ mod emulator {
     mod sip;
     mod sip_gateway;
     mod sip_gateway_setup;
+    mod sip_media;
     mod slow_clients;
     mod spellings;
     mod tenants;

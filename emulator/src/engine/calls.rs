@@ -221,10 +221,11 @@ impl Engine {
             sdp::Keying::Dtls
         };
         let offer = sdp::meta_sdp_keyed(&mut self.ids, true, keying);
-        let offer = if via_sip {
-            offer
-        } else {
-            self.media_offer(offer)
+        // A DTLS offer (webhooks, or SIP's default keying) points at the user's media
+        // endpoint; an SDES one stays signalling only (str0m has no SDES).
+        let offer = match keying {
+            sdp::Keying::Dtls => self.media_offer(offer),
+            sdp::Keying::Sdes => offer,
         };
         let call = Call {
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),

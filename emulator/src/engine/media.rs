@@ -43,8 +43,8 @@ impl Engine {
         answer
     }
 
-    /// The business answered a user's call (pre_accept or accept): with an SDP that can
-    /// connect, the endpoint starts (once).
+    /// The business answered a user's call (pre_accept or accept, or its SIP server's
+    /// 200 OK): with an SDP that can connect, the endpoint starts (once).
     pub(super) fn media_from_answer(&mut self, call_id: &CallId, answer: Option<&str>) {
         if self.media_local.is_none() {
             return;
@@ -55,7 +55,7 @@ impl Engine {
         let Some(c) = self.st.calls.get_mut(call_id) else {
             return;
         };
-        if c.media.is_some() || c.via_sip || c.direction != Direction::UserInitiated {
+        if c.media.is_some() || c.direction != Direction::UserInitiated {
             return;
         }
         let Some(ice) = sdp::ice_credentials(&c.offer_sdp) else {

@@ -64,6 +64,7 @@ impl Engine {
             .get(call_id)
             .is_some_and(|c| c.is_ongoing() && c.state != CallState::Active)
         {
+            self.media_from_answer(call_id, Some(&sdp));
             self.connect_call(call_id, Some(sdp), None);
         }
     }
@@ -111,5 +112,131 @@ impl Engine {
             self.st.sip_log.pop_front();
             self.st.sip_log_evicted += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::call::CallMedia;
+    use crate::domain::ids::{AppId, PhoneNumberId, WaId};
+    use crate::domain::tenant::{Behaviour, Tenants, DEFAULT_APP_ID, DEFAULT_PHONE_NUMBER_ID};
+    use crate::engine::{ClockMode, Effect};
+    use crate::media::sdp::{ice_credentials, Local, Remote};
+    use serde_json::json;
+
+    const USER: &str = "16315551234";
+    /// A SIP server's 200 OK answer a WebRTC stack could connect to.
+    const CONNECTABLE: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 40000 UDP/TLS/RTP/SAVPF 111 126\r\nc=IN IP4 127.0.0.1\r\na=ice-ufrag:biz1\r\na=ice-pwd:bizbizbizbizbizbizbizbiz\r\na=fingerprint:sha-256 7B:8B:F0:65\r\na=setup:active\r\na=mid:audio\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n";
+
+    /// An engine whose default number sends calls to a SIP server, keyed as `keying`
+    /// says, with a media endpoint at 127.0.0.1:51000.
+    fn engine(keying: &str) -> Engine {
+        let mut e = Engine::new(
+            Tenants::default(),
+            Behaviour::default(),
+            5,
+            ClockMode::Virtual,
+            1_767_225_600_000,
+        );
+        e.media_local = Some(Local {
+            addr: "127.0.0.1:51000".parse().unwrap(),
+            fingerprint: "AB:CD".into(),
+        });
+        let body = json!({"calling":{"status":"ENABLED","srtp_key_exchange_protocol":keying,
+            "sip":{"status":"ENABLED","servers":[{"hostname":"127.0.0.1","port":5060}]}}});
+        e.post_settings(
+            &AppId::from(DEFAULT_APP_ID),
+            &PhoneNumberId::from(DEFAULT_PHONE_NUMBER_ID),
+            body.as_object().unwrap(),
+        )
+        .unwrap();
+        e.take_effects();
+        e
+    }
+
+    /// The user calls: the call and the INVITE's offer.
+    fn call(e: &mut Engine) -> (CallId, String) {
+        let v = e.user_call(&WaId::from(USER), None).unwrap();
+        let id = CallId(v["call_id"].as_str().unwrap().to_owned());
+        let offer = e
+            .take_effects()
+            .into_iter()
+            .find_map(|f| match f {
+                Effect::SipInvite(i) => Some(i.sdp_offer),
+                _ => None,
+            })
+            .expect("an INVITE");
+        (id, offer)
+    }
+
+    fn media_starts(effects: &[Effect]) -> Vec<(String, String)> {
+        effects
+            .iter()
+            .filter_map(|f| match f {
+                Effect::MediaStart { ice, .. } => Some(ice.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dtls_invite_offers_the_endpoint_and_a_connectable_200_ok_starts_it() {
+        let mut e = engine("DTLS");
+        let (id, offer) = call(&mut e);
+        assert!(
+            offer.contains("a=candidate:1 1 udp 2113937151 127.0.0.1 51000 typ host"),
+            "{offer}"
+        );
+        assert!(offer.contains("a=fingerprint:sha-256 AB:CD\r\n"), "{offer}");
+        assert!(Remote::of(&offer).is_some(), "{offer}");
+        e.sip_answered(&id, CONNECTABLE.into());
+        let effects = e.take_effects();
+        assert_eq!(
+            media_starts(&effects),
+            vec![ice_credentials(&offer).unwrap()]
+        );
+        assert!(effects
+            .iter()
+            .any(|f| matches!(f, Effect::MediaTalk { .. })));
+        // No audio within the media timeout: the user's client hangs up with BYE.
+        let timeout = e.behaviour.media_timeout_secs * 1000;
+        while e.advance_step(e.now() + timeout) {}
+        let c = &e.st.calls[&id];
+        assert_eq!(c.end_reason, Some(EndReason::Failed(138021)));
+        assert!(c
+            .media
+            .as_ref()
+            .and_then(|m| m.failure.as_deref())
+            .is_some_and(|f| f.starts_with("no audio from the business")));
+        let effects = e.take_effects();
+        assert!(
+            effects
+                .iter()
+                .any(|f| matches!(f, Effect::SipHangup { .. })),
+            "BYE"
+        );
+        assert!(effects
+            .iter()
+            .any(|f| matches!(f, Effect::MediaStop { .. })));
+    }
+
+    #[test]
+    fn sdes_and_candidate_less_answers_stay_signalling_only() {
+        let mut e = engine("SDES");
+        let (id, offer) = call(&mut e);
+        assert!(offer.contains("m=audio 3480 RTP/SAVP 111 126"), "{offer}");
+        e.sip_answered(&id, CONNECTABLE.into());
+        assert!(media_starts(&e.take_effects()).is_empty());
+        assert_eq!(e.st.calls[&id].media, None::<CallMedia>);
+
+        let mut e = engine("DTLS");
+        let (id, _) = call(&mut e);
+        let no_candidate = CONNECTABLE.replace("a=candidate:", "a=x-candidate:");
+        e.sip_answered(&id, no_candidate);
+        assert!(media_starts(&e.take_effects()).is_empty());
+        let timeout = e.behaviour.media_timeout_secs * 1000;
+        while e.advance_step(e.now() + 2 * timeout) {}
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
     }
 }

@@ -89,9 +89,9 @@ impl Engine {
         } else {
             sdp::Keying::Dtls
         };
-        let call = Call {
+        let shaped = sdp::meta_sdp_keyed(&mut self.ids, false, keying);
+        let mut call = Call {
             via_sip: true,
-            answer_sdp: Some(sdp::meta_sdp_keyed(&mut self.ids, false, keying)),
             ..Call::ringing(
                 id.clone(),
                 phone.id.clone(),
@@ -102,6 +102,12 @@ impl Engine {
                 invite.sdp_offer.clone(),
             )
         };
+        // A DTLS offer that can connect gets the user's media endpoint in the answer (the
+        // 200 OK); SDES and offers without a candidate stay signalling only.
+        call.answer_sdp = Some(match keying {
+            sdp::Keying::Dtls => self.media_answer(&mut call, shaped),
+            sdp::Keying::Sdes => shaped,
+        });
         self.schedule(
             now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
             Timer::RingTimeout(id.clone()),
@@ -426,6 +432,58 @@ mod tests {
             "{sdp}"
         );
         assert!(!sdp.contains("a=fingerprint"), "{sdp}");
+    }
+
+    #[test]
+    fn a_connectable_dtls_offer_is_answered_with_the_users_endpoint() {
+        let (mut e, password) = engine_with_sip(SECOND_PHONE_NUMBER_ID);
+        e.media_local = Some(crate::media::sdp::Local {
+            addr: "127.0.0.1:51000".parse().unwrap(),
+            fingerprint: "AB:CD".into(),
+        });
+        grant(&mut e);
+        let connectable = format!("{DTLS_OFFER}a=rtpmap:111 opus/48000/2\r\na=ice-ufrag:biz1\r\na=ice-pwd:bizbizbizbizbizbizbizbiz\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n");
+        let call = ringing(admit(
+            &mut e,
+            &invite(SECOND_DISPLAY_NUMBER, "sip.example.com", &connectable),
+            &password,
+        ));
+        let starts = e
+            .take_effects()
+            .into_iter()
+            .filter(|f| matches!(f, Effect::MediaStart { .. }))
+            .count();
+        assert_eq!(starts, 1, "the endpoint starts with the ringing");
+        e.user_answer(&call.call_id, None).unwrap();
+        let replies = replies(&mut e);
+        let [GatewayReply::Answer { sdp }] = replies.as_slice() else {
+            panic!("one answer: {replies:?}")
+        };
+        assert!(
+            sdp.contains("m=audio 51000 UDP/TLS/RTP/SAVPF 111\r\n"),
+            "{sdp}"
+        );
+        assert!(
+            sdp.contains("a=candidate:1 1 udp 2113937151 127.0.0.1 51000 typ host"),
+            "{sdp}"
+        );
+        assert!(sdp.contains("a=fingerprint:sha-256 AB:CD\r\n"), "{sdp}");
+        assert!(sdp.contains("a=setup:passive\r\n"), "{sdp}");
+        // An offer without a candidate: the answer is Meta's shape, signalling only.
+        e.user_hangup(&call.call_id).unwrap();
+        e.take_effects();
+        let plain = ringing(admit(
+            &mut e,
+            &invite(SECOND_DISPLAY_NUMBER, "sip.example.com", DTLS_OFFER),
+            &password,
+        ));
+        assert!(!e
+            .take_effects()
+            .iter()
+            .any(|f| matches!(f, Effect::MediaStart { .. })));
+        assert!(e.st.calls[&plain.call_id].media.is_none());
+        let answer = e.st.calls[&plain.call_id].answer_sdp.clone().unwrap();
+        assert!(answer.contains("m=audio 3480 "), "{answer}");
     }
 
     #[test]
