@@ -96,6 +96,9 @@ impl Engine {
         });
         c.state = CallState::Ended;
         c.ended_at_ms = Some(now);
+        // The user's media endpoint stops with the call.
+        let call = c.clone();
+        self.media_ended(&call);
     }
 
     /// Records one SIP message for the admin API.
@@ -219,6 +222,20 @@ mod tests {
         assert!(effects
             .iter()
             .any(|f| matches!(f, Effect::MediaStop { .. })));
+    }
+
+    #[test]
+    fn the_servers_bye_stops_the_endpoint() {
+        let mut e = engine("DTLS");
+        let (id, _) = call(&mut e);
+        e.sip_answered(&id, CONNECTABLE.into());
+        e.take_effects();
+        e.sip_bye_from_server(&id);
+        assert!(e
+            .take_effects()
+            .iter()
+            .any(|f| matches!(f, Effect::MediaStop { .. })));
+        assert_eq!(e.st.calls[&id].end_reason, Some(EndReason::Completed));
     }
 
     #[test]
