@@ -48,9 +48,13 @@ impl Request {
             path: path.to_owned(),
             raw_query: raw_query.to_owned(),
             query: parse_query(raw_query),
+            // Names already in lower case (hyper's always are) are kept, not copied.
             headers: headers
                 .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .map(|(k, v)| match k.bytes().any(|b| b.is_ascii_uppercase()) {
+                    true => (k.to_ascii_lowercase(), v),
+                    false => (k, v),
+                })
                 .collect(),
             body: body.into(),
         }

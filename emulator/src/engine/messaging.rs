@@ -300,22 +300,26 @@ impl Engine {
         Ok(Fate::Deliver)
     }
 
-    fn conversation_for(
-        &mut self,
-        phone: &PhoneNumberId,
-        wa: &WaId,
-        category: &str,
-    ) -> (String, u64) {
-        let key = format!("{}/{category}", pair_key(phone, wa));
+    /// The pricing conversation of `phone/wa/category`, opened (or renewed once expired)
+    /// now; its key, for reading its id and expiry.
+    fn conversation_for(&mut self, phone: &PhoneNumberId, wa: &WaId, category: &str) -> String {
+        let mut key =
+            String::with_capacity(phone.as_str().len() + wa.as_str().len() + category.len() + 2);
+        for part in [phone.as_str(), "/", wa.as_str(), "/", category] {
+            key.push_str(part);
+        }
         let now = self.now();
-        if let Some((id, exp)) = self.st.conversations.get(&key) {
-            if *exp > now {
-                return (id.clone(), *exp);
-            }
+        if self
+            .st
+            .conversations
+            .get(&key)
+            .is_some_and(|(_, exp)| *exp > now)
+        {
+            return key;
         }
         let entry = (self.ids.lower_hex(32), now.saturating_add(24 * 3600 * 1000));
-        self.st.conversations.insert(key, entry.clone());
-        entry
+        self.st.conversations.insert(key.clone(), entry);
+        key
     }
 
     fn emit_status(
@@ -340,14 +344,13 @@ impl Engine {
             ),
         };
         let priced = matches!(status, "sent" | "delivered");
-        let conversation = if priced
+        let conversation_key = (priced
             && self.behaviour.status_conversation
-            && msg.graph_version.has(Rule::StatusConversation)
-        {
-            Some(self.conversation_for(&phone.id, &user.wa_id, &category))
-        } else {
-            None
-        };
+            && msg.graph_version.has(Rule::StatusConversation))
+        .then(|| self.conversation_for(&phone.id, &user.wa_id, &category));
+        let conversation = conversation_key
+            .as_ref()
+            .and_then(|k| self.st.conversations.get(k));
         let href = self.behaviour.status_error_href.then_some(
             "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
         );
@@ -377,11 +380,22 @@ impl Engine {
             },
         );
         let raw = payload::status_envelope_text(phone.waba_id.as_str(), &value);
+        let other;
+        let event = match status {
+            "sent" => "status_sent",
+            "delivered" => "status_delivered",
+            "read" => "status_read",
+            "failed" => "status_failed",
+            _ => {
+                other = format!("status_{status}");
+                &other
+            }
+        };
         self.emit_text(
             &phone.waba_id,
             "messages",
-            &format!("status_{status}"),
-            format!("msg:{}", msg.id),
+            event,
+            ["msg:", msg.id.as_str()].concat(),
             None,
             Some(&msg.id),
             raw,

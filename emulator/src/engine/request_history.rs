@@ -57,7 +57,12 @@ impl Engine {
         response: &[u8],
     ) {
         let bound = |b: &[u8]| {
-            let s = String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
+            let head = &b[..b.len().min(64 * 1024)];
+            // Valid UTF-8 (nearly always) is checked by the fast validator and copied once.
+            let s = match std::str::from_utf8(head) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(head).into_owned(),
+            };
             if b.len() > 64 * 1024 {
                 format!("{s}… ({} bytes)", b.len())
             } else {

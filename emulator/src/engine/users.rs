@@ -193,7 +193,12 @@ impl Engine {
     /// call to it with `to`, or the user writing or calling while it is visible.
     pub(crate) fn note_phone_exchange(&mut self, phone: &PhoneNumberId, wa: &WaId) {
         let key = pair_key(phone, wa);
-        let old = self.st.phone_exchanges.insert(key.clone(), self.now());
+        let now = self.now();
+        // A known pair is updated in place: its key goes to the undo log, not a copy.
+        let old = match self.st.phone_exchanges.get_mut(&key) {
+            Some(at) => Some(std::mem::replace(at, now)),
+            None => self.st.phone_exchanges.insert(key.clone(), now),
+        };
         self.note(Undo::PhoneExchange(key, old));
     }
 
@@ -205,7 +210,7 @@ impl Engine {
             || self
                 .st
                 .phone_exchanges
-                .get(&pair_key(phone, &user.wa_id))
+                .get(&*with_pair_key(phone, &user.wa_id, &mut [0; 64]))
                 .is_some_and(|t| self.now().saturating_sub(*t) < PHONE_VISIBLE_MS)
     }
 
@@ -292,7 +297,7 @@ impl Engine {
     pub(crate) fn window_open(&self, phone: &PhoneNumberId, wa: &WaId) -> bool {
         self.st
             .windows
-            .get(&pair_key(phone, wa))
+            .get(&*with_pair_key(phone, wa, &mut [0; 64]))
             .is_some_and(|t| self.now().saturating_sub(*t) < 24 * 3600 * 1000)
     }
 
@@ -304,4 +309,22 @@ impl Engine {
             )
         })
     }
+}
+
+/// [`pair_key`] written into `buf` for a lookup, without a `String` (on the heap only
+/// when the two ids do not fit).
+pub(super) fn with_pair_key<'b>(
+    phone: &PhoneNumberId,
+    wa: &WaId,
+    buf: &'b mut [u8; 64],
+) -> std::borrow::Cow<'b, str> {
+    let (p, w) = (phone.as_str().as_bytes(), wa.as_str().as_bytes());
+    let n = p.len() + 1 + w.len();
+    if n > buf.len() {
+        return std::borrow::Cow::Owned(pair_key(phone, wa));
+    }
+    buf[..p.len()].copy_from_slice(p);
+    buf[p.len()] = b'/';
+    buf[p.len() + 1..n].copy_from_slice(w);
+    std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..n]).expect("two strings and a slash"))
 }
