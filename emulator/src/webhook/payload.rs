@@ -366,15 +366,33 @@ pub fn status_envelope_text(waba_id: &str, v: &StatusValue<'_>) -> String {
 /// A JSON string as [`codec::write_ascii`] writes it; printable ASCII without quotes or
 /// backslashes (nearly every id, number and name) is copied as is.
 fn push_str(o: &mut Vec<u8>, s: &str) {
-    if s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    if plain(s.as_bytes()) {
         o.push(b'"');
         o.extend_from_slice(s.as_bytes());
         o.push(b'"');
     } else {
         codec::write_ascii(o, s);
     }
+}
+
+/// Whether every byte is printable ASCII other than `"` and `\\`: eight bytes at a time.
+fn plain(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `w` below `n` (n <= 0x80), or equal to `c`, sets its high bit here.
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
+    let equal = |w: u64, c: u64| below(w ^ (ONES * c), 1);
+    let mut words = s.chunks_exact(8);
+    for chunk in &mut words {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        if (w & HIGH) | below(w, 0x20) | equal(w, 0x22) | equal(w, 0x5c) | equal(w, 0x7f) != 0 {
+            return false;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 fn push_opt(o: &mut Vec<u8>, key: &[u8], s: Option<&str>) {
@@ -581,6 +599,25 @@ mod tests {
             json!([{ "value": value, "field": field }]),
         );
         json!({ "object": "whatsapp_business_account", "entry": [entry] })
+    }
+
+    #[test]
+    fn plain_strings_are_found_eight_bytes_at_a_time() {
+        for b in 0u8..=255 {
+            let expected = (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+            for at in [0, 3, 7, 8, 13, 16] {
+                let mut s = vec![b'a'; 17];
+                s[at] = b;
+                assert_eq!(plain(&s), expected, "byte {b:#x} at {at}");
+                assert_eq!(
+                    plain(&s[..at + 1]),
+                    expected,
+                    "byte {b:#x} last of {}",
+                    at + 1
+                );
+            }
+        }
+        assert!(plain(b""));
     }
 
     #[test]

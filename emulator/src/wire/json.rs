@@ -98,7 +98,7 @@ pub fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 
 /// A pass over a JSON text that fails on the first object repeating a key: a parser
 /// silently keeping one of the two values would hide the integration's bug.
-pub(crate) struct NoDuplicateKeys;
+struct NoDuplicateKeys;
 
 impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

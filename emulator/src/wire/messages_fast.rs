@@ -1,24 +1,20 @@
-//! The common `/messages` sends read in one borrowed, typed pass over the request bytes,
-//! without building a JSON tree: `text` and `interactive` `voice_call` messages to a
-//! phone number.
+//! The common `/messages` sends read in one pass over the request bytes, without
+//! building a JSON tree: `text` and `interactive` `voice_call` messages to a phone number.
 //!
-//! It is only a shortcut. It accepts a body only when [`super::messages::parse`] would
-//! accept the same body and read the same request from it; on anything else (an error of
-//! any kind, a key it does not know the meaning of, another message type, `null` where a
-//! value is needed) it answers `None` and the caller takes the general path, which words
-//! every error. So no error is ever produced here, and every refusal keeps its exact text.
-//! Keys the general path ignores are checked for repeats as its duplicate-key pass does.
+//! It is only a shortcut. It reads a small, strict subset of JSON (objects whose keys it
+//! knows, each once; strings without escapes; `null`, booleans, small positive integers)
+//! and accepts a body only when [`super::messages::parse`] would accept the same body and
+//! read the same request from it. On anything else (an unknown key, an escape, another
+//! message type, a value out of its limits, a syntax error) it answers `None` and the
+//! caller takes the general path, which reads everything and words every error. So no
+//! error is ever produced here, and every refusal keeps its exact text.
 
-use super::json::{check_chars, integral, phone_digits, NoDuplicateKeys};
+use super::json::{check_chars, phone_digits};
 use super::messages::{
     Recipient, SendKind, MAX_DISPLAY_TEXT, MAX_INTERACTIVE_BODY, MAX_PAYLOAD, MAX_TEXT_BODY,
     TTL_MAX, TTL_SEND_MIN,
 };
 use crate::domain::message::{CallButton, DEFAULT_BUTTON_TEXT, DEFAULT_TTL_MINUTES};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::Value;
-use std::borrow::Cow;
-use std::fmt;
 
 /// A send read by the fast path: what `parse` would give before the recipient is
 /// resolved, and what the user sees of it (`visible_text`).
@@ -27,181 +23,301 @@ pub struct FastSend {
     pub recipient: Recipient,
     pub kind: SendKind,
     pub biz_opaque_callback_data: Option<String>,
-    /// What `messaging::visible_text` reads from the same body.
+    /// What `messages::visible_text` reads from the same body.
     pub visible_text: Option<String>,
 }
 
 /// The body read as a send, or `None` for the general path.
 pub fn parse(body: &[u8]) -> Option<FastSend> {
-    let root: Root<'_> = serde_json::from_slice(body).ok()?;
+    let text = std::str::from_utf8(body).ok()?;
+    let mut scan = Scan { s: text, i: 0 };
+    let root = scan.root()?;
+    scan.ws();
+    if scan.i != text.len() {
+        return None;
+    }
     root.into_send()
 }
 
-/// A JSON string, borrowed from the body when it has no escapes.
-struct Str<'a>(Cow<'a, str>);
+#[derive(Default)]
+struct Root<'a> {
+    messaging_product: Option<&'a str>,
+    recipient_type: Option<&'a str>,
+    to: Option<&'a str>,
+    biz_opaque_callback_data: Option<&'a str>,
+    kind: Option<&'a str>,
+    text: Option<Text<'a>>,
+    interactive: Option<Interactive<'a>>,
+}
 
-impl<'de> Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
+#[derive(Default)]
+struct Text<'a> {
+    body: Option<&'a str>,
+}
+
+#[derive(Default)]
+struct Interactive<'a> {
+    kind: Option<&'a str>,
+    /// `body` was an object (its `text`, if any).
+    body: Option<Option<&'a str>>,
+    action: Option<Action<'a>>,
+}
+
+#[derive(Default)]
+struct Action<'a> {
+    name: Option<&'a str>,
+    parameters: Option<Parameters<'a>>,
+}
+
+#[derive(Default)]
+struct Parameters<'a> {
+    display_text: Option<&'a str>,
+    ttl_minutes: Option<i64>,
+    payload: Option<&'a str>,
+}
+
+/// A cursor over the body; every method answers `None` for what it does not read.
+struct Scan<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn ws(&mut self) {
+        let b = self.s.as_bytes();
+        while self.i < b.len() && matches!(b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.ws();
+        self.s[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())?;
+        // `nullx` is not `null`.
+        match self.s.as_bytes().get(self.i) {
+            Some(c) if c.is_ascii_alphanumeric() => None,
+            _ => Some(()),
+        }
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = &self.s.as_bytes()[start..];
+        let special = |c: u8| (c == b'"') | (c == b'\\') | (c < 0x20);
+        // Whole 16-byte chunks without a quote, backslash or control byte are skipped at once.
+        let mut len = 0;
+        while let Some(chunk) = rest.get(len..len + 16) {
+            if chunk.iter().fold(false, |any, &c| any | special(c)) {
+                break;
             }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Borrowed(s)))
+            len += 16;
+        }
+        len += rest[len..].iter().position(|&c| special(c))?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 1;
+        Some(&self.s[start..start + len])
+    }
+
+    /// `null` (as absent, like the general path) or a string.
+    fn opt_string(&mut self) -> Option<Option<&'a str>> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// `null`, or an object read key by key by `field` (each key once).
+    fn opt_object<T: Default>(
+        &mut self,
+        mut field: impl FnMut(&mut Self, &'a str, &mut T) -> Option<()>,
+    ) -> Option<Option<T>> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            return Some(None);
+        }
+        self.eat(b'{')?;
+        let mut out = T::default();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(Some(out));
+        }
+        let mut keys: [&str; 8] = [""; 8];
+        let mut n = 0;
+        loop {
+            let key = self.string()?;
+            if keys[..n].contains(&key) || n == keys.len() {
+                return None;
             }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(s)))
+            keys[n] = key;
+            n += 1;
+            self.eat(b':')?;
+            field(self, key, &mut out)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(Some(out));
+                }
+                _ => return None,
             }
         }
-        d.deserialize_str(V)
+    }
+
+    /// `null`, or a positive integer without sign, fraction or exponent (anything else,
+    /// valid or not, is left to the general path).
+    fn opt_small_int(&mut self) -> Option<Option<i64>> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            return Some(None);
+        }
+        let b = self.s.as_bytes();
+        let start = self.i;
+        while self.i < b.len() && b[self.i].is_ascii_digit() && self.i - start < 7 {
+            self.i += 1;
+        }
+        let digits = &self.s[start..self.i];
+        if digits.is_empty() || digits.starts_with('0') {
+            return None;
+        }
+        match b.get(self.i) {
+            Some(c) if c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E') => None,
+            _ => digits.parse().ok().map(Some),
+        }
+    }
+
+    fn root(&mut self) -> Option<Root<'a>> {
+        self.opt_object(|s, key, r: &mut Root<'a>| {
+            match key {
+                "messaging_product" => r.messaging_product = s.opt_string()?,
+                "recipient_type" => r.recipient_type = s.opt_string()?,
+                "to" => r.to = s.opt_string()?,
+                "biz_opaque_callback_data" => r.biz_opaque_callback_data = s.opt_string()?,
+                "type" => r.kind = s.opt_string()?,
+                "text" => r.text = s.text()?,
+                "interactive" => r.interactive = s.interactive()?,
+                _ => return None,
+            }
+            Some(())
+        })?
+    }
+
+    fn text(&mut self) -> Option<Option<Text<'a>>> {
+        self.opt_object(|s, key, t: &mut Text<'a>| {
+            match key {
+                "body" => t.body = s.opt_string()?,
+                // A boolean, or the strings "true" and "false", as the general path takes it.
+                "preview_url" => match s.peek()? {
+                    b't' => s.literal("true")?,
+                    b'f' => s.literal("false")?,
+                    b'n' => s.literal("null")?,
+                    _ => match s.string()? {
+                        "true" | "false" => {}
+                        _ => return None,
+                    },
+                },
+                _ => return None,
+            }
+            Some(())
+        })
+    }
+
+    fn interactive(&mut self) -> Option<Option<Interactive<'a>>> {
+        self.opt_object(|s, key, i: &mut Interactive<'a>| {
+            match key {
+                "type" => i.kind = s.opt_string()?,
+                "body" => {
+                    i.body = s.opt_object(|s, key, text: &mut Option<&'a str>| match key {
+                        "text" => {
+                            *text = s.opt_string()?;
+                            Some(())
+                        }
+                        _ => None,
+                    })?
+                }
+                "action" => {
+                    i.action = s.opt_object(|s, key, a: &mut Action<'a>| {
+                        match key {
+                            "name" => a.name = s.opt_string()?,
+                            "parameters" => a.parameters = s.parameters()?,
+                            _ => return None,
+                        }
+                        Some(())
+                    })?
+                }
+                _ => return None,
+            }
+            Some(())
+        })
+    }
+
+    fn parameters(&mut self) -> Option<Option<Parameters<'a>>> {
+        self.opt_object(|s, key, p: &mut Parameters<'a>| {
+            match key {
+                "display_text" => p.display_text = s.opt_string()?,
+                "ttl_minutes" => p.ttl_minutes = s.opt_small_int()?,
+                "payload" => p.payload = s.opt_string()?,
+                _ => return None,
+            }
+            Some(())
+        })
     }
 }
 
-/// Visits an object's keys: each known key once (a repeat fails, as the general path's
-/// duplicate-key pass does), every other value checked for repeated keys and skipped.
-/// `$fallback` keys make the whole body go to the general path.
-macro_rules! object {
-    ($name:ident<$lt:lifetime> { $($key:literal => $field:ident : $ty:ty),* $(,)? } fallback [$($fb:literal),*]) => {
-        #[derive(Default)]
-        struct $name<$lt> {
-            $($field: Option<$ty>,)*
-            _borrowed: std::marker::PhantomData<&$lt ()>,
-        }
-
-        impl<$lt> Deserialize<$lt> for $name<$lt> {
-            fn deserialize<D: Deserializer<$lt>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<$lt> Visitor<$lt> for V {
-                    type Value = $name<$lt>;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("an object")
-                    }
-                    fn visit_map<A: MapAccess<$lt>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                        let mut out = $name::default();
-                        let mut others: Vec<Cow<$lt, str>> = Vec::new();
-                        let mut seen: u32 = 0;
-                        while let Some(Str(key)) = a.next_key::<Str<$lt>>()? {
-                            let mut bit = 1u32;
-                            $(
-                                if key == $key {
-                                    if seen & bit != 0 {
-                                        return Err(de::Error::custom("repeated key"));
-                                    }
-                                    seen |= bit;
-                                    // `null` reads as absent, as in the general path.
-                                    out.$field = a.next_value::<Option<$ty>>()?;
-                                    continue;
-                                }
-                                bit <<= 1;
-                            )*
-                            let _ = bit;
-                            if [$($fb),*].contains(&key.as_ref()) {
-                                return Err(de::Error::custom("the general path reads this key"));
-                            }
-                            if others.contains(&key) {
-                                return Err(de::Error::custom("repeated key"));
-                            }
-                            others.push(key);
-                            a.next_value::<NoDuplicateKeys>()?;
-                        }
-                        Ok(out)
-                    }
-                }
-                d.deserialize_map(V)
-            }
-        }
-    };
-}
-
-object!(Root<'a> {
-    "messaging_product" => messaging_product: Str<'a>,
-    "recipient_type" => recipient_type: Str<'a>,
-    "to" => to: Str<'a>,
-    "biz_opaque_callback_data" => biz_opaque_callback_data: Str<'a>,
-    "type" => kind: Str<'a>,
-    "text" => text: Text<'a>,
-    "interactive" => interactive: Interactive<'a>,
-} fallback ["status", "recipient", "template"]);
-
-object!(Text<'a> {
-    "body" => body: Str<'a>,
-    "preview_url" => preview_url: Value,
-} fallback []);
-
-object!(Interactive<'a> {
-    "type" => kind: Str<'a>,
-    "body" => body: InteractiveBody<'a>,
-    "action" => action: Action<'a>,
-} fallback []);
-
-object!(InteractiveBody<'a> {
-    "text" => text: Str<'a>,
-} fallback []);
-
-object!(Action<'a> {
-    "name" => name: Str<'a>,
-    "parameters" => parameters: Parameters<'a>,
-} fallback []);
-
-object!(Parameters<'a> {
-    "display_text" => display_text: Str<'a>,
-    "ttl_minutes" => ttl_minutes: Value,
-    "payload" => payload: Str<'a>,
-} fallback []);
-
-/// `Some` only when the general path's checks of that value pass.
-fn text_ok<'s>(s: &'s Option<Str<'_>>, max: usize) -> Option<Option<&'s str>> {
+/// `Some` only when the general path's length check of that value passes.
+fn text_ok(s: Option<&str>, max: usize) -> Option<Option<&str>> {
     match s {
         None => Some(None),
-        Some(Str(s)) => check_chars("", s, max).ok().map(|_| Some(s.as_ref())),
+        Some(s) => check_chars("", s, max).ok().map(|_| Some(s)),
     }
 }
 
 /// What `visible_text` keeps of a string: its first 1,024 characters.
 fn visible(s: &str) -> String {
-    s.chars().take(1024).collect()
+    match s.char_indices().nth(1024) {
+        Some((cut, _)) => s[..cut].to_owned(),
+        None => s.to_owned(),
+    }
 }
 
 impl Root<'_> {
     fn into_send(self) -> Option<FastSend> {
-        if self.messaging_product.as_ref()?.0 != "whatsapp" {
+        if self.messaging_product? != "whatsapp" {
             return None;
         }
-        if let Some(Str(t)) = &self.recipient_type {
-            if t != "individual" {
-                return None;
-            }
+        if self.recipient_type.is_some_and(|t| t != "individual") {
+            return None;
         }
-        let to = self.to.as_ref()?.0.as_ref();
+        let to = self.to?;
         let recipient = Recipient::Phone {
             input: to.to_owned(),
             digits: phone_digits("to", to).ok()?,
             international: to.trim_start().starts_with('+'),
         };
         let biz_opaque_callback_data =
-            text_ok(&self.biz_opaque_callback_data, MAX_PAYLOAD)?.map(str::to_owned);
+            text_ok(self.biz_opaque_callback_data, MAX_PAYLOAD)?.map(str::to_owned);
         // `visible_text` reads text.body, else interactive.body.text, whatever the type.
-        let text_body = self.text.as_ref().and_then(|t| t.body.as_ref());
-        let interactive_text = self
-            .interactive
-            .as_ref()
-            .and_then(|i| i.body.as_ref())
-            .and_then(|b| b.text.as_ref());
-        let visible_text = text_body.or(interactive_text).map(|s| visible(&s.0));
-        let kind = match self.kind.as_ref().map_or("text", |k| k.0.as_ref()) {
+        let text_body = self.text.as_ref().and_then(|t| t.body);
+        let interactive_text = self.interactive.as_ref().and_then(|i| i.body.flatten());
+        let visible_text = text_body.or(interactive_text).map(visible);
+        let kind = match self.kind.unwrap_or("text") {
             "text" => {
-                let text = self.text.as_ref()?;
-                check_chars("", &text.body.as_ref()?.0, MAX_TEXT_BODY).ok()?;
-                match &text.preview_url {
-                    None | Some(Value::Bool(_)) => {}
-                    Some(Value::String(s)) if s == "true" || s == "false" => {}
-                    Some(_) => return None,
-                }
+                check_chars("", self.text.as_ref()?.body?, MAX_TEXT_BODY).ok()?;
                 SendKind::Text
             }
             "interactive" => voice_call(self.interactive.as_ref()?)?,
@@ -217,14 +333,14 @@ impl Root<'_> {
 }
 
 fn voice_call(i: &Interactive<'_>) -> Option<SendKind> {
-    if i.kind.as_ref()?.0 != "voice_call" {
+    if i.kind? != "voice_call" {
         return None;
     }
-    if let Some(body) = &i.body {
-        text_ok(&body.text, MAX_INTERACTIVE_BODY)?;
+    if let Some(body_text) = i.body {
+        text_ok(body_text, MAX_INTERACTIVE_BODY)?;
     }
     let action = i.action.as_ref()?;
-    if action.name.as_ref()?.0 != "voice_call" {
+    if action.name? != "voice_call" {
         return None;
     }
     let mut button = CallButton {
@@ -233,17 +349,19 @@ fn voice_call(i: &Interactive<'_>) -> Option<SendKind> {
         payload: None,
     };
     if let Some(p) = &action.parameters {
-        if let Some(t) = text_ok(&p.display_text, MAX_DISPLAY_TEXT)? {
+        if let Some(t) = text_ok(p.display_text, MAX_DISPLAY_TEXT)? {
             if t.trim().is_empty() {
                 return None;
             }
             button.display_text = t.to_owned();
         }
-        if let Some(v) = &p.ttl_minutes {
-            let n = integral(v).filter(|n| (TTL_SEND_MIN..=TTL_MAX).contains(n))?;
+        if let Some(n) = p.ttl_minutes {
+            if !(TTL_SEND_MIN..=TTL_MAX).contains(&n) {
+                return None;
+            }
             button.ttl_minutes = n as u32;
         }
-        button.payload = text_ok(&p.payload, MAX_PAYLOAD)?.map(str::to_owned);
+        button.payload = text_ok(p.payload, MAX_PAYLOAD)?.map(str::to_owned);
     }
     Some(SendKind::VoiceCall(button))
 }
@@ -279,18 +397,36 @@ mod tests {
     /// Bodies the fast path reads, each exactly as the general path does.
     const ACCEPTED: &[&str] = &[
         r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","body":{"text":"Call us on WhatsApp now"},"action":{"name":"voice_call","parameters":{"display_text":"Call Now","ttl_minutes":100,"payload":"P"}}}}"#,
-        r#"{"messaging_product":"whatsapp","to":"+1 (631) 555-1234","type":"text","text":{"body":"hi\n\u00e9 📞","preview_url":"true"}}"#,
+        "{\"messaging_product\":\"whatsapp\",\"to\":\"+1 (631) 555-1234\",\"type\":\"text\",\"text\":{\"body\":\"hi é 📞\u{7f}\",\"preview_url\":\"true\"}}",
         r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"16315551234","text":{"body":"default type"}}"#,
-        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x","extra":{"a":[1,{"b":2}]}},"biz_opaque_callback_data":"ctx","unknown":null}"#,
-        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":4320.0}}}}"#,
-        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":" 60 ","display_text":null}}}}"#,
+        " \r\n\t{ \"messaging_product\" : \"whatsapp\" , \"to\":\"16315551234\",\n\"type\":\"text\",\"text\":{\"body\":\"x\",\"preview_url\":false},\"biz_opaque_callback_data\":\"ctx\"} \n",
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":43200}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":null,"display_text":null,"payload":null}}}}"#,
         r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","text":{"body":"seen first"},"interactive":{"type":"voice_call","body":{"text":"second"},"action":{"name":"voice_call"}}}"#,
-        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","header":{"type":"text"},"action":{"name":"voice_call","parameters":{}}}}"#,
-        r#"{"type":null,"text":{"body":"null type is text"},"to":"16315551234","messaging_product":"whatsapp","recipient_type":null}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","body":{},"action":{"name":"voice_call","parameters":{}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","body":null,"action":{"name":"voice_call","parameters":null}},"text":null}"#,
+        r#"{"type":null,"text":{"body":"null type is text","preview_url":null},"to":"16315551234","messaging_product":"whatsapp","recipient_type":null,"biz_opaque_callback_data":null}"#,
     ];
 
     /// Bodies the fast path leaves to the general path (which accepts or refuses them).
     const DECLINED: &[&str] = &[
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x","extra":{"a":[1,{"b":2}]}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x"},"unknown":null}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"a\nb"}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"a\u00e9"}}"#,
+        "{\"messaging_product\":\"whatsapp\",\"to\":\"16315551234\",\"type\":\"text\",\"text\":{\"body\":\"a\tb\"}}",
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x"},}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x"}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x","preview_url":nulls}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"text","text":{"body":"x","preview_url":"yes"}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","header":{"type":"text"},"action":{"name":"voice_call","parameters":{}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":4320.0}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":"60"}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":060}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":1e2}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":-5}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":43201}}}}"#,
+        r#"{"messaging_product":"whatsapp","to":"16315551234","type":"interactive","interactive":{"type":"voice_call","action":{"name":"voice_call","parameters":{"ttl_minutes":12345678}}}}"#,
         "",
         "   ",
         "[]",
