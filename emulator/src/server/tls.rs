@@ -82,11 +82,7 @@ impl Trust {
                      and no CA file is given, so every TLS connection will fail"
                 );
             }
-            let inner =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| format!("TLS set-up: {e}"))?;
-            Arc::new(NamesSelfSigned { inner, provider })
+            Arc::new(NamesSelfSigned::new(roots, provider)?)
         };
         Ok(Arc::new(
             builder
@@ -169,9 +165,13 @@ fn system_roots() -> &'static SystemRoots {
 
 /// The webpki verifier, except that a certificate that signed itself is reported as
 /// [`SelfSigned`] instead of the bare "unknown issuer".
+///
+/// With no root at all (a container FROM scratch, no CA file) webpki refuses to build a
+/// verifier; the emulator must still start and serve plain http, so every certificate
+/// is then refused as of an unknown CA, at the connection that needs it.
 #[derive(Debug)]
 struct NamesSelfSigned {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -184,13 +184,14 @@ impl ServerCertVerifier for NamesSelfSigned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let result = self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let result = match &self.inner {
+            Some(inner) => {
+                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        };
         match result {
             Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
                 if intermediates.is_empty() && self.signed_itself(end_entity, server_name, now) =>
@@ -209,7 +210,12 @@ impl ServerCertVerifier for NamesSelfSigned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -218,15 +224,35 @@ impl ServerCertVerifier for NamesSelfSigned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 impl NamesSelfSigned {
+    fn new(roots: RootCertStore, provider: Arc<CryptoProvider>) -> Result<Self, String> {
+        let inner = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| format!("TLS set-up: {e}"))?,
+            )
+        };
+        Ok(NamesSelfSigned { inner, provider })
+    }
+
     /// Whether the certificate would chain if it were its own root: then it signed itself.
     fn signed_itself(
         &self,
@@ -662,6 +688,32 @@ mod tests {
             ca_file: Some(write(file, &ca.pem())),
             insecure: false,
         }
+    }
+
+    /// A machine (or a FROM scratch container) without CA certificates still starts:
+    /// the verifier builds, and a certificate is refused as of an unknown CA.
+    #[tokio::test]
+    async fn with_no_root_at_all_certificates_are_refused_as_unknown_ca() {
+        let ca = Ca::generate("test CA").unwrap();
+        let server = ca.issue(&["receiver.test"]).unwrap();
+        let verifier = NamesSelfSigned::new(RootCertStore::empty(), provider()).unwrap();
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&server).unwrap());
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let serve = tokio::spawn(async move {
+            let _ = acceptor.accept(b).await;
+        });
+        let name = ServerName::try_from("receiver.test".to_string()).unwrap();
+        let e = connector.connect(name, a).await.err().expect("refused");
+        serve.abort();
+        let reason = describe(&e).unwrap();
+        assert!(reason.starts_with("unknown CA"), "{reason}");
     }
 
     #[tokio::test]
