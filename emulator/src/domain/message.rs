@@ -43,7 +43,9 @@ pub struct OutboundMessage {
     pub status: MessageStatus,
     pub error_code: Option<u32>,
     pub button: Option<CallButton>,
-    pub template: Option<TemplateRef>,
+    /// Boxed: most messages are not templates, and every retained message pays for
+    /// the field's size.
+    pub template: Option<Box<TemplateRef>>,
     pub is_permission_request: bool,
     pub biz_opaque_callback_data: Option<String>,
     /// A delivered permission request: until when the user can answer it.

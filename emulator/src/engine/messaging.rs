@@ -225,7 +225,7 @@ impl Engine {
             status: MessageStatus::Accepted,
             error_code: None,
             button,
-            template: template_ref,
+            template: template_ref.map(Box::new),
             is_permission_request: is_cpr,
             biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
             request_lifetime: None,
@@ -479,7 +479,7 @@ impl Engine {
                 format!("Message {id} was sent to {}, not to {wa}.", msg.to),
             ));
         }
-        Ok(msg.clone())
+        Ok(OutboundMessage::clone(msg))
     }
 
     /// The user writes to the business: opens the service window; `messages` webhook.

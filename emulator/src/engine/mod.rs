@@ -123,7 +123,8 @@ pub struct State {
     /// keeps a hidden number visible to that business for 30 days (cloud-api §13).
     #[serde(default)]
     pub phone_exchanges: HashMap<String, u64>,
-    pub messages: HashMap<MessageId, OutboundMessage>,
+    /// Boxed: the table holds a pointer per slot, not a whole message per slot.
+    pub messages: HashMap<MessageId, Box<OutboundMessage>>,
     pub message_order: VecDeque<MessageId>,
     pub messages_evicted: u64,
     /// Recent inbound message ids, so the business can mark them read.

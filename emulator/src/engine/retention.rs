@@ -8,7 +8,7 @@ use crate::domain::message::OutboundMessage;
 impl Engine {
     pub(crate) fn remember_message(&mut self, m: OutboundMessage) {
         self.st.message_order.push_back(m.id.clone());
-        self.st.messages.insert(m.id.clone(), m);
+        self.st.messages.insert(m.id.clone(), Box::new(m));
         while self.st.message_order.len() > self.behaviour.message_retention {
             if let Some(old) = self.st.message_order.pop_front() {
                 self.st.messages.remove(&old);

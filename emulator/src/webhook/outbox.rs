@@ -77,7 +77,8 @@ pub enum Outcome {
 pub struct Outbox {
     next_seq: u64,
     pending: BTreeMap<u64, Delivery>,
-    done: VecDeque<Delivery>,
+    /// Boxed: the ring keeps a pointer per slot, not a whole delivery per slot.
+    done: VecDeque<Box<Delivery>>,
     pub evicted: u64,
     pub capacity: usize,
     /// Deliveries dropped while no callback URL was ever set (beyond `held_capacity`).
@@ -347,6 +348,8 @@ impl Outbox {
                 url,
             },
         };
+        // Most deliveries are attempted once: no room for four attempts each.
+        d.attempts.reserve_exact(1);
         d.attempts.push(attempt);
         let next = now_ms.saturating_add(
             1000 * BACKOFF_SECS[(d.attempts.len() - 1).min(BACKOFF_SECS.len() - 1)],
@@ -368,7 +371,7 @@ impl Outbox {
     }
 
     fn finish(&mut self, d: Delivery) {
-        self.done.push_back(d);
+        self.done.push_back(Box::new(d));
         while self.done.len() > self.capacity {
             self.done.pop_front();
             self.evicted += 1;
@@ -405,7 +408,12 @@ impl Outbox {
 
     /// Every delivery still held, in creation order.
     pub fn iter(&self) -> impl Iterator<Item = &Delivery> {
-        let mut all: Vec<&Delivery> = self.done.iter().chain(self.pending.values()).collect();
+        let mut all: Vec<&Delivery> = self
+            .done
+            .iter()
+            .map(|d| &**d)
+            .chain(self.pending.values())
+            .collect();
         all.sort_by_key(|d| d.seq);
         all.into_iter()
     }
@@ -418,6 +426,7 @@ impl Outbox {
             .iter()
             .skip(start)
             .filter(|d| d.seq > since)
+            .map(|d| &**d)
             .chain(self.pending.range(since + 1..).map(|(_, d)| d))
             .collect();
         all.sort_by_key(|d| d.seq);
@@ -427,7 +436,7 @@ impl Outbox {
     pub fn get(&self, seq: u64) -> Option<&Delivery> {
         self.pending
             .get(&seq)
-            .or_else(|| self.done.iter().rev().find(|d| d.seq == seq))
+            .or_else(|| self.done.iter().rev().find(|d| d.seq == seq).map(|d| &**d))
     }
 
     /// Rebuilds the index after a restore; nothing is in flight any more.
