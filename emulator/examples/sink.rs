@@ -3,7 +3,7 @@
 //! ```text
 //! sink serve    --listen ADDR [--secret S] [--verify-token T]
 //! sink pipeline --emulator URL --listen ADDR [--connections C] [--duration S] [--rate R]
-//! sink send     --emulator URL --count N [--connections C] [--timeout S]
+//! sink send     --emulator URL --count N [--connections C] [--timeout S] [--recipients distinct]
 //! sink drain    --emulator URL --sink URL [--timeout S]
 //! sink startup  --addr HOST:PORT [--path P] [--runs N] -- COMMAND ARGS…
 //! ```
@@ -16,7 +16,10 @@
 //!   and matches every delivered status to its send by message id. Sender and receiver
 //!   share one monotonic clock, so request-to-delivery delay is exact, not the
 //!   second-granular `timestamp` of the status.
-//! - `send` is a count-bounded load loop (the one-million-sends memory run).
+//! - `send` is a count-bounded load loop (the one-million-sends memory run). With
+//!   `--recipients distinct` every send goes to a number never used before (the memory
+//!   run over a million distinct users); it also reports the send rate of each quarter
+//!   of the count, so a cost that grows with the users shows as a falling rate.
 //! - `drain` waits until the emulator has nothing pending and compares its delivery count
 //!   with the sink's: nothing lost means both agree.
 //! - `startup` spawns a server N times and times spawn → first `200` on `--path`.
@@ -431,12 +434,40 @@ mod bench {
 
     /// One connection sending until `stop` (a time or a shared count runs out), every
     /// `period` if paced; message ids and send times are kept when `keep` is set.
+    /// Progress of a count-bounded run: sends answered, and when each quarter was done.
+    struct Progress {
+        count: u64,
+        done: AtomicU64,
+        marks: Mutex<Vec<Instant>>,
+    }
+
+    impl Progress {
+        fn one_done(&self) {
+            let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+            let k = n * 4 / self.count.max(1);
+            if (n - 1) * 4 / self.count.max(1) < k {
+                // The n-th answer completed quarter k.
+                let mut m = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+                while (m.len() as u64) < k.min(4) {
+                    m.push(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// The `to` of the n-th distinct recipient: +1 631 numbers, one per send.
+    fn distinct_body(n: u64) -> Bytes {
+        let to = format!("1631{:07}", n % 10_000_000);
+        Bytes::from(SEND_BODY.replace("16315551234", &to))
+    }
+
     async fn drive(
         host: String,
         deadline: Instant,
         budget: Option<Arc<AtomicU64>>,
         period: Option<(Duration, Duration)>,
         keep: bool,
+        progress: Option<(Arc<Progress>, bool)>,
     ) -> Load {
         let mut load = Load::default();
         let mut conn = match Conn::open(&host).await {
@@ -458,20 +489,27 @@ mod bench {
             if Instant::now() >= deadline {
                 break;
             }
+            let mut body = body.clone();
             if let Some(b) = &budget {
-                if b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_err()
-                {
-                    break;
+                match b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
+                    Err(_) => break,
+                    Ok(n) => {
+                        if let Some((_, true)) = &progress {
+                            body = distinct_body(n);
+                        }
+                    }
                 }
             }
             if let Some(t) = &mut ticks {
                 t.tick().await;
             }
             let t0 = Instant::now();
-            match conn.call("POST", &path, body.clone()).await {
+            match conn.call("POST", &path, body).await {
                 Ok((200, resp)) => {
                     load.ok += 1;
+                    if let Some((p, _)) = &progress {
+                        p.one_done();
+                    }
                     if keep {
                         if let Some(id) = message_id(&resp) {
                             load.sends.push((id, t0));
@@ -504,6 +542,7 @@ mod bench {
         budget: Option<Arc<AtomicU64>>,
         rate: Option<f64>,
         keep: bool,
+        progress: Option<(Arc<Progress>, bool)>,
     ) -> Load {
         let mut tasks = Vec::new();
         for i in 0..connections {
@@ -517,6 +556,7 @@ mod bench {
                 budget.clone(),
                 period,
                 keep,
+                progress.clone(),
             )));
         }
         let mut all = Load::default();
@@ -552,8 +592,18 @@ mod bench {
         let count: u64 = args.num("count", 1_000_000);
         let connections: usize = args.num("connections", 32);
         let timeout = Duration::from_secs(args.num("timeout", 300));
+        let distinct = match args.str("recipients", "same").as_str() {
+            "same" => false,
+            "distinct" => true,
+            other => die(&format!("--recipients {other}: expected same or distinct")),
+        };
         let start = Instant::now();
         let budget = Arc::new(AtomicU64::new(count));
+        let progress = Arc::new(Progress {
+            count,
+            done: AtomicU64::new(0),
+            marks: Mutex::new(Vec::new()),
+        });
         let load = drive_all(
             &host,
             connections,
@@ -561,9 +611,22 @@ mod bench {
             Some(budget),
             None,
             false,
+            Some((progress.clone(), distinct)),
         )
         .await;
         print_load(&load, start.elapsed());
+        // Sends/s within each quarter of the count (fewer when the run was cut short).
+        let marks = progress.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut from = start;
+        let rates: Vec<String> = marks
+            .iter()
+            .map(|&t| {
+                let r = (count as f64 / 4.0) / t.duration_since(from).as_secs_f64().max(1e-9);
+                from = t;
+                format!("{r:.0}")
+            })
+            .collect();
+        println!("quarter_sends_per_s={}", rates.join(" "));
     }
 
     /// Waits (bounded) until the emulator has nothing pending and the sink has received
@@ -674,7 +737,7 @@ mod bench {
             .unwrap_or_else(|e| die(&format!("emulator: {e}")));
         let cpu0 = own_cpu_s();
         let start = Instant::now();
-        let load = drive_all(&host, connections, start + duration, None, rate, true).await;
+        let load = drive_all(&host, connections, start + duration, None, rate, true, None).await;
         let send_elapsed = start.elapsed();
         let received = || async { sink.received.load(Ordering::Relaxed) };
         let (pending, last_seq, evicted, drained) =
