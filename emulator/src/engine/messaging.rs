@@ -45,6 +45,17 @@ struct AnswerMessage {
     message_status: Option<&'static str>,
 }
 
+/// `msg:<id>`, the ordering key of a message's statuses, written into `buf` when it fits.
+fn msg_order_key<'b>(id: &MessageId, buf: &'b mut [u8; 128]) -> std::borrow::Cow<'b, str> {
+    let n = 4 + id.as_str().len();
+    if n > buf.len() {
+        return std::borrow::Cow::Owned(format!("msg:{id}"));
+    }
+    buf[..4].copy_from_slice(b"msg:");
+    buf[4..n].copy_from_slice(id.as_str().as_bytes());
+    std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..n]).expect("a prefix and a string"))
+}
+
 /// What the user's client does with a message once accepted.
 enum Fate {
     Deliver,
@@ -379,7 +390,9 @@ impl Engine {
                 errors,
             },
         );
-        let raw = payload::status_envelope_text(phone.waba_id.as_str(), &value);
+        let (mut body, signature) = self.st.outbox.buffers();
+        payload::status_envelope_into(&mut body, phone.waba_id.as_str(), &value);
+        let raw = String::from_utf8(body).expect("only ASCII is written");
         let other;
         let event = match status {
             "sent" => "status_sent",
@@ -391,14 +404,16 @@ impl Engine {
                 &other
             }
         };
+        let mut order_key = [0u8; 128];
         self.emit_text(
             &phone.waba_id,
             "messages",
             event,
-            ["msg:", msg.id.as_str()].concat(),
+            &msg_order_key(&msg.id, &mut order_key),
             None,
             Some(&msg.id),
             raw,
+            signature,
         );
     }
 

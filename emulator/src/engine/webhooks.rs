@@ -45,21 +45,34 @@ impl Engine {
             return;
         }
         let now = self.st.now_ms;
-        let raw = payload::envelope_text(waba.as_str(), field, value, entry_time.then_some(now));
-        self.emit_text(waba, field, event, order_key, call_id, message_id, raw);
+        let (mut body, signature) = self.st.outbox.buffers();
+        payload::envelope_into(
+            &mut body,
+            waba.as_str(),
+            field,
+            value,
+            entry_time.then_some(now),
+        );
+        let raw = String::from_utf8(body).expect("the ASCII formatter writes ASCII");
+        self.emit_text(
+            waba, field, event, &order_key, call_id, message_id, raw, signature,
+        );
     }
 
-    /// Queues a webhook whose body is already written (see [`payload::envelope_text`]).
+    /// Queues a webhook whose body is already written (see [`payload::envelope_text`]);
+    /// `signature` is a buffer the signature is written into (see
+    /// [`crate::webhook::outbox::Outbox::buffers`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn emit_text(
         &mut self,
         waba: &WabaId,
         field: &str,
         event: &str,
-        order_key: String,
+        order_key: &str,
         call_id: Option<&CallId>,
         message_id: Option<&MessageId>,
         raw: String,
+        mut signature: String,
     ) {
         let now = self.st.now_ms;
         let tenants = &self.st.tenants;
@@ -79,7 +92,10 @@ impl Engine {
         else {
             return;
         };
-        let signature = self.st.outbox.signer(secret).sign(raw.as_bytes());
+        self.st
+            .outbox
+            .signer(secret)
+            .sign_into(raw.as_bytes(), &mut signature);
         let horizon = if field == "calls" {
             self.behaviour.calls_retry_horizon_secs
         } else {
@@ -90,8 +106,8 @@ impl Engine {
             field,
             event,
             order_key,
-            call_id.map(|c| c.0.clone()),
-            message_id.map(|m| m.0.clone()),
+            call_id.map(CallId::as_str),
+            message_id.map(MessageId::as_str),
             raw,
             signature,
             now,

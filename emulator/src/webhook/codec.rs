@@ -74,16 +74,22 @@ impl Signer {
     }
 
     pub fn sign(&self, body: &[u8]) -> String {
+        let mut out = String::with_capacity(7 + 64);
+        self.sign_into(body, &mut out);
+        out
+    }
+
+    /// [`Signer::sign`] written into `out` (cleared first), reusing its buffer.
+    pub fn sign_into(&self, body: &[u8], out: &mut String) {
         let mut mac = self.mac.clone();
         mac.update(body);
         let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(7 + 64);
+        out.clear();
         out.push_str("sha256=");
         for b in digest {
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 15)]));
         }
-        out
     }
 }
 

@@ -76,7 +76,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Outbox {
     next_seq: u64,
-    pending: BTreeMap<u64, Delivery>,
+    /// Boxed: small B-tree nodes, and a delivery moves to `done` without a copy.
+    pending: BTreeMap<u64, Box<Delivery>>,
     /// Boxed: the ring keeps a pointer per slot, not a whole delivery per slot.
     done: VecDeque<Box<Delivery>>,
     pub evicted: u64,
@@ -99,6 +100,31 @@ pub struct Outbox {
     /// not once per webhook.
     #[serde(skip)]
     signer: Option<crate::webhook::codec::Signer>,
+    /// Evicted deliveries kept for their buffers: a new delivery is written into one
+    /// (strings cleared, capacity kept) instead of allocating while the evicted one's
+    /// long-cold memory is freed, which cost more than the rest of the bookkeeping.
+    #[serde(skip)]
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes themselves are reused: pending and done hold Box<Delivery>"
+    )]
+    spares: Vec<Box<Delivery>>,
+}
+
+/// Evicted deliveries kept for reuse at most.
+const SPARES: usize = 32;
+
+/// `to` holds `from` afterwards, in its own buffer.
+fn set(to: &mut String, from: &str) {
+    to.clear();
+    to.push_str(from);
+}
+
+fn set_opt(to: &mut Option<String>, from: Option<&str>) {
+    match (to.as_mut(), from) {
+        (Some(t), Some(f)) => set(t, f),
+        (_, f) => *to = f.map(str::to_owned),
+    }
 }
 
 /// Keeps every operation O(log n): only the head of each ordering key's queue can go out,
@@ -158,15 +184,36 @@ impl Outbox {
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Buffers for the next delivery's body and signature: an evicted delivery's, cleared,
+    /// when one is kept (see `spares`), else new ones.
+    pub fn buffers(&mut self) -> (Vec<u8>, String) {
+        match self.spares.last_mut() {
+            Some(d) => {
+                let mut body = std::mem::take(&mut d.body).into_bytes();
+                body.clear();
+                let mut signature = std::mem::take(&mut d.signature);
+                signature.clear();
+                (body, signature)
+            }
+            None => (Vec::with_capacity(768), String::with_capacity(71)),
+        }
+    }
+
+    fn recycle(&mut self, d: Box<Delivery>) {
+        if self.spares.len() < SPARES {
+            self.spares.push(d);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         app_id: &str,
         field: &str,
         event: &str,
-        order_key: String,
-        call_id: Option<String>,
-        message_id: Option<String>,
+        order_key: &str,
+        call_id: Option<&str>,
+        message_id: Option<&str>,
         body: String,
         signature: String,
         now_ms: u64,
@@ -174,24 +221,45 @@ impl Outbox {
     ) -> u64 {
         let seq = self.next_seq.max(1);
         self.next_seq = seq + 1;
-        let mut d = Delivery {
-            seq,
-            app_id: app_id.to_owned(),
-            field: field.to_owned(),
-            event: event.to_owned(),
-            call_id,
-            message_id,
-            order_key,
-            body,
-            signature,
-            state: DeliveryState::Pending,
-            created_at_ms: now_ms,
-            next_attempt_at_ms: now_ms,
-            horizon_ms,
-            attempts: Vec::new(),
-            chaos: None,
-            in_flight: false,
+        let mut d = match self.spares.pop() {
+            Some(mut d) => {
+                set(&mut d.app_id, app_id);
+                set(&mut d.field, field);
+                set(&mut d.event, event);
+                set_opt(&mut d.call_id, call_id);
+                set_opt(&mut d.message_id, message_id);
+                set(&mut d.order_key, order_key);
+                d.attempts.clear();
+                d.chaos = None;
+                d
+            }
+            None => Box::new(Delivery {
+                seq,
+                app_id: app_id.to_owned(),
+                field: field.to_owned(),
+                event: event.to_owned(),
+                call_id: call_id.map(str::to_owned),
+                message_id: message_id.map(str::to_owned),
+                order_key: order_key.to_owned(),
+                body: String::new(),
+                signature: String::new(),
+                state: DeliveryState::Pending,
+                created_at_ms: now_ms,
+                next_attempt_at_ms: now_ms,
+                horizon_ms,
+                attempts: Vec::new(),
+                chaos: None,
+                in_flight: false,
+            }),
         };
+        d.seq = seq;
+        d.body = body;
+        d.signature = signature;
+        d.state = DeliveryState::Pending;
+        d.created_at_ms = now_ms;
+        d.next_attempt_at_ms = now_ms;
+        d.horizon_ms = horizon_ms;
+        d.in_flight = false;
         if !self.chaos.is_off() {
             let mut notes = Vec::new();
             if self.chaos.delay_ms > 0 {
@@ -221,7 +289,7 @@ impl Outbox {
         seq
     }
 
-    fn enqueue(&mut self, d: Delivery) {
+    fn enqueue(&mut self, d: Box<Delivery>) {
         let queue = self.index.queues.entry(d.order_key.clone()).or_default();
         queue.push_back(d.seq);
         if queue.len() == 1 {
@@ -239,6 +307,7 @@ impl Outbox {
             if let Some(d) = self.pending.remove(&seq) {
                 self.held_evicted += 1;
                 self.advance_queue(&d.order_key, seq);
+                self.recycle(d);
             }
         }
     }
@@ -370,10 +439,12 @@ impl Outbox {
         }
     }
 
-    fn finish(&mut self, d: Delivery) {
-        self.done.push_back(Box::new(d));
+    fn finish(&mut self, d: Box<Delivery>) {
+        self.done.push_back(d);
         while self.done.len() > self.capacity {
-            self.done.pop_front();
+            if let Some(old) = self.done.pop_front() {
+                self.recycle(old);
+            }
             self.evicted += 1;
         }
     }
@@ -412,7 +483,7 @@ impl Outbox {
             .done
             .iter()
             .map(|d| &**d)
-            .chain(self.pending.values())
+            .chain(self.pending.values().map(|d| &**d))
             .collect();
         all.sort_by_key(|d| d.seq);
         all.into_iter()
@@ -427,7 +498,7 @@ impl Outbox {
             .skip(start)
             .filter(|d| d.seq > since)
             .map(|d| &**d)
-            .chain(self.pending.range(since + 1..).map(|(_, d)| d))
+            .chain(self.pending.range(since + 1..).map(|(_, d)| &**d))
             .collect();
         all.sort_by_key(|d| d.seq);
         all
@@ -436,6 +507,7 @@ impl Outbox {
     pub fn get(&self, seq: u64) -> Option<&Delivery> {
         self.pending
             .get(&seq)
+            .map(|d| &**d)
             .or_else(|| self.done.iter().rev().find(|d| d.seq == seq).map(|d| &**d))
     }
 
@@ -463,7 +535,7 @@ mod tests {
             "app",
             "calls",
             "connect",
-            key.into(),
+            key,
             None,
             None,
             "{}".into(),
@@ -475,6 +547,75 @@ mod tests {
 
     fn url(_: &str) -> Option<String> {
         Some("http://127.0.0.1:1/".into())
+    }
+
+    #[test]
+    fn a_delivery_written_into_an_evicted_ones_buffers_keeps_nothing_of_it() {
+        let mut o = Outbox::new(1);
+        let ok = || Outcome::Status {
+            status: 200,
+            body: "ok".into(),
+        };
+        let (body, sig) = o.buffers();
+        assert!(body.is_empty() && sig.is_empty());
+        let a = o.push(
+            "app",
+            "calls",
+            "connect",
+            "call:1",
+            Some("wacid.A"),
+            Some("wamid.A"),
+            "{\"a\":1}".into(),
+            "sha256=a".into(),
+            0,
+            3_600_000,
+        );
+        o.take_due(0, url, 10);
+        o.record(a, "u".into(), ok(), 1);
+        let b = push(&mut o, "call:2", 2);
+        o.take_due(2, url, 10);
+        o.record(b, "u".into(), ok(), 3);
+        assert_eq!(o.evicted, 1, "a left the log of one");
+        let (mut body, mut sig) = o.buffers();
+        assert!(body.is_empty() && sig.is_empty(), "cleared, not a's bytes");
+        body.extend_from_slice(b"{\"c\":3}");
+        sig.push_str("sha256=c");
+        let c = o.push(
+            "app2",
+            "messages",
+            "status_sent",
+            "msg:C",
+            None,
+            None,
+            String::from_utf8(body).unwrap(),
+            sig,
+            5,
+            60_000,
+        );
+        let d = o.get(c).unwrap();
+        assert_eq!(
+            (
+                d.seq,
+                d.app_id.as_str(),
+                d.field.as_str(),
+                d.event.as_str(),
+                d.order_key.as_str()
+            ),
+            (c, "app2", "messages", "status_sent", "msg:C")
+        );
+        assert_eq!(
+            (d.call_id.as_deref(), d.message_id.as_deref()),
+            (None, None)
+        );
+        assert_eq!(
+            (d.body.as_str(), d.signature.as_str()),
+            ("{\"c\":3}", "sha256=c")
+        );
+        assert_eq!(
+            (d.state, d.created_at_ms, d.next_attempt_at_ms, d.horizon_ms),
+            (DeliveryState::Pending, 5, 5, 60_000)
+        );
+        assert!(d.attempts.is_empty() && d.chaos.is_none() && !d.in_flight);
     }
 
     #[test]

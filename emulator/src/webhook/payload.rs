@@ -21,18 +21,29 @@ pub fn envelope_text<T: Serialize + ?Sized>(
     time: Option<u64>,
 ) -> String {
     let mut out = Vec::with_capacity(768);
+    envelope_into(&mut out, waba_id, field, value, time);
+    String::from_utf8(out).expect("the ASCII formatter writes ASCII")
+}
+
+/// [`envelope_text`] appended to `out` (a reused buffer).
+pub fn envelope_into<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    waba_id: &str,
+    field: &str,
+    value: &T,
+    time: Option<u64>,
+) {
     out.extend_from_slice(br#"{"object":"whatsapp_business_account","entry":[{"id":"#);
-    codec::write_ascii(&mut out, waba_id);
+    codec::write_ascii(out, waba_id);
     if let Some(t) = time {
         out.extend_from_slice(br#","time":"#);
-        codec::write_ascii(&mut out, &(t / 1000));
+        codec::write_ascii(out, &(t / 1000));
     }
     out.extend_from_slice(br#","changes":[{"value":"#);
-    codec::write_ascii(&mut out, value);
+    codec::write_ascii(out, value);
     out.extend_from_slice(br#","field":"#);
-    codec::write_ascii(&mut out, field);
+    codec::write_ascii(out, field);
     out.extend_from_slice(b"}]}]}");
-    String::from_utf8(out).expect("the ASCII formatter writes ASCII")
 }
 
 /// Whole seconds of a millisecond time as a JSON string, like [`ts`], without the String.
@@ -296,71 +307,76 @@ pub fn status_value<'a>(
 /// webhooks of every send cost little more than their bytes.
 pub fn status_envelope_text(waba_id: &str, v: &StatusValue<'_>) -> String {
     let mut o = Vec::with_capacity(768);
+    status_envelope_into(&mut o, waba_id, v);
+    String::from_utf8(o).expect("only ASCII is written")
+}
+
+/// [`status_envelope_text`] appended to `o` (a reused buffer).
+pub fn status_envelope_into(o: &mut Vec<u8>, waba_id: &str, v: &StatusValue<'_>) {
     o.extend_from_slice(br#"{"object":"whatsapp_business_account","entry":[{"id":"#);
-    push_str(&mut o, waba_id);
+    push_str(o, waba_id);
     o.extend_from_slice(br#","changes":[{"value":{"messaging_product":"#);
-    push_str(&mut o, v.messaging_product);
+    push_str(o, v.messaging_product);
     o.extend_from_slice(br#","metadata":{"display_phone_number":"#);
-    push_str(&mut o, v.metadata.display_phone_number);
+    push_str(o, v.metadata.display_phone_number);
     o.extend_from_slice(br#","phone_number_id":"#);
-    push_str(&mut o, v.metadata.phone_number_id);
+    push_str(o, v.metadata.phone_number_id);
     let [c] = &v.contacts;
     o.extend_from_slice(br#"},"contacts":[{"profile":{"name":"#);
-    push_str(&mut o, c.profile.name);
-    push_opt(&mut o, br#","username":"#, c.profile.username);
+    push_str(o, c.profile.name);
+    push_opt(o, br#","username":"#, c.profile.username);
     o.push(b'}');
-    push_opt(&mut o, br#","wa_id":"#, c.wa_id);
-    push_opt(&mut o, br#","user_id":"#, c.user_id);
-    push_opt(&mut o, br#","parent_user_id":"#, c.parent_user_id);
+    push_opt(o, br#","wa_id":"#, c.wa_id);
+    push_opt(o, br#","user_id":"#, c.user_id);
+    push_opt(o, br#","parent_user_id":"#, c.parent_user_id);
     let [s] = &v.statuses;
     o.extend_from_slice(br#"}],"statuses":[{"id":"#);
-    push_str(&mut o, s.id);
+    push_str(o, s.id);
     o.extend_from_slice(br#","status":"#);
-    push_str(&mut o, s.status);
+    push_str(o, s.status);
     o.extend_from_slice(br#","timestamp":""#);
-    push_secs(&mut o, s.timestamp);
+    push_secs(o, s.timestamp);
     o.push(b'"');
-    push_opt(&mut o, br#","recipient_id":"#, s.recipient_id);
-    push_opt(&mut o, br#","recipient_user_id":"#, s.recipient_user_id);
+    push_opt(o, br#","recipient_id":"#, s.recipient_id);
+    push_opt(o, br#","recipient_user_id":"#, s.recipient_user_id);
     push_opt(
-        &mut o,
+        o,
         br#","recipient_parent_user_id":"#,
         s.recipient_parent_user_id,
     );
     push_opt(
-        &mut o,
+        o,
         br#","biz_opaque_callback_data":"#,
         s.biz_opaque_callback_data,
     );
     if let Some(c) = &s.conversation {
         o.extend_from_slice(br#","conversation":{"id":"#);
-        push_str(&mut o, c.id);
+        push_str(o, c.id);
         if let Some(t) = c.expiration_timestamp {
             o.extend_from_slice(br#","expiration_timestamp":""#);
-            push_secs(&mut o, t);
+            push_secs(o, t);
             o.push(b'"');
         }
         o.extend_from_slice(br#","origin":{"type":"#);
-        push_str(&mut o, c.origin.kind);
+        push_str(o, c.origin.kind);
         o.extend_from_slice(b"}}");
     }
     if let Some(p) = &s.pricing {
         o.extend_from_slice(br#","pricing":{"billable":"#);
         o.extend_from_slice(if p.billable { b"true" } else { b"false" });
         o.extend_from_slice(br#","pricing_model":"#);
-        push_str(&mut o, p.pricing_model);
+        push_str(o, p.pricing_model);
         o.extend_from_slice(br#","type":"#);
-        push_str(&mut o, p.kind);
+        push_str(o, p.kind);
         o.extend_from_slice(br#","category":"#);
-        push_str(&mut o, p.category);
+        push_str(o, p.category);
         o.push(b'}');
     }
     if let Some(e) = &s.errors {
         o.extend_from_slice(br#","errors":"#);
-        codec::write_ascii(&mut o, e);
+        codec::write_ascii(o, e);
     }
     o.extend_from_slice(br#"}]},"field":"messages"}]}]}"#);
-    String::from_utf8(o).expect("only ASCII is written")
 }
 
 /// A JSON string as [`codec::write_ascii`] writes it; printable ASCII without quotes or
