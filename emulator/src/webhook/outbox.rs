@@ -451,11 +451,15 @@ impl Outbox {
 
     /// The earliest future attempt time among deliveries waiting to go out.
     pub fn next_deadline(&self, now_ms: u64) -> Option<u64> {
+        // A range, not a walk over what is due already: with a backlog of due deliveries
+        // the walk made every round of the delivery worker linear in the backlog, so a
+        // backlog slowed delivery and grew without end.
+        let after = now_ms.checked_add(1)?;
         self.index
             .ready
-            .iter()
+            .range((after, 0)..)
+            .next()
             .map(|(at, _)| *at)
-            .find(|at| *at > now_ms)
     }
 
     pub fn has_due(&self, now_ms: u64) -> bool {
@@ -616,6 +620,25 @@ mod tests {
             (DeliveryState::Pending, 5, 5, 60_000)
         );
         assert!(d.attempts.is_empty() && d.chaos.is_none() && !d.in_flight);
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_first_future_attempt_whatever_is_due() {
+        let mut o = Outbox::new(10);
+        for i in 0..5 {
+            push(&mut o, &format!("call:{i}"), 0);
+        }
+        assert_eq!(o.next_deadline(0), None, "everything is due now");
+        let a = o.take_due(0, url, 1)[0].seq;
+        o.record(a, "u".into(), Outcome::Error("refused".into()), 0);
+        assert_eq!(
+            o.next_deadline(0),
+            Some(5_000),
+            "the retry, past four due ones"
+        );
+        assert_eq!(o.next_deadline(4_999), Some(5_000));
+        assert_eq!(o.next_deadline(5_000), None);
+        assert_eq!(o.next_deadline(u64::MAX), None);
     }
 
     #[test]
