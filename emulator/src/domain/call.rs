@@ -189,6 +189,10 @@ pub struct Call {
 pub struct CallMedia {
     /// Audio from the business has arrived.
     pub flowing: bool,
+    /// The business's audio stopped after flowing (no packet for a second) and has not
+    /// come again: the mid-call timer runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
     /// Why the media path failed (fingerprint, DTLS, no audio), when it did.
     pub failure: Option<String>,
 }

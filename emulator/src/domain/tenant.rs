@@ -103,6 +103,9 @@ pub struct Behaviour {
     /// the user's client ends the call with 138021 (cloud-api §5.4: 20 s at call start).
     /// Only calls whose SDP connects a media endpoint (ICE candidates) are timed.
     pub media_timeout_secs: u64,
+    /// Seconds the business's audio may stop once it has flowed before the user's client
+    /// ends the call with 138021 (cloud-api §5.4: 30 s mid-call); 0 turns the rule off.
+    pub media_midcall_timeout_secs: u64,
     /// New users start with the 24 h customer service window open (as if they had just
     /// written), so a first `voice_call` message is deliverable.
     pub new_users_window_open: bool,
@@ -171,6 +174,7 @@ impl Default for Behaviour {
             template_review_secs: 0,
             ring_timeout_secs: 60,
             media_timeout_secs: 20,
+            media_midcall_timeout_secs: 30,
             new_users_window_open: true,
             legacy_connection_sdp: false,
             bsuid: true,

@@ -80,13 +80,25 @@ impl Engine {
         let at = self
             .now()
             .saturating_add(self.behaviour.media_timeout_secs.saturating_mul(1000));
-        if !call.media.as_ref().is_some_and(|m| m.flowing) {
-            self.schedule(at, Timer::MediaTimeout(call.id.clone()));
+        match &call.media {
+            Some(m) if !m.flowing => self.schedule(at, Timer::MediaTimeout(call.id.clone())),
+            // The audio came early (pre_accept) and stopped before the accept: the
+            // mid-call wait starts now.
+            Some(m) if m.silent && self.behaviour.media_midcall_timeout_secs > 0 => {
+                let at = self.now().saturating_add(
+                    self.behaviour
+                        .media_midcall_timeout_secs
+                        .saturating_mul(1000),
+                );
+                self.schedule(at, Timer::MediaSilence(call.id.clone()));
+            }
+            _ => {}
         }
     }
 
     pub(super) fn media_ended(&mut self, call: &Call) {
         self.cancel(&Timer::MediaTimeout(call.id.clone()));
+        self.cancel(&Timer::MediaSilence(call.id.clone()));
         if call.media.is_some() {
             self.effects.push(Effect::MediaStop {
                 call_id: call.id.clone(),
@@ -108,6 +120,45 @@ impl Engine {
         self.cancel(&Timer::MediaTimeout(call_id.clone()));
     }
 
+    /// The business's audio stopped after flowing; it had been silent for `silent_ms` of
+    /// real time when the endpoint noticed. The user's client waits the rest of
+    /// `media_midcall_timeout_secs` on the emulator's clock (cloud-api §5.4: 30 s).
+    pub fn media_audio_stopped(&mut self, call_id: &CallId, silent_ms: u64) {
+        self.revision += 1;
+        let limit_ms = self
+            .behaviour
+            .media_midcall_timeout_secs
+            .saturating_mul(1000);
+        let now = self.now();
+        let Some(c) = self.st.calls.get_mut(call_id) else {
+            return;
+        };
+        let Some(m) = c.media.as_mut().filter(|m| m.flowing) else {
+            return;
+        };
+        m.silent = true;
+        if c.state != CallState::Active || limit_ms == 0 {
+            return;
+        }
+        let at = now.saturating_add(limit_ms.saturating_sub(silent_ms));
+        self.cancel(&Timer::MediaSilence(call_id.clone()));
+        self.schedule(at, Timer::MediaSilence(call_id.clone()));
+    }
+
+    /// The business's audio came again: the mid-call timer stops.
+    pub fn media_audio_resumed(&mut self, call_id: &CallId) {
+        self.revision += 1;
+        if let Some(m) = self
+            .st
+            .calls
+            .get_mut(call_id)
+            .and_then(|c| c.media.as_mut())
+        {
+            m.silent = false;
+        }
+        self.cancel(&Timer::MediaSilence(call_id.clone()));
+    }
+
     /// The media path failed (a certificate that does not match the fingerprint, a DTLS
     /// failure): the user's client gives up on the call, as it does without media.
     pub fn media_failed(&mut self, call_id: &CallId, why: String) {
@@ -124,6 +175,19 @@ impl Engine {
             self.client_ends_call(
                 call_id,
                 format!("no audio from the business within {secs} s of the call connecting"),
+            );
+        }
+    }
+
+    pub(super) fn media_silence(&mut self, call_id: &CallId) {
+        let secs = self.behaviour.media_midcall_timeout_secs;
+        let silent = self.st.calls.get(call_id).is_some_and(|c| {
+            c.state == CallState::Active && c.media.as_ref().is_some_and(|m| m.silent)
+        });
+        if silent {
+            self.client_ends_call(
+                call_id,
+                format!("no audio from the business for {secs} s mid-call"),
             );
         }
     }

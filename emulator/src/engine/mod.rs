@@ -78,6 +78,8 @@ pub enum Timer {
     TemplateReview(TemplateId),
     /// No audio from the business this long after the call connected: 138021.
     MediaTimeout(CallId),
+    /// The business's audio stopped mid-call and did not come again: 138021.
+    MediaSilence(CallId),
 }
 
 /// Work for the I/O shell that is not a webhook.
@@ -354,6 +356,7 @@ impl Engine {
             Timer::RingTimeout(call_id) => self.ring_timeout(&call_id),
             Timer::TemplateReview(id) => self.template_reviewed(&id),
             Timer::MediaTimeout(call_id) => self.media_timeout(&call_id),
+            Timer::MediaSilence(call_id) => self.media_silence(&call_id),
         }
     }
 

@@ -6,6 +6,8 @@
 //!   made real for the endpoint (port, candidate, fingerprint). Pure; the engine uses it.
 //! - `dtmf.rs`: RFC 4733 telephone events, sent and received. Pure.
 //! - `sound.rs`: silence, tones and WAV clips in 20 ms frames; levels in dBFS. Pure.
+//! - `watch.rs`: whether the business's audio stopped mid-call (cloud-api §5.4), for
+//!   every endpoint kind. Pure.
 //! - `endpoint/` (feature `media`): one call's sans-IO endpoint on str0m (ICE-lite,
 //!   DTLS-SRTP, RTP) and libopus; the time and datagrams are passed in.
 //!
@@ -16,3 +18,4 @@ pub mod dtmf;
 pub mod endpoint;
 pub mod sdp;
 pub mod sound;
+pub mod watch;

@@ -325,6 +325,10 @@ fn report(shared: &Arc<Shared>, tenant: &Arc<Tenant>, wacid: &str, h: Happening)
         let event = match &h {
             Happening::FirstAudio => wal::MediaInput::FirstAudio,
             Happening::Failed(why) => wal::MediaInput::Failed { why: why.clone() },
+            Happening::AudioStopped { silent_for } => wal::MediaInput::AudioStopped {
+                silent_ms: silent_for.as_millis() as u64,
+            },
+            Happening::AudioResumed => wal::MediaInput::AudioResumed,
         };
         let _ = shared.log_input(tenant, &mut engine, || wal::Input::Media {
             now,
@@ -334,6 +338,10 @@ fn report(shared: &Arc<Shared>, tenant: &Arc<Tenant>, wacid: &str, h: Happening)
         match h {
             Happening::FirstAudio => engine.media_first_audio(&call),
             Happening::Failed(why) => engine.media_failed(&call, why),
+            Happening::AudioStopped { silent_for } => {
+                engine.media_audio_stopped(&call, silent_for.as_millis() as u64)
+            }
+            Happening::AudioResumed => engine.media_audio_resumed(&call),
         }
         engine.take_effects()
     };

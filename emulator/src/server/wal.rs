@@ -72,7 +72,15 @@ pub enum Input {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MediaInput {
     FirstAudio,
-    Failed { why: String },
+    Failed {
+        why: String,
+    },
+    /// The business's audio stopped mid-call, silent for `silent_ms` of real time when
+    /// the endpoint noticed.
+    AudioStopped {
+        silent_ms: u64,
+    },
+    AudioResumed,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,6 +204,10 @@ impl Input {
                 match event {
                     MediaInput::FirstAudio => engine.media_first_audio(&call),
                     MediaInput::Failed { why } => engine.media_failed(&call, why),
+                    MediaInput::AudioStopped { silent_ms } => {
+                        engine.media_audio_stopped(&call, silent_ms)
+                    }
+                    MediaInput::AudioResumed => engine.media_audio_resumed(&call),
                 }
             }
         }

@@ -10,6 +10,7 @@
 use super::dtmf;
 use super::sdp::{Remote, Setup};
 use super::sound::{self, Source};
+use super::watch::{AudioWatch, Change};
 use opusic_c::{Application, Channels, Decoder, Encoder, SampleRate};
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -58,6 +59,12 @@ pub enum Happening {
     FirstAudio,
     /// The media path failed (DTLS, fingerprint): the client ends the call.
     Failed(String),
+    /// The business's audio stopped mid-call: no packet for [`super::watch::GAP`] after the
+    /// first audio; `silent_for` is how long it had been silent when noticed (the
+    /// engine counts the rest of cloud-api §5.4's 30 s on its own clock). Once per stop.
+    AudioStopped { silent_for: Duration },
+    /// The business's audio came again after [`Happening::AudioStopped`].
+    AudioResumed,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -157,6 +164,8 @@ pub struct Endpoint {
     received: Received,
     sent: Sent,
     happenings: Vec<Happening>,
+    /// Whether the business's audio stopped mid-call.
+    watch: AudioWatch,
     /// How late each frame went out, in microseconds (bounded; for the benchmark).
     lateness_us: VecDeque<u32>,
 }
@@ -268,6 +277,7 @@ impl Endpoint {
             received: Received::default(),
             sent: Sent::default(),
             happenings: Vec::new(),
+            watch: AudioWatch::default(),
             lateness_us: VecDeque::new(),
         })
     }
@@ -334,9 +344,13 @@ impl Endpoint {
 
     /// When [`Endpoint::tick`] must run next.
     pub fn deadline(&self) -> Instant {
-        match self.next_frame {
+        let d = match self.next_frame {
             Some(f) if self.dtls_connected => f.min(self.rtc_timeout),
             _ => self.rtc_timeout,
+        };
+        match self.watch.deadline() {
+            Some(w) if !self.is_finished() => d.min(w),
+            _ => d,
         }
     }
 
@@ -348,6 +362,9 @@ impl Endpoint {
         if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
             self.fail(describe(&e.to_string()));
             return;
+        }
+        if let Some(Change::Stopped { silent_for }) = self.watch.tick(now) {
+            self.happenings.push(Happening::AudioStopped { silent_for });
         }
         if !self.dtls_connected {
             return;
@@ -454,6 +471,13 @@ impl Endpoint {
                 self.received.packets += 1;
                 self.received.bytes += p.payload.len() as u64;
                 let pt = p.header.payload_type;
+                // Key presses replace the audio while they last (RFC 4733 §2.5): they
+                // are business media too. Before the first audio the 20 s rule counts.
+                let media = pt == self.opus_pt
+                    || (Some(pt) == self.dtmf_pt && self.received.first_packet_ms.is_some());
+                if media && self.watch.packet(now) == Some(Change::Resumed) {
+                    self.happenings.push(Happening::AudioResumed);
+                }
                 if Some(pt) == self.dtmf_pt {
                     self.dtmf_rx.packet(p.header.timestamp, &p.payload);
                     self.received.dtmf = self.dtmf_rx.digits.clone();
