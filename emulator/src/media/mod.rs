@@ -10,6 +10,7 @@
 //!   every endpoint kind. Pure.
 //! - `endpoint/` (feature `media`): one call's sans-IO endpoint on str0m (ICE-lite,
 //!   DTLS-SRTP, RTP) and libopus; the time and datagrams are passed in.
+//! - `srtp.rs` (feature `media`): SRTP keyed by SDES (`a=crypto:`), for SIP calls. Pure.
 //!
 //! The socket, the clock and the pacing live in the shell (`server/media.rs`).
 
@@ -18,4 +19,6 @@ pub mod dtmf;
 pub mod endpoint;
 pub mod sdp;
 pub mod sound;
+#[cfg(feature = "media")]
+pub mod srtp;
 pub mod watch;
