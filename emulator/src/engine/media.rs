@@ -208,3 +208,190 @@ impl Engine {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{AppId, PhoneNumberId, WaId};
+    use crate::domain::tenant::{Behaviour, Tenants, DEFAULT_APP_ID, DEFAULT_PHONE_NUMBER_ID};
+    use crate::engine::ClockMode;
+    use crate::media::sdp::Local;
+    use serde_json::{json, Value};
+
+    /// A business's answer a WebRTC stack could connect to.
+    const CONNECTABLE: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 40000 UDP/TLS/RTP/SAVPF 111 126\r\nc=IN IP4 127.0.0.1\r\na=ice-ufrag:biz1\r\na=ice-pwd:bizbizbizbizbizbizbizbiz\r\na=fingerprint:sha-256 7B:8B:F0:65\r\na=setup:active\r\na=mid:audio\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n";
+
+    fn engine(midcall_secs: u64) -> Engine {
+        let behaviour = Behaviour {
+            media_midcall_timeout_secs: midcall_secs,
+            ..Behaviour::default()
+        };
+        let mut e = Engine::new(
+            Tenants::default(),
+            behaviour,
+            5,
+            ClockMode::Virtual,
+            1_767_225_600_000,
+        );
+        e.media_local = Some(Local {
+            addr: "127.0.0.1:51000".parse().unwrap(),
+            fingerprint: "AB:CD".into(),
+        });
+        e
+    }
+
+    fn action(e: &mut Engine, id: &CallId, action: &str) {
+        let body = json!({"messaging_product":"whatsapp","call_id":id.as_str(),"action":action,
+            "session":{"sdp_type":"answer","sdp":CONNECTABLE}});
+        e.call_action(
+            &AppId::from(DEFAULT_APP_ID),
+            &PhoneNumberId::from(DEFAULT_PHONE_NUMBER_ID),
+            body.as_object().unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// A user's call the business accepted with a connectable answer, whose audio came
+    /// and then stopped (`silent_ms` of real time before the endpoint noticed).
+    fn call_whose_audio_stopped(e: &mut Engine, silent_ms: u64) -> CallId {
+        let v = e.user_call(&WaId::from("16315551234"), None).unwrap();
+        let id = CallId(v["call_id"].as_str().unwrap().to_owned());
+        action(e, &id, "accept");
+        assert!(e
+            .take_effects()
+            .iter()
+            .any(|f| matches!(f, Effect::MediaStart { .. })));
+        e.media_first_audio(&id);
+        let at = e.now() + 60_000;
+        while e.advance_step(at) {}
+        assert_eq!(e.st.calls[&id].state, CallState::Active, "audio flowed");
+        e.media_audio_stopped(&id, silent_ms);
+        id
+    }
+
+    fn advance(e: &mut Engine, ms: u64) {
+        let at = e.now() + ms;
+        while e.advance_step(at) {}
+    }
+
+    /// The calls webhooks sent for the call, as (event, the change's `value`).
+    fn call_webhooks(e: &Engine, id: &CallId) -> Vec<(String, Value)> {
+        e.st.outbox
+            .iter()
+            .filter(|d| d.field == "calls")
+            .map(|d| {
+                let v: Value = serde_json::from_str(&d.body).unwrap();
+                (
+                    d.event.clone(),
+                    v["entry"][0]["changes"][0]["value"].clone(),
+                )
+            })
+            .filter(|(_, v)| v["calls"][0]["id"] == id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn audio_that_stops_mid_call_ends_it_with_138021_after_30_s() {
+        let mut e = engine(30);
+        // The endpoint noticed after 1 s of silence: 29 s are left.
+        let id = call_whose_audio_stopped(&mut e, 1_000);
+        advance(&mut e, 28_900);
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
+        advance(&mut e, 200);
+        let c = &e.st.calls[&id];
+        assert_eq!(c.end_reason, Some(EndReason::Failed(138021)));
+        assert_eq!(
+            c.media.as_ref().and_then(|m| m.failure.as_deref()),
+            Some("no audio from the business for 30 s mid-call")
+        );
+        assert!(e
+            .take_effects()
+            .iter()
+            .any(|f| matches!(f, Effect::MediaStop { .. })));
+        let hooks = call_webhooks(&e, &id);
+        let (_, v) = hooks
+            .iter()
+            .find(|(ev, _)| ev == "terminate")
+            .expect("a terminate webhook");
+        assert_eq!(v["calls"][0]["status"], "FAILED", "{v}");
+        assert_eq!(v["errors"][0]["code"], 138021, "{v}");
+        assert_eq!(v["errors"][0]["message"], "Media receive timeout");
+    }
+
+    #[test]
+    fn audio_that_comes_again_in_time_keeps_the_call() {
+        let mut e = engine(30);
+        let id = call_whose_audio_stopped(&mut e, 1_000);
+        advance(&mut e, 25_000);
+        e.media_audio_resumed(&id);
+        advance(&mut e, 120_000);
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
+        assert!(!call_webhooks(&e, &id)
+            .iter()
+            .any(|(ev, _)| ev == "terminate"));
+        // A second stop gets a fresh 30 s.
+        e.media_audio_stopped(&id, 1_000);
+        advance(&mut e, 28_000);
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
+        advance(&mut e, 2_000);
+        assert_eq!(e.st.calls[&id].end_reason, Some(EndReason::Failed(138021)));
+    }
+
+    #[test]
+    fn zero_turns_the_mid_call_rule_off() {
+        let mut e = engine(0);
+        let id = call_whose_audio_stopped(&mut e, 1_000);
+        advance(&mut e, 3_600_000);
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
+    }
+
+    #[test]
+    fn a_call_without_audio_still_ends_after_the_start_of_call_20_s() {
+        let mut e = engine(30);
+        let v = e.user_call(&WaId::from("16315551234"), None).unwrap();
+        let id = CallId(v["call_id"].as_str().unwrap().to_owned());
+        action(&mut e, &id, "accept");
+        // A stop before any audio is not the mid-call rule's.
+        e.media_audio_stopped(&id, 1_000);
+        advance(&mut e, 19_900);
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
+        advance(&mut e, 200);
+        let c = &e.st.calls[&id];
+        assert_eq!(c.end_reason, Some(EndReason::Failed(138021)));
+        assert_eq!(
+            c.media.as_ref().and_then(|m| m.failure.as_deref()),
+            Some("no audio from the business within 20 s of the call connecting")
+        );
+    }
+
+    #[test]
+    fn audio_that_stopped_before_the_accept_is_timed_from_the_accept() {
+        let mut e = engine(30);
+        let v = e.user_call(&WaId::from("16315551234"), None).unwrap();
+        let id = CallId(v["call_id"].as_str().unwrap().to_owned());
+        action(&mut e, &id, "pre_accept");
+        e.media_first_audio(&id);
+        e.media_audio_stopped(&id, 1_000);
+        advance(&mut e, 40_000);
+        assert_eq!(e.st.calls[&id].state, CallState::PreAccepted);
+        action(&mut e, &id, "accept");
+        advance(&mut e, 29_900);
+        assert_eq!(e.st.calls[&id].state, CallState::Active);
+        advance(&mut e, 200);
+        assert_eq!(e.st.calls[&id].end_reason, Some(EndReason::Failed(138021)));
+    }
+
+    #[test]
+    fn a_call_that_ends_first_cancels_the_wait() {
+        let mut e = engine(30);
+        let id = call_whose_audio_stopped(&mut e, 1_000);
+        e.user_hangup(&id).unwrap();
+        assert!(!e
+            .st
+            .timers
+            .iter()
+            .any(|t| t.2 == Timer::MediaSilence(id.clone())));
+        advance(&mut e, 60_000);
+        assert_eq!(e.st.calls[&id].end_reason, Some(EndReason::Completed));
+    }
+}

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::media::sdp::Remote;
+use crate::media::watch;
 
 const USER: &str = "127.0.0.1:1000";
 const BIZ: &str = "127.0.0.1:2000";
@@ -18,6 +19,8 @@ struct Business {
     ssrc: Ssrc,
     received_dtmf: dtmf::Receiver,
     audio_packets: u64,
+    /// Audio packets sent: their sequence numbers and timestamps go on across runs.
+    sent: u64,
 }
 
 fn business(now: Instant, user: &Identity, wrong_fingerprint: bool) -> Business {
@@ -78,6 +81,7 @@ fn business(now: Instant, user: &Identity, wrong_fingerprint: bool) -> Business 
         ssrc,
         received_dtmf: dtmf::Receiver::default(),
         audio_packets: 0,
+        sent: 0,
     }
 }
 
@@ -123,11 +127,12 @@ fn run(
             let n = enc.encode_float_to_slice(&frame, &mut buf).unwrap();
             buf.truncate(n);
             let s = biz.ssrc;
+            biz.sent += 1;
             if let Some(tx) = biz.rtc.direct_api().stream_tx(&s) {
                 tx.write_rtp(RtpWrite::new(
                     111.into(),
-                    (step / 4 + 1).into(),
-                    (step / 4 * 960) as u32,
+                    biz.sent.into(),
+                    (biz.sent * 960) as u32,
                     now,
                     buf,
                 ));
@@ -244,4 +249,29 @@ fn keys_need_a_telephone_event_payload_type() {
         .press("1x")
         .unwrap_err()
         .contains("'x'"));
+}
+
+#[test]
+fn audio_that_stops_mid_call_is_reported_once_and_its_return_too() {
+    let start = Instant::now();
+    let id = Identity::generate(start).unwrap();
+    let mut biz = business(start, &id, false);
+    let mut ep = user(start, &id, &biz);
+    ep.set_talking(true, start);
+    let t = run(&mut ep, &mut biz, start, 1500, true);
+    assert_eq!(ep.take_happenings(), vec![Happening::FirstAudio]);
+    // The business goes quiet: nothing under a second, then one AudioStopped.
+    let t = run(&mut ep, &mut biz, t, 900, false);
+    assert_eq!(ep.take_happenings(), vec![]);
+    let t = run(&mut ep, &mut biz, t, 2000, false);
+    match ep.take_happenings().as_slice() {
+        [Happening::AudioStopped { silent_for }] => assert!(
+            (watch::GAP..watch::GAP + Duration::from_millis(50)).contains(silent_for),
+            "noticed after {silent_for:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    run(&mut ep, &mut biz, t, 500, true);
+    assert_eq!(ep.take_happenings(), vec![Happening::AudioResumed]);
+    assert_eq!(ep.report().state, "connected");
 }
