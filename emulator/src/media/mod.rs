@@ -10,15 +10,22 @@
 //!   every endpoint kind. Pure.
 //! - `endpoint/` (feature `media`): one call's sans-IO endpoint on str0m (ICE-lite,
 //!   DTLS-SRTP, RTP) and libopus; the time and datagrams are passed in.
-//! - `srtp.rs` (feature `media`): SRTP keyed by SDES (`a=crypto:`), for SIP calls. Pure.
+//! - `srtp.rs`: SRTP keyed by SDES (`a=crypto:`), for SIP calls. Pure.
+//! - `rtp.rs` (feature `media`): a SIP call's sans-IO endpoint for SDES-keyed SRTP or
+//!   plain RTP (no ICE, no DTLS; it latches to where the business sends from).
+//! - `voice.rs` (feature `media`): the user talking (opus, key presses every 20 ms) and
+//!   listening (levels, keys, first audio, stops), shared by every endpoint kind.
 //!
 //! The socket, the clock and the pacing live in the shell (`server/media.rs`).
 
 pub mod dtmf;
 #[cfg(feature = "media")]
 pub mod endpoint;
+#[cfg(feature = "media")]
+pub mod rtp;
 pub mod sdp;
 pub mod sound;
-#[cfg(feature = "media")]
 pub mod srtp;
+#[cfg(feature = "media")]
+pub mod voice;
 pub mod watch;

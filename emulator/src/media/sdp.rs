@@ -6,6 +6,7 @@
 //! An SDP without ICE credentials, a fingerprint or a usable candidate (the README's curl
 //! walkthrough, every fixture) has no [`Remote`]: such calls stay signalling only.
 
+use super::srtp;
 use std::net::SocketAddr;
 
 /// The user's media endpoint as the SDP shows it: where it listens and the SHA-256
@@ -132,6 +133,170 @@ impl Remote {
     }
 }
 
+/// The business's side of a plain RTP or SDES-keyed SRTP session (SIP calls), read
+/// from its SDP: where it said its media is, its payload types and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpRemote {
+    /// The audio section's (or the session's) `c=` address and the `m=audio` port.
+    pub addr: SocketAddr,
+    pub opus_pt: u8,
+    pub dtmf_pt: Option<u8>,
+    pub ssrc: Option<u32>,
+    /// The key the business sends with (`a=crypto:`); `None` for plain RTP.
+    pub crypto: Option<srtp::Crypto>,
+}
+
+impl RtpRemote {
+    /// `None` when the SDP names nothing to send to (no `c=`, `0.0.0.0`, port 0) or no
+    /// opus: such calls stay signalling only. `Some(Err)`: it has `a=crypto` lines but
+    /// none of Meta's suite, or an unusable key; the text says why.
+    pub fn of(sdp: &str) -> Option<Result<RtpRemote, String>> {
+        let mut session_ip = None;
+        let mut media_ip = None;
+        let mut port = None;
+        let mut opus_pt = None;
+        let mut dtmf_pt = None;
+        let mut ssrc = None;
+        let mut crypto: Option<Result<srtp::Crypto, String>> = None;
+        let mut in_audio = false;
+        let mut seen_audio = false;
+        let mut seen_m = false;
+        for line in sdp.lines().map(str::trim_end) {
+            if let Some(m) = line.strip_prefix("m=") {
+                seen_m = true;
+                in_audio = m.starts_with("audio ") && !seen_audio;
+                if in_audio {
+                    seen_audio = true;
+                    port = m.split(' ').nth(1).and_then(|p| p.parse::<u16>().ok());
+                }
+                continue;
+            }
+            if let Some(c) = line.strip_prefix("c=IN ") {
+                let ip = c
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|a| a.split('/').next())
+                    .and_then(|a| a.parse::<std::net::IpAddr>().ok());
+                if !seen_m {
+                    session_ip = ip;
+                } else if in_audio {
+                    media_ip = ip;
+                }
+                continue;
+            }
+            if !in_audio {
+                continue;
+            }
+            let Some(attr) = line.strip_prefix("a=") else {
+                continue;
+            };
+            let (name, value) = attr.split_once(':').unwrap_or((attr, ""));
+            match name {
+                "rtpmap" => {
+                    let Some((pt, codec)) = value.split_once(' ') else {
+                        continue;
+                    };
+                    let Ok(pt) = pt.parse::<u8>() else { continue };
+                    let codec = codec.to_ascii_lowercase();
+                    if codec.starts_with("opus/48000") && opus_pt.is_none() {
+                        opus_pt = Some(pt);
+                    } else if codec == "telephone-event/8000" && dtmf_pt.is_none() {
+                        dtmf_pt = Some(pt);
+                    }
+                }
+                "ssrc" if ssrc.is_none() => {
+                    ssrc = value.split(' ').next().and_then(|s| s.parse().ok());
+                }
+                // RFC 4568 §5.1.1: an offer may list several keys; the first of a suite
+                // we speak is the one answered. The first refusal is kept to say why.
+                "crypto" if !matches!(crypto, Some(Ok(_))) => {
+                    let c = srtp::Crypto::parse(value);
+                    if c.is_ok() || crypto.is_none() {
+                        crypto = Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let ip = media_ip.or(session_ip)?;
+        let port = port.filter(|p| *p != 0)?;
+        if ip.is_unspecified() {
+            return None;
+        }
+        let opus_pt = opus_pt?;
+        Some(match crypto {
+            Some(Err(why)) => Err(why),
+            c => Ok(RtpRemote {
+                addr: SocketAddr::new(ip, port),
+                opus_pt,
+                dtmf_pt,
+                ssrc,
+                crypto: c.and_then(Result::ok),
+            }),
+        })
+    }
+}
+
+/// One call's RTP session, as the engine hands it to the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpSession {
+    pub remote: RtpRemote,
+    /// The key the user sends with (the `a=crypto:` of our own SDP); `None` with the
+    /// business's: plain RTP (`sip_plain_rtp`).
+    pub local_key: Option<srtp::MasterKey>,
+}
+
+/// Meta's SDES SDP (as [`crate::domain::sdp::meta_sdes_sdp`] shapes it) made real for
+/// the endpoint at `local`: its address and port. For an answer to `remote`'s offer,
+/// also the offer's payload types and crypto tag, or plain `RTP/AVP` without a key when
+/// the offer is plain RTP.
+pub fn localize_rtp(sdp: &str, local: SocketAddr, remote: Option<&RtpRemote>) -> String {
+    let ip = local.ip();
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let plain = remote.is_some_and(|r| r.crypto.is_none());
+    let mut out: Vec<String> = Vec::new();
+    for line in sdp.split("\r\n") {
+        let l = if let Some(rest) = line.strip_prefix("m=audio ") {
+            let mut f = rest.split(' ').skip(1);
+            let proto = f.next().unwrap_or("RTP/SAVP");
+            let proto = if plain { "RTP/AVP" } else { proto };
+            let pts = match remote {
+                Some(r) => [Some(r.opus_pt), r.dtmf_pt]
+                    .iter()
+                    .flatten()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => f.collect::<Vec<_>>().join(" "),
+            };
+            format!("m=audio {} {proto} {pts}", local.port())
+        } else if line.starts_with("c=IN ") {
+            format!("c=IN {family} {ip}")
+        } else if let Some(rest) = line.strip_prefix("a=crypto:") {
+            match remote {
+                Some(r) => match &r.crypto {
+                    // RFC 4568 §6.1: the answer's line carries the tag it accepts.
+                    Some(c) => {
+                        let (_, tail) = rest.split_once(' ').unwrap_or(("", rest));
+                        format!("a=crypto:{} {tail}", c.tag)
+                    }
+                    None => continue,
+                },
+                None => line.to_owned(),
+            }
+        } else if let Some(r) = remote {
+            match answer_line(line, r.opus_pt, r.dtmf_pt) {
+                Some(l) => l,
+                None => continue,
+            }
+        } else {
+            line.to_owned()
+        };
+        out.push(l);
+    }
+    out.join("\r\n")
+}
+
 /// `foundation component transport priority address port typ host …` → the address of
 /// a UDP host candidate.
 fn candidate(value: &str) -> Option<SocketAddr> {
@@ -187,7 +352,7 @@ pub fn localize(sdp: &str, local: &Local, remote: Option<&Remote>) -> String {
         } else if line.starts_with("a=fingerprint:") {
             format!("a=fingerprint:sha-256 {}", local.fingerprint)
         } else if let Some(r) = remote {
-            match answer_line(line, r) {
+            match answer_line(line, r.opus_pt, r.dtmf_pt).map(|l| dtls_line(l, r)) {
                 Some(l) => l,
                 None => continue,
             }
@@ -199,9 +364,9 @@ pub fn localize(sdp: &str, local: &Local, remote: Option<&Remote>) -> String {
     out.join("\r\n")
 }
 
-/// A line of an answer, fitted to the offer it answers (`None`: not answered).
-fn answer_line(line: &str, r: &Remote) -> Option<String> {
-    Some(if line.starts_with("a=setup:") {
+/// The DTLS and bundle lines of an answer, fitted to the offer it answers.
+fn dtls_line(line: String, r: &Remote) -> String {
+    if line.starts_with("a=setup:") {
         let role = if r.setup == Setup::Passive {
             "active"
         } else {
@@ -212,15 +377,22 @@ fn answer_line(line: &str, r: &Remote) -> Option<String> {
         format!("a=mid:{}", r.mid)
     } else if line.starts_with("a=group:BUNDLE ") {
         format!("a=group:BUNDLE {}", r.mid)
-    } else if let Some(rest) = line.strip_prefix("a=rtpmap:111 ") {
-        format!("a=rtpmap:{} {rest}", r.opus_pt)
+    } else {
+        line
+    }
+}
+
+/// A line of an answer with the offer's payload types (`None`: telephone-event, not
+/// offered, is not answered).
+fn answer_line(line: &str, opus_pt: u8, dtmf_pt: Option<u8>) -> Option<String> {
+    Some(if let Some(rest) = line.strip_prefix("a=rtpmap:111 ") {
+        format!("a=rtpmap:{opus_pt} {rest}")
     } else if let Some(rest) = line.strip_prefix("a=rtcp-fb:111 ") {
-        format!("a=rtcp-fb:{} {rest}", r.opus_pt)
+        format!("a=rtcp-fb:{opus_pt} {rest}")
     } else if let Some(rest) = line.strip_prefix("a=fmtp:111 ") {
-        format!("a=fmtp:{} {rest}", r.opus_pt)
+        format!("a=fmtp:{opus_pt} {rest}")
     } else if let Some(rest) = line.strip_prefix("a=rtpmap:126 ") {
-        // telephone-event is answered only when offered.
-        format!("a=rtpmap:{} {rest}", r.dtmf_pt?)
+        format!("a=rtpmap:{} {rest}", dtmf_pt?)
     } else {
         line.to_owned()
     })
@@ -312,5 +484,69 @@ mod tests {
         assert!(real.contains("a=mid:0\r\n") && real.contains("a=group:BUNDLE 0\r\n"));
         assert!(real.contains("a=setup:passive\r\n"));
         assert!(!real.contains("telephone-event"), "{real}");
+    }
+
+    /// A business's SDES answer: media-level address, opus on 96, its key.
+    const SDES_ANSWER: &str = "v=0\r\no=- 5 5 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 40010 RTP/SAVP 96 101\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\na=ssrc:42 cname:x\r\n";
+
+    #[test]
+    fn an_sdes_sdp_has_an_rtp_remote_with_the_key_of_our_suite() {
+        let r = RtpRemote::of(SDES_ANSWER).unwrap().unwrap();
+        assert_eq!(r.addr, "127.0.0.1:40010".parse().unwrap());
+        assert_eq!((r.opus_pt, r.dtmf_pt, r.ssrc), (96, Some(101), Some(42)));
+        let c = r.crypto.unwrap();
+        assert_eq!(c.tag, 2);
+        assert_eq!(c.key.key[..3], [0, 1, 2]);
+        // Only another suite: refused, saying which.
+        let other = SDES_ANSWER.replace("a=crypto:2 ", "a=x-crypto:2 ");
+        assert!(RtpRemote::of(&other)
+            .unwrap()
+            .unwrap_err()
+            .contains("AES_CM_128_HMAC_SHA1_32"));
+        // Plain RTP: no key.
+        let plain = other.replace("a=crypto:", "a=x-crypto:");
+        assert_eq!(RtpRemote::of(&plain).unwrap().unwrap().crypto, None);
+        // Nothing to send to: signalling only.
+        assert_eq!(RtpRemote::of(&SDES_ANSWER.replace("40010", "0")), None);
+        let unspecified = SDES_ANSWER.replace("c=IN IP4 127.0.0.1\r\n", "");
+        assert_eq!(RtpRemote::of(&unspecified), None);
+    }
+
+    #[test]
+    fn an_sdes_sdp_of_ours_points_at_the_endpoint_and_answers_the_offer() {
+        let shaped = crate::domain::sdp::meta_sdes_sdp(&mut IdGen::new(7));
+        let local: SocketAddr = "127.0.0.1:51000".parse().unwrap();
+        let offer = localize_rtp(&shaped, local, None);
+        assert!(
+            offer.contains("m=audio 51000 RTP/SAVP 111 126\r\n"),
+            "{offer}"
+        );
+        assert!(offer.contains("c=IN IP4 127.0.0.1\r\n"));
+        let ours = RtpRemote::of(&offer).unwrap().unwrap();
+        assert_eq!(ours.addr, local);
+        assert!(ours.crypto.is_some());
+        // The answer to a business's offer takes its payload types and crypto tag.
+        let remote = RtpRemote::of(SDES_ANSWER).unwrap().unwrap();
+        let answer = localize_rtp(&shaped, local, Some(&remote));
+        assert!(
+            answer.contains("m=audio 51000 RTP/SAVP 96 101\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("a=rtpmap:96 opus/48000/2\r\n"));
+        assert!(
+            answer.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{answer}"
+        );
+        // A plain offer gets a plain answer, without a key.
+        let plain = RtpRemote {
+            crypto: None,
+            ..remote
+        };
+        let answer = localize_rtp(&shaped, local, Some(&plain));
+        assert!(
+            answer.contains("m=audio 51000 RTP/AVP 96 101\r\n"),
+            "{answer}"
+        );
+        assert!(!answer.contains("a=crypto"));
     }
 }

@@ -358,6 +358,24 @@ impl Receiver {
         }
     }
 
+    /// Whether an SRTP packet carries this key's tag, without taking it: how the shell
+    /// tells which call a packet from an unknown address belongs to.
+    pub fn authenticates(&self, srtp: &[u8]) -> bool {
+        let Some(h) = rtp_header_len(srtp) else {
+            return false;
+        };
+        if srtp.len() < h + TAG_LEN {
+            return false;
+        }
+        let (body, tag) = srtp.split_at(srtp.len() - TAG_LEN);
+        let seq = u16::from_be_bytes([srtp[2], srtp[3]]);
+        let v = self.estimate(seq);
+        self.rtp
+            .tag(&[body, &v.to_be_bytes()])
+            .verify_truncated_left(tag)
+            .is_ok()
+    }
+
     /// The RTP packet of an SRTP packet, once its tag is right and it is no replay.
     pub fn unprotect(&mut self, srtp: &[u8]) -> Result<Vec<u8>, Refusal> {
         let h = rtp_header_len(srtp).ok_or(Refusal::Malformed)?;

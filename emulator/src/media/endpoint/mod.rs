@@ -7,27 +7,20 @@
 //! telephone events for the user's key presses. While the call is connected the user
 //! talks: silence, a tone or a WAV clip, one packet every 20 ms of the time passed in.
 
-use super::dtmf;
 use super::sdp::{Remote, Setup};
-use super::sound::{self, Source};
-use super::watch::{AudioWatch, Change};
-use opusic_c::{Application, Channels, Decoder, Encoder, SampleRate};
+use super::sound::Source;
+use super::voice::Voice;
+pub use super::voice::{Happening, Received, Sent};
 use serde::Serialize;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use str0m::config::{DtlsCert, Fingerprint};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
-
-const FRAME: Duration = Duration::from_millis(20);
-/// Decoded frames the level is measured over (the last 500 ms).
-const LEVEL_FRAMES: usize = 25;
-/// Frames more than this late are skipped, not sent in a burst.
-const MAX_CATCH_UP: Duration = Duration::from_millis(200);
 
 /// Where the endpoint stands; the `state` of `GET /__emulator/calls/{id}/media`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,41 +45,6 @@ impl Phase {
     }
 }
 
-/// What the endpoint tells the call (the engine) once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Happening {
-    /// The first audio packet from the business arrived.
-    FirstAudio,
-    /// The media path failed (DTLS, fingerprint): the client ends the call.
-    Failed(String),
-    /// The business's audio stopped mid-call: no packet for [`super::watch::GAP`] after the
-    /// first audio; `silent_for` is how long it had been silent when noticed (the
-    /// engine counts the rest of cloud-api §5.4's 30 s on its own clock). Once per stop.
-    AudioStopped { silent_for: Duration },
-    /// The business's audio came again after [`Happening::AudioStopped`].
-    AudioResumed,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Received {
-    pub packets: u64,
-    pub bytes: u64,
-    /// Milliseconds from the endpoint's start (the business's SDP) to the first audio.
-    pub first_packet_ms: Option<u64>,
-    /// RMS level of the last 500 ms of decoded audio.
-    pub audio_level_dbfs: Option<f64>,
-    /// Keys the business sent (RFC 4733).
-    pub dtmf: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Sent {
-    pub packets: u64,
-    pub bytes: u64,
-    /// Keys the user pressed and sent.
-    pub dtmf: String,
-}
-
 /// The endpoint as `GET /__emulator/calls/{id}/media` shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
@@ -99,6 +57,9 @@ pub struct Report {
     pub playing: &'static str,
     pub received: Received,
     pub sent: Sent,
+    /// An SDES or plain RTP endpoint's own figures (SIP calls; none for WebRTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp: Option<super::rtp::RtpReport>,
 }
 
 /// The endpoint's DTLS identity: one certificate for every call of a server, as one
@@ -139,35 +100,13 @@ pub struct Endpoint {
     local: SocketAddr,
     mid: Mid,
     ssrc: Ssrc,
-    opus_pt: Pt,
-    dtmf_pt: Option<Pt>,
     known_ssrcs: HashSet<u32>,
-    encoder: Encoder,
-    decoder: Decoder,
-    silent_packet: Vec<u8>,
-    source: Source,
-    talking: bool,
-    next_frame: Option<Instant>,
+    /// The user talking and listening.
+    voice: Voice,
     rtc_timeout: Instant,
-    seq: u64,
-    rtp_time: u32,
-    keys: VecDeque<u8>,
-    /// The press being sent: its packets, the next one, its RTP timestamp.
-    pressing: Option<(Vec<dtmf::Event>, usize, u32)>,
-    pause_until: Option<Instant>,
-    dtmf_rx: dtmf::Receiver,
-    levels: VecDeque<f64>,
-    started: Instant,
     phase: Phase,
     ice: IceConnectionState,
     dtls_connected: bool,
-    received: Received,
-    sent: Sent,
-    happenings: Vec<Happening>,
-    /// Whether the business's audio stopped mid-call.
-    watch: AudioWatch,
-    /// How late each frame went out, in microseconds (bounded; for the benchmark).
-    lateness_us: VecDeque<u32>,
 }
 
 impl Endpoint {
@@ -239,46 +178,18 @@ impl Endpoint {
             api.expect_stream_rx(s.into(), None, mid, None);
             known_ssrcs.insert(s);
         }
-        let mut encoder = Encoder::new(Channels::Mono, SampleRate::Hz48000, Application::Voip)
-            .map_err(|e| format!("opus encoder: {e:?}"))?;
-        let decoder = Decoder::new(Channels::Mono, SampleRate::Hz48000)
-            .map_err(|e| format!("opus decoder: {e:?}"))?;
-        let mut silent_packet = vec![0u8; 256];
-        let n = encoder
-            .encode_float_to_slice(&[0f32; sound::FRAME], &mut silent_packet)
-            .map_err(|e| format!("opus encoder: {e:?}"))?;
-        silent_packet.truncate(n);
+        let voice = Voice::new(remote.opus_pt, remote.dtmf_pt, *ssrc, now)?;
         Ok(Endpoint {
             rtc,
             local,
             mid,
             ssrc,
-            opus_pt: remote.opus_pt.into(),
-            dtmf_pt: remote.dtmf_pt.map(Pt::from),
             known_ssrcs,
-            encoder,
-            decoder,
-            silent_packet,
-            source: Source::Silence,
-            talking: false,
-            next_frame: None,
+            voice,
             rtc_timeout: now,
-            seq: u64::from(ssrc_seed(ssrc) & 0x7fff),
-            rtp_time: ssrc_seed(ssrc),
-            keys: VecDeque::new(),
-            pressing: None,
-            pause_until: None,
-            dtmf_rx: dtmf::Receiver::default(),
-            levels: VecDeque::new(),
-            started: now,
             phase: Phase::Connecting,
             ice: IceConnectionState::New,
             dtls_connected: false,
-            received: Received::default(),
-            sent: Sent::default(),
-            happenings: Vec::new(),
-            watch: AudioWatch::default(),
-            lateness_us: VecDeque::new(),
         })
     }
 
@@ -315,40 +226,25 @@ impl Endpoint {
 
     /// The user starts (or stops) talking: audio flows while the call is connected.
     pub fn set_talking(&mut self, talking: bool, now: Instant) {
-        self.talking = talking;
-        self.next_frame = talking.then_some(now);
+        self.voice.set_talking(talking, now);
     }
 
     pub fn play(&mut self, source: Source) {
-        self.source = source;
+        self.voice.play(source);
     }
 
     /// Queues key presses; `Err` when the business offered no telephone-event.
     pub fn press(&mut self, digits: &str) -> Result<(), String> {
-        if self.dtmf_pt.is_none() {
-            return Err(
-                "the business's SDP has no telephone-event/8000: it cannot receive key presses"
-                    .into(),
-            );
-        }
-        let bad = dtmf::invalid_keys(digits);
-        if !bad.is_empty() {
-            return Err(format!("not phone keys: {bad:?} (0-9, *, #, A-D)"));
-        }
-        if self.keys.len() + digits.len() > 64 {
-            return Err("at most 64 key presses wait to be sent".into());
-        }
-        self.keys.extend(digits.chars().filter_map(dtmf::event_of));
-        Ok(())
+        self.voice.press(digits)
     }
 
     /// When [`Endpoint::tick`] must run next.
     pub fn deadline(&self) -> Instant {
-        let d = match self.next_frame {
+        let d = match self.voice.frame_deadline() {
             Some(f) if self.dtls_connected => f.min(self.rtc_timeout),
             _ => self.rtc_timeout,
         };
-        match self.watch.deadline() {
+        match self.voice.watch_deadline() {
             Some(w) if !self.is_finished() => d.min(w),
             _ => d,
         }
@@ -363,77 +259,18 @@ impl Endpoint {
             self.fail(describe(&e.to_string()));
             return;
         }
-        if let Some(Change::Stopped { silent_for }) = self.watch.tick(now) {
-            self.happenings.push(Happening::AudioStopped { silent_for });
-        }
+        self.voice.check_audio(now);
         if !self.dtls_connected {
             return;
         }
-        while let Some(due) = self.next_frame.filter(|f| *f <= now) {
-            let late = now - due;
-            if late > MAX_CATCH_UP {
-                self.next_frame = Some(now + FRAME);
-                break;
+        let (rtc, ssrc) = (&mut self.rtc, self.ssrc);
+        self.voice.due_frames(now, |f| {
+            let mut api = rtc.direct_api();
+            if let Some(stream) = api.stream_tx(&ssrc) {
+                let w = RtpWrite::new(Pt::from(f.pt), f.seq.into(), f.timestamp, f.at, f.payload);
+                stream.write_rtp(w.marker(f.marker));
             }
-            if self.lateness_us.len() == 4096 {
-                self.lateness_us.pop_front();
-            }
-            self.lateness_us.push_back(late.as_micros() as u32);
-            self.send_frame(due);
-            self.next_frame = Some(due + FRAME);
-        }
-    }
-
-    fn send_frame(&mut self, at: Instant) {
-        // A key press replaces the audio while it lasts (RFC 4733 §2.5).
-        if self.pressing.is_none() && self.pause_until.is_none_or(|p| p <= at) {
-            if let Some(ev) = self.keys.pop_front() {
-                self.pressing = Some((dtmf::press(ev), 0, self.rtp_time));
-                if let Some(k) = dtmf::key_of(ev) {
-                    if self.sent.dtmf.len() < 256 {
-                        self.sent.dtmf.push(k);
-                    }
-                }
-            }
-        }
-        let (pt, payload, marker, ts) = match (&mut self.pressing, self.dtmf_pt) {
-            (Some((events, i, ts)), Some(pt)) => {
-                let e = events[*i];
-                let first = *i == 0;
-                *i += 1;
-                let ts = *ts;
-                if *i == events.len() {
-                    self.pressing = None;
-                    self.pause_until = Some(at + Duration::from_millis(dtmf::GAP_MS));
-                }
-                (pt, e.to_bytes().to_vec(), first, ts)
-            }
-            _ => {
-                let payload = match self.source.next_frame() {
-                    Some(frame) => {
-                        let mut buf = vec![0u8; 1275];
-                        match self.encoder.encode_float_to_slice(&frame, &mut buf) {
-                            Ok(n) => {
-                                buf.truncate(n);
-                                buf
-                            }
-                            Err(_) => self.silent_packet.clone(),
-                        }
-                    }
-                    None => self.silent_packet.clone(),
-                };
-                (self.opus_pt, payload, false, self.rtp_time)
-            }
-        };
-        self.rtp_time = self.rtp_time.wrapping_add(sound::FRAME as u32);
-        let seq = self.seq;
-        self.seq += 1;
-        self.sent.packets += 1;
-        self.sent.bytes += payload.len() as u64;
-        let mut api = self.rtc.direct_api();
-        if let Some(stream) = api.stream_tx(&self.ssrc) {
-            stream.write_rtp(RtpWrite::new(pt, seq.into(), ts, at, payload).marker(marker));
-        }
+        });
     }
 
     /// Datagrams to send and happenings, after any input or tick.
@@ -467,38 +304,9 @@ impl Endpoint {
                 }
             }
             Event::RtpPacket(p) => {
-                let now = p.timestamp;
-                self.received.packets += 1;
-                self.received.bytes += p.payload.len() as u64;
-                let pt = p.header.payload_type;
-                // Key presses replace the audio while they last (RFC 4733 §2.5): they
-                // are business media too. Before the first audio the 20 s rule counts.
-                let media = pt == self.opus_pt
-                    || (Some(pt) == self.dtmf_pt && self.received.first_packet_ms.is_some());
-                if media && self.watch.packet(now) == Some(Change::Resumed) {
-                    self.happenings.push(Happening::AudioResumed);
-                }
-                if Some(pt) == self.dtmf_pt {
-                    self.dtmf_rx.packet(p.header.timestamp, &p.payload);
-                    self.received.dtmf = self.dtmf_rx.digits.clone();
-                } else if pt == self.opus_pt {
-                    if self.received.first_packet_ms.is_none() {
-                        self.received.first_packet_ms =
-                            Some(now.saturating_duration_since(self.started).as_millis() as u64);
-                        self.happenings.push(Happening::FirstAudio);
-                    }
-                    let mut pcm = [0f32; 5760];
-                    if let Ok(n) = self
-                        .decoder
-                        .decode_float_to_slice(&p.payload, &mut pcm, false)
-                    {
-                        if self.levels.len() == LEVEL_FRAMES {
-                            self.levels.pop_front();
-                        }
-                        let level = sound::level_dbfs(&pcm[..n.min(pcm.len())]);
-                        self.levels.push_back(level);
-                    }
-                }
+                let pt = *p.header.payload_type;
+                self.voice
+                    .heard(p.timestamp, pt, p.header.timestamp, &p.payload);
             }
             _ => {}
         }
@@ -509,7 +317,7 @@ impl Endpoint {
             return;
         }
         self.phase = Phase::Failed(why.clone());
-        self.happenings.push(Happening::Failed(why));
+        self.voice.failed(why);
         self.rtc.disconnect();
     }
 
@@ -517,13 +325,12 @@ impl Endpoint {
         if !matches!(self.phase, Phase::Failed(_)) {
             self.phase = Phase::Closed;
         }
-        self.talking = false;
-        self.next_frame = None;
+        self.voice.stop();
         self.rtc.disconnect();
     }
 
     pub fn take_happenings(&mut self) -> Vec<Happening> {
-        std::mem::take(&mut self.happenings)
+        self.voice.take_happenings()
     }
 
     pub fn is_finished(&self) -> bool {
@@ -532,22 +339,10 @@ impl Endpoint {
 
     /// How late frames went out, in microseconds (the most recent 4,096).
     pub fn lateness_us(&self) -> impl Iterator<Item = u32> + '_ {
-        self.lateness_us.iter().copied()
+        self.voice.lateness_us()
     }
 
     pub fn report(&self) -> Report {
-        let mut received = self.received.clone();
-        // The mean power of the last frames, back in dBFS.
-        if !self.levels.is_empty() {
-            let power: f64 = self
-                .levels
-                .iter()
-                .map(|l| 10f64.powf(l / 10.0))
-                .sum::<f64>()
-                / self.levels.len() as f64;
-            let db = (10.0 * power.log10()).max(sound::FLOOR_DBFS);
-            received.audio_level_dbfs = Some((db * 10.0).round() / 10.0);
-        }
         Report {
             state: self.phase.name().into(),
             ice: ice_name(self.ice).into(),
@@ -561,21 +356,12 @@ impl Endpoint {
                 Phase::Failed(why) => Some(why.clone()),
                 _ => None,
             },
-            playing: match self.source {
-                Source::Silence => "silence",
-                Source::Tone { .. } => "tone",
-                Source::Clip { .. } => "wav",
-            },
-            received,
-            sent: self.sent.clone(),
+            playing: self.voice.playing(),
+            received: self.voice.received(),
+            sent: self.voice.sent(),
+            rtp: None,
         }
     }
-}
-
-/// A starting sequence number and timestamp that differ between calls (RFC 3550 §5.1
-/// wants them random; the SSRC is).
-fn ssrc_seed(ssrc: Ssrc) -> u32 {
-    *ssrc
 }
 
 fn ice_name(s: IceConnectionState) -> &'static str {

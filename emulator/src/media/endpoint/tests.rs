@@ -5,8 +5,11 @@
 )]
 
 use super::*;
+use crate::media::dtmf;
 use crate::media::sdp::Remote;
 use crate::media::watch;
+use opusic_c::{Application, Channels, Encoder, SampleRate};
+use std::time::Duration;
 
 const USER: &str = "127.0.0.1:1000";
 const BIZ: &str = "127.0.0.1:2000";
