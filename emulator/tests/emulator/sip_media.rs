@@ -557,3 +557,45 @@ async fn a_business_calls_over_sip_and_the_users_answer_carries_the_endpoint() {
     let outcome = running.finish().await;
     assert!(outcome.connected && outcome.audio > 10, "{outcome:?}");
 }
+
+/// The call's record in `GET /__emulator/calls`.
+async fn call_record(emu: &Emu, id: &str) -> Value {
+    let calls = emu.ok("GET", "/calls", Value::Null).await;
+    calls["calls"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == id))
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_sip_server_whose_audio_stops_mid_call_gets_a_bye_after_30_s_with_138021() {
+    let emu = Emu::start().await;
+    let (id, mut dialog, peer) = user_calls(&emu, true).await;
+    wait_heard(&emu, &id).await;
+    // The business's media server goes quiet (the peer stops altogether).
+    let _ = peer.finish().await;
+    // The endpoint notices after a second of real time; the call's record says so.
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        record = call_record(&emu, &id).await;
+        if record["media"]["silent"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(record["media"]["silent"], true, "{record}");
+    // Under 30 s of emulator time since the last packet: the call goes on.
+    emu.advance(27.0).await;
+    assert_eq!(call_record(&emu, &id).await["status"], "active");
+    emu.advance(3.0).await;
+    expect_request(&mut dialog, "BYE").await;
+    let after = media(&emu, &id).await;
+    assert_eq!(
+        after["failure"], "no audio from the business for 30 s mid-call",
+        "{after}"
+    );
+    let call = call_record(&emu, &id).await;
+    assert_eq!(call["status"], "failed", "{call}");
+    assert!(call.to_string().contains("138021"), "{call}");
+}
