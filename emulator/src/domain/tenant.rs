@@ -140,6 +140,12 @@ pub struct Behaviour {
     /// hostname (`pbx1.sip.example.com` for `sip.example.com`). Off by default: Meta's
     /// rule is the same host or a parent domain of it (cloud-api §8.2).
     pub sip_from_host_subdomains: bool,
+    /// SIP calls may carry plain RTP: a business SDP with `RTP/AVP` and no key (a 200 OK
+    /// answering the user's SDES offer, or a business's INVITE offer) gets the user's
+    /// media endpoint without SRTP. Off by default: Meta speaks only SRTP (DTLS or SDES,
+    /// cloud-api §8.3, §8.4), so such an offer is refused (403) and such an answer leaves
+    /// the call signalling only.
+    pub sip_plain_rtp: bool,
     pub versions: VersionRules,
     /// Graph requests kept for `GET /__emulator/requests` (the engine's request history).
     #[serde(rename = "journal_capacity")]
@@ -183,6 +189,7 @@ impl Default for Behaviour {
             sip_parent_user_id_header: SipHeaderName("x-wa_meta-parent-user-id".into()),
             sip_username_header: SipHeaderName("x-wa-meta-user-name".into()),
             sip_from_host_subdomains: false,
+            sip_plain_rtp: false,
             versions: VersionRules::default(),
             request_history_capacity: 1_000,
             delivery_log_capacity: 10_000,

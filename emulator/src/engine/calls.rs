@@ -221,11 +221,11 @@ impl Engine {
             sdp::Keying::Dtls
         };
         let offer = sdp::meta_sdp_keyed(&mut self.ids, true, keying);
-        // A DTLS offer (webhooks, or SIP's default keying) points at the user's media
-        // endpoint; an SDES one stays signalling only (str0m has no SDES).
+        // The offer points at the user's media endpoint: the WebRTC one for DTLS
+        // (webhooks, or SIP's default keying), the RTP one for SDES.
         let offer = match keying {
             sdp::Keying::Dtls => self.media_offer(offer),
-            sdp::Keying::Sdes => offer,
+            sdp::Keying::Sdes => self.sdes_offer(offer),
         };
         let call = Call {
             cta_payload: payload.clone().filter(|_| echo && source == Source::Button),

@@ -38,6 +38,7 @@ mod permissions;
 mod proptests;
 mod request_history;
 mod retention;
+mod rtp_media;
 mod settings;
 mod sip;
 mod sip_gateway;
@@ -101,6 +102,12 @@ pub enum Effect {
         call_id: CallId,
         ice: (String, String),
         remote: Box<crate::media::sdp::Remote>,
+    },
+    /// Connect the user's RTP endpoint of a SIP call to the business: SRTP with SDES
+    /// keys, or plain RTP (`sip_plain_rtp`).
+    MediaStartRtp {
+        call_id: CallId,
+        session: Box<crate::media::sdp::RtpSession>,
     },
     /// The call is connected: the user talks.
     MediaTalk {

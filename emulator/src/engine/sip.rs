@@ -64,8 +64,13 @@ impl Engine {
             .get(call_id)
             .is_some_and(|c| c.is_ongoing() && c.state != CallState::Active)
         {
+            let refused = self.rtp_media_from_answer(call_id, &sdp);
             self.media_from_answer(call_id, Some(&sdp));
             self.connect_call(call_id, Some(sdp), None);
+            // An SDES answer whose key cannot be used: the user's client hangs up.
+            if let Some(why) = refused {
+                self.media_failed(call_id, why);
+            }
         }
     }
 
@@ -239,10 +244,13 @@ mod tests {
     }
 
     #[test]
-    fn sdes_and_candidate_less_answers_stay_signalling_only() {
+    fn keyless_answers_to_sdes_and_candidate_less_answers_stay_signalling_only() {
+        // The SDES offer points at the endpoint; an answer without a=crypto (here a
+        // DTLS one) is no SRTP the user's side can speak: signalling only, as is plain
+        // RTP without `sip_plain_rtp` (engine/rtp_media.rs has the SDES calls).
         let mut e = engine("SDES");
         let (id, offer) = call(&mut e);
-        assert!(offer.contains("m=audio 3480 RTP/SAVP 111 126"), "{offer}");
+        assert!(offer.contains("m=audio 51000 RTP/SAVP 111 126"), "{offer}");
         e.sip_answered(&id, CONNECTABLE.into());
         assert!(media_starts(&e.take_effects()).is_empty());
         assert_eq!(e.st.calls[&id].media, None::<CallMedia>);

@@ -59,7 +59,12 @@ impl Engine {
             ));
         }
         let sdes = invite.sdp_offer.lines().any(|l| l.starts_with("a=crypto:"));
-        if sdp::check(&invite.sdp_offer, !sdes).is_err() {
+        // Plain RTP only where allowed: Meta speaks SRTP (DTLS or SDES).
+        let plain =
+            self.behaviour.sip_plain_rtp && super::rtp_media::is_plain_rtp(&invite.sdp_offer);
+        if sdp::check(&invite.sdp_offer, !sdes && !plain).is_err()
+            || (sdes && super::rtp_media::offer_keys_usable(&invite.sdp_offer).is_err())
+        {
             // §8.6 lists "SDP validation error" among its 403s.
             return Admission::Refused(SipRefusal::new(403, "SDP validation error"));
         }
@@ -70,11 +75,12 @@ impl Engine {
         };
         // Calling the user's number shows it to this business for 30 days (§13).
         self.note_phone_exchange(&phone.id, &to);
-        Admission::Ringing(self.ring_over_sip(&phone, &user, invite, sdes))
+        Admission::Ringing(self.ring_over_sip(&phone, &user, invite, sdes || plain))
     }
 
     /// The user's phone rings: a business-initiated call signalled over SIP, answered
-    /// with SDES keys when the offer carries them, DTLS otherwise.
+    /// with SDES keys when the offer carries them (plain RTP for a plain offer where
+    /// allowed), DTLS otherwise.
     fn ring_over_sip(
         &mut self,
         phone: &PhoneNumber,
@@ -102,11 +108,12 @@ impl Engine {
                 invite.sdp_offer.clone(),
             )
         };
-        // A DTLS offer that can connect gets the user's media endpoint in the answer (the
-        // 200 OK); SDES and offers without a candidate stay signalling only.
+        // An offer that can connect gets the user's media endpoint in the answer (the
+        // 200 OK): the WebRTC one for DTLS, the RTP one for SDES (or plain RTP). Offers
+        // without a candidate or an address stay signalling only.
         call.answer_sdp = Some(match keying {
             sdp::Keying::Dtls => self.media_answer(&mut call, shaped),
-            sdp::Keying::Sdes => shaped,
+            sdp::Keying::Sdes => self.rtp_media_answer(&mut call, shaped),
         });
         self.schedule(
             now.saturating_add(self.behaviour.ring_timeout_secs.saturating_mul(1000)),
@@ -432,6 +439,82 @@ mod tests {
             "{sdp}"
         );
         assert!(!sdp.contains("a=fingerprint"), "{sdp}");
+    }
+
+    #[test]
+    fn an_sdes_offer_with_an_address_is_answered_with_the_users_rtp_endpoint() {
+        let (mut e, password) = engine_with_sip(SECOND_PHONE_NUMBER_ID);
+        e.media_local = Some(crate::media::sdp::Local {
+            addr: "127.0.0.1:51000".parse().unwrap(),
+            fingerprint: "AB:CD".into(),
+        });
+        grant(&mut e);
+        let offer = SDES_OFFER
+            .replace("m=audio 4000 RTP/SAVP 111\r\n", "m=audio 4000 RTP/SAVP 96 101\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n")
+            .replace("a=crypto:1 ", "a=crypto:3 ");
+        let call = ringing(admit(
+            &mut e,
+            &invite(SECOND_DISPLAY_NUMBER, "sip.example.com", &offer),
+            &password,
+        ));
+        let sessions: Vec<_> = e
+            .take_effects()
+            .into_iter()
+            .filter_map(|f| match f {
+                Effect::MediaStartRtp { session, .. } => Some(session),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sessions.len(), 1, "the endpoint starts with the ringing");
+        assert_eq!(sessions[0].remote.addr, "127.0.0.1:4000".parse().unwrap());
+        e.user_answer(&call.call_id, None).unwrap();
+        let replies = replies(&mut e);
+        let [GatewayReply::Answer { sdp }] = replies.as_slice() else {
+            panic!("one answer: {replies:?}")
+        };
+        assert!(sdp.contains("m=audio 51000 RTP/SAVP 96 101\r\n"), "{sdp}");
+        assert!(sdp.contains("c=IN IP4 127.0.0.1\r\n"), "{sdp}");
+        assert!(
+            sdp.contains("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{sdp}"
+        );
+        // The endpoint sends with the key the answer announces.
+        let ours = crate::media::srtp::Crypto::of_sdp(sdp).unwrap().unwrap();
+        assert_eq!(sessions[0].local_key.as_ref(), Some(&ours.key));
+    }
+
+    #[test]
+    fn plain_rtp_offers_and_other_suites_are_refused_unless_plain_rtp_is_allowed() {
+        let plain = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:111 opus/48000/2\r\n";
+        let other_suite = SDES_OFFER.replace("HMAC_SHA1_80", "HMAC_SHA1_32");
+        for offer in [plain, other_suite.as_str()] {
+            let (mut e, password) = engine_with_sip(SECOND_PHONE_NUMBER_ID);
+            grant(&mut e);
+            let r = admit(
+                &mut e,
+                &invite(SECOND_DISPLAY_NUMBER, "sip.example.com", offer),
+                &password,
+            );
+            assert_eq!(refusal(r), (403, "SDP validation error".into()));
+        }
+        let (mut e, password) = engine_with_sip(SECOND_PHONE_NUMBER_ID);
+        e.behaviour.sip_plain_rtp = true;
+        e.media_local = Some(crate::media::sdp::Local {
+            addr: "127.0.0.1:51000".parse().unwrap(),
+            fingerprint: "AB:CD".into(),
+        });
+        grant(&mut e);
+        let call = ringing(admit(
+            &mut e,
+            &invite(SECOND_DISPLAY_NUMBER, "sip.example.com", plain),
+            &password,
+        ));
+        assert!(e.take_effects().iter().any(
+            |f| matches!(f, Effect::MediaStartRtp { session, .. } if session.local_key.is_none())
+        ));
+        let answer = e.st.calls[&call.call_id].answer_sdp.clone().unwrap();
+        assert!(answer.contains("m=audio 51000 RTP/AVP 111\r\n"), "{answer}");
+        assert!(!answer.contains("a=crypto"), "{answer}");
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct RtpEndpoint {
     srtp: Option<Srtp>,
     ssrc: u32,
     latched: Option<SocketAddr>,
+    /// The SSRC of the first plain RTP packet taken.
+    plain_ssrc: Option<u32>,
     voice: Voice,
     talking: bool,
     phase: Phase,
@@ -90,6 +92,7 @@ impl RtpEndpoint {
             srtp,
             ssrc,
             latched: None,
+            plain_ssrc: None,
             voice,
             talking: false,
             phase: Phase::Connecting,
@@ -103,19 +106,29 @@ impl RtpEndpoint {
         !self.is_finished() && (self.latched == Some(from) || self.session.remote.addr == from)
     }
 
-    /// Whether a datagram from an address no call named is this call's: SRTP by its
-    /// key (the tag checks), plain RTP by the SSRC its SDP announced. Only before
-    /// latching: afterwards the business is known by its address.
+    /// Whether a datagram from an address no call named is this call's: by
+    /// [`RtpEndpoint::claims`], and only before latching (afterwards the business is
+    /// known by its address).
     pub fn accepts_content(&self, bytes: &[u8]) -> bool {
-        if self.is_finished() || self.latched.is_some() || srtp::is_rtcp(bytes) {
+        !self.is_finished() && self.latched.is_none() && self.claims(bytes)
+    }
+
+    /// Whether an RTP packet is this call's by its content: SRTP by its key (the tag
+    /// checks), plain RTP by the SSRC its SDP announced or the one it sent with. How
+    /// the shell tells apart calls whose business uses one address for several.
+    pub fn claims(&self, bytes: &[u8]) -> bool {
+        if srtp::is_rtcp(bytes) {
             return false;
         }
+        let Some(x) = rtp_ssrc(bytes) else {
+            return false;
+        };
         match &self.srtp {
-            Some(s) => match rtp_ssrc(bytes).and_then(|x| s.receivers.get(&x)) {
+            Some(s) => match s.receivers.get(&x) {
                 Some(r) => r.authenticates(bytes),
                 None => srtp::Receiver::new(&s.key).authenticates(bytes),
             },
-            None => rtp_ssrc(bytes).is_some_and(|x| Some(x) == self.session.remote.ssrc),
+            None => Some(x) == self.session.remote.ssrc || Some(x) == self.plain_ssrc,
         }
     }
 
@@ -181,6 +194,7 @@ impl RtpEndpoint {
         };
         if self.latched.is_none() {
             self.latched = Some(from);
+            self.plain_ssrc = rtp_ssrc(&packet);
             self.report.latched = Some(from.to_string());
             self.phase = Phase::Connected;
             if self.talking {

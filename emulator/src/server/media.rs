@@ -2,18 +2,23 @@
 //! the 20 ms pacing, and the admin routes that reach an endpoint
 //! (`GET /__emulator/calls/{id}/media`, `POST …/dtmf`, `POST …/play`).
 //!
-//! One task owns the socket and the endpoints ([`crate::media::endpoint`], sans-IO): it
-//! routes each datagram to the endpoint that accepts it (STUN by its ICE usernames, the
-//! rest by the address ICE chose), ticks endpoints at their deadlines, and reports what
-//! the core must know (first audio, failure) to the call's tenant, logged first.
+//! One task owns the socket and the endpoints, sans-IO, of two kinds: WebRTC
+//! ([`crate::media::endpoint`]) and, for SIP calls with SDES keys or plain RTP,
+//! [`crate::media::rtp`]. It routes each datagram to the endpoint that accepts it (STUN
+//! by its ICE usernames, the rest by the address ICE chose; RTP by the address the
+//! business's SDP named or the one it latched to, else, before latching or when several
+//! calls share an address, by the packet's SRTP key or SSRC), ticks endpoints at their
+//! deadlines, and reports what the core must know (first audio, failure) to the call's
+//! tenant, logged first.
 
 use super::tenants::Tenant;
 use super::{run_effects, wal, Shared};
 use crate::api::{Request, Response};
 use crate::domain::error::{ApiError, ErrorKind};
 use crate::domain::ids::CallId;
-use crate::media::endpoint::{Endpoint, Happening, Identity, Report};
-use crate::media::sdp::{Local, Remote};
+use crate::media::endpoint::{Datagram, Endpoint, Happening, Identity, Report};
+use crate::media::rtp::RtpEndpoint;
+use crate::media::sdp::{Local, Remote, RtpSession};
 use crate::media::sound::{self, Source};
 use base64::Engine as _;
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +46,11 @@ enum Command {
         key: Key,
         ice: (String, String),
         remote: Box<Remote>,
+    },
+    StartRtp {
+        tenant: Weak<Tenant>,
+        key: Key,
+        session: Box<RtpSession>,
     },
     Talk(Key),
     Stop(Key),
@@ -117,6 +127,11 @@ impl MediaHub {
                 ice,
                 remote,
             },
+            Effect::MediaStartRtp { call_id, session } => Command::StartRtp {
+                tenant: Arc::downgrade(tenant),
+                key: key(&call_id),
+                session,
+            },
             Effect::MediaTalk { call_id } => Command::Talk(key(&call_id)),
             Effect::MediaStop { call_id } => Command::Stop(key(&call_id)),
             _ => return,
@@ -133,7 +148,127 @@ impl MediaHub {
 
 struct Slot {
     tenant: Weak<Tenant>,
-    endpoint: Endpoint,
+    endpoint: Kind,
+}
+
+/// The two kinds of endpoint, one interface for the task.
+enum Kind {
+    WebRtc(Box<Endpoint>),
+    Rtp(Box<RtpEndpoint>),
+}
+
+impl Kind {
+    fn is_finished(&self) -> bool {
+        match self {
+            Kind::WebRtc(e) => e.is_finished(),
+            Kind::Rtp(e) => e.is_finished(),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Kind::WebRtc(e) => Some(e.deadline()),
+            Kind::Rtp(e) => e.deadline(),
+        }
+    }
+
+    fn receive(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        match self {
+            Kind::WebRtc(e) => e.receive(now, from, bytes),
+            Kind::Rtp(e) => e.receive(now, from, bytes),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        match self {
+            Kind::WebRtc(e) => e.tick(now),
+            Kind::Rtp(e) => e.tick(now),
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Datagram>) {
+        match self {
+            Kind::WebRtc(e) => e.drain(out),
+            Kind::Rtp(e) => e.drain(out),
+        }
+    }
+
+    fn take_happenings(&mut self) -> Vec<Happening> {
+        match self {
+            Kind::WebRtc(e) => e.take_happenings(),
+            Kind::Rtp(e) => e.take_happenings(),
+        }
+    }
+
+    fn set_talking(&mut self, talking: bool, now: Instant) {
+        match self {
+            Kind::WebRtc(e) => e.set_talking(talking, now),
+            Kind::Rtp(e) => e.set_talking(talking, now),
+        }
+    }
+
+    fn play(&mut self, source: Source) {
+        match self {
+            Kind::WebRtc(e) => e.play(source),
+            Kind::Rtp(e) => e.play(source),
+        }
+    }
+
+    fn press(&mut self, digits: &str) -> Result<(), String> {
+        match self {
+            Kind::WebRtc(e) => e.press(digits),
+            Kind::Rtp(e) => e.press(digits),
+        }
+    }
+
+    fn close(&mut self) {
+        match self {
+            Kind::WebRtc(e) => e.close(),
+            Kind::Rtp(e) => e.close(),
+        }
+    }
+
+    fn report(&self) -> Report {
+        match self {
+            Kind::WebRtc(e) => e.report(),
+            Kind::Rtp(e) => e.report(),
+        }
+    }
+}
+
+/// The call an RTP or SRTP datagram from `from` belongs to: by the business's address
+/// (its SDP's, or the one latched to), the packet's content deciding between calls that
+/// share one; else, before latching, by its content alone (the key, or the SSRC).
+fn rtp_owner(slots: &HashMap<Key, Slot>, from: SocketAddr, bytes: &[u8]) -> Option<Key> {
+    let by_addr: Vec<(&Key, &RtpEndpoint)> = slots
+        .iter()
+        .filter_map(|(k, s)| match &s.endpoint {
+            Kind::Rtp(e) if e.accepts_address(from) => Some((k, &**e)),
+            _ => None,
+        })
+        .collect();
+    match by_addr.as_slice() {
+        [(k, _)] => return Some((*k).clone()),
+        [] => {}
+        several => {
+            let first = several[0].0;
+            let k = several
+                .iter()
+                .find(|(_, e)| e.claims(bytes))
+                .map_or(first, |(k, _)| *k);
+            return Some(k.clone());
+        }
+    }
+    slots.iter().find_map(|(k, s)| match &s.endpoint {
+        Kind::Rtp(e) if e.accepts_content(bytes) => Some(k.clone()),
+        _ => None,
+    })
+}
+
+/// The user's SSRC of an RTP endpoint: random, as RFC 3550 §8.1 wants.
+#[allow(clippy::disallowed_methods, reason = "the media shell's randomness")]
+fn new_ssrc() -> u32 {
+    rand::random()
 }
 
 /// The media task: until `stop`.
@@ -159,11 +294,12 @@ pub(crate) async fn run(shared: Arc<Shared>, task: MediaTask, mut stop: watch::R
         let deadline = slots
             .values()
             .filter(|s| !s.endpoint.is_finished())
-            .map(|s| s.endpoint.deadline())
+            .filter_map(|s| s.endpoint.deadline())
             .min()
             .unwrap_or(next_housekeeping)
             .min(next_housekeeping);
         let mut touched: Vec<Key> = Vec::new();
+        let mut rtp_routed = false;
         tokio::select! {
             _ = stop.changed() => return,
             r = socket.recv_from(&mut buf) => {
@@ -178,13 +314,18 @@ pub(crate) async fn run(shared: Arc<Shared>, task: MediaTask, mut stop: watch::R
                     .or_else(|| {
                         slots
                             .iter()
-                            .find(|(_, s)| !s.endpoint.is_finished() && s.endpoint.accepts(t, from, bytes))
+                            .find(|(_, s)| match &s.endpoint {
+                                Kind::WebRtc(e) => !e.is_finished() && e.accepts(t, from, bytes),
+                                Kind::Rtp(_) => false,
+                            })
                             .map(|(k, _)| k.clone())
-                    });
+                    })
+                    .or_else(|| rtp_owner(&slots, from, bytes).inspect(|_| rtp_routed = true));
                 if let Some(k) = key {
                     if let Some(s) = slots.get_mut(&k) {
                         s.endpoint.receive(t, from, bytes);
-                        if by_addr.len() < 10_000 {
+                        // RTP is routed afresh each time: calls may share an address.
+                        if !rtp_routed && by_addr.len() < 10_000 {
                             by_addr.insert(from, k.clone());
                         }
                         touched.push(k);
@@ -198,6 +339,21 @@ pub(crate) async fn run(shared: Arc<Shared>, task: MediaTask, mut stop: watch::R
                     Command::Start { tenant, key, ice, remote } => {
                         match Endpoint::new(&identity, local, ice, &remote, t) {
                             Ok(endpoint) => {
+                                let endpoint = Kind::WebRtc(Box::new(endpoint));
+                                slots.insert(key.clone(), Slot { tenant, endpoint });
+                                touched.push(key);
+                            }
+                            Err(why) => {
+                                if let Some(tenant) = tenant.upgrade() {
+                                    report(&shared, &tenant, &key.1, Happening::Failed(why));
+                                }
+                            }
+                        }
+                    }
+                    Command::StartRtp { tenant, key, session } => {
+                        match RtpEndpoint::new(&session, new_ssrc(), t) {
+                            Ok(endpoint) => {
+                                let endpoint = Kind::Rtp(Box::new(endpoint));
                                 slots.insert(key.clone(), Slot { tenant, endpoint });
                                 touched.push(key);
                             }
@@ -246,7 +402,7 @@ pub(crate) async fn run(shared: Arc<Shared>, task: MediaTask, mut stop: watch::R
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let t = now();
                 for (k, s) in slots.iter_mut() {
-                    if !s.endpoint.is_finished() && s.endpoint.deadline() <= t {
+                    if !s.endpoint.is_finished() && s.endpoint.deadline().is_some_and(|d| d <= t) {
                         s.endpoint.tick(t);
                         touched.push(k.clone());
                     }

@@ -584,9 +584,10 @@ fn run_effects(shared: &Arc<Shared>, tenant: &Arc<Tenant>, effects: Vec<crate::e
     for effect in effects {
         use crate::engine::Effect;
         match effect {
-            Effect::MediaStart { .. } | Effect::MediaTalk { .. } | Effect::MediaStop { .. } => {
-                shared.media.run(tenant, effect)
-            }
+            Effect::MediaStart { .. }
+            | Effect::MediaStartRtp { .. }
+            | Effect::MediaTalk { .. }
+            | Effect::MediaStop { .. } => shared.media.run(tenant, effect),
             _ => shared.sip.run(tenant, effect),
         }
     }
