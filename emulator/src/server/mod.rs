@@ -11,6 +11,8 @@
 //! - [`client`]: the one small HTTP client for talking to an emulator or a receiver (the
 //!   binary's user actions, `replay`, the scenario runner, the test harnesses).
 //! - `config.rs`: flags, environment and TOML → [`ServeOptions`].
+//! - `keys.rs`: the key material start-up generates (media DTLS, SIP TLS), made once per
+//!   process.
 //! - `wal.rs`: the write-ahead log of `--state`: every input on disk before its answer,
 //!   replayed at start.
 //! - `ui.rs`: the inspector's page and event stream.
@@ -28,6 +30,7 @@
 pub mod client;
 pub mod config;
 mod delivery;
+mod keys;
 mod media;
 mod sip_gateway;
 mod sip_hub;

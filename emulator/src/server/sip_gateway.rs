@@ -17,19 +17,18 @@ use crate::sip::listener::{Gateway, GatewayConfig, GatewayHost, Owner};
 use crate::sip::uas::GatewayEvent;
 use crate::sip::UacConfig;
 
-/// The names a generated gateway certificate covers: Meta's SIP domain (for a business
-/// that maps it to the emulator) and loopback.
-const TLS_NAMES: [&str; 4] = ["wa.meta.vc", "localhost", "127.0.0.1", "::1"];
-
 /// Binds the gateway; it judges nothing until [`Host::attach`] gives it the server.
 pub(super) async fn start(opts: &ServeOptions) -> Result<(Gateway, Arc<Host>, SipGateway), String> {
-    let identity = match &opts.sip_tls_identity {
+    let (identity, server) = match &opts.sip_tls_identity {
         Some((cert, key)) => {
-            ServerIdentity::load(cert, key).map_err(|e| format!("--sip-tls-cert: {e}"))?
+            let identity =
+                ServerIdentity::load(cert, key).map_err(|e| format!("--sip-tls-cert: {e}"))?;
+            let server = tls::server_config(&identity)?;
+            (identity, server)
         }
-        None => ServerIdentity::generate(&TLS_NAMES)?,
+        // Made once per process (`keys.rs`).
+        None => super::keys::sip_tls()?,
     };
-    let server = tls::server_config(&identity)?;
     let host = Arc::new(Host {
         shared: OnceLock::new(),
     });

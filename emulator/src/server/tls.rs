@@ -53,16 +53,31 @@ impl Trust {
     /// receivers", "SIP servers") in the warning an insecure trust logs: call it once, at
     /// start-up.
     pub fn client_config(&self, peers: &str) -> Result<Arc<ClientConfig>, String> {
+        if *self == Trust::default() {
+            // The system's roots alone: the same config for every emulator of the
+            // process, built once (a build copies every root and makes a verifier).
+            static SYSTEM: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+            if system_roots().roots.is_empty() {
+                warn_no_root(peers);
+            }
+            return SYSTEM.get_or_init(|| self.build_client_config()).clone();
+        }
+        if self.insecure {
+            tracing::warn!(
+                "TLS certificates of {peers} are NOT checked (insecure trust): any \
+                 certificate is accepted, whoever presents it; use a CA file instead"
+            );
+        }
+        self.build_client_config()
+    }
+
+    fn build_client_config(&self) -> Result<Arc<ClientConfig>, String> {
         let provider = provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS set-up: {e}"))?
             .dangerous();
         let verifier: Arc<dyn ServerCertVerifier> = if self.insecure {
-            tracing::warn!(
-                "TLS certificates of {peers} are NOT checked (insecure trust): any \
-                 certificate is accepted, whoever presents it; use a CA file instead"
-            );
             Arc::new(AnyCertificate(provider))
         } else {
             let mut roots = RootCertStore::empty();
@@ -75,12 +90,6 @@ impl Trust {
                         file.display()
                     )
                 })?;
-            }
-            if roots.is_empty() {
-                tracing::warn!(
-                    "no trusted root for {peers}: the system has no CA certificates \
-                     and no CA file is given, so every TLS connection will fail"
-                );
             }
             Arc::new(NamesSelfSigned::new(roots, provider)?)
         };
@@ -116,6 +125,14 @@ impl Trust {
             Some(file) => read_certs(file),
         }
     }
+}
+
+/// A trust with no root at all (no system CA certificates, no CA file).
+fn warn_no_root(peers: &str) {
+    tracing::warn!(
+        "no trusted root for {peers}: the system has no CA certificates \
+         and no CA file is given, so every TLS connection will fail"
+    );
 }
 
 fn plural(n: usize) -> &'static str {
