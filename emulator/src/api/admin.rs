@@ -187,7 +187,7 @@ fn route(engine: &mut Engine, req: &Request, ctx: &Context) -> ApiResult<Value> 
             while engine.advance_step(target) {}
             Ok(clock_json(engine))
         }
-        ("GET", ["users"]) => Ok(json!({ "users": engine.st.users.values().collect::<Vec<_>>() })),
+        ("GET", ["users"]) => Ok(json!({ "users": engine.st.recipients.users() })),
         ("POST", ["users"]) => {
             let b = body(req)?;
             let o = Obj::new("", &b);

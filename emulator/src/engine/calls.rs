@@ -89,7 +89,7 @@ impl Engine {
             .phone(&msg.phone_number_id)
             .cloned()
             .ok_or_else(|| unknown_object(msg.phone_number_id.as_str()))?;
-        let user = self.user(wa)?.clone();
+        let user = self.user(wa)?;
         if msg.status != MessageStatus::Read {
             self.user_read(wa, message_id)?;
         }
@@ -586,7 +586,7 @@ impl Engine {
             }
             let (Some(phone), Ok(user)) = (
                 self.phone(&call.phone_number_id).cloned(),
-                self.user(&call.wa_id).cloned(),
+                self.user(&call.wa_id),
             ) else {
                 return;
             };
@@ -623,7 +623,7 @@ impl Engine {
         self.media_ended(&call);
         let (Some(phone), Ok(user)) = (
             self.phone(&call.phone_number_id).cloned(),
-            self.user(&call.wa_id).cloned(),
+            self.user(&call.wa_id),
         ) else {
             return;
         };

@@ -1,6 +1,7 @@
 //! `/messages` sends (free-form and template), their statuses, the user's texts and
 //! reads, and the business marking inbound messages read.
 
+use super::recipients::{Category, ConvId, Conversation};
 use super::{pair_key, unknown_object, Engine};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{AppId, MessageId, PhoneNumberId, WaId};
@@ -312,25 +313,35 @@ impl Engine {
     }
 
     /// The pricing conversation of `phone/wa/category`, opened (or renewed once expired)
-    /// now; its key, for reading its id and expiry.
-    fn conversation_for(&mut self, phone: &PhoneNumberId, wa: &WaId, category: &str) -> String {
-        let mut key =
-            String::with_capacity(phone.as_str().len() + wa.as_str().len() + category.len() + 2);
-        for part in [phone.as_str(), "/", wa.as_str(), "/", category] {
-            key.push_str(part);
-        }
+    /// now: its id and expiry.
+    fn conversation_for(
+        &mut self,
+        phone: &PhoneNumberId,
+        wa: &WaId,
+        category: &str,
+    ) -> (ConvId, u64) {
         let now = self.now();
-        if self
+        if let Some(open) = self
             .st
-            .conversations
-            .get(&key)
-            .is_some_and(|(_, exp)| *exp > now)
+            .recipients
+            .conversation(phone, wa, category)
+            .filter(|(_, exp)| *exp > now)
         {
-            return key;
+            return open;
         }
-        let entry = (self.ids.lower_hex(32), now.saturating_add(24 * 3600 * 1000));
-        self.st.conversations.insert(key.clone(), entry);
-        key
+        let id = ConvId::of(&self.ids.lower_hex(32));
+        let expires = now.saturating_add(24 * 3600 * 1000);
+        let conversation = Conversation {
+            category: Category::of(category),
+            id: id.clone(),
+            expires,
+        };
+        self.st.recipients.update_pair(phone, wa, |p| {
+            p.conversations
+                .retain(|c| c.category != conversation.category);
+            p.conversations.push(conversation);
+        });
+        (id, expires)
     }
 
     fn emit_status(
@@ -355,13 +366,11 @@ impl Engine {
             ),
         };
         let priced = matches!(status, "sent" | "delivered");
-        let conversation_key = (priced
+        let conversation = (priced
             && self.behaviour.status_conversation
             && msg.graph_version.has(Rule::StatusConversation))
         .then(|| self.conversation_for(&phone.id, &user.wa_id, &category));
-        let conversation = conversation_key
-            .as_ref()
-            .and_then(|k| self.st.conversations.get(k));
+        let mut id_buf = [0u8; 32];
         let href = self.behaviour.status_error_href.then_some(
             "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
         );
@@ -377,7 +386,7 @@ impl Engine {
                 conversation: conversation
                     .as_ref()
                     .map(|(id, exp)| payload::Conversation {
-                        id,
+                        id: id.text(&mut id_buf),
                         expiration_timestamp: (status == "sent").then_some(payload::Secs(*exp)),
                         origin: payload::Origin { kind: &category },
                     }),
@@ -426,12 +435,13 @@ impl Engine {
         recipient: Recipient,
         to: &WaId,
     ) -> AnswerContact {
-        let user = self.st.users.get(to);
         let bsuid = recipient.is_bsuid();
+        // Only a BSUID recipient needs the user here (a send to `to` shows the number).
+        let user = bsuid.then(|| self.st.recipients.user(to)).flatten();
         AnswerContact {
-            wa_id: (!bsuid || user.is_some_and(|u| self.phone_visible(phone, u)))
+            wa_id: (!bsuid || user.as_ref().is_some_and(|u| self.phone_visible(phone, u)))
                 .then(|| to.as_str().to_owned()),
-            user_id: user.filter(|_| bsuid).map(|u| u.user_id.clone()),
+            user_id: user.map(|u| u.user_id),
             input: match recipient {
                 Recipient::Phone { input, .. } => input,
                 Recipient::Bsuid(b) => b,

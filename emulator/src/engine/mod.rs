@@ -25,6 +25,8 @@
 //! - `sip_gateway.rs`: business-initiated calls over SIP: a business's INVITE to the
 //!   emulator's gateway judged and the user rung.
 //! - `webhooks.rs`: webhook emission into the outbox.
+//! - `recipients.rs`: the users and their per-number state (windows, phone-visibility
+//!   marks, pricing conversations) in compact rows.
 //! - `retention.rs`: the most recent messages and calls kept, the rest counted.
 //! - `sweep.rs`: expired per-user state dropped, idle users folded away.
 //! - `request_history.rs`: the Graph requests of `GET /__emulator/requests`.
@@ -36,6 +38,7 @@ mod messaging;
 mod permissions;
 #[cfg(test)]
 mod proptests;
+mod recipients;
 mod request_history;
 mod retention;
 mod rtp_media;
@@ -59,8 +62,9 @@ use crate::domain::version::GraphVersion;
 use crate::webhook::outbox::Outbox;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
+pub use recipients::Recipients;
 pub use request_history::{RecordedRequest, RequestHistory};
 pub use sip::SipLogEntry;
 pub use tenants::{derived_phone_number_id, unknown_object, NewPhoneNumber};
@@ -124,22 +128,20 @@ pub enum Effect {
 pub struct State {
     pub now_ms: u64,
     pub tenants: Tenants,
-    pub users: BTreeMap<WaId, User>,
-    /// Last user activity per `phone/wa_id`: the 24 h customer service window.
-    pub windows: HashMap<String, u64>,
-    /// Last exchange over the user's phone number per `phone/wa_id` (the business sent
-    /// or called with `to`, or the user wrote or called while the number was visible):
-    /// keeps a hidden number visible to that business for 30 days (cloud-api §13).
-    #[serde(default)]
-    pub phone_exchanges: HashMap<String, u64>,
+    /// The users and, per `phone/wa_id`, the 24 h customer service window (last user
+    /// activity), the last exchange over the user's phone number (the business sent or
+    /// called with `to`, or the user wrote or called while the number was visible: keeps
+    /// a hidden number visible to that business for 30 days, cloud-api §13) and the open
+    /// pricing conversations per category: compact rows, written to snapshots as the
+    /// maps `users`, `windows`, `phone_exchanges` and `conversations`.
+    #[serde(flatten)]
+    pub recipients: Recipients,
     /// Boxed: the table holds a pointer per slot, not a whole message per slot.
     pub messages: HashMap<MessageId, Box<OutboundMessage>>,
     pub message_order: VecDeque<MessageId>,
     pub messages_evicted: u64,
     /// Recent inbound message ids, so the business can mark them read.
     pub inbound: VecDeque<(MessageId, PhoneNumberId)>,
-    /// Open pricing conversations per `phone/wa_id/category`: (id, expires at).
-    pub conversations: HashMap<String, (String, u64)>,
     pub templates: Vec<Template>,
     pub template_creations: Vec<(WabaId, u64)>,
     pub calls: HashMap<CallId, Call>,
@@ -170,10 +172,12 @@ pub struct State {
 /// it created on its way to the error (a refused request changes no state).
 #[derive(Debug, Clone)]
 enum Undo {
-    User(WaId),
-    Window(String, Option<u64>),
+    /// The user of a recipient key as it was (`None`: absent).
+    User(u64, Option<User>),
+    /// The windows, phone-visibility marks and conversations of a recipient key as
+    /// they were.
+    Pairs(u64, recipients::Pairs),
     Permission(String),
-    PhoneExchange(String, Option<u64>),
     /// A forgotten user came back: forget them again.
     Forgotten(WaId),
 }
@@ -245,6 +249,7 @@ impl Engine {
             },
             ..Default::default()
         };
+        st.recipients.set_latest(&self.behaviour.versions.latest);
         for u in &self.initial.users {
             let user = User::new(
                 u.wa_id.clone(),
@@ -252,7 +257,7 @@ impl Engine {
                 u.platform,
                 u.version.clone(),
             );
-            st.users.insert(u.wa_id.clone(), user);
+            st.recipients.put_user(user);
         }
         st
     }
@@ -284,6 +289,7 @@ impl Engine {
         let mut st: State =
             serde_json::from_value(v).map_err(|e| format!("not a wa-emulator snapshot: {e}"))?;
         st.outbox.reindex();
+        st.recipients.set_latest(&self.behaviour.versions.latest);
         self.ids = IdGen::new(st.id_cursor);
         if self.clock == ClockMode::Real {
             st.now_ms = st.now_ms.max(self.st.now_ms);
@@ -380,23 +386,10 @@ impl Engine {
         }
         for u in list.into_iter().rev() {
             match u {
-                Undo::User(wa) => {
-                    self.st.users.remove(&wa);
-                }
-                Undo::Window(key, Some(t)) => {
-                    self.st.windows.insert(key, t);
-                }
-                Undo::Window(key, None) => {
-                    self.st.windows.remove(&key);
-                }
+                Undo::User(key, user) => self.st.recipients.put_user_key(key, user),
+                Undo::Pairs(key, pairs) => self.st.recipients.put_pairs_key(key, pairs),
                 Undo::Permission(key) => {
                     self.st.permissions.remove(&key);
-                }
-                Undo::PhoneExchange(key, Some(t)) => {
-                    self.st.phone_exchanges.insert(key, t);
-                }
-                Undo::PhoneExchange(key, None) => {
-                    self.st.phone_exchanges.remove(&key);
                 }
                 Undo::Forgotten(wa) => {
                     if let Ok(n) = wa.as_str().parse() {

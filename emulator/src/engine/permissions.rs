@@ -236,7 +236,7 @@ impl Engine {
             (None, Some(bsuid)) => self.user_by_bsuid(bsuid, "recipient")?,
             (None, None) => return Err(crate::wire::json::missing("user_wa_id")),
         };
-        let callable = self.st.users.get(&wa).is_none_or(|u| {
+        let callable = self.st.recipients.user(&wa).is_none_or(|u| {
             u.capabilities(&self.behaviour.versions)
                 .receives_business_calls()
         });

@@ -322,7 +322,7 @@ mod tests {
         );
         assert_eq!(refusal(no_sdp), (403, "SDP validation error".into()));
         // Refused INVITEs leave no user, call or permission behind.
-        assert!(!e.st.users.contains_key(&WaId::from(USER)));
+        assert!(!e.st.recipients.contains_user(&WaId::from(USER)));
         assert!(e.st.calls.is_empty());
         assert!(e.st.permissions.is_empty());
     }
@@ -364,7 +364,7 @@ mod tests {
             &password,
         ));
         assert_eq!(call.phone_number_id.as_str(), SECOND_PHONE_NUMBER_ID);
-        let user_id = e.st.users[&WaId::from(USER)].user_id.clone();
+        let user_id = e.st.recipients.user(&WaId::from(USER)).unwrap().user_id;
         assert_eq!(
             call.answer_headers,
             vec![("x-wa-meta-user-id".to_owned(), user_id)]

@@ -14,10 +14,11 @@
 //!
 //! [`State::forgotten`]: super::State::forgotten
 
+use super::recipients::number_of;
 use super::Engine;
 use crate::domain::ids::{bsuid_for, WaId};
 use crate::domain::permission::{Grant, Permission};
-use crate::domain::user::{Platform, User, PHONE_VISIBLE_MS};
+use crate::domain::user::{User, PHONE_VISIBLE_MS};
 use std::collections::HashSet;
 
 /// How often the sweep runs, in emulator time.
@@ -40,11 +41,7 @@ impl Engine {
     pub fn sweep(&mut self) {
         let now = self.now();
         let st = &mut self.st;
-        st.windows
-            .retain(|_, at| now.saturating_sub(*at) < WINDOW_MS);
-        st.conversations.retain(|_, (_, expires)| *expires > now);
-        st.phone_exchanges
-            .retain(|_, at| now.saturating_sub(*at) < PHONE_VISIBLE_MS);
+        st.recipients.drop_expired(now, WINDOW_MS, PHONE_VISIBLE_MS);
         st.permissions.retain(|_, p| {
             p.prune(now);
             if matches!(p.grant, Grant::Temporary { expires_at_ms } if expires_at_ms <= now) {
@@ -64,28 +61,37 @@ impl Engine {
                 .filter(|c| c.is_ongoing())
                 .map(|c| c.wa_id.as_str()),
         );
-        busy.extend(st.windows.keys().map(|k| user_of(k)));
         busy.extend(st.permissions.keys().map(|k| user_of(k)));
-        // Conversation keys are `phone/wa/category`.
-        busy.extend(st.conversations.keys().filter_map(|k| k.split('/').nth(1)));
-        let declared: HashSet<&str> = st.tenants.users.iter().map(|u| u.wa_id.as_str()).collect();
-        let latest = &self.behaviour.versions.latest;
-        let idle: Vec<(WaId, u64)> = st
-            .users
-            .values()
-            .filter(|u| !busy.contains(u.wa_id.as_str()) && !declared.contains(u.wa_id.as_str()))
-            .filter(|u| **u == fresh_user(&u.wa_id, latest))
-            .filter_map(|u| Some((u.wa_id.clone(), number_of(&u.wa_id)?)))
+        busy.extend(st.tenants.users.iter().map(|u| u.wa_id.as_str()));
+        let busy: HashSet<u64> = busy
+            .into_iter()
+            .filter_map(|w| st.recipients.key(&WaId::from(w)))
             .collect();
-        for (wa, n) in idle {
-            st.users.remove(&wa);
+        let latest = &self.behaviour.versions.latest;
+        // A user with an open window or conversation is busy too; a phone-visibility
+        // mark outlives them.
+        let idle: Vec<(u64, u64)> = st
+            .recipients
+            .keys()
+            .into_iter()
+            .filter(|k| !busy.contains(k) && st.recipients.is_fresh(*k, latest))
+            .filter(|k| {
+                st.recipients
+                    .pairs_of_key(*k)
+                    .iter()
+                    .all(|p| p.window.is_none() && p.conversations.is_empty())
+            })
+            .filter_map(|k| Some((k, number_of(&st.recipients.wa_of(k).0)?)))
+            .collect();
+        for (k, n) in idle {
+            st.recipients.remove_user_key(k);
             st.forgotten.insert(n);
         }
     }
 
     /// Whether `wa` was seen before and forgotten while idle (and so is not new).
     pub(crate) fn take_forgotten(&mut self, wa: &WaId) -> bool {
-        number_of(wa).is_some_and(|n| self.st.forgotten.remove(&n))
+        number_of(wa.as_str()).is_some_and(|n| self.st.forgotten.remove(&n))
     }
 
     /// A forgotten user whose BSUID is `bsuid` (a scan: BSUIDs are one-way).
@@ -100,18 +106,12 @@ impl Engine {
 
 /// The user a first sight of `wa` creates.
 pub(crate) fn fresh_user(wa: &WaId, latest: &crate::domain::user::ClientVersion) -> User {
-    User::new(wa.clone(), None, Platform::Android, latest.clone())
+    super::recipients::fresh(wa, latest)
 }
 
 /// The user of a `phone/wa_id` key.
 fn user_of(key: &str) -> &str {
     key.rsplit_once('/').map_or(key, |(_, wa)| wa)
-}
-
-/// A `wa_id` as a number, when it is one that prints back the same (no leading zero).
-fn number_of(wa: &WaId) -> Option<u64> {
-    let n: u64 = wa.as_str().parse().ok()?;
-    (n.to_string() == wa.as_str()).then_some(n)
 }
 
 #[cfg(test)]
@@ -178,18 +178,23 @@ mod tests {
         let mut e = engine(true);
         let wa = WaId::from(USERS[0]);
         text(&mut e, &format!("+{}", USERS[0])).unwrap();
-        assert!(e.st.users.contains_key(&wa));
+        assert!(e.st.recipients.contains_user(&wa));
         // Three more messages push the first out of the retention of 3.
         for other in &USERS[1..] {
             text(&mut e, &format!("+{other}")).unwrap();
         }
         advance(&mut e, 25 * HOUR);
         assert!(
-            !e.st.users.contains_key(&wa),
+            !e.st.recipients.contains_user(&wa),
             "forgotten after the window closed"
         );
         assert!(e.st.forgotten.contains(&16315550001));
-        assert!(e.st.windows.is_empty() && e.st.conversations.is_empty());
+        assert!(e.st.recipients.keys().into_iter().all(|k| e
+            .st
+            .recipients
+            .pairs_of_key(k)
+            .iter()
+            .all(|p| p.window.is_none() && p.conversations.is_empty())));
         // Seen again: the same user (same BSUID), but not a new one: the window stays shut.
         text(&mut e, &format!("+{}", USERS[0])).unwrap();
         assert_eq!(
@@ -197,7 +202,7 @@ mod tests {
             "status_failed",
             "131047, as without forgetting"
         );
-        assert_eq!(e.st.users[&wa].user_id, bsuid_for(&wa));
+        assert_eq!(e.st.recipients.user(&wa).unwrap().user_id, bsuid_for(&wa));
         assert!(!e.st.forgotten.contains(&16315550001));
     }
 
@@ -213,7 +218,7 @@ mod tests {
             Some(false),
         );
         advance(&mut e, 48 * HOUR);
-        assert!(e.st.users.contains_key(&wa));
+        assert!(e.st.recipients.contains_user(&wa));
         assert!(e.st.forgotten.is_empty());
     }
 
@@ -223,7 +228,7 @@ mod tests {
         let wa = WaId::from(USERS[2]);
         e.user_or_create(&wa);
         advance(&mut e, 25 * HOUR);
-        assert!(!e.st.users.contains_key(&wa));
+        assert!(!e.st.recipients.contains_user(&wa));
         assert_eq!(e.user_by_bsuid(&bsuid_for(&wa), "recipient").unwrap(), wa);
     }
 
@@ -343,7 +348,7 @@ mod tests {
             answers.push(format!("{s:?} → {r:?}"));
         }
         let hooks = e.st.outbox.iter().map(|d| d.body.clone()).collect();
-        (answers, hooks, e.st.users.len())
+        (answers, hooks, e.st.recipients.user_count())
     }
 
     proptest! {

@@ -2,7 +2,7 @@
 //! identities (usernames, parent BSUIDs, hidden numbers), the 24 h service window, the
 //! phone number's visibility, and recipients (`to` or a BSUID) resolved to users.
 
-use super::{pair_key, sweep, Engine, Undo};
+use super::{sweep, Engine, Undo};
 use crate::domain::error::{ApiError, ApiResult, ErrorKind};
 use crate::domain::ids::{bsuid_for, PhoneNumberId, WaId};
 use crate::domain::tenant::PhoneNumber;
@@ -13,8 +13,8 @@ use crate::wire::messages::Recipient;
 impl Engine {
     /// The user, created on first sight as PRODUCT §2 says (Android, latest version).
     pub(crate) fn user_or_create(&mut self, wa: &WaId) -> User {
-        if let Some(u) = self.st.users.get(wa) {
-            return u.clone();
+        if let Some(u) = self.st.recipients.user(wa) {
+            return u;
         }
         let user = sweep::fresh_user(wa, &self.behaviour.versions.latest);
         // A forgotten user is not new: no fresh service window.
@@ -36,8 +36,33 @@ impl Engine {
         if window_open.unwrap_or(self.behaviour.new_users_window_open) {
             self.open_window_all(&user.wa_id);
         }
-        self.note(Undo::User(user.wa_id.clone()));
-        self.st.users.insert(user.wa_id.clone(), user);
+        self.put_user(user);
+    }
+
+    /// Stores `user`, noting the one it replaces for [`Engine::finish`].
+    fn put_user(&mut self, user: User) {
+        if self.undo.is_some() {
+            let key = self.st.recipients.key_or_intern(&user.wa_id);
+            let old = self.st.recipients.user_of_key(key);
+            self.note(Undo::User(key, old));
+        }
+        self.st.recipients.put_user(user);
+    }
+
+    /// Changes the per-number state of `phone` with `wa`, noting what it was for
+    /// [`Engine::finish`].
+    fn update_pair(
+        &mut self,
+        phone: &PhoneNumberId,
+        wa: &WaId,
+        f: impl FnOnce(&mut super::recipients::Pair),
+    ) {
+        if self.undo.is_some() {
+            let key = self.st.recipients.key_or_intern(wa);
+            let old = self.st.recipients.pairs_of_key(key);
+            self.note(Undo::Pairs(key, old));
+        }
+        self.st.recipients.update_pair(phone, wa, f);
     }
 
     pub fn upsert_user(
@@ -48,8 +73,8 @@ impl Engine {
         version: Option<crate::domain::user::ClientVersion>,
         window_open: Option<bool>,
     ) -> User {
-        match self.st.users.get_mut(&wa) {
-            Some(u) => {
+        match self.st.recipients.user(&wa) {
+            Some(mut u) => {
                 if let Some(n) = name {
                     u.name = n;
                 }
@@ -59,13 +84,15 @@ impl Engine {
                 if let Some(v) = version {
                     u.version = v;
                 }
-                let u = u.clone();
+                self.put_user(u.clone());
                 if window_open == Some(true) {
                     self.open_window_all(&wa);
                 } else if window_open == Some(false) {
-                    self.st
-                        .windows
-                        .retain(|k, _| !k.ends_with(&format!("/{wa}")));
+                    let mut pairs = self.st.recipients.pairs(&wa);
+                    for p in &mut pairs {
+                        p.window = None;
+                    }
+                    self.st.recipients.put_pairs(&wa, pairs);
                 }
                 u
             }
@@ -87,33 +114,55 @@ impl Engine {
         }
     }
 
+    /// The user (other than `wa`) whose BSUID or parent BSUID is `bsuid`, first by
+    /// `wa_id` as the users are listed. Users stored as fresh have no parent BSUID: their
+    /// BSUID is their number's.
+    fn other_answering_to(&self, wa: Option<&WaId>, bsuid: &str) -> Option<WaId> {
+        let changed = self
+            .st
+            .recipients
+            .changed_users()
+            .filter(|u| u.answers_to(bsuid))
+            .map(|u| u.wa_id.clone());
+        let fresh = self
+            .st
+            .recipients
+            .fresh_user_ids()
+            .filter(|w| bsuid_for(w) == bsuid);
+        changed.chain(fresh).filter(|w| Some(w) != wa).min()
+    }
+
     /// Whether `change` can apply to user `wa` (who may not exist yet): usernames and
     /// parent BSUIDs belong to one user each, and only a user with a username can hide
     /// their number. Checked before anything changes, so a refused request changes nothing.
     pub fn check_identity(&self, wa: &WaId, change: &IdentityChange) -> ApiResult<()> {
-        let current = self.st.users.get(wa);
-        let others = || self.st.users.values().filter(move |u| &u.wa_id != wa);
+        let current = self.st.recipients.user(wa);
         if let Some(Some(name)) = &change.username {
-            if let Some(o) = others().find(|o| {
-                o.username
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-            }) {
+            // Only a user who differs from a fresh one can have a username.
+            let taken = self
+                .st
+                .recipients
+                .changed_users()
+                .filter(|o| &o.wa_id != wa)
+                .filter(|o| {
+                    o.username
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .map(|o| o.wa_id.clone())
+                .min();
+            if let Some(o) = taken {
                 return Err(ApiError::new(
                     ErrorKind::InvalidValue,
-                    format!("username {name:?} is already the username of user {}; usernames are unique.", o.wa_id),
+                    format!("username {name:?} is already the username of user {o}; usernames are unique."),
                 ));
             }
         }
         if let Some(Some(parent)) = &change.parent_user_id {
-            let own = current.is_some_and(|u| &u.user_id == parent)
+            let own = current.as_ref().is_some_and(|u| &u.user_id == parent)
                 || (current.is_none() && &bsuid_for(wa) == parent);
             let forgotten = self.forgotten_with_bsuid(parent);
-            if let Some(o) = others()
-                .find(|o| o.answers_to(parent))
-                .map(|o| o.wa_id.clone())
-                .or(forgotten)
-            {
+            if let Some(o) = self.other_answering_to(Some(wa), parent).or(forgotten) {
                 return Err(ApiError::new(
                     ErrorKind::InvalidValue,
                     format!("parent_user_id {parent:?} already names user {o}; a BSUID or parent BSUID reaches one user."),
@@ -141,7 +190,7 @@ impl Engine {
 
     /// Applies a change [`Engine::check_identity`] accepted; the user must exist.
     pub fn apply_identity(&mut self, wa: &WaId, change: IdentityChange) -> Option<User> {
-        let u = self.st.users.get_mut(wa)?;
+        let mut u = self.st.recipients.user(wa)?;
         if let Some(n) = change.username {
             u.username = n;
         }
@@ -151,12 +200,12 @@ impl Engine {
         if let Some(h) = change.hide_phone_number {
             u.hide_phone_number = Some(h);
         }
-        Some(u.clone())
+        self.put_user(u.clone());
+        Some(u)
     }
 
-    fn set_window(&mut self, key: String, at: u64) {
-        let old = self.st.windows.insert(key.clone(), at);
-        self.note(Undo::Window(key, old));
+    fn set_window(&mut self, phone: &PhoneNumberId, wa: &WaId, at: u64) {
+        self.update_pair(phone, wa, |p| p.window = Some(at));
     }
 
     fn open_window_all(&mut self, wa: &WaId) {
@@ -169,7 +218,7 @@ impl Engine {
             .map(|p| p.id.clone())
             .collect();
         for p in phones {
-            self.set_window(pair_key(&p, wa), now);
+            self.set_window(&p, wa, now);
         }
     }
 
@@ -178,12 +227,12 @@ impl Engine {
     /// exchange went over a visible number (see [`Engine::note_phone_exchange`]).
     pub(crate) fn open_window(&mut self, phone: &PhoneNumberId, wa: &WaId) {
         let now = self.now();
-        self.set_window(pair_key(phone, wa), now);
+        self.set_window(phone, wa, now);
         let visible = self
             .st
-            .users
-            .get(wa)
-            .is_some_and(|u| self.phone_visible(phone, u));
+            .recipients
+            .user(wa)
+            .is_some_and(|u| self.phone_visible(phone, &u));
         if visible || self.behaviour.user_contact_reveals_phone {
             self.note_phone_exchange(phone, wa);
         }
@@ -192,14 +241,8 @@ impl Engine {
     /// An exchange over the user's phone number with the business number: a send or a
     /// call to it with `to`, or the user writing or calling while it is visible.
     pub(crate) fn note_phone_exchange(&mut self, phone: &PhoneNumberId, wa: &WaId) {
-        let key = pair_key(phone, wa);
         let now = self.now();
-        // A known pair is updated in place: its key goes to the undo log, not a copy.
-        let old = match self.st.phone_exchanges.get_mut(&key) {
-            Some(at) => Some(std::mem::replace(at, now)),
-            None => self.st.phone_exchanges.insert(key.clone(), now),
-        };
-        self.note(Undo::PhoneExchange(key, old));
+        self.update_pair(phone, wa, |p| p.exchange = Some(now));
     }
 
     /// Whether business number `phone` sees `user`'s phone number now (cloud-api §13): a
@@ -209,9 +252,9 @@ impl Engine {
         !user.hides_phone_number()
             || self
                 .st
-                .phone_exchanges
-                .get(&*with_pair_key(phone, &user.wa_id, &mut [0; 64]))
-                .is_some_and(|t| self.now().saturating_sub(*t) < PHONE_VISIBLE_MS)
+                .recipients
+                .exchange(phone, &user.wa_id)
+                .is_some_and(|t| self.now().saturating_sub(t) < PHONE_VISIBLE_MS)
     }
 
     /// `user` as business number `phone` sees them in webhooks. Without BSUIDs a phone
@@ -261,9 +304,9 @@ impl Engine {
         if let Recipient::Bsuid(bsuid) = recipient {
             let visible = self
                 .st
-                .users
-                .get(to)
-                .is_some_and(|u| self.phone_visible(phone, u));
+                .recipients
+                .user(to)
+                .is_some_and(|u| self.phone_visible(phone, &u));
             if !visible {
                 e.details = e.details.replace(to.as_str(), bsuid);
             }
@@ -280,11 +323,7 @@ impl Engine {
                 format!("{field} {bsuid:?} is a BSUID, but BSUIDs are off on this emulator (behaviour.bsuid = false); send to a phone number with `to`."),
             ));
         }
-        self.st
-            .users
-            .values()
-            .find(|u| u.answers_to(bsuid))
-            .map(|u| u.wa_id.clone())
+        self.other_answering_to(None, bsuid)
             .or_else(|| self.forgotten_with_bsuid(bsuid))
             .ok_or_else(|| {
                 ApiError::new(
@@ -296,35 +335,17 @@ impl Engine {
 
     pub(crate) fn window_open(&self, phone: &PhoneNumberId, wa: &WaId) -> bool {
         self.st
-            .windows
-            .get(&*with_pair_key(phone, wa, &mut [0; 64]))
-            .is_some_and(|t| self.now().saturating_sub(*t) < 24 * 3600 * 1000)
+            .recipients
+            .window(phone, wa)
+            .is_some_and(|t| self.now().saturating_sub(t) < 24 * 3600 * 1000)
     }
 
-    pub fn user(&self, wa: &WaId) -> ApiResult<&User> {
-        self.st.users.get(wa).ok_or_else(|| {
+    pub fn user(&self, wa: &WaId) -> ApiResult<User> {
+        self.st.recipients.user(wa).ok_or_else(|| {
             ApiError::new(
                 ErrorKind::NotFound,
                 format!("No simulated user {wa}; create one with POST /__emulator/users."),
             )
         })
     }
-}
-
-/// [`pair_key`] written into `buf` for a lookup, without a `String` (on the heap only
-/// when the two ids do not fit).
-pub(super) fn with_pair_key<'b>(
-    phone: &PhoneNumberId,
-    wa: &WaId,
-    buf: &'b mut [u8; 64],
-) -> std::borrow::Cow<'b, str> {
-    let (p, w) = (phone.as_str().as_bytes(), wa.as_str().as_bytes());
-    let n = p.len() + 1 + w.len();
-    if n > buf.len() {
-        return std::borrow::Cow::Owned(pair_key(phone, wa));
-    }
-    buf[..p.len()].copy_from_slice(p);
-    buf[p.len()] = b'/';
-    buf[p.len() + 1..n].copy_from_slice(w);
-    std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..n]).expect("two strings and a slash"))
 }

@@ -11,7 +11,7 @@ use super::tenants::Tenant;
 use super::{Body, Shared};
 use crate::api::{Request, Response};
 use crate::domain::error::{ApiError, ErrorKind};
-use crate::domain::ids::WaId;
+use crate::domain::ids::{PhoneNumberId, WaId};
 use crate::domain::permission::{Grant, Permission, DAY_MS, WEEK_MS};
 use crate::engine::{ClockMode, Engine};
 use bytes::Bytes;
@@ -140,8 +140,8 @@ fn permissions_json(engine: &Engine) -> Value {
     let now = engine.now();
     let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
     for p in &st.tenants.phone_numbers {
-        for wa in st.users.keys() {
-            pairs.insert((p.id.as_str().to_owned(), wa.as_str().to_owned()));
+        for wa in st.recipients.user_ids() {
+            pairs.insert((p.id.as_str().to_owned(), wa.0.clone()));
         }
     }
     for key in st.permissions.keys() {
@@ -163,14 +163,14 @@ fn permissions_json(engine: &Engine) -> Value {
                 Grant::Permanent => ("permanent", None),
                 Grant::None => ("no_permission", None),
             };
-            let user = st.users.get(&WaId(wa.clone()));
+            let user = st.recipients.user(&WaId(wa.clone()));
             let receives_calls = user.map(|u| {
                 u.capabilities(&engine.behaviour.versions)
                     .receives_business_calls()
             });
             let window_until = st
-                .windows
-                .get(&key)
+                .recipients
+                .window(&PhoneNumberId(phone.clone()), &WaId(wa.clone()))
                 .map(|t| t + DAY_MS)
                 .filter(|until| *until > now);
             json!({
