@@ -1,0 +1,300 @@
+//! SIP calls with SDES-keyed SRTP end to end (issue 18): the real `wa-emulator serve`
+//! calls a business SIP server written in Python (`python/sdes_sip_server.py`) whose
+//! SRTP is libsrtp's (pylibsrtp) and whose opus is libopus through PyAV, independent of
+//! the emulator's own SRTP and RTP code. The number's settings say SIP with
+//! `srtp_key_exchange_protocol: SDES`; the user calls; the server answers with its own
+//! key and sends a tone at 0.3 of full scale (-13.5 dBFS RMS) first, as cloud-api §8.3
+//! wants; the user's tone is -13 dBFS RMS.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the SIP server and the media run in real time"
+)]
+
+use sdk_tests::{aiortc_python, http, repo_root, Emulator};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const USER: &str = "16315551234";
+/// The server's tone and the user's, RMS, and how far opus may move them.
+const SERVER_TONE_DBFS: f64 = -13.5;
+const USER_TONE_DBFS: f64 = -13.0;
+const LEVEL_TOLERANCE_DB: f64 = 2.0;
+
+/// The Python SIP server, its stdin (for `stats`) and its stdout lines.
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Value>,
+    sip_port: u16,
+}
+
+impl Server {
+    fn start(python: &std::path::Path, mode: &str) -> Server {
+        let script = repo_root().join("sdk-tests/python/sdes_sip_server.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(["--mode", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the SIP server starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let ready = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the SIP server says it is ready");
+        let sip_port = ready["sip_port"].as_u64().expect("sip_port") as u16;
+        Server {
+            child,
+            stdin,
+            lines,
+            sip_port,
+        }
+    }
+
+    /// The next line of `event`, within 10 s.
+    fn expect(&self, event: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {event} from the SIP server"));
+            if v["event"] == event {
+                return v;
+            }
+        }
+    }
+
+    fn stats(&mut self) -> Value {
+        writeln!(self.stdin, "stats").unwrap();
+        self.expect("stats")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn graph(emu: &Emulator, method: &str, path: &str, body: Value) -> Value {
+    let url = format!(
+        "{}/v23.0{path}?access_token={}",
+        emu.base,
+        emu.cfg("access_token")
+    );
+    let res = http(method, &url, Some(&body));
+    assert!(res.is_success(), "{method} {path}: {}", res.text());
+    res.json()
+}
+
+/// SIP with SDES on the default number, pointed at the server; the user calls.
+fn user_calls(emu: &Emulator, server: &Server) -> String {
+    let phone = emu.default_number().id;
+    let sip = json!({"hostname": "127.0.0.1", "port": server.sip_port, "transport": "udp"});
+    graph(
+        emu,
+        "POST",
+        &format!("/{phone}/settings"),
+        json!({"calling": {"status": "ENABLED", "srtp_key_exchange_protocol": "SDES",
+            "sip": {"status": "ENABLED", "servers": [sip]}}}),
+    );
+    let call = emu.admin_ok(
+        "POST",
+        &format!("/__emulator/users/{USER}/call"),
+        json!({ "phone_number_id": phone }),
+    );
+    call["call_id"].as_str().expect("call_id").to_owned()
+}
+
+fn media(emu: &Emulator, call_id: &str) -> Value {
+    emu.admin_ok(
+        "GET",
+        &format!("/__emulator/calls/{call_id}/media"),
+        json!({}),
+    )
+}
+
+/// Polls `probe` for up to 20 s of real time.
+fn until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + sdk_tests::WAIT;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(seen) if Instant::now() > deadline => panic!("{what}: not within 20 s; {seen}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn near(level: &Value, want: f64) -> bool {
+    level
+        .as_f64()
+        .is_some_and(|l| (l - want).abs() <= LEVEL_TOLERANCE_DB)
+}
+
+fn call_record(emu: &Emulator, call_id: &str) -> Value {
+    let calls = emu.admin_ok("GET", "/__emulator/calls", json!({}));
+    calls["calls"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == call_id).cloned())
+        .unwrap_or_else(|| panic!("no call {call_id}: {calls}"))
+}
+
+#[test]
+fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
+    let Some(py) = aiortc_python() else { return };
+    let emu = Emulator::start();
+    let mut server = Server::start(&py, "tone");
+    let call_id = user_calls(&emu, &server);
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/play"),
+        json!({ "tone_hz": 440 }),
+    );
+    // The user hears the server's tone, decrypted with the key of its answer.
+    let m = until("the user hears the server's tone", || {
+        let m = media(&emu, &call_id);
+        // The level is of the last 500 ms: past opus's first frames.
+        if m["received"]["packets"].as_u64() >= Some(50)
+            && near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS)
+        {
+            Ok(m)
+        } else {
+            Err(m.to_string())
+        }
+    });
+    assert_eq!(m["state"], "connected", "{m}");
+    assert_eq!(m["rtp"]["keying"], "sdes", "{m}");
+    assert_eq!(m["rtp"]["refused"]["authentication"], 0, "{m}");
+    assert!(m["rtp"]["latched"].is_string(), "{m}");
+    assert!(
+        near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS),
+        "the server's {SERVER_TONE_DBFS} dBFS tone as the user hears it: {m}"
+    );
+    // The server (libsrtp) decrypts the user's SRTP and hears the user's tone.
+    let s = until("the server hears the user's tone", || {
+        let s = server.stats();
+        if s["packets"].as_u64() >= Some(25) && near(&s["level_dbfs"], USER_TONE_DBFS) {
+            Ok(s)
+        } else {
+            Err(s.to_string())
+        }
+    });
+    assert_eq!(s["undecryptable"], 0, "{s}");
+    // The user's keys reach the server as RFC 4733 events.
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/dtmf"),
+        json!({ "digits": "159#" }),
+    );
+    until("the server receives the user's keys", || {
+        let s = server.stats();
+        if s["dtmf"] == "159#" {
+            Ok(())
+        } else {
+            Err(s.to_string())
+        }
+    });
+    // Audio flows: past the 20 s rule the call is still up.
+    emu.advance(30);
+    assert_eq!(call_record(&emu, &call_id)["status"], "active");
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/hangup"),
+        json!({}),
+    );
+    server.expect("bye");
+}
+
+/// A server that never sends, or encrypts with another key than it announced: the user
+/// hears nothing, so the client ends the call with 138021 (and a BYE) after 20 s.
+fn no_audio_ends_the_call(mode: &str) -> Option<(Value, Value)> {
+    let py = aiortc_python()?;
+    let emu = Emulator::start();
+    let server = Server::start(&py, mode);
+    let call_id = user_calls(&emu, &server);
+    until("the call connects", || {
+        let c = call_record(&emu, &call_id);
+        if c["status"] == "active" {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    });
+    if mode == "wrong-key" {
+        until("the server's packets arrive", || {
+            let m = media(&emu, &call_id);
+            if m["rtp"]["refused"]["authentication"].as_u64() >= Some(10) {
+                Ok(())
+            } else {
+                Err(m.to_string())
+            }
+        });
+    }
+    emu.advance(21);
+    server.expect("bye");
+    let call = until("the call ends", || {
+        let c = call_record(&emu, &call_id);
+        if c["status"] == "failed" {
+            Ok(c)
+        } else {
+            Err(c.to_string())
+        }
+    });
+    Some((call, media(&emu, &call_id)))
+}
+
+#[test]
+fn an_sdes_sip_server_that_never_sends_gets_138021() {
+    let Some((call, m)) = no_audio_ends_the_call("silent") else {
+        return;
+    };
+    assert!(call.to_string().contains("138021"), "{call}");
+    let failure = m["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.starts_with("no audio from the business within 20 s"),
+        "{m}"
+    );
+    assert_eq!(
+        m["sent"]["packets"], 0,
+        "the user waits for the business: {m}"
+    );
+}
+
+#[test]
+fn an_sdes_sip_server_encrypting_with_another_key_gets_138021_and_the_report_says_why() {
+    let Some((call, m)) = no_audio_ends_the_call("wrong-key") else {
+        return;
+    };
+    assert!(call.to_string().contains("138021"), "{call}");
+    assert_eq!(m["received"]["packets"], 0, "{m}");
+    assert!(
+        m["rtp"]["last_refusal"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("authentication failed")),
+        "{m}"
+    );
+    assert_eq!(
+        m["sent"]["packets"], 0,
+        "nothing sent before an authentic packet: {m}"
+    );
+}
