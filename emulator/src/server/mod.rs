@@ -191,6 +191,7 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
         admin_token: opts.admin_token.clone(),
         sip: Some(sip_info),
     };
+    let (media_hub, media_task) = media::MediaHub::new();
     let wal = match &opts.state {
         Some(path) => {
             let replayed = wal::recover(&mut engine, path, &ctx)?;
@@ -201,7 +202,9 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
             wal::write_snapshot(path, &engine.checkpoint())
                 .and_then(|_| std::fs::write(wal::wal_path(path), b""))
                 .map_err(|e| format!("cannot write state file {}: {e}", path.display()))?;
-            Some(wal::WriteAheadLog::start(path.clone()).map_err(|e| {
+            let first = wal::Input::media_local(media_hub.local.as_ref());
+            let log = wal::WriteAheadLog::start(path.clone(), &first);
+            Some(log.map_err(|e| {
                 format!(
                     "cannot open the write-ahead log beside {}: {e}",
                     path.display()
@@ -213,7 +216,6 @@ pub async fn spawn(opts: ServeOptions) -> Result<Running, String> {
     let (tx, rx) = watch::channel(false);
     let sip_tls = opts.sip_trust.client_config("SIP servers")?;
     let (sip, sip_rx) = SipHub::new(sip_tls);
-    let (media_hub, media_task) = media::MediaHub::new();
     engine.media_local = media_hub.local.clone();
     let shared = Arc::new(Shared {
         default: Arc::new(Tenant::new(String::new(), engine)),

@@ -66,6 +66,13 @@ pub enum Input {
         wacid: String,
         event: MediaInput,
     },
+    /// Where the process's media endpoint listened (first in every log): the SDPs of the
+    /// inputs after it point there, and SDES keys are drawn only with an endpoint, so a
+    /// replay needs the endpoint of the process that logged them, not its own.
+    MediaLocal {
+        addr: Option<std::net::SocketAddr>,
+        fingerprint: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +135,13 @@ impl Input {
             status,
             body,
             error,
+        }
+    }
+
+    pub fn media_local(local: Option<&crate::media::sdp::Local>) -> Self {
+        Input::MediaLocal {
+            addr: local.map(|l| l.addr),
+            fingerprint: local.map(|l| l.fingerprint.clone()),
         }
     }
 
@@ -210,6 +224,11 @@ impl Input {
                     MediaInput::AudioResumed => engine.media_audio_resumed(&call),
                 }
             }
+            Input::MediaLocal { addr, fingerprint } => {
+                engine.media_local = addr
+                    .zip(fingerprint)
+                    .map(|(addr, fingerprint)| crate::media::sdp::Local { addr, fingerprint });
+            }
         }
         // Replays never redo side effects such as SIP INVITEs.
         engine.take_effects();
@@ -286,12 +305,17 @@ pub struct WriteAheadLog {
 }
 
 impl WriteAheadLog {
-    pub fn start(state: PathBuf) -> std::io::Result<Self> {
+    /// `first` begins the log, and begins it again after every compaction: what a replay
+    /// needs of this process that the snapshot does not hold.
+    pub fn start(state: PathBuf, first: &Input) -> std::io::Result<Self> {
         let wal = wal_path(&state);
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&wal)?;
+        let mut preamble = serde_json::to_vec(first).unwrap_or_default();
+        preamble.push(b'\n');
+        file.write_all(&preamble)?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         std::thread::Builder::new()
@@ -316,6 +340,7 @@ impl WriteAheadLog {
                                 let _ = file.sync_data();
                                 match write_snapshot(&state, &snapshot)
                                     .and_then(|_| file.set_len(0))
+                                    .and_then(|_| file.write_all(&preamble))
                                 {
                                     Ok(()) => {}
                                     Err(e) => {

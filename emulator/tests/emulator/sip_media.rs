@@ -13,6 +13,7 @@ use super::harness::*;
 use opusic_c::{Application, Channels, Encoder, SampleRate};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
@@ -21,8 +22,10 @@ use str0m::rtp::{RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
+use wa_emulator::engine::ClockMode;
 use wa_emulator::media::sdp::Remote;
 use wa_emulator::media::sound::Source;
+use wa_emulator::server::ServeOptions;
 use wa_emulator::sip::digest::{authorization, parse_challenge, ClientNonce};
 use wa_emulator::sip::message::{response_to, SipMessage};
 
@@ -144,8 +147,14 @@ struct Outcome {
     failure: Option<String>,
 }
 
-/// Runs the peer until `stop`: ICE, DTLS, then (when `talks`) a 440 Hz tone every 20 ms.
-async fn run_peer(mut p: Peer, talks: bool, mut stop: watch::Receiver<bool>) -> Outcome {
+/// Runs the peer until `stop`: ICE, DTLS, then (when `talks`) a 440 Hz tone every 20 ms,
+/// held back while `quiet` says so.
+async fn run_peer(
+    mut p: Peer,
+    talks: bool,
+    mut stop: watch::Receiver<bool>,
+    mut quiet: watch::Receiver<bool>,
+) -> Outcome {
     let mut out = Outcome::default();
     let mut enc = Encoder::new(Channels::Mono, SampleRate::Hz48000, Application::Voip).unwrap();
     let mut tone = Source::tone(440.0);
@@ -178,6 +187,10 @@ async fn run_peer(mut p: Peer, talks: bool, mut stop: watch::Receiver<bool>) -> 
         let wake = next_frame.map_or(timeout, |f| f.min(timeout));
         tokio::select! {
             _ = stop.changed() => return out,
+            Ok(()) = quiet.changed() => {
+                let hush = *quiet.borrow_and_update();
+                next_frame = (talks && out.connected && !hush).then(Instant::now);
+            }
             r = p.socket.recv_from(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
                 let bytes = &buf[..n];
@@ -224,18 +237,26 @@ async fn run_peer(mut p: Peer, talks: bool, mut stop: watch::Receiver<bool>) -> 
 /// The peer, running until the sender says stop.
 struct Running {
     stop: watch::Sender<bool>,
+    quiet: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Outcome>,
 }
 
 fn spawn_peer(p: Peer, talks: bool) -> Running {
     let (stop, rx) = watch::channel(false);
+    let (quiet, hush) = watch::channel(false);
     Running {
         stop,
-        task: tokio::spawn(run_peer(p, talks, rx)),
+        quiet,
+        task: tokio::spawn(run_peer(p, talks, rx, hush)),
     }
 }
 
 impl Running {
+    /// The peer stops sending audio (`true`) or talks again (`false`), staying connected.
+    fn hush(&self, quiet: bool) {
+        let _ = self.quiet.send(quiet);
+    }
+
     async fn finish(self) -> Outcome {
         let _ = self.stop.send(true);
         self.task.await.unwrap()
@@ -598,4 +619,138 @@ async fn a_sip_server_whose_audio_stops_mid_call_gets_a_bye_after_30_s_with_1380
     let call = call_record(&emu, &id).await;
     assert_eq!(call["status"], "failed", "{call}");
     assert!(call.to_string().contains("138021"), "{call}");
+}
+
+/// An emulator journaling to `state` (`--state FILE`), seeded as [`Emu::start`] is.
+fn with_state(state: &Path) -> ServeOptions {
+    let mut opts = ServeOptions::for_tests(ClockMode::Virtual, 7);
+    opts.state = Some(state.to_owned());
+    opts
+}
+
+/// A fresh `--state` file for one test (its snapshot and log removed).
+fn state_file(name: &str) -> PathBuf {
+    let state =
+        std::env::temp_dir().join(format!("wa-emulator-it-{name}-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    let _ = std::fs::remove_file(wal_of(&state));
+    state
+}
+
+/// The write-ahead log beside a `--state` file (`FILE.wal`, README).
+fn wal_of(state: &Path) -> PathBuf {
+    let mut p = state.as_os_str().to_owned();
+    p.push(".wal");
+    p.into()
+}
+
+/// Waits (real time, bounded) until the write-ahead log holds the call's media input of
+/// `kind` (the endpoint's report is logged, not acknowledged); answers that line.
+async fn logged_media(state: &Path, id: &str, kind: &str) -> Value {
+    let wal = wal_of(state);
+    for _ in 0..50 {
+        let log = std::fs::read_to_string(&wal).unwrap_or_default();
+        let found = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["t"] == "media" && v["wacid"] == id && v["event"]["kind"] == kind);
+        if let Some(line) = found {
+            return line;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {kind} for {id} in the write-ahead log");
+}
+
+/// Waits until the call's record says the business's audio is silent (or not).
+async fn wait_silent(emu: &Emu, id: &str, silent: bool) -> Value {
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        record = call_record(emu, id).await;
+        if (record["media"]["silent"] == true) == silent {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the call's media never became silent={silent}: {record}");
+}
+
+/// Moves the virtual clock to `at` (milliseconds).
+async fn advance_to(emu: &Emu, at: u64) {
+    let now = emu.ok("GET", "/clock", Value::Null).await["now_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(at >= now, "the clock is at {now}, past {at}");
+    emu.advance((at - now) as f64 / 1000.0).await;
+}
+
+/// `--state` replays the mid-call happenings: the endpoint itself does not outlive the
+/// emulator (a restarted one has no socket for the business's media), so the restart is
+/// real and what is checked is the call's state, which must be the same as before and
+/// end the call at the same emulator time as it would have without the restart.
+#[tokio::test]
+async fn a_mid_call_silence_survives_restarts_and_ends_the_call_at_the_same_time() {
+    let state = state_file("midcall-silent");
+    let emu = Emu::start_with(with_state(&state)).await;
+    let (id, _dialog, peer) = user_calls(&emu, true).await;
+    wait_heard(&emu, &id).await;
+    let _ = peer.finish().await;
+    let before = wait_silent(&emu, &id, true).await;
+    let stopped = logged_media(&state, &id, "audio_stopped").await;
+    let silent_ms = stopped["event"]["silent_ms"].as_u64().unwrap();
+    assert!((1_000..5_000).contains(&silent_ms), "{stopped}");
+    // The rule counts 30 s from the business's last packet, `silent_ms` before the report.
+    let deadline = stopped["now"].as_u64().unwrap() + 30_000 - silent_ms;
+    // A crash, not a graceful stop: the restart replays the log.
+    drop(emu);
+    let emu = Emu::start_with(with_state(&state)).await;
+    assert_eq!(call_record(&emu, &id).await, before);
+    // Again: the first restart compacted the log, so this one reads the snapshot.
+    drop(emu);
+    let emu = Emu::start_with(with_state(&state)).await;
+    let record = call_record(&emu, &id).await;
+    assert_eq!(record, before);
+    assert_eq!(record["status"], "active", "{record}");
+    assert_eq!(record["media"]["silent"], true, "{record}");
+    advance_to(&emu, deadline - 1).await;
+    assert_eq!(call_record(&emu, &id).await["status"], "active");
+    advance_to(&emu, deadline).await;
+    let call = call_record(&emu, &id).await;
+    assert_eq!(call["status"], "failed", "{call}");
+    assert_eq!(call["ended_at_ms"], deadline, "{call}");
+    assert_eq!(
+        call["media"]["failure"], "no audio from the business for 30 s mid-call",
+        "{call}"
+    );
+    assert!(call.to_string().contains("138021"), "{call}");
+    drop(emu);
+    let _ = std::fs::remove_file(&state);
+}
+
+/// Audio that stopped and came again before the restart leaves no mid-call timer behind
+/// it: the restarted call is not silent and outlives the 30 s.
+#[tokio::test]
+async fn audio_that_resumed_before_a_restart_leaves_the_call_running() {
+    let state = state_file("midcall-resumed");
+    let emu = Emu::start_with(with_state(&state)).await;
+    let (id, _dialog, peer) = user_calls(&emu, true).await;
+    wait_heard(&emu, &id).await;
+    peer.hush(true);
+    wait_silent(&emu, &id, true).await;
+    logged_media(&state, &id, "audio_stopped").await;
+    peer.hush(false);
+    let before = wait_silent(&emu, &id, false).await;
+    logged_media(&state, &id, "audio_resumed").await;
+    let _ = peer.finish().await;
+    drop(emu);
+    let emu = Emu::start_with(with_state(&state)).await;
+    let record = call_record(&emu, &id).await;
+    assert_eq!(record, before);
+    assert_eq!(record["media"]["flowing"], true, "{record}");
+    emu.advance(31.0).await;
+    let record = call_record(&emu, &id).await;
+    assert_eq!(record["status"], "active", "{record}");
+    assert_eq!(record["media"]["silent"], Value::Null, "{record}");
+    drop(emu);
+    let _ = std::fs::remove_file(&state);
 }
