@@ -9,7 +9,8 @@ user's SDP, and decrypts, decodes and measures what the user sends: packets, the
 of the last 500 ms, RFC 4733 digits on payload type 126. It answers BYE with 200 OK.
 
 Modes (`--mode`): `tone` (above), `silent` (never sends), `wrong-key` (announces one
-key and encrypts with another).
+key and encrypts with another). `--rtp plain`: its SDP is `RTP/AVP` without a key and its
+media plain RTP both ways (the emulator's `sip_plain_rtp`).
 
 Stdout, one JSON object a line: `{"event": "ready", "sip_port"}` first, then
 `{"event": "stats", …}` for each `stats` line written to stdin, and `{"event": "bye"}`
@@ -52,11 +53,21 @@ def srtp_session(key: bytes, outbound: bool) -> Session:
     return Session(Policy(key=key, ssrc_type=kind, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80))
 
 
+class Plain:
+    """RTP as it is: the `--rtp plain` side of `protect` and `unprotect`."""
+
+    def protect(self, packet: bytes) -> bytes:
+        return packet
+
+    def unprotect(self, packet: bytes) -> bytes:
+        return packet
+
+
 class Media(asyncio.DatagramProtocol):
-    def __init__(self, mode: str, our_key: bytes, sending_key: bytes):
+    def __init__(self, mode: str, our_key, sending_key):
         self.mode = mode
         self.our_key = our_key
-        self.tx = srtp_session(sending_key, True)
+        self.tx = Plain() if sending_key is None else srtp_session(sending_key, True)
         self.rx = None
         self.peer = None
         self.transport = None
@@ -74,9 +85,9 @@ class Media(asyncio.DatagramProtocol):
     def connection_made(self, transport):
         self.transport = transport
 
-    def start(self, user_addr, user_key: bytes):
+    def start(self, user_addr, user_key):
         self.peer = user_addr
-        self.rx = srtp_session(user_key, False)
+        self.rx = Plain() if self.our_key is None else srtp_session(user_key, False)
         if self.mode != "silent":
             asyncio.get_running_loop().create_task(self.send_loop())
 
@@ -152,11 +163,23 @@ class Media(asyncio.DatagramProtocol):
 
 
 def sdp_of(body: str):
-    """The user's address and key from the emulator's SDES offer."""
+    """The user's address and key (None without one) from the emulator's SDP."""
     ip = re.search(r"^c=IN IP4 (\S+)", body, re.M).group(1)
     port = int(re.search(r"^m=audio (\d+) ", body, re.M).group(1))
-    key = re.search(r"^a=crypto:\d+ AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/=]+)", body, re.M).group(1)
-    return (ip, port), base64.b64decode(key)
+    key = re.search(r"^a=crypto:\d+ AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/=]+)", body, re.M)
+    return (ip, port), (base64.b64decode(key.group(1)) if key else None)
+
+
+def parse(data: bytes):
+    """A SIP message: its first line, headers (lower-case names, every value) and body."""
+    text = data.decode(errors="replace")
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return lines[0], headers, body
 
 
 class Sip(asyncio.DatagramProtocol):
@@ -170,26 +193,25 @@ class Sip(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data, addr):
-        text = data.decode(errors="replace")
-        head, _, body = text.partition("\r\n\r\n")
-        lines = head.split("\r\n")
-        method = lines[0].split(" ")[0]
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers.setdefault(name.strip().lower(), []).append(value.strip())
+        first, headers, body = parse(data)
+        method = first.split(" ")[0]
         if method == "INVITE":
             if self.ok is None:
                 user_addr, user_key = sdp_of(body)
-                self.ok = self.response(headers, 200, "OK", self.answer(), tag=True)
+                self.ok = self.response(headers, 200, "OK", self.sdp(), tag=True)
                 self.media.start(user_addr, user_key)
             self.transport.sendto(self.ok, addr)
         elif method == "BYE":
             self.transport.sendto(self.response(headers, 200, "OK", None), addr)
             out({"event": "bye"})
 
-    def answer(self) -> str:
-        key = base64.b64encode(self.media.our_key).decode()
+    def sdp(self) -> str:
+        """Its offer or answer: SDES with its own key, or plain RTP."""
+        if self.media.our_key is None:
+            proto, key = "RTP/AVP", []
+        else:
+            inline = base64.b64encode(self.media.our_key).decode()
+            proto, key = "RTP/SAVP", [f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}"]
         return "\r\n".join(
             [
                 "v=0",
@@ -197,10 +219,10 @@ class Sip(asyncio.DatagramProtocol):
                 "s=-",
                 "c=IN IP4 127.0.0.1",
                 "t=0 0",
-                f"m=audio {self.media_port} RTP/SAVP {OPUS_PT} {DTMF_PT}",
+                f"m=audio {self.media_port} {proto} {OPUS_PT} {DTMF_PT}",
                 f"a=rtpmap:{OPUS_PT} opus/48000/2",
                 f"a=rtpmap:{DTMF_PT} telephone-event/8000",
-                f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}",
+                *key,
                 "a=sendrecv",
                 "",
             ]
@@ -222,10 +244,15 @@ class Sip(asyncio.DatagramProtocol):
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=["tone", "silent", "wrong-key"], default="tone")
-    mode = p.parse_args().mode
+    p.add_argument("--rtp", choices=["sdes", "plain"], default="sdes")
+    args = p.parse_args()
+    mode = args.mode
     loop = asyncio.get_running_loop()
-    our_key = os.urandom(30)
-    sending_key = os.urandom(30) if mode == "wrong-key" else our_key
+    if args.rtp == "plain":
+        our_key = sending_key = None
+    else:
+        our_key = os.urandom(30)
+        sending_key = os.urandom(30) if mode == "wrong-key" else our_key
     media = Media(mode, our_key, sending_key)
     media_t, _ = await loop.create_datagram_endpoint(lambda: media, local_addr=("127.0.0.1", 0))
     media_port = media_t.get_extra_info("sockname")[1]

@@ -274,6 +274,11 @@ pub struct Emulator {
 impl Emulator {
     /// `wa-emulator serve --addr 127.0.0.1:0 --clock virtual --seed 7`.
     pub fn start() -> Emulator {
+        Emulator::start_with(&[])
+    }
+
+    /// [`Emulator::start`] with more arguments for `serve` (`--config FILE`, …).
+    pub fn start_with(extra: &[&str]) -> Emulator {
         let bin = emulator_binary();
         assert!(
             bin.exists(),
@@ -291,6 +296,7 @@ impl Emulator {
             "--seed",
             "7",
         ]);
+        cmd.args(extra);
         let (proc, addr) = Proc::spawn(cmd, "wa-emulator", "wa-emulator listening on ");
         let base = addr.trim_end_matches('/').to_string();
         let mut emu = Emulator {

@@ -4,7 +4,8 @@
 //! the emulator's own SRTP and RTP code. The number's settings say SIP with
 //! `srtp_key_exchange_protocol: SDES`; the user calls; the server answers with its own
 //! key and sends a tone at 0.3 of full scale (-13.5 dBFS RMS) first, as cloud-api §8.3
-//! wants; the user's tone is -13 dBFS RMS.
+//! wants; the user's tone is -13 dBFS RMS. The same server speaks plain RTP (`--rtp
+//! plain`, for `[behaviour] sip_plain_rtp`).
 
 #![allow(
     clippy::disallowed_methods,
@@ -33,11 +34,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(python: &std::path::Path, mode: &str) -> Server {
+    /// The script with `args` (`--mode`, `--rtp`, `--call` …).
+    fn start(python: &std::path::Path, args: &[&str]) -> Server {
         let script = repo_root().join("sdk-tests/python/sdes_sip_server.py");
         let mut child = Command::new(python)
             .arg(script)
-            .args(["--mode", mode])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -69,21 +71,31 @@ impl Server {
 
     /// The next line of `event`, within 10 s.
     fn expect(&self, event: &str) -> Value {
+        self.expect_one_of(&[event])
+    }
+
+    /// The next line of one of `events`, within 10 s.
+    fn expect_one_of(&self, events: &[&str]) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let v = self
                 .lines
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {event} from the SIP server"));
-            if v["event"] == event {
+                .unwrap_or_else(|_| panic!("none of {events:?} from the SIP server"));
+            if events.iter().any(|e| v["event"] == *e) {
                 return v;
             }
         }
     }
 
+    /// Writes a command line (`stats`, `bye`) to the script.
+    fn tell(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").unwrap();
+    }
+
     fn stats(&mut self) -> Value {
-        writeln!(self.stdin, "stats").unwrap();
+        self.tell("stats");
         self.expect("stats")
     }
 }
@@ -159,12 +171,19 @@ fn call_record(emu: &Emulator, call_id: &str) -> Value {
         .unwrap_or_else(|| panic!("no call {call_id}: {calls}"))
 }
 
-#[test]
-fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
-    let Some(py) = aiortc_python() else { return };
-    let emu = Emulator::start();
-    let mut server = Server::start(&py, "tone");
-    let call_id = user_calls(&emu, &server);
+/// The connected call's audio both ways and the user's keys: the user plays a tone and
+/// hears the server's, the server hears the user's tone and `159#`, and the call outlives
+/// the 20 s rule. `keying` is the media route's `rtp.keying`.
+fn talks_both_ways(emu: &Emulator, server: &mut Server, call_id: &str, keying: &str) {
+    // The endpoint exists once the business's SDP has come (the 200 OK, or the offer).
+    until("the call connects with media", || {
+        let c = call_record(emu, call_id);
+        if c["status"] == "active" && c["media"].is_object() {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    });
     emu.admin_ok(
         "POST",
         &format!("/__emulator/calls/{call_id}/play"),
@@ -172,7 +191,7 @@ fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
     );
     // The user hears the server's tone, decrypted with the key of its answer.
     let m = until("the user hears the server's tone", || {
-        let m = media(&emu, &call_id);
+        let m = media(emu, call_id);
         // The level is of the last 500 ms: past opus's first frames.
         if m["received"]["packets"].as_u64() >= Some(50)
             && near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS)
@@ -183,7 +202,7 @@ fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
         }
     });
     assert_eq!(m["state"], "connected", "{m}");
-    assert_eq!(m["rtp"]["keying"], "sdes", "{m}");
+    assert_eq!(m["rtp"]["keying"], keying, "{m}");
     assert_eq!(m["rtp"]["refused"]["authentication"], 0, "{m}");
     assert!(m["rtp"]["latched"].is_string(), "{m}");
     assert!(
@@ -216,7 +235,91 @@ fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
     });
     // Audio flows: past the 20 s rule the call is still up.
     emu.advance(30);
-    assert_eq!(call_record(&emu, &call_id)["status"], "active");
+    assert_eq!(call_record(emu, call_id)["status"], "active");
+}
+
+#[test]
+fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
+    let Some(py) = aiortc_python() else { return };
+    let emu = Emulator::start();
+    let mut server = Server::start(&py, &["--mode", "tone"]);
+    let call_id = user_calls(&emu, &server);
+    talks_both_ways(&emu, &mut server, &call_id, "sdes");
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/hangup"),
+        json!({}),
+    );
+    server.expect("bye");
+}
+
+/// The emulator with `[behaviour] sip_plain_rtp` set to `on`, from a configuration file.
+fn emulator_with_plain_rtp(on: bool) -> Emulator {
+    let config = std::env::temp_dir().join(format!(
+        "wa-emulator-sdk-plain-rtp-{on}-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&config, format!("[behaviour]\nsip_plain_rtp = {on}\n")).unwrap();
+    let emu = Emulator::start_with(&["--config", config.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&config);
+    emu
+}
+
+#[test]
+fn with_sip_plain_rtp_a_plain_rtp_sip_server_gets_audio_and_keys_both_ways() {
+    let Some(py) = aiortc_python() else { return };
+    let emu = emulator_with_plain_rtp(true);
+    let mut server = Server::start(&py, &["--rtp", "plain"]);
+    let call_id = user_calls(&emu, &server);
+    talks_both_ways(&emu, &mut server, &call_id, "none");
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/hangup"),
+        json!({}),
+    );
+    server.expect("bye");
+}
+
+/// Meta speaks only SRTP: without `sip_plain_rtp`, the same plain answer gets no media
+/// endpoint. The call is signalling only, as a call without SDP keys always was: no
+/// audio either way, no 138021, keys refused with the reason.
+#[test]
+fn without_sip_plain_rtp_a_plain_rtp_answer_leaves_the_call_signalling_only() {
+    let Some(py) = aiortc_python() else { return };
+    let emu = emulator_with_plain_rtp(false);
+    let mut server = Server::start(&py, &["--rtp", "plain"]);
+    let call_id = user_calls(&emu, &server);
+    until("the call connects", || {
+        let c = call_record(&emu, &call_id);
+        if c["status"] == "active" {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    });
+    // The server's tone reaches the media socket for a while and is not heard.
+    std::thread::sleep(Duration::from_millis(500));
+    let m = media(&emu, &call_id);
+    assert_eq!(m["state"], "none", "{m}");
+    assert_eq!(m["rtp"], Value::Null, "{m}");
+    assert_eq!(m["received"]["packets"], 0, "{m}");
+    let refused = emu.admin(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/dtmf"),
+        Some(json!({ "digits": "1" })),
+    );
+    assert!(!refused.is_success(), "{}", refused.text());
+    assert!(refused.text().contains("no_media"), "{}", refused.text());
+    emu.advance(30);
+    let call = call_record(&emu, &call_id);
+    assert_eq!(
+        call["status"], "active",
+        "no media, no media timeout: {call}"
+    );
+    assert_eq!(call["media"], Value::Null, "{call}");
+    let s = server.stats();
+    assert_eq!(s["packets"], 0, "the user sends nothing: {s}");
+    assert!(s["sent"].as_u64() > Some(10), "the server did talk: {s}");
     emu.admin_ok(
         "POST",
         &format!("/__emulator/calls/{call_id}/hangup"),
@@ -230,7 +333,7 @@ fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
 fn no_audio_ends_the_call(mode: &str) -> Option<(Value, Value)> {
     let py = aiortc_python()?;
     let emu = Emulator::start();
-    let server = Server::start(&py, mode);
+    let server = Server::start(&py, &["--mode", mode]);
     let call_id = user_calls(&emu, &server);
     until("the call connects", || {
         let c = call_record(&emu, &call_id);
