@@ -12,9 +12,17 @@ Modes (`--mode`): `tone` (above), `silent` (never sends), `wrong-key` (announces
 key and encrypts with another). `--rtp plain`: its SDP is `RTP/AVP` without a key and its
 media plain RTP both ways (the emulator's `sip_plain_rtp`).
 
+`--call USER_DIGITS` makes it the business's side of a business-initiated call instead (a
+UAC): it sends an SDES offer (or a plain one) to the emulator's SIP gateway (`--gateway
+HOST:PORT`) from `+--business@--from-host`, answers the 407 with an MD5 `qop=auth` digest
+(username the business number's digits, `--password` its SIP password), ACKs the 200 OK,
+and from then on talks first and measures what it hears as above; a `bye` line on stdin
+sends BYE.
+
 Stdout, one JSON object a line: `{"event": "ready", "sip_port"}` first, then
-`{"event": "stats", …}` for each `stats` line written to stdin, and `{"event": "bye"}`
-when the emulator hangs up.
+`{"event": "stats", …}` for each `stats` line written to stdin, `{"event": "bye"}` when the
+emulator hangs up, and for `--call`: `{"event": "challenged"}`, `{"event": "ringing"}`,
+`{"event": "answered", "sdp"}`, `{"event": "refused", "status"}`, `{"event": "bye_ok"}`.
 """
 
 import argparse
@@ -22,6 +30,7 @@ import array
 import asyncio
 import base64
 import fractions
+import hashlib
 import json
 import math
 import os
@@ -182,18 +191,48 @@ def parse(data: bytes):
     return lines[0], headers, body
 
 
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def digest(challenge: str, user: str, password: str, method: str, uri: str) -> str:
+    """The Proxy-Authorization answering a Digest challenge: MD5, qop=auth (RFC 2617)."""
+    params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge.split(" ", 1)[1]))
+    assert params.get("algorithm", "MD5").upper() == "MD5", challenge
+    assert "auth" in params.get("qop", "").split(","), challenge
+    cnonce, nc = os.urandom(8).hex(), "00000001"
+    ha1 = md5(f"{user}:{params['realm']}:{password}")
+    ha2 = md5(f"{method}:{uri}")
+    response = md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
+    answer = (
+        f'Digest username="{user}",realm="{params["realm"]}",nonce="{params["nonce"]}",'
+        f'uri="{uri}",response="{response}",algorithm=MD5,cnonce="{cnonce}",qop=auth,nc={nc}'
+    )
+    if "opaque" in params:
+        answer += f',opaque="{params["opaque"]}"'
+    return answer
+
+
 class Sip(asyncio.DatagramProtocol):
-    def __init__(self, media: Media, media_port: int):
+    def __init__(self, media: Media, media_port: int, call=None):
         self.media = media
         self.media_port = media_port
         self.ok = None
         self.transport = None
+        # --call: the business's dialog (None when it answers the user's calls).
+        self.call = call
 
     def connection_made(self, transport):
         self.transport = transport
+        if self.call is not None:
+            self.invite(1, None)
 
     def datagram_received(self, data, addr):
         first, headers, body = parse(data)
+        if first.startswith("SIP/2.0 "):
+            if self.call is not None:
+                self.response_received(int(first.split(" ")[1]), headers, body)
+            return
         method = first.split(" ")[0]
         if method == "INVITE":
             if self.ok is None:
@@ -228,6 +267,74 @@ class Sip(asyncio.DatagramProtocol):
             ]
         )
 
+    def request(self, method: str, uri: str, cseq: int, branch: str, to: str, extra=(), body="") -> bytes:
+        c = self.call
+        me = f"127.0.0.1:{self.transport.get_extra_info('sockname')[1]}"
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {me};branch={branch}",
+            "Max-Forwards: 70",
+            f"From: <sip:+{c['business']}@{c['from_host']}>;tag=biz1",
+            f"To: {to}",
+            f"Call-ID: {c['call_id']}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:+{c['business']}@{me};transport=udp>",
+            *extra,
+        ]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+    def invite(self, cseq: int, authorization):
+        c = self.call
+        extra = [f"Proxy-Authorization: {authorization}"] if authorization else []
+        c["branch"] = f"z9hG4bKbiz{cseq}"
+        c["cseq"] = cseq
+        c["invite"] = self.request("INVITE", c["uri"], cseq, c["branch"], c["to"], extra, c["offer"])
+        self.transport.sendto(c["invite"], c["gateway"])
+
+    def response_received(self, status: int, h, body: str):
+        c = self.call
+        cseq, method = h["cseq"][0].split(" ")
+        if method == "BYE":
+            if status >= 200:
+                out({"event": "bye_ok", "status": status})
+            return
+        if method != "INVITE" or int(cseq) != c["cseq"]:
+            return
+        if status == 407 and "challenged" not in c:
+            c["challenged"] = True
+            # A final non-2xx is ACKed in its transaction (same branch, its To).
+            ack = self.request("ACK", c["uri"], int(cseq), c["branch"], h["to"][0])
+            self.transport.sendto(ack, c["gateway"])
+            out({"event": "challenged"})
+            auth = digest(h["proxy-authenticate"][0], c["business"], c["password"], "INVITE", c["uri"])
+            self.invite(int(cseq) + 1, auth)
+        elif status == 180:
+            out({"event": "ringing"})
+        elif 200 <= status < 300:
+            # ACK every copy (the gateway retransmits until one arrives); start once.
+            c["to_tagged"] = h["to"][0]
+            c["target"] = re.search(r"<([^>]+)>", h["contact"][0]).group(1) if "contact" in h else c["uri"]
+            ack = self.request("ACK", c["target"], int(cseq), f"z9hG4bKack{cseq}", c["to_tagged"])
+            self.transport.sendto(ack, c["gateway"])
+            if "answered" not in c:
+                c["answered"] = True
+                user_addr, user_key = sdp_of(body)
+                self.media.start(user_addr, user_key)
+                out({"event": "answered", "sdp": body})
+        elif status >= 300:
+            ack = self.request("ACK", c["uri"], int(cseq), c["branch"], h["to"][0])
+            self.transport.sendto(ack, c["gateway"])
+            out({"event": "refused", "status": status})
+
+    def bye(self):
+        c = self.call
+        c["cseq"] += 1
+        bye = self.request("BYE", c["target"], c["cseq"], f"z9hG4bKbye{c['cseq']}", c["to_tagged"])
+        self.transport.sendto(bye, c["gateway"])
+
     def response(self, h, status, reason, sdp, tag=False) -> bytes:
         to = h["to"][0] + (";tag=pbx1" if tag and ";tag=" not in h["to"][0] else "")
         lines = [f"SIP/2.0 {status} {reason}"]
@@ -245,6 +352,11 @@ async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=["tone", "silent", "wrong-key"], default="tone")
     p.add_argument("--rtp", choices=["sdes", "plain"], default="sdes")
+    p.add_argument("--call", metavar="USER_DIGITS", help="call this user through the gateway")
+    p.add_argument("--gateway", metavar="HOST:PORT", help="the emulator's SIP gateway (UDP)")
+    p.add_argument("--business", metavar="DIGITS", help="the business number calling")
+    p.add_argument("--from-host", default="sip.example.com")
+    p.add_argument("--password", help="the number's SIP password")
     args = p.parse_args()
     mode = args.mode
     loop = asyncio.get_running_loop()
@@ -256,7 +368,22 @@ async def main():
     media = Media(mode, our_key, sending_key)
     media_t, _ = await loop.create_datagram_endpoint(lambda: media, local_addr=("127.0.0.1", 0))
     media_port = media_t.get_extra_info("sockname")[1]
-    sip_t, _ = await loop.create_datagram_endpoint(lambda: Sip(media, media_port), local_addr=("127.0.0.1", 0))
+    call = None
+    if args.call:
+        host, _, port = args.gateway.rpartition(":")
+        call = {
+            "gateway": (host, int(port)),
+            "business": args.business,
+            "from_host": args.from_host,
+            "password": args.password,
+            "call_id": f"{os.urandom(6).hex()}@pbx",
+            "uri": f"sip:+{args.call}@{args.gateway};transport=udp",
+            "to": f"<sip:+{args.call}@wa.meta.vc>",
+        }
+    sip = Sip(media, media_port, call)
+    if call is not None:
+        call["offer"] = sip.sdp()
+    sip_t, _ = await loop.create_datagram_endpoint(lambda: sip, local_addr=("127.0.0.1", 0))
     out({"event": "ready", "sip_port": sip_t.get_extra_info("sockname")[1], "media_port": media_port})
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -266,6 +393,8 @@ async def main():
             return
         if line.strip() == b"stats":
             out(media.stats())
+        elif line.strip() == b"bye" and call is not None:
+            sip.bye()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 //! `srtp_key_exchange_protocol: SDES`; the user calls; the server answers with its own
 //! key and sends a tone at 0.3 of full scale (-13.5 dBFS RMS) first, as cloud-api §8.3
 //! wants; the user's tone is -13 dBFS RMS. The same server speaks plain RTP (`--rtp
-//! plain`, for `[behaviour] sip_plain_rtp`).
+//! plain`, for `[behaviour] sip_plain_rtp`) and, with `--call`, is the business calling
+//! the user through the emulator's SIP gateway with an SDES offer.
 
 #![allow(
     clippy::disallowed_methods,
@@ -326,6 +327,94 @@ fn without_sip_plain_rtp_a_plain_rtp_answer_leaves_the_call_signalling_only() {
         json!({}),
     );
     server.expect("bye");
+}
+
+/// The business (the script as a UAC) calls the user through the emulator's SIP gateway
+/// with an SDES offer, answers the 407 with the number's SIP password, and once the user
+/// answers talks first: audio both ways, the user's keys, and the business's BYE.
+#[test]
+fn a_business_calls_a_user_over_sip_with_sdes_and_audio_and_keys_flow_both_ways() {
+    let Some(py) = aiortc_python() else { return };
+    let emu = Emulator::start();
+    let number = emu.calling_number();
+    let sip = json!({"hostname": "sip.example.com", "port": 5061});
+    graph(
+        &emu,
+        "POST",
+        &format!("/{}/settings", number.id),
+        json!({"calling": {"status": "ENABLED", "srtp_key_exchange_protocol": "SDES",
+            "sip": {"status": "ENABLED", "servers": [sip]}}}),
+    );
+    let url = format!(
+        "{}/v23.0/{}/settings?include_sip_credentials=true&access_token={}",
+        emu.base,
+        number.id,
+        emu.cfg("access_token")
+    );
+    let settings = http("GET", &url, None).json();
+    let password = settings["calling"]["sip"]["servers"][0]["sip_user_password"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the number's SIP password: {settings}"))
+        .to_owned();
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/users/{USER}/permission-reply"),
+        json!({ "response": "accept", "permanent": true, "phone_number_id": number.id }),
+    );
+    let gateway = emu.config["sip"]["udp"]
+        .as_str()
+        .expect("sip.udp")
+        .to_owned();
+    let mut server = Server::start(
+        &py,
+        &[
+            "--call",
+            USER,
+            "--gateway",
+            &gateway,
+            "--business",
+            &number.display,
+            "--from-host",
+            "sip.example.com",
+            "--password",
+            &password,
+        ],
+    );
+    server.expect("challenged");
+    let ringing = server.expect_one_of(&["ringing", "refused"]);
+    assert_eq!(ringing["event"], "ringing", "{ringing}");
+    let calls = emu.admin_ok("GET", "/__emulator/calls", json!({}));
+    let call_id = calls["calls"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the ringing call: {calls}"))
+        .to_owned();
+    emu.admin_ok(
+        "POST",
+        &format!("/__emulator/calls/{call_id}/answer"),
+        json!({}),
+    );
+    let answered = server.expect_one_of(&["answered", "refused"]);
+    let sdp = answered["sdp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answered}"));
+    assert!(
+        sdp.contains("RTP/SAVP") && sdp.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "the user's SDES answer: {sdp}"
+    );
+    talks_both_ways(&emu, &mut server, &call_id, "sdes");
+    // The business hangs up.
+    server.tell("bye");
+    let ok = server.expect("bye_ok");
+    assert_eq!(ok["status"], 200, "{ok}");
+    let call = until("the call ends", || {
+        let c = call_record(&emu, &call_id);
+        if c["status"] == "completed" {
+            Ok(c)
+        } else {
+            Err(c.to_string())
+        }
+    });
+    assert_eq!(call["direction"], "BusinessInitiated", "{call}");
 }
 
 /// A server that never sends, or encrypts with another key than it announced: the user
