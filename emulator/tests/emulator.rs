@@ -27,4 +27,5 @@ mod emulator {
     mod slow_clients;
     mod spellings;
     mod tenants;
+    mod webhook_backpressure;
 }

@@ -511,6 +511,7 @@ fn webhook_log(engine: &Engine, req: &Request) -> admin_types::WebhookLog {
         capacity: outbox.capacity,
         pending: outbox.pending_len(),
         held_evicted: outbox.held_evicted,
+        refused: outbox.refused,
     }
 }
 

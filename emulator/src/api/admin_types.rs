@@ -89,6 +89,10 @@ pub struct WebhookLog {
     pub pending: usize,
     /// Webhooks dropped while no callback URL was ever set (beyond the held capacity).
     pub held_evicted: u64,
+    /// Graph requests refused (503, code 2) because `pending` stayed at
+    /// `webhook_pending_limit` for `webhook_pending_wait_secs`.
+    #[serde(default)]
+    pub refused: u64,
 }
 
 /// One webhook in the delivery log.

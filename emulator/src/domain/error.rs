@@ -65,6 +65,10 @@ pub enum ErrorKind {
     PermissionApiLimit,
     /// 130429: too many requests (template creation per hour and similar).
     RateLimit,
+    /// 2 with HTTP 503, transient: Graph's "Service temporarily unavailable". The
+    /// emulator answers it when a request would queue webhooks while its tenant's pending
+    /// deliveries stayed at `webhook_pending_limit` for as long as a request may wait.
+    ServiceUnavailable,
     /// Admin API: the simulated action could not happen (a tap that starts no call…).
     SimulationRefused,
     /// Admin API: unknown user, call or message.
@@ -109,6 +113,7 @@ impl ErrorKind {
             PermanentPermissionExists => (400, 138017, "OAuthException", "Call permission request can't be sent because a permanent permission already exists."),
             PermissionApiLimit => (429, 613, "OAuthException", "Fetch Call Permission For Consumer Phone Number API Limit Hit"),
             RateLimit => (429, 130429, "OAuthException", "Rate limit hit"),
+            ServiceUnavailable => (503, 2, "OAuthException", "Service temporarily unavailable"),
             SimulationRefused => (409, 100, "EmulatorException", "The simulated action did not happen"),
             NotFound => (404, 100, "EmulatorException", "Not found"),
         };
@@ -161,6 +166,11 @@ impl ApiError {
         self
     }
 
+    /// Graph's `is_transient`: retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::ServiceUnavailable
+    }
+
     pub fn code(&self) -> u32 {
         self.kind.spec().code
     }
@@ -191,6 +201,9 @@ impl ApiError {
         error.insert("code".into(), spec.code.into());
         if let Some(sub) = self.subcode {
             error.insert("error_subcode".into(), sub.into());
+        }
+        if self.is_transient() {
+            error.insert("is_transient".into(), true.into());
         }
         let mut data = serde_json::Map::new();
         data.insert("messaging_product".into(), "whatsapp".into());
@@ -256,6 +269,21 @@ mod tests {
         );
         assert_eq!(v["error"]["fbtrace_id"], "Abc");
         assert_eq!(e.http_status(), 401);
+    }
+
+    #[test]
+    fn service_unavailable_is_graphs_transient_code_2() {
+        let e = ApiError::new(ErrorKind::ServiceUnavailable, "try again");
+        let v = e.to_json("Abc");
+        assert_eq!(e.http_status(), 503);
+        assert_eq!(v["error"]["code"], 2);
+        assert_eq!(
+            v["error"]["message"],
+            "(#2) Service temporarily unavailable"
+        );
+        assert_eq!(v["error"]["is_transient"], true);
+        let other = ApiError::new(ErrorKind::RateLimit, "x").to_json("Abc");
+        assert!(other["error"].get("is_transient").is_none());
     }
 
     #[test]

@@ -153,6 +153,14 @@ pub struct Behaviour {
     /// Finished webhook deliveries kept in the log, and the cap on deliveries held while
     /// no callback URL was ever set (deliveries with a URL are never evicted early).
     pub delivery_log_capacity: usize,
+    /// Deliveries to callback URLs pending at most (in flight, due, or waiting for a
+    /// retry) per tenant. At the bound, a Graph request that may queue webhooks waits
+    /// until deliveries finish, up to `webhook_pending_wait_secs`, then is refused with
+    /// the transient 503 code 2; nothing accepted is dropped. 5,000 pending take about
+    /// 8 MB (≈ 1.6 KB each).
+    pub webhook_pending_limit: usize,
+    /// How long such a request waits for room before it is refused.
+    pub webhook_pending_wait_secs: u64,
     /// Messages kept for taps and reads; older ones are evicted and counted.
     pub message_retention: usize,
     /// Ended calls kept; older ones are evicted and counted.
@@ -193,6 +201,8 @@ impl Default for Behaviour {
             versions: VersionRules::default(),
             request_history_capacity: 1_000,
             delivery_log_capacity: 10_000,
+            webhook_pending_limit: 5_000,
+            webhook_pending_wait_secs: 30,
             message_retention: 20_000,
             call_retention: 10_000,
             retry_horizon_secs: 7 * 24 * 3600,

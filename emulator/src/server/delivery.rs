@@ -73,7 +73,22 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // entries of the same millisecond apart. Entries of deleted tenants just lapse.
     let mut timetable: BTreeMap<(u64, u64), Weak<Tenant>> = BTreeMap::new();
     let mut entries = 0u64;
+    // Reused from round to round: a round per finished delivery must not allocate.
+    let mut jobs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     loop {
+        if slots.available_permits() == 0 {
+            // Every slot is busy, so nothing can go out before one frees (the delivery
+            // that frees it touches its tenant). Looking meanwhile made the worker spin,
+            // each round putting the tenant back and waking itself, taking the core from
+            // the deliveries and the sends for as long as a backlog kept every slot busy.
+            // Due timers of real clocks still fire on time.
+            tokio::select! {
+                p = slots.acquire() => drop(p),
+                _ = tokio::time::sleep(next_look(&timetable)) => {}
+                _ = stop.changed() => return,
+            }
+        }
         let real_now = super::real_now_ms();
         let mut visit = shared.take_touched();
         while let Some(entry) = timetable.first_entry() {
@@ -88,9 +103,8 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
-        let mut jobs = Vec::new();
         let mut free = slots.available_permits();
-        let mut seen = std::collections::HashSet::new();
+        seen.clear();
         for tenant in visit {
             if tenant.is_deleted() || !seen.insert(Arc::as_ptr(&tenant) as usize) {
                 continue;
@@ -112,8 +126,10 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 crate::engine::ClockMode::Virtual => u64::MAX,
             };
             drop(engine);
+            // Deliveries it took may have been held ones (no URL): room for waiting sends.
+            tenant.room.notify_waiters();
             if free == 0 {
-                // More may be due than there were free slots: look again next round.
+                // More may be due than there were free slots: look again once one frees.
                 shared.touched(&tenant);
             }
             if tenant.next_due_ms.swap(due_at, Ordering::AcqRel) != due_at && due_at != u64::MAX {
@@ -123,20 +139,15 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         if jobs.is_empty() {
             // Sleep until the next retry or timer of a real clock, or until woken.
-            let sleep = match timetable.first_key_value() {
-                Some(((t, _), _)) => {
-                    Duration::from_millis(t.saturating_sub(super::real_now_ms()).clamp(1, 60_000))
-                }
-                None => Duration::from_secs(60),
-            };
             tokio::select! {
                 _ = shared.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep(next_look(&timetable)) => {}
                 _ = stop.changed() => return,
             }
             continue;
         }
-        for (tenant, job) in jobs {
+        for (tenant, job) in jobs.drain(..) {
+            // Never waits: only this loop takes slots, and it took no more than were free.
             let permit = slots
                 .clone()
                 .acquire_owned()
@@ -144,12 +155,11 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 .expect("the semaphore is never closed");
             let shared = shared.clone();
             tokio::spawn(async move {
-                let url = job.url.clone();
                 let outcome = send(&shared, &job).await;
                 let delivered = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
                 // A tenant deleted meanwhile keeps no record.
                 if !tenant.is_deleted() {
-                    record_attempt(&shared, &tenant, &job, url, outcome, delivered);
+                    record_attempt(&shared, &tenant, job, outcome, delivered);
                 }
                 drop(permit);
                 shared.touched(&tenant);
@@ -158,22 +168,97 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// How long the worker may sleep: until the next retry or timer of a real clock.
+fn next_look(timetable: &BTreeMap<(u64, u64), Weak<Tenant>>) -> Duration {
+    match timetable.first_key_value() {
+        Some(((t, _), _)) => {
+            Duration::from_millis(t.saturating_sub(super::real_now_ms()).clamp(1, 60_000))
+        }
+        None => Duration::from_secs(60),
+    }
+}
+
+/// Whether a Graph request that may queue webhooks is accepted now: below the tenant's
+/// `webhook_pending_limit` (0: no bound). A virtual clock is never held back: its retries
+/// wait for the clock, which only requests move.
+pub(crate) fn admits(engine: &crate::engine::Engine) -> bool {
+    let limit = engine.behaviour.webhook_pending_limit;
+    limit == 0
+        || engine.clock == crate::engine::ClockMode::Virtual
+        || engine.st.outbox.admits(limit)
+}
+
+/// Refusals logged at most once a second (the second of the last line).
+static REFUSAL_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Waits (the connection held) until a delivery of the tenant finishes or a moment
+/// passes, for a request [`admits`] turned away; the caller looks again. Once the
+/// request has waited `webhook_pending_wait_secs` in all, it is refused, before anything
+/// of it was accepted, with Graph's transient 503 code 2, counted in the outbox.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real time: how long a request waits"
+)]
+pub(crate) async fn wait_for_room(
+    tenant: &Tenant,
+    since: &mut Option<tokio::time::Instant>,
+) -> Result<(), crate::api::Response> {
+    let now = tokio::time::Instant::now();
+    let started = *since.get_or_insert(now);
+    let patience = Duration::from_secs(tenant.lock().behaviour.webhook_pending_wait_secs);
+    let left = patience.saturating_sub(now - started);
+    if left.is_zero() {
+        return Err(refuse(tenant, patience));
+    }
+    // A finished delivery wakes one waiter. Room can also come another way (held
+    // deliveries sorted out, the bound raised), so look again at least every 100 ms.
+    let _ =
+        tokio::time::timeout(left.min(Duration::from_millis(100)), tenant.room.notified()).await;
+    Ok(())
+}
+
+fn refuse(tenant: &Tenant, waited: Duration) -> crate::api::Response {
+    use crate::domain::error::{ApiError, ErrorKind};
+    let mut engine = tenant.lock();
+    let pending = engine.st.outbox.bounded_len();
+    let limit = engine.behaviour.webhook_pending_limit;
+    engine.st.outbox.refused += 1;
+    let refused = engine.st.outbox.refused;
+    let e = ApiError::new(
+        ErrorKind::ServiceUnavailable,
+        format!(
+            "{pending} webhook deliveries are pending (webhook_pending_limit {limit}) and none \
+             made room within {} s: the callback URL is down or slower than the requests. \
+             Nothing of this request was accepted; retry it later.",
+            waited.as_secs()
+        ),
+    );
+    let response = crate::api::Response::error(&mut engine, &e);
+    drop(engine);
+    let second = super::real_now_ms() / 1000;
+    if REFUSAL_LOGGED.swap(second, Ordering::Relaxed) != second {
+        tracing::warn!(
+            tenant = %tenant.id,
+            pending,
+            limit,
+            refused,
+            "refused a Graph request (503, code 2): webhook deliveries stayed at the pending limit"
+        );
+    }
+    response
+}
+
 /// An attempt's outcome into the tenant's outbox (logged first for the default tenant),
 /// and, with `--record`, the default tenant's delivered body as a fixture file.
-fn record_attempt(
-    shared: &Shared,
-    tenant: &Tenant,
-    job: &Job,
-    url: String,
-    outcome: Outcome,
-    delivered: bool,
-) {
+fn record_attempt(shared: &Shared, tenant: &Tenant, job: Job, outcome: Outcome, delivered: bool) {
     let mut engine = tenant.lock();
     let now = engine.now();
     let _ = shared.log_input(tenant, &mut engine, || {
-        super::wal::Input::record(now, job.seq, &url, &outcome)
+        super::wal::Input::record(now, job.seq, &job.url, &outcome)
     });
-    engine.st.outbox.record(job.seq, url, outcome, now);
+    let before = engine.st.outbox.pending_len();
+    engine.st.outbox.record(job.seq, job.url, outcome, now);
+    let freed = engine.st.outbox.pending_len() < before;
     if delivered && tenant.is_default() {
         if let Some(dir) = &shared.opts.record {
             if let Some(d) = engine.st.outbox.get(job.seq) {
@@ -181,14 +266,25 @@ fn record_attempt(
             }
         }
     }
+    drop(engine);
+    if freed {
+        // One finished delivery is room for one waiting send (see `admit`).
+        tenant.room.notify_one();
+    }
 }
 
 async fn send(shared: &Shared, job: &Job) -> Outcome {
+    use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+    // Names and fixed values as constants: nothing of them is parsed per delivery. The
+    // same headers in the same order as ever.
     let req = hyper::Request::post(&job.url)
-        .header("content-type", "application/json")
-        .header("content-length", job.body.len())
-        .header("x-hub-signature-256", &job.signature)
-        .header("user-agent", "facebookexternalua")
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(CONTENT_LENGTH, HeaderValue::from(job.body.len()))
+        .header(
+            HeaderName::from_static("x-hub-signature-256"),
+            job.signature.as_str(),
+        )
+        .header(USER_AGENT, HeaderValue::from_static("facebookexternalua"))
         .body(Full::new(job.body.clone()));
     let req = match req {
         Ok(r) => r,

@@ -455,19 +455,31 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
                     return to_hyper(r);
                 }
             }
-            let (resp, effects, durable) = {
-                let mut engine = tenant.lock();
-                let now = engine.now();
-                let resp = api::handle(&mut engine, &req, &shared.ctx);
-                // Reads of the admin API change nothing; everything else is logged first.
-                let read_only = req.method == "GET" && req.path.starts_with(api::ADMIN_PREFIX);
-                let durable = match &shared.wal {
-                    Some(j) if !read_only && tenant.is_default() => {
-                        Some(j.append(&wal::Input::api(now, &req), &mut engine))
+            // A Graph request that may queue webhooks waits while its tenant's pending
+            // deliveries are at the bound, and is refused only if no room comes in time.
+            let gated = req.method == "POST" && !req.path.starts_with(api::ADMIN_PREFIX);
+            let mut waiting_since = None;
+            let (resp, effects, durable) = loop {
+                {
+                    let mut engine = tenant.lock();
+                    if !gated || delivery::admits(&engine) {
+                        let now = engine.now();
+                        let resp = api::handle(&mut engine, &req, &shared.ctx);
+                        // Reads of the admin API change nothing; everything else is logged first.
+                        let read_only =
+                            req.method == "GET" && req.path.starts_with(api::ADMIN_PREFIX);
+                        let durable = match &shared.wal {
+                            Some(j) if !read_only && tenant.is_default() => {
+                                Some(j.append(&wal::Input::api(now, &req), &mut engine))
+                            }
+                            _ => None,
+                        };
+                        break (resp, engine.take_effects(), durable);
                     }
-                    _ => None,
-                };
-                (resp, engine.take_effects(), durable)
+                }
+                if let Err(refusal) = delivery::wait_for_room(&tenant, &mut waiting_since).await {
+                    return to_hyper(refusal);
+                }
             };
             if let Some(done) = durable {
                 let _ = done.await;

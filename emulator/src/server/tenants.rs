@@ -44,6 +44,9 @@ pub(crate) struct Tenant {
     /// When the tenant's real clock next needs the worker (a retry, a timer), as the
     /// worker last saw it; `u64::MAX` for none, and always for a virtual clock.
     pub next_due_ms: AtomicU64,
+    /// Graph requests waiting for room below `webhook_pending_limit` wait here; a
+    /// finished delivery wakes one ([`super::delivery::wait_for_room`]).
+    pub room: tokio::sync::Notify,
 }
 
 impl Tenant {
@@ -54,6 +57,7 @@ impl Tenant {
             deleted: AtomicBool::new(false),
             queued: AtomicBool::new(false),
             next_due_ms: AtomicU64::new(u64::MAX),
+            room: tokio::sync::Notify::new(),
         }
     }
 

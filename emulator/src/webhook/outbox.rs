@@ -93,6 +93,10 @@ pub struct Outbox {
     /// Attempts recorded so far (a cheap change signal for watchers).
     #[serde(default)]
     pub attempts_total: u64,
+    /// Graph requests refused because the pending deliveries stayed at the bound
+    /// (`webhook_pending_limit`) for as long as a request may wait.
+    #[serde(default)]
+    pub refused: u64,
     /// The index below is derived from `pending` (rebuilt by [`Outbox::reindex`]).
     #[serde(skip)]
     index: Index,
@@ -477,6 +481,21 @@ impl Outbox {
         self.pending.len()
     }
 
+    /// Pending deliveries that count toward `webhook_pending_limit`: every one not held
+    /// for want of a callback URL (held ones are bounded by the log's capacity instead).
+    /// In flight and waiting for a retry count.
+    pub fn bounded_len(&self) -> usize {
+        self.pending.len().saturating_sub(self.index.held.len())
+    }
+
+    /// Whether a request that queues webhooks may be accepted now: fewer than `limit`
+    /// deliveries count toward the bound. Once it is reached, requests wait until the
+    /// worker makes room; the one admitted last may take the count past `limit` by its
+    /// own few webhooks (two for a send), never by more.
+    pub fn admits(&self, limit: usize) -> bool {
+        self.bounded_len() < limit
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.next_seq.saturating_sub(1)
     }
@@ -809,6 +828,135 @@ mod tests {
             .map(|j| j.seq)
             .collect();
         assert_eq!(jobs, vec![b]);
+    }
+
+    /// What a request, a delivery's answer or a held app does to the outbox, drawn by
+    /// the property below.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A Graph request that, when admitted, queues this many webhooks (a send: 2).
+        Request(usize),
+        /// The worker takes what is due, up to this many.
+        Take(usize),
+        /// The oldest in-flight delivery is answered: 200 or a failure (then a retry).
+        Answer(bool),
+        /// Time passes (retries come due).
+        Wait(u64),
+        /// A webhook of an app without a callback URL (held: not bounded by the limit).
+        Held,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1usize..=3).prop_map(Step::Request),
+            (0usize..8).prop_map(Step::Take),
+            any::<bool>().prop_map(Step::Answer),
+            (0u64..20_000).prop_map(Step::Wait),
+            Just(Step::Held),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Requests are admitted only below the limit, so whatever the receiver does
+        /// (answers, fails and is retried, never answers), the deliveries that count
+        /// toward the bound never pass it by more than the webhooks of the one request
+        /// admitted last (at most 3 here: `limit - 1 + 3`); nothing admitted is ever
+        /// dropped; held ones do not count.
+        #[test]
+        fn pending_never_exceeds_the_bound(
+            limit in 1usize..12,
+            steps in proptest::collection::vec(step(), 1..300),
+        ) {
+            let mut o = Outbox::new(1000);
+            let mut now = 0;
+            let mut in_flight: VecDeque<u64> = VecDeque::new();
+            let mut admitted = 0u64;
+            let mut n = 0;
+            for s in steps {
+                match s {
+                    Step::Request(k) => {
+                        if o.admits(limit) {
+                            for _ in 0..k {
+                                n += 1;
+                                push(&mut o, &format!("msg:{}", n % 5), now);
+                                admitted += 1;
+                            }
+                        }
+                    }
+                    Step::Take(max) => {
+                        let app_url = |app: &str| (app == "app").then(|| "http://127.0.0.1:1/".to_owned());
+                        in_flight.extend(o.take_due(now, app_url, max).iter().map(|j| j.seq));
+                    }
+                    Step::Answer(ok) => {
+                        if let Some(seq) = in_flight.pop_front() {
+                            let outcome = if ok {
+                                Outcome::Status { status: 200, body: String::new() }
+                            } else {
+                                Outcome::Error("refused".into())
+                            };
+                            o.record(seq, "u".into(), outcome, now);
+                        }
+                    }
+                    Step::Wait(ms) => now += ms,
+                    Step::Held => {
+                        o.push("app-without-url", "messages", "status_sent", "held", None, None,
+                            "{}".into(), "sha256=x".into(), now, 3_600_000);
+                    }
+                }
+                // Held ones not yet sorted out by the worker count in `bounded_len`: they
+                // only hold requests back, so the deliveries to the URL are what is bounded.
+                let to_the_url = o
+                    .iter()
+                    .filter(|d| d.app_id == "app" && d.state == DeliveryState::Pending)
+                    .count();
+                proptest::prop_assert!(
+                    to_the_url < limit + 3,
+                    "{to_the_url} pending to the URL with a limit of {limit}"
+                );
+            }
+            let bounded_seen = o.iter().filter(|d| d.app_id == "app").count() as u64;
+            proptest::prop_assert_eq!(bounded_seen, admitted, "nothing admitted was dropped");
+        }
+    }
+
+    #[test]
+    fn at_the_limit_nothing_is_admitted_until_a_delivery_finishes() {
+        let mut o = Outbox::new(100);
+        for i in 0..4 {
+            push(&mut o, &format!("msg:{i}"), 0);
+        }
+        assert!(!o.admits(4), "four pending reach a limit of four");
+        let jobs = o.take_due(0, url, 10);
+        assert!(!o.admits(4), "in flight still counts");
+        o.record(jobs[0].seq, "u".into(), Outcome::Error("down".into()), 0);
+        assert!(!o.admits(4), "waiting for a retry still counts");
+        o.record(
+            jobs[1].seq,
+            "u".into(),
+            Outcome::Status {
+                status: 200,
+                body: String::new(),
+            },
+            0,
+        );
+        assert!(o.admits(4), "a delivered one makes room");
+        for i in 0..1500 {
+            o.push(
+                "held-app",
+                "messages",
+                "status_sent",
+                &format!("h{i}"),
+                None,
+                None,
+                "{}".into(),
+                "sha256=x".into(),
+                0,
+                3_600_000,
+            );
+        }
+        o.take_due(0, |_| None, 10_000);
+        assert_eq!(o.bounded_len(), 3, "held deliveries do not count");
     }
 
     #[test]
