@@ -165,11 +165,20 @@ pub fn bsuid_for(wa_id: &WaId) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    format!(
-        "{}.1{:018}",
-        country_of(&wa_id.0),
-        h % 1_000_000_000_000_000_000
-    )
+    // `<country>.1<18 digits>`, written by hand: a fresh user's BSUID is rebuilt on
+    // every send to them (engine/recipients.rs keeps such users as a flag).
+    let country = country_of(&wa_id.0);
+    let mut digits = [b'0'; 18];
+    let mut n = h % 1_000_000_000_000_000_000;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let mut s = String::with_capacity(country.len() + 20);
+    s.push_str(country);
+    s.push_str(".1");
+    s.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+    s
 }
 
 /// Calling codes and their ISO countries: a small table, enough for BSUIDs, the

@@ -258,16 +258,13 @@ impl User {
 }
 
 fn default_name(wa_id: &WaId) -> String {
-    let tail: String = wa_id
-        .0
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("User {tail}")
+    // The last four characters, in one allocation (a fresh user is rebuilt often).
+    let start = wa_id.0.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+    let tail = &wa_id.0[start..];
+    let mut name = String::with_capacity(5 + tail.len());
+    name.push_str("User ");
+    name.push_str(tail);
+    name
 }
 
 /// What a user's client can do, per the client-version table.

@@ -174,9 +174,9 @@ pub struct State {
 enum Undo {
     /// The user of a recipient key as it was (`None`: absent).
     User(u64, Option<User>),
-    /// The windows, phone-visibility marks and conversations of a recipient key as
-    /// they were.
-    Pairs(u64, recipients::Pairs),
+    /// A window (`false`) or phone-visibility mark (`true`) of a recipient key and a
+    /// number's index as it was.
+    Time(u64, u32, bool, Option<u64>),
     Permission(String),
     /// A forgotten user came back: forget them again.
     Forgotten(WaId),
@@ -387,7 +387,9 @@ impl Engine {
         for u in list.into_iter().rev() {
             match u {
                 Undo::User(key, user) => self.st.recipients.put_user_key(key, user),
-                Undo::Pairs(key, pairs) => self.st.recipients.put_pairs_key(key, pairs),
+                Undo::Time(key, phone, exchange, at) => {
+                    self.st.recipients.set_time_at(key, phone, exchange, at);
+                }
                 Undo::Permission(key) => {
                     self.st.permissions.remove(&key);
                 }

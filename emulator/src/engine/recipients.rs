@@ -188,8 +188,19 @@ pub(crate) fn fresh(wa: &WaId, latest: &ClientVersion) -> User {
 
 /// A `wa_id` as a number, when it is one that prints back the same (no leading zero).
 pub(crate) fn number_of(wa: &str) -> Option<u64> {
-    let n: u64 = wa.parse().ok()?;
-    (n < ODD && n.to_string() == wa).then_some(n)
+    // Read by hand: this runs several times a send, and printing back allocates.
+    let b = wa.as_bytes();
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in b {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    (n < ODD).then_some(n)
 }
 
 /// Every simulated user and their per-number state (see the module docs).
@@ -659,6 +670,68 @@ impl Recipients {
         }
     }
 
+    /// Sets the window (`exchange` false) or the phone-visibility mark of `phone` with
+    /// `wa` to `at`, in place when the row has the number in a slot; returns the
+    /// recipient's key, the number's index and the time it replaces, for an undo.
+    pub(crate) fn set_time(
+        &mut self,
+        phone: &PhoneNumberId,
+        wa: &WaId,
+        exchange: bool,
+        at: u64,
+    ) -> (u64, u32, Option<u64>) {
+        let p = self.phone_or_intern(phone);
+        let key = self.key_or_intern(wa);
+        let old = self.set_time_at(key, p, exchange, Some(at));
+        (key, p, old)
+    }
+
+    /// [`Recipients::set_time`] by key and number index; `None` clears the time.
+    pub(crate) fn set_time_at(
+        &mut self,
+        key: u64,
+        phone: u32,
+        exchange: bool,
+        at: Option<u64>,
+    ) -> Option<u64> {
+        let epoch = self.epoch.unwrap_or(0);
+        let delta = at.and_then(|t| u32::try_from(t.checked_sub(epoch)?).ok());
+        if let (Some(i), Some(d), true) = (self.find(key), delta, self.epoch.is_some()) {
+            let r = &mut self.rows[i];
+            let slot = r.phones.iter().position(|x| u32::from(*x) == phone);
+            if let (0, Some(s)) = (r.bits & WIDE, slot) {
+                let (bit, field) = if exchange {
+                    ([X0, X1][s], &mut r.exchange[s])
+                } else {
+                    ([W0, W1][s], &mut r.window[s])
+                };
+                let old = (r.bits & bit != 0).then(|| epoch + u64::from(*field));
+                *field = d;
+                r.bits |= bit;
+                return old;
+            }
+        }
+        let mut pairs = self.pairs_by_key(key);
+        let j = match pairs.iter().position(|x| x.phone == phone) {
+            Some(j) => j,
+            None => {
+                pairs.push(Pair {
+                    phone,
+                    ..Pair::default()
+                });
+                pairs.len() - 1
+            }
+        };
+        let field = if exchange {
+            &mut pairs[j].exchange
+        } else {
+            &mut pairs[j].window
+        };
+        let old = std::mem::replace(field, at);
+        self.put_pairs_by_key(key, pairs);
+        old
+    }
+
     /// Every row's key, user and pairs (for the sweep and snapshots).
     pub(crate) fn keys(&self) -> Vec<u64> {
         self.rows.iter().map(|r| r.wa).collect()
@@ -678,10 +751,6 @@ impl Recipients {
 
     pub(crate) fn put_user_key(&mut self, key: u64, user: Option<User>) {
         self.put_user_by_key(key, user);
-    }
-
-    pub(crate) fn put_pairs_key(&mut self, key: u64, pairs: Pairs) {
-        self.put_pairs_by_key(key, pairs);
     }
 
     /// Rows kept in the general form (for tests and figures).

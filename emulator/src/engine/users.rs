@@ -49,22 +49,6 @@ impl Engine {
         self.st.recipients.put_user(user);
     }
 
-    /// Changes the per-number state of `phone` with `wa`, noting what it was for
-    /// [`Engine::finish`].
-    fn update_pair(
-        &mut self,
-        phone: &PhoneNumberId,
-        wa: &WaId,
-        f: impl FnOnce(&mut super::recipients::Pair),
-    ) {
-        if self.undo.is_some() {
-            let key = self.st.recipients.key_or_intern(wa);
-            let old = self.st.recipients.pairs_of_key(key);
-            self.note(Undo::Pairs(key, old));
-        }
-        self.st.recipients.update_pair(phone, wa, f);
-    }
-
     pub fn upsert_user(
         &mut self,
         wa: WaId,
@@ -205,7 +189,8 @@ impl Engine {
     }
 
     fn set_window(&mut self, phone: &PhoneNumberId, wa: &WaId, at: u64) {
-        self.update_pair(phone, wa, |p| p.window = Some(at));
+        let (key, phone, old) = self.st.recipients.set_time(phone, wa, false, at);
+        self.note(Undo::Time(key, phone, false, old));
     }
 
     fn open_window_all(&mut self, wa: &WaId) {
@@ -242,7 +227,8 @@ impl Engine {
     /// call to it with `to`, or the user writing or calling while it is visible.
     pub(crate) fn note_phone_exchange(&mut self, phone: &PhoneNumberId, wa: &WaId) {
         let now = self.now();
-        self.update_pair(phone, wa, |p| p.exchange = Some(now));
+        let (key, phone, old) = self.st.recipients.set_time(phone, wa, true, now);
+        self.note(Undo::Time(key, phone, true, old));
     }
 
     /// Whether business number `phone` sees `user`'s phone number now (cloud-api §13): a
