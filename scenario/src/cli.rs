@@ -11,11 +11,12 @@ use crate::check::check;
 use crate::diagnostic::{render_all, Source};
 use crate::runner::http::Http;
 use crate::runner::target::{RemoteTarget, RunningTarget, Starting, TargetFactory, CLOCK_START_MS};
-use crate::runner::{needs_app, run_scenario, Failure, Options};
+use crate::runner::{needs_app, run_scenario, run_scenario_on_fresh, Failure, Options};
 use crate::syntax::duration::{format_elapsed, parse_duration};
 use crate::syntax::{parse, Scenario};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wa_emulator::api::admin_types::{Config, TenantInfo};
@@ -526,9 +527,164 @@ pub fn load(name: &str, text: &str) -> Result<Loaded, String> {
 /// Runs the scenarios, `jobs` at a time, each against a fresh emulator from `factory`
 /// or the shared `args.target` (on a tenant of its own; with `opts.reset`, on the
 /// default tenant after a reset, and the caller runs them one at a time), printing a
-/// line per scenario unless `args.quiet`; returns the outcomes sorted by name.
-#[allow(clippy::disallowed_methods, reason = "reports wall-clock time")]
+/// line per scenario unless `args.quiet`, in the order of `loaded` whatever order they
+/// finish in; returns the outcomes sorted by name.
 pub async fn execute(
+    loaded: Vec<Loaded>,
+    jobs: usize,
+    args: &RunArgs,
+    opts: &Options,
+    factory: Arc<dyn TargetFactory>,
+) -> Vec<Outcome> {
+    let jobs = jobs.max(1);
+    let mut outcomes = if args.target.is_none() {
+        execute_in_process(loaded, jobs, args, opts, factory).await
+    } else {
+        execute_on_target(loaded, jobs, args, opts, factory).await
+    };
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    outcomes
+}
+
+/// Fresh in-process emulators: each scenario's emulator and runner share one thread, so
+/// a request and its answer never wake another thread. Up to one thread per core (no
+/// more than `jobs`), each with its own single-threaded runtime and HTTP client, taking
+/// the next scenario when one ends; `jobs` beyond the threads run interleaved on them.
+async fn execute_in_process(
+    loaded: Vec<Loaded>,
+    jobs: usize,
+    args: &RunArgs,
+    opts: &Options,
+    factory: Arc<dyn TargetFactory>,
+) -> Vec<Outcome> {
+    let total = loaded.len();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = jobs.min(cores).min(total).max(1);
+    let per_thread = jobs.div_ceil(threads);
+    let loaded = Arc::new(loaded);
+    let next = Arc::new(AtomicUsize::new(0));
+    let opts = Arc::new(opts.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Outcome)>();
+    for t in 0..threads {
+        let (loaded, next, opts, factory, tx) = (
+            loaded.clone(),
+            next.clone(),
+            opts.clone(),
+            factory.clone(),
+            tx.clone(),
+        );
+        let (seed, timeout) = (args.seed, args.timeout);
+        let worker = move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    // The other threads (or none) take the scenarios this one cannot.
+                    eprintln!("error: cannot start a runner thread: {e}");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let http = Http::new();
+                let mut lanes = tokio::task::JoinSet::new();
+                for _ in 0..per_thread {
+                    let (loaded, next, opts, factory, tx, http) = (
+                        loaded.clone(),
+                        next.clone(),
+                        opts.clone(),
+                        factory.clone(),
+                        tx.clone(),
+                        http.clone(),
+                    );
+                    lanes.spawn(async move {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(l) = loaded.get(i) else { break };
+                            let story = {
+                                let (loaded, opts, factory, http) =
+                                    (loaded.clone(), opts.clone(), factory.clone(), http.clone());
+                                tokio::spawn(async move {
+                                    let door = Door {
+                                        target: None,
+                                        seed,
+                                        factory,
+                                        default_config: Arc::default(),
+                                    };
+                                    timed(&loaded[i], &http, &opts, door, timeout).await
+                                })
+                            };
+                            let outcome = story.await.unwrap_or_else(|e| crashed(l, e));
+                            if tx.send((i, outcome)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                while lanes.join_next().await.is_some() {}
+            });
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name(format!("scenarios-{t}"))
+            .spawn(worker)
+        {
+            eprintln!("error: cannot start a runner thread: {e}");
+        }
+    }
+    drop(tx);
+    let mut done = InOrder::new(total);
+    while let Some((i, outcome)) = rx.recv().await {
+        for o in done.put(i, outcome) {
+            print_progress(o, args.quiet);
+        }
+    }
+    done.slots
+        .into_iter()
+        .zip(loaded.iter())
+        .map(|(o, l)| {
+            o.unwrap_or_else(|| Outcome {
+                name: l.name.clone(),
+                verdict: Verdict::Failed("the runner crashed: no thread ran it".into()),
+                elapsed: Duration::ZERO,
+            })
+        })
+        .collect()
+}
+
+/// Outcomes that finish in any order, released in the order of their index: the
+/// progress lines of a run read the same whatever the number of jobs.
+struct InOrder {
+    slots: Vec<Option<Outcome>>,
+    shown: usize,
+}
+
+impl InOrder {
+    fn new(total: usize) -> InOrder {
+        InOrder {
+            slots: (0..total).map(|_| None).collect(),
+            shown: 0,
+        }
+    }
+
+    /// Files the outcome of scenario `i`; returns those now due, in order.
+    fn put(&mut self, i: usize, outcome: Outcome) -> impl Iterator<Item = &Outcome> {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = Some(outcome);
+        }
+        let from = self.shown;
+        while let Some(Some(_)) = self.slots.get(self.shown) {
+            self.shown += 1;
+        }
+        self.slots[from..self.shown].iter().flatten()
+    }
+}
+
+/// The emulator at `--target`: every scenario a task of the caller's runtime, sharing
+/// one HTTP client (one pool of connections to that emulator).
+async fn execute_on_target(
     loaded: Vec<Loaded>,
     jobs: usize,
     args: &RunArgs,
@@ -544,43 +700,54 @@ pub async fn execute(
     for l in loaded {
         let (sem, http, opts, factory) = (sem.clone(), http.clone(), opts.clone(), factory.clone());
         let default_config = default_config.clone();
-        let (target, seed, timeout, quiet) =
-            (args.target.clone(), args.seed, args.timeout, args.quiet);
-        tasks.push(tokio::spawn(async move {
+        let (target, seed, timeout) = (args.target.clone(), args.seed, args.timeout);
+        let name = l.name.clone();
+        let task = tokio::spawn(async move {
             let _permit = sem
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            let started = Instant::now();
             let door = Door {
                 target,
                 seed,
                 factory,
                 default_config,
             };
-            let verdict = run_one(&l, &http, &opts, door, timeout).await;
-            let outcome = Outcome {
-                name: l.name.clone(),
-                verdict,
-                elapsed: started.elapsed(),
-            };
-            print_progress(&outcome, quiet);
-            outcome
-        }));
+            timed(&l, &http, &opts, door, timeout).await
+        });
+        tasks.push((name, task));
     }
     let mut outcomes = Vec::new();
-    for t in tasks {
-        match t.await {
-            Ok(o) => outcomes.push(o),
-            Err(e) => outcomes.push(Outcome {
-                name: "(a scenario task)".into(),
-                verdict: Verdict::Failed(format!("the runner crashed: {e}")),
-                elapsed: Duration::ZERO,
-            }),
-        }
+    for (name, t) in tasks {
+        let outcome = t.await.unwrap_or_else(|e| Outcome {
+            name,
+            verdict: Verdict::Failed(format!("the runner crashed: {e}")),
+            elapsed: Duration::ZERO,
+        });
+        print_progress(&outcome, args.quiet);
+        outcomes.push(outcome);
     }
-    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     outcomes
+}
+
+/// One scenario and how long it took.
+#[allow(clippy::disallowed_methods, reason = "reports wall-clock time")]
+async fn timed(l: &Loaded, http: &Http, opts: &Options, door: Door, timeout: Duration) -> Outcome {
+    let started = Instant::now();
+    let verdict = run_one(l, http, opts, door, timeout).await;
+    Outcome {
+        name: l.name.clone(),
+        verdict,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn crashed(l: &Loaded, e: tokio::task::JoinError) -> Outcome {
+    Outcome {
+        name: l.name.clone(),
+        verdict: Verdict::Failed(format!("the runner crashed: {e}")),
+        elapsed: Duration::ZERO,
+    }
 }
 
 /// Where one scenario runs: a fresh emulator from `factory`, or the shared `target`.
@@ -607,6 +774,8 @@ async fn run_one(
     if needs_app(&l.scenario) && opts.app.is_none() {
         return Verdict::Skipped("has `expect the app …` steps; run with --app URL".into());
     }
+    // Started by the factory for this scenario, or the shared `--target`.
+    let fresh = target.is_none();
     let (running, lease): (Box<dyn RunningTarget>, _) = match target {
         Some(url) if opts.reset => (Box::new(RemoteTarget(url)), None),
         Some(url) => match Lease::create(http, &url, opts, seed, &default_config).await {
@@ -634,12 +803,20 @@ async fn run_one(
         }
         None => opts,
     };
-    let base = running.base_url();
-    let result = tokio::time::timeout(
-        timeout,
-        run_scenario(http, &base, &l.source, &l.scenario, opts),
-    )
-    .await;
+    let result = if fresh {
+        tokio::time::timeout(
+            timeout,
+            run_scenario_on_fresh(http, &*running, &l.source, &l.scenario, opts),
+        )
+        .await
+    } else {
+        let base = running.base_url();
+        tokio::time::timeout(
+            timeout,
+            run_scenario(http, &base, &l.source, &l.scenario, opts),
+        )
+        .await
+    };
     if let Some(lease) = lease {
         lease.delete(http, opts).await;
     }
@@ -838,6 +1015,23 @@ mod tests {
         );
         assert_eq!(a.len() + b.len() + c.len(), 7);
         assert!(b.iter().all(|f| !a.contains(f) && !c.contains(f)));
+    }
+
+    #[test]
+    fn progress_is_shown_in_the_order_of_the_files_whatever_order_they_finish_in() {
+        let outcome = |name: &str| Outcome {
+            name: name.into(),
+            verdict: Verdict::Passed,
+            elapsed: Duration::ZERO,
+        };
+        let mut order = InOrder::new(4);
+        let names = |o: &mut dyn Iterator<Item = &Outcome>| {
+            o.map(|o| o.name.clone()).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(names(&mut order.put(2, outcome("c"))), "");
+        assert_eq!(names(&mut order.put(0, outcome("a"))), "a");
+        assert_eq!(names(&mut order.put(3, outcome("d"))), "");
+        assert_eq!(names(&mut order.put(1, outcome("b"))), "b c d");
     }
 
     #[test]

@@ -421,7 +421,8 @@ fn clock(engine: &Engine) -> admin_types::Clock {
     }
 }
 
-fn config(engine: &Engine, ctx: &Context) -> admin_types::Config {
+/// `GET /__emulator/config`'s answer (also read in-process by the embedded API's start).
+pub(crate) fn config(engine: &Engine, ctx: &Context) -> admin_types::Config {
     let t = &engine.st.tenants;
     let app = t.apps.first();
     let waba = t.wabas.first();

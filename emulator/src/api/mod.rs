@@ -11,7 +11,7 @@
 //! - [`admin_types`]: the admin answers clients read, as shared types.
 //! - `views.rs`: the admin views of calls (the list, a call's summary, status names).
 
-mod admin;
+pub(crate) mod admin;
 pub mod admin_types;
 mod graph;
 mod views;

@@ -121,7 +121,7 @@ impl EmulatorBuilder {
             running,
             http: Client::new(),
             admin_token,
-            // Filled in from `GET /__emulator/config` just below.
+            // Filled in from the emulator's configuration just below.
             tenant: Tenant {
                 app_id: AppId::from(""),
                 app_secret: String::new(),
@@ -133,8 +133,9 @@ impl EmulatorBuilder {
             clock,
             settle: self.settle,
         };
-        let config = emu.config().await?;
-        emu.tenant = Tenant::from_config(config).map_err(Error::Start)?;
+        // What `GET /__emulator/config` answers, read in this process: no request, no
+        // connection.
+        emu.tenant = Tenant::from_config(emu.running.config()).map_err(Error::Start)?;
         if let Some(u) = &self.webhook_url {
             emu.set_webhook_url(u)
                 .await

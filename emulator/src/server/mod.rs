@@ -146,6 +146,11 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// The default tenant's `GET /__emulator/config`, read without a request.
+    pub(crate) fn config(&self) -> crate::api::admin_types::Config {
+        api::admin::config(&self.shared.lock(), &self.shared.ctx)
+    }
+
     /// Stops accepting, compacts the write-ahead log (with `--state`) and waits for the tasks.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);

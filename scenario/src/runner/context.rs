@@ -5,6 +5,7 @@
 use super::app::Journaled;
 use super::http::{Http, Reply};
 use super::matcher::Expected;
+use super::target::Setup;
 use super::webhook::Delivery;
 use super::{summarize, Options};
 use crate::diagnostic::Source;
@@ -120,18 +121,36 @@ impl<'a> Ctx<'a> {
         if r.is_success() {
             Ok(r)
         } else {
-            Err(format!(
-                "{method} {}{path} answered HTTP {}: {}",
-                self.admin_path,
-                r.status,
-                summarize(&r.body)
-            ))
+            Err(self.refused(method, path, &r))
         }
     }
 
-    /// An admin answer read as the emulator's own type for it (`api::admin_types`).
+    fn refused(&self, method: &str, path: &str, r: &Reply) -> String {
+        format!(
+            "{method} {}{path} answered HTTP {}: {}",
+            self.admin_path,
+            r.status,
+            summarize(&r.body)
+        )
+    }
+
+    /// An admin answer read as the emulator's own type for it (`api::admin_types`),
+    /// straight from the bytes (the logs are read at every expectation).
     pub(super) async fn admin_answer<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let body = self.admin_ok("GET", path, None).await?.body;
+        let url = format!("{}{}{path}", self.base, self.admin_path);
+        let answer = self
+            .http
+            .send_raw("GET", &url, self.opts.admin_token.as_deref(), None)
+            .await?;
+        let reply = || Reply::from_raw(answer.status.as_u16(), &answer.body);
+        if !answer.is_success() {
+            return Err(self.refused("GET", path, &reply()));
+        }
+        if let Ok(answer) = serde_json::from_slice(&answer.body) {
+            return Ok(answer);
+        }
+        // Not the type: read it again the slow way for the same report as ever.
+        let body = reply().body;
         serde_json::from_value(body.clone()).map_err(|e| {
             format!(
                 "GET {}{path} answered something this runner cannot read ({e}): {}\n  help: is the target a wa-emulator of the same version as this runner?",
@@ -153,14 +172,22 @@ impl<'a> Ctx<'a> {
 
     pub(super) async fn load_config(&mut self) -> Result<(), String> {
         let cfg: Config = self.admin_answer("/config").await?;
-        self.token = cfg
+        let access_token = cfg
             .access_token
-            .clone()
             .ok_or("GET /__emulator/config has no `access_token`: the emulator has no app")?;
-        let first = cfg.phone_numbers.first().cloned().ok_or(
+        self.set_up(Setup {
+            access_token,
+            phone_numbers: cfg.phone_numbers,
+        })
+    }
+
+    /// The token and the numbers, as `GET /__emulator/config` gives them.
+    pub(super) fn set_up(&mut self, setup: Setup) -> Result<(), String> {
+        let first = setup.phone_numbers.first().cloned().ok_or(
             "GET /__emulator/config lists no `phone_numbers`: the emulator has no business number",
         )?;
-        self.numbers = cfg.phone_numbers;
+        self.token = setup.access_token;
+        self.numbers = setup.phone_numbers;
         self.act_as(first);
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::time::Duration;
-use wa_emulator::server::client::Client;
+use wa_emulator::server::client::{Client, Response};
 
 /// How long one request may take before the step fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,6 +23,17 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A response from its status and body bytes (the body read as [`Reply::body`] says).
+    pub fn from_raw(status: u16, body: &[u8]) -> Reply {
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+        };
+        Reply { status, body }
+    }
+
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -38,6 +49,21 @@ impl Http {
         Http {
             client: Client::new().with_timeout(REQUEST_TIMEOUT),
         }
+    }
+
+    /// Sends a request and returns the answer as it came (its body unread); `Err` only
+    /// when no HTTP response came back at all.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Response, String> {
+        self.client
+            .json(method, url, bearer, body)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Sends a request; `Err` only when no HTTP response came back at all.

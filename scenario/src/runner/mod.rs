@@ -111,6 +111,38 @@ pub async fn run_scenario(
     scenario: &Scenario,
     opts: &Options,
 ) -> Result<(), Failure> {
+    run(http, base_url, None, src, scenario, opts).await
+}
+
+/// [`run_scenario`] on an emulator a [`target::TargetFactory`] has just started for this
+/// scenario: its logs hold nothing from before, and what the door knows of its
+/// configuration ([`target::RunningTarget::setup`]) is not asked for again.
+pub async fn run_scenario_on_fresh(
+    http: &Http,
+    target: &dyn target::RunningTarget,
+    src: &Source,
+    scenario: &Scenario,
+    opts: &Options,
+) -> Result<(), Failure> {
+    let fresh = Fresh {
+        setup: target.setup(),
+    };
+    run(http, &target.base_url(), Some(fresh), src, scenario, opts).await
+}
+
+/// An emulator started for the scenario.
+struct Fresh {
+    setup: Option<target::Setup>,
+}
+
+async fn run(
+    http: &Http,
+    base_url: &str,
+    fresh: Option<Fresh>,
+    src: &Source,
+    scenario: &Scenario,
+    opts: &Options,
+) -> Result<(), Failure> {
     let setup = |message: String| Failure {
         step: None,
         message,
@@ -121,7 +153,10 @@ pub async fn run_scenario(
             .await
             .map_err(setup)?;
     }
-    ctx.load_config().await.map_err(setup)?;
+    match fresh.as_ref().and_then(|f| f.setup.clone()) {
+        Some(known) => ctx.set_up(known).map_err(setup)?,
+        None => ctx.load_config().await.map_err(setup)?,
+    }
     if let Some(app) = &opts.app {
         ctx.admin_ok("PUT", "/webhook", Some(&json!({"url": app})))
             .await
@@ -132,14 +167,16 @@ pub async fn run_scenario(
             })?;
     }
     // Deliveries and requests from before this scenario (a shared emulator whose reset
-    // keeps its logs) are not this scenario's business.
-    ctx.refresh_webhooks().await.map_err(setup)?;
-    ctx.webhooks_from = ctx.webhook_max_seq;
-    ctx.deliveries.clear();
-    if needs_app(scenario) {
-        ctx.refresh_requests().await.map_err(setup)?;
-        ctx.requests_from = ctx.request_max_seq;
-        ctx.requests.clear();
+    // keeps its logs) are not this scenario's business; a fresh emulator has none.
+    if fresh.is_none() {
+        ctx.refresh_webhooks().await.map_err(setup)?;
+        ctx.webhooks_from = ctx.webhook_max_seq;
+        ctx.deliveries.clear();
+        if needs_app(scenario) {
+            ctx.refresh_requests().await.map_err(setup)?;
+            ctx.requests_from = ctx.request_max_seq;
+            ctx.requests.clear();
+        }
     }
     let steps = &scenario.steps;
     for (i, step) in steps.iter().enumerate() {

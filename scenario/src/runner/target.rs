@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use wa_emulator::api::admin_types::BusinessNumber;
 use wa_emulator::server::ServeOptions;
 use wa_emulator::Emulator;
 
@@ -18,7 +19,9 @@ use wa_emulator::Emulator;
 pub type Starting<'a> =
     Pin<Box<dyn Future<Output = Result<Box<dyn RunningTarget>, String>> + Send + 'a>>;
 
-/// Starts a fresh, isolated emulator for one scenario.
+/// Starts a fresh, isolated emulator for one scenario: nothing has happened on it yet (its
+/// delivery log and request journal are empty), so the runner does not read where they
+/// stand before the first step.
 pub trait TargetFactory: Send + Sync {
     /// Start an emulator with a virtual clock and deterministic ids from `seed`.
     fn start(&self, seed: u64) -> Starting<'_>;
@@ -28,6 +31,20 @@ pub trait TargetFactory: Send + Sync {
 pub trait RunningTarget: Send + Sync {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     fn base_url(&self) -> String;
+
+    /// What the runner's setup would read from `GET /__emulator/config`, when the door
+    /// knows it already (an emulator it started); `None` (the default): the runner asks.
+    fn setup(&self) -> Option<Setup> {
+        None
+    }
+}
+
+/// The default tenant as the runner's setup needs it: the Graph token, and the business
+/// numbers, first one first.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub access_token: String,
+    pub phone_numbers: Vec<BusinessNumber>,
 }
 
 /// An emulator someone else runs, at a URL (`--target`). Dropping it does nothing.
@@ -53,6 +70,14 @@ pub struct InProcessTarget(pub Emulator);
 impl RunningTarget for InProcessTarget {
     fn base_url(&self) -> String {
         self.0.url().to_owned()
+    }
+
+    fn setup(&self) -> Option<Setup> {
+        let tenant = self.0.tenant();
+        Some(Setup {
+            access_token: tenant.access_token.clone(),
+            phone_numbers: tenant.phone_numbers.clone(),
+        })
     }
 }
 

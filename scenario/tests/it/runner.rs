@@ -536,6 +536,42 @@ async fn the_cli_runs_folders_in_parallel_writes_junit_and_sets_the_exit_code() 
 }
 
 #[tokio::test]
+async fn more_jobs_than_cores_give_the_same_outcomes_in_the_same_order_as_one_job() {
+    let dir = temp_dir("jobs");
+    for i in 0..6 {
+        let event = if i % 3 == 2 { "terminate" } else { "connect" };
+        std::fs::write(
+            dir.join(format!("calls/story-{i}.scn")),
+            format!("user bob is ios 2.25.30\nbob calls the business as $c\nexpect a calls webhook {event} for $c\n"),
+        )
+        .unwrap();
+    }
+    let files = scenario::cli::discover(std::slice::from_ref(&dir)).unwrap();
+    let verdicts = |jobs: usize| {
+        let (loaded, diagnostics) = scenario::cli::load_all(&files);
+        assert!(diagnostics.is_empty(), "{diagnostics}");
+        let a = args(vec![dir.clone()]);
+        async move {
+            scenario::cli::execute(loaded, jobs, &a, &Options::default(), Arc::new(InProcess))
+                .await
+                .into_iter()
+                .map(|o| {
+                    let name = o.name.rsplit('/').next().unwrap_or_default().to_owned();
+                    (name, matches!(o.verdict, scenario::cli::Verdict::Passed))
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let one = verdicts(1).await;
+    let expected: Vec<(String, bool)> = (0..6)
+        .map(|i| (format!("story-{i}.scn"), i % 3 != 2))
+        .collect();
+    assert_eq!(one, expected);
+    assert_eq!(verdicts(5).await, one);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn the_target_door_without_tenants_resets_the_shared_emulator_before_each_scenario() {
     let emu = emulator().await;
     let dir = temp_dir("target");
