@@ -84,11 +84,11 @@ impl Engine {
         else {
             return;
         };
-        let Some(secret) = tenants
+        let Some((secret, has_url)) = tenants
             .apps
             .iter()
             .find(|a| &a.id == app)
-            .map(|a| a.secret.as_bytes())
+            .map(|a| (a.secret.as_bytes(), a.webhook_url.is_some()))
         else {
             return;
         };
@@ -112,6 +112,7 @@ impl Engine {
             signature,
             now,
             horizon,
+            has_url,
         );
     }
 

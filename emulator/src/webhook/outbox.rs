@@ -55,6 +55,10 @@ pub struct Delivery {
     pub chaos: Option<String>,
     #[serde(skip)]
     pub in_flight: bool,
+    /// Its app had no callback URL: it waits in `held`, not in `ready`, and does not
+    /// count toward `webhook_pending_limit`, queued behind another one or not.
+    #[serde(skip)]
+    pub held: bool,
 }
 
 /// One delivery to perform now.
@@ -134,11 +138,24 @@ fn set_opt(to: &mut Option<String>, from: Option<&str>) {
 /// Keeps every operation O(log n): only the head of each ordering key's queue can go out,
 /// and heads wait in `ready` by their next attempt time, or in `held` while their app has
 /// no callback URL.
+impl Index {
+    /// A new head of its queue waits for its time, or for a URL when `held`.
+    fn wait(&mut self, key: (u64, u64), held: bool) {
+        if held {
+            self.held.insert(key);
+        } else {
+            self.ready.insert(key);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Index {
     queues: HashMap<String, VecDeque<u64>>,
     ready: BTreeSet<(u64, u64)>,
     held: BTreeSet<(u64, u64)>,
+    /// Pending deliveries marked `held`, heads or not.
+    held_pending: usize,
     in_flight: usize,
 }
 
@@ -222,6 +239,7 @@ impl Outbox {
         signature: String,
         now_ms: u64,
         horizon_ms: u64,
+        has_url: bool,
     ) -> u64 {
         let seq = self.next_seq.max(1);
         self.next_seq = seq + 1;
@@ -254,6 +272,7 @@ impl Outbox {
                 attempts: Vec::new(),
                 chaos: None,
                 in_flight: false,
+                held: false,
             }),
         };
         d.seq = seq;
@@ -264,6 +283,9 @@ impl Outbox {
         d.next_attempt_at_ms = now_ms;
         d.horizon_ms = horizon_ms;
         d.in_flight = false;
+        // Known now: a webhook of an app without a URL goes straight to `held` rather
+        // than through `ready` and the worker's next round for every send.
+        d.held = !has_url;
         if !self.chaos.is_off() {
             let mut notes = Vec::new();
             if self.chaos.delay_ms > 0 {
@@ -297,8 +319,9 @@ impl Outbox {
         let queue = self.index.queues.entry(d.order_key.clone()).or_default();
         queue.push_back(d.seq);
         if queue.len() == 1 {
-            self.index.ready.insert((d.next_attempt_at_ms, d.seq));
+            self.index.wait((d.next_attempt_at_ms, d.seq), d.held);
         }
+        self.index.held_pending += usize::from(d.held);
         self.pending.insert(d.seq, d);
         self.evict_held();
     }
@@ -310,6 +333,7 @@ impl Outbox {
             };
             if let Some(d) = self.pending.remove(&seq) {
                 self.held_evicted += 1;
+                self.index.held_pending -= usize::from(d.held);
                 self.advance_queue(&d.order_key, seq);
                 self.recycle(d);
             }
@@ -325,7 +349,7 @@ impl Outbox {
         match queue.front().copied() {
             Some(next) => {
                 if let Some(n) = self.pending.get(&next) {
-                    self.index.ready.insert((n.next_attempt_at_ms, next));
+                    self.index.wait((n.next_attempt_at_ms, next), n.held);
                 }
             }
             None => {
@@ -356,7 +380,12 @@ impl Outbox {
             };
             match url_of(&d.app_id) {
                 None => {
+                    // Its app's URL was removed since (or a restore forgot the mark).
                     self.index.held.insert((at, seq));
+                    if !d.held {
+                        d.held = true;
+                        self.index.held_pending += 1;
+                    }
                 }
                 Some(url) => {
                     d.in_flight = true;
@@ -391,6 +420,14 @@ impl Outbox {
     pub fn release_held(&mut self) {
         let held = std::mem::take(&mut self.index.held);
         self.index.ready.extend(held);
+        // Once a URL is set they all count toward the bound again; the worker marks the
+        // ones whose app still has none when it finds them in `ready`.
+        if self.index.held_pending > 0 {
+            for d in self.pending.values_mut() {
+                d.held = false;
+            }
+            self.index.held_pending = 0;
+        }
     }
 
     /// Records an attempt; a 2xx delivers, anything else schedules a retry or, past the
@@ -400,6 +437,10 @@ impl Outbox {
             return;
         };
         self.attempts_total += 1;
+        if d.held {
+            d.held = false;
+            self.index.held_pending -= 1;
+        }
         if d.in_flight {
             self.index.in_flight = self.index.in_flight.saturating_sub(1);
         }
@@ -482,10 +523,11 @@ impl Outbox {
     }
 
     /// Pending deliveries that count toward `webhook_pending_limit`: every one not held
-    /// for want of a callback URL (held ones are bounded by the log's capacity instead).
+    /// for want of a callback URL (held ones are bounded by the log's capacity instead),
+    /// including those queued behind a held one of the same call or message.
     /// In flight and waiting for a retry count.
     pub fn bounded_len(&self) -> usize {
-        self.pending.len().saturating_sub(self.index.held.len())
+        self.pending.len().saturating_sub(self.index.held_pending)
     }
 
     /// Whether a request that queues webhooks may be accepted now: fewer than `limit`
@@ -565,6 +607,7 @@ mod tests {
             "sha256=x".into(),
             now,
             3_600_000,
+            true,
         )
     }
 
@@ -592,6 +635,7 @@ mod tests {
             "sha256=a".into(),
             0,
             3_600_000,
+            true,
         );
         o.take_due(0, url, 10);
         o.record(a, "u".into(), ok(), 1);
@@ -614,6 +658,7 @@ mod tests {
             sig,
             5,
             60_000,
+            true,
         );
         let d = o.get(c).unwrap();
         assert_eq!(
@@ -901,7 +946,7 @@ mod tests {
                     Step::Wait(ms) => now += ms,
                     Step::Held => {
                         o.push("app-without-url", "messages", "status_sent", "held", None, None,
-                            "{}".into(), "sha256=x".into(), now, 3_600_000);
+                            "{}".into(), "sha256=x".into(), now, 3_600_000, false);
                     }
                 }
                 // Held ones not yet sorted out by the worker count in `bounded_len`: they
@@ -953,10 +998,65 @@ mod tests {
                 "sha256=x".into(),
                 0,
                 3_600_000,
+                false,
             );
         }
         o.take_due(0, |_| None, 10_000);
         assert_eq!(o.bounded_len(), 3, "held deliveries do not count");
+    }
+
+    #[test]
+    fn a_sends_webhooks_without_a_url_never_count_toward_the_bound() {
+        // Two status webhooks per send share the message's key: the second waits behind
+        // the held first one. It counted toward webhook_pending_limit, so a server
+        // without a callback URL made every send wait, then refused it, after 5,000.
+        let mut o = Outbox::new(10_000);
+        for i in 0..12_000 {
+            for event in ["status_sent", "status_delivered"] {
+                o.push(
+                    "app",
+                    "messages",
+                    event,
+                    &format!("msg:{i}"),
+                    None,
+                    None,
+                    "{}".into(),
+                    "sha256=x".into(),
+                    0,
+                    3_600_000,
+                    false,
+                );
+            }
+            o.take_due(0, |_| None, 256);
+        }
+        assert_eq!(o.bounded_len(), 0);
+        assert!(o.admits(5_000));
+        assert!(
+            o.take_due(0, url, 256).is_empty(),
+            "held until a URL is set"
+        );
+        assert!(o.pending_len() <= 20_000, "bounded: {}", o.pending_len());
+        assert!(o.held_evicted >= 4_000, "counted: {}", o.held_evicted);
+        // Once a URL is set they go out, one per message at a time, and count.
+        o.release_held();
+        assert_eq!(o.bounded_len(), o.pending_len());
+        let first = o.take_due(0, url, 100_000);
+        assert_eq!(first.len(), o.index.queues.len());
+        for j in first {
+            o.record(
+                j.seq,
+                "u".into(),
+                Outcome::Status {
+                    status: 200,
+                    body: String::new(),
+                },
+                0,
+            );
+        }
+        assert!(
+            !o.take_due(0, url, 100_000).is_empty(),
+            "the second of each"
+        );
     }
 
     #[test]
