@@ -76,6 +76,8 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // Reused from round to round: a round per finished delivery must not allocate.
     let mut jobs = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // The last callback URL's parsed form: every delivery to it clones it.
+    let mut target: Option<Target> = None;
     loop {
         if slots.available_permits() == 0 {
             // Every slot is busy, so nothing can go out before one frees (the delivery
@@ -147,6 +149,10 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         for (tenant, job) in jobs.drain(..) {
+            if target.as_ref().is_none_or(|t| t.url != job.url) {
+                target = Target::of(&job.url);
+            }
+            let to = target.as_ref().map(|t| (t.uri.clone(), t.host.clone()));
             // Never waits: only this loop takes slots, and it took no more than were free.
             let permit = slots
                 .clone()
@@ -155,7 +161,7 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 .expect("the semaphore is never closed");
             let shared = shared.clone();
             tokio::spawn(async move {
-                let outcome = send(&shared, &job).await;
+                let outcome = send(&shared, &job, to).await;
                 let delivered = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
                 // A tenant deleted meanwhile keeps no record.
                 if !tenant.is_deleted() {
@@ -165,6 +171,37 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 shared.touched(&tenant);
             });
         }
+    }
+}
+
+/// A callback URL parsed once, and the Host header hyper's client would print from it
+/// for every request: a delivery clones both (reference counts) instead of copying and
+/// parsing the URL and formatting the host again.
+struct Target {
+    url: String,
+    uri: hyper::Uri,
+    host: hyper::header::HeaderValue,
+}
+
+impl Target {
+    /// None for a URL hyper's client would refuse: [`send`] then reports it as before.
+    fn of(url: &str) -> Option<Self> {
+        let uri: hyper::Uri = url.parse().ok()?;
+        let host = uri.host()?;
+        // As hyper_util's client writes it: the port only when it is not the scheme's.
+        let secure = matches!(uri.scheme_str(), Some("https" | "wss"));
+        let host = match uri.port_u16() {
+            Some(443) if secure => hyper::header::HeaderValue::from_str(host),
+            Some(80) if !secure => hyper::header::HeaderValue::from_str(host),
+            Some(port) => hyper::header::HeaderValue::from_str(&format!("{host}:{port}")),
+            None => hyper::header::HeaderValue::from_str(host),
+        }
+        .ok()?;
+        Some(Self {
+            url: url.to_owned(),
+            uri,
+            host,
+        })
     }
 }
 
@@ -273,19 +310,31 @@ fn record_attempt(shared: &Shared, tenant: &Tenant, job: Job, outcome: Outcome, 
     }
 }
 
-async fn send(shared: &Shared, job: &Job) -> Outcome {
-    use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+async fn send(
+    shared: &Shared,
+    job: &Job,
+    to: Option<(hyper::Uri, hyper::header::HeaderValue)>,
+) -> Outcome {
+    use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
     // Names and fixed values as constants: nothing of them is parsed per delivery. The
-    // same headers in the same order as ever.
-    let req = hyper::Request::post(&job.url)
+    // same headers in the same order as ever (Host last, where the client added it).
+    let (req, host) = match to {
+        Some((uri, host)) => (hyper::Request::post(uri), Some(host)),
+        None => (hyper::Request::post(job.url.as_str()), None),
+    };
+    let req = req
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(CONTENT_LENGTH, HeaderValue::from(job.body.len()))
         .header(
             HeaderName::from_static("x-hub-signature-256"),
             job.signature.as_str(),
         )
-        .header(USER_AGENT, HeaderValue::from_static("facebookexternalua"))
-        .body(Full::new(job.body.clone()));
+        .header(USER_AGENT, HeaderValue::from_static("facebookexternalua"));
+    let req = match host {
+        Some(host) => req.header(HOST, host),
+        None => req,
+    }
+    .body(Full::new(job.body.clone()));
     let req = match req {
         Ok(r) => r,
         Err(e) => return Outcome::Error(format!("invalid webhook URL {}: {e}", job.url)),
@@ -388,5 +437,44 @@ pub async fn settle(shared: &Arc<Shared>, tenant: &Arc<Tenant>) {
         }
         shared.touched(tenant);
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn the_host_header_is_the_one_hyper_would_print() {
+        let host = |url: &str| Target::of(url).map(|t| t.host.to_str().unwrap().to_owned());
+        // A receiver sees the port only when it is not the scheme's own.
+        assert_eq!(
+            host("http://127.0.0.1:8080/hook").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            host("http://receiver.test:80/hook").as_deref(),
+            Some("receiver.test")
+        );
+        assert_eq!(
+            host("http://receiver.test/hook").as_deref(),
+            Some("receiver.test")
+        );
+        assert_eq!(
+            host("https://receiver.test:443/").as_deref(),
+            Some("receiver.test")
+        );
+        assert_eq!(
+            host("https://receiver.test:80/").as_deref(),
+            Some("receiver.test:80")
+        );
+        assert_eq!(
+            host("http://receiver.test:443/").as_deref(),
+            Some("receiver.test:443")
+        );
+        assert_eq!(host("http://[::1]:9000/h").as_deref(), Some("[::1]:9000"));
+        // Left to the old path, which reports them as invalid URLs.
+        assert!(Target::of("/hook").is_none());
+        assert!(Target::of("http://bad host/").is_none());
     }
 }
