@@ -75,6 +75,7 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut entries = 0u64;
     // Reused from round to round: a round per finished delivery must not allocate.
     let mut jobs = Vec::new();
+    let mut due = Vec::new();
     let mut seen = std::collections::HashSet::new();
     // The last callback URL's parsed form: every delivery to it clones it.
     let mut target: Option<Target> = None;
@@ -117,11 +118,10 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             if free > 0 {
                 let st = &mut engine.st;
                 let tenants_cfg = &st.tenants;
-                let due = st
-                    .outbox
-                    .take_due(now, |app| tenants_cfg.webhook_url(app), free);
+                st.outbox
+                    .take_due_into(now, |app| tenants_cfg.webhook_url(app), free, &mut due);
                 free -= due.len();
-                jobs.extend(due.into_iter().map(|j| (tenant.clone(), j)));
+                jobs.extend(due.drain(..).map(|j| (tenant.clone(), j)));
             }
             let due_at = match engine.clock {
                 crate::engine::ClockMode::Real => engine.next_deadline().unwrap_or(u64::MAX),
@@ -148,11 +148,14 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             continue;
         }
-        for (tenant, job) in jobs.drain(..) {
+        for (tenant, mut job) in jobs.drain(..) {
             if target.as_ref().is_none_or(|t| t.url != job.url) {
                 target = Target::of(&job.url);
             }
             let to = target.as_ref().map(|t| (t.uri.clone(), t.host.clone()));
+            // The job's copy of the signature becomes the header as it is (no second
+            // copy); nothing after the request reads it.
+            let signature = std::mem::take(&mut job.signature);
             // Never waits: only this loop takes slots, and it took no more than were free.
             let permit = slots
                 .clone()
@@ -161,7 +164,7 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 .expect("the semaphore is never closed");
             let shared = shared.clone();
             tokio::spawn(async move {
-                let outcome = send(&shared, &job, to).await;
+                let outcome = send(&shared, &job, signature, to).await;
                 let delivered = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
                 // A tenant deleted meanwhile keeps no record.
                 if !tenant.is_deleted() {
@@ -313,6 +316,7 @@ fn record_attempt(shared: &Shared, tenant: &Tenant, job: Job, outcome: Outcome, 
 async fn send(
     shared: &Shared,
     job: &Job,
+    signature: String,
     to: Option<(hyper::Uri, hyper::header::HeaderValue)>,
 ) -> Outcome {
     use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
@@ -325,10 +329,7 @@ async fn send(
     let req = req
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header(CONTENT_LENGTH, HeaderValue::from(job.body.len()))
-        .header(
-            HeaderName::from_static("x-hub-signature-256"),
-            job.signature.as_str(),
-        )
+        .header(HeaderName::from_static("x-hub-signature-256"), signature)
         .header(USER_AGENT, HeaderValue::from_static("facebookexternalua"));
     let req = match host {
         Some(host) => req.header(HOST, host),

@@ -367,6 +367,20 @@ impl Outbox {
         limit: usize,
     ) -> Vec<Job> {
         let mut jobs = Vec::new();
+        self.take_due_into(now_ms, url_of, limit, &mut jobs);
+        jobs
+    }
+
+    /// [`Outbox::take_due`] into `jobs` (appended; at most `limit` of them), so the
+    /// worker reuses one vector from round to round.
+    pub fn take_due_into(
+        &mut self,
+        now_ms: u64,
+        url_of: impl Fn(&str) -> Option<String>,
+        limit: usize,
+        jobs: &mut Vec<Job>,
+    ) {
+        let limit = jobs.len().saturating_add(limit);
         while jobs.len() < limit {
             let Some(&(at, seq)) = self.index.ready.first() else {
                 break;
@@ -400,7 +414,6 @@ impl Outbox {
             }
         }
         self.evict_held();
-        jobs
     }
 
     /// Whether [`Outbox::take_due`] would hand out anything now.
@@ -474,9 +487,9 @@ impl Outbox {
             } else {
                 DeliveryState::Dead
             };
-            let key = d.order_key.clone();
+            // It has left `pending` already: the next of its key can take its place.
+            self.advance_queue(&d.order_key, seq);
             self.finish(d);
-            self.advance_queue(&key, seq);
         } else {
             d.next_attempt_at_ms = next;
             self.index.ready.insert((next, seq));
