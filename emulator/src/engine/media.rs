@@ -109,12 +109,7 @@ impl Engine {
     /// The endpoint received the business's first audio.
     pub fn media_first_audio(&mut self, call_id: &CallId) {
         self.revision += 1;
-        if let Some(m) = self
-            .st
-            .calls
-            .get_mut(call_id)
-            .and_then(|c| c.media.as_mut())
-        {
+        if let Some(m) = self.call_media(call_id) {
             m.flowing = true;
         }
         self.cancel(&Timer::MediaTimeout(call_id.clone()));
@@ -148,12 +143,7 @@ impl Engine {
     /// The business's audio came again: the mid-call timer stops.
     pub fn media_audio_resumed(&mut self, call_id: &CallId) {
         self.revision += 1;
-        if let Some(m) = self
-            .st
-            .calls
-            .get_mut(call_id)
-            .and_then(|c| c.media.as_mut())
-        {
+        if let Some(m) = self.call_media(call_id) {
             m.silent = false;
         }
         self.cancel(&Timer::MediaSilence(call_id.clone()));
@@ -168,27 +158,43 @@ impl Engine {
 
     pub(super) fn media_timeout(&mut self, call_id: &CallId) {
         let secs = self.behaviour.media_timeout_secs;
-        let waiting = self.st.calls.get(call_id).is_some_and(|c| {
-            c.state == CallState::Active && c.media.as_ref().is_some_and(|m| !m.flowing)
-        });
-        if waiting {
-            self.client_ends_call(
-                call_id,
-                format!("no audio from the business within {secs} s of the call connecting"),
-            );
-        }
+        self.end_active_call_if(
+            call_id,
+            |m| !m.flowing,
+            || format!("no audio from the business within {secs} s of the call connecting"),
+        );
     }
 
     pub(super) fn media_silence(&mut self, call_id: &CallId) {
         let secs = self.behaviour.media_midcall_timeout_secs;
-        let silent = self.st.calls.get(call_id).is_some_and(|c| {
-            c.state == CallState::Active && c.media.as_ref().is_some_and(|m| m.silent)
-        });
-        if silent {
-            self.client_ends_call(
-                call_id,
-                format!("no audio from the business for {secs} s mid-call"),
-            );
+        self.end_active_call_if(
+            call_id,
+            |m| m.silent,
+            || format!("no audio from the business for {secs} s mid-call"),
+        );
+    }
+
+    fn call_media(&mut self, call_id: &CallId) -> Option<&mut CallMedia> {
+        self.st
+            .calls
+            .get_mut(call_id)
+            .and_then(|c| c.media.as_mut())
+    }
+
+    /// A media timer fired: the client ends the call if it is still active and its media
+    /// is still in the state the timer was set for.
+    fn end_active_call_if(
+        &mut self,
+        call_id: &CallId,
+        still: impl Fn(&CallMedia) -> bool,
+        why: impl FnOnce() -> String,
+    ) {
+        let due =
+            self.st.calls.get(call_id).is_some_and(|c| {
+                c.state == CallState::Active && c.media.as_ref().is_some_and(&still)
+            });
+        if due {
+            self.client_ends_call(call_id, why());
         }
     }
 

@@ -121,55 +121,18 @@ pub(super) fn is_plain_rtp(offer: &str) -> bool {
 mod tests {
     use super::*;
     use crate::domain::call::{CallState, EndReason};
-    use crate::domain::ids::{AppId, PhoneNumberId, WaId};
-    use crate::domain::tenant::{Behaviour, Tenants, DEFAULT_APP_ID, DEFAULT_PHONE_NUMBER_ID};
-    use crate::engine::ClockMode;
-    use crate::media::sdp::Local;
-    use serde_json::json;
+    use crate::domain::tenant::Behaviour;
+    use crate::engine::sip::tests::call;
 
-    const USER: &str = "16315551234";
     /// A SIP server's SDES answer: its media at 127.0.0.1:40000, its own key.
     const SDES_ANSWER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 40000 RTP/SAVP 111 126\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:126 telephone-event/8000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n";
 
     fn engine(plain_rtp: bool) -> Engine {
-        let mut e = Engine::new(
-            Tenants::default(),
-            Behaviour {
-                sip_plain_rtp: plain_rtp,
-                ..Behaviour::default()
-            },
-            5,
-            ClockMode::Virtual,
-            1_767_225_600_000,
-        );
-        e.media_local = Some(Local {
-            addr: "127.0.0.1:51000".parse().unwrap(),
-            fingerprint: "AB:CD".into(),
-        });
-        let body = json!({"calling":{"status":"ENABLED","srtp_key_exchange_protocol":"SDES",
-            "sip":{"status":"ENABLED","servers":[{"hostname":"127.0.0.1","port":5060}]}}});
-        e.post_settings(
-            &AppId::from(DEFAULT_APP_ID),
-            &PhoneNumberId::from(DEFAULT_PHONE_NUMBER_ID),
-            body.as_object().unwrap(),
-        )
-        .unwrap();
-        e.take_effects();
-        e
-    }
-
-    fn call(e: &mut Engine) -> (CallId, String) {
-        let v = e.user_call(&WaId::from(USER), None).unwrap();
-        let id = CallId(v["call_id"].as_str().unwrap().to_owned());
-        let offer = e
-            .take_effects()
-            .into_iter()
-            .find_map(|f| match f {
-                Effect::SipInvite(i) => Some(i.sdp_offer),
-                _ => None,
-            })
-            .expect("an INVITE");
-        (id, offer)
+        let behaviour = Behaviour {
+            sip_plain_rtp: plain_rtp,
+            ..Behaviour::default()
+        };
+        crate::engine::sip::tests::engine_with("SDES", behaviour)
     }
 
     fn rtp_starts(effects: &[Effect]) -> Vec<RtpSession> {

@@ -124,7 +124,7 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::call::CallMedia;
     use crate::domain::ids::{AppId, PhoneNumberId, WaId};
@@ -140,9 +140,14 @@ mod tests {
     /// An engine whose default number sends calls to a SIP server, keyed as `keying`
     /// says, with a media endpoint at 127.0.0.1:51000.
     fn engine(keying: &str) -> Engine {
+        engine_with(keying, Behaviour::default())
+    }
+
+    /// [`engine`] with these behaviour settings (shared with `rtp_media`'s tests).
+    pub(in crate::engine) fn engine_with(keying: &str, behaviour: Behaviour) -> Engine {
         let mut e = Engine::new(
             Tenants::default(),
-            Behaviour::default(),
+            behaviour,
             5,
             ClockMode::Virtual,
             1_767_225_600_000,
@@ -164,7 +169,7 @@ mod tests {
     }
 
     /// The user calls: the call and the INVITE's offer.
-    fn call(e: &mut Engine) -> (CallId, String) {
+    pub(in crate::engine) fn call(e: &mut Engine) -> (CallId, String) {
         let v = e.user_call(&WaId::from(USER), None).unwrap();
         let id = CallId(v["call_id"].as_str().unwrap().to_owned());
         let offer = e

@@ -98,18 +98,7 @@ impl Remote {
                 }
                 "candidate" => candidates.extend(candidate(value)),
                 "mid" => mid = Some(value.to_owned()),
-                "rtpmap" => {
-                    let Some((pt, codec)) = value.split_once(' ') else {
-                        continue;
-                    };
-                    let Ok(pt) = pt.parse::<u8>() else { continue };
-                    let codec = codec.to_ascii_lowercase();
-                    if codec.starts_with("opus/48000") && opus_pt.is_none() {
-                        opus_pt = Some(pt);
-                    } else if codec == "telephone-event/8000" && dtmf_pt.is_none() {
-                        dtmf_pt = Some(pt);
-                    }
-                }
+                "rtpmap" => rtpmap(value, &mut opus_pt, &mut dtmf_pt),
                 "ssrc" if ssrc.is_none() => {
                     ssrc = value.split(' ').next().and_then(|s| s.parse().ok());
                 }
@@ -192,18 +181,7 @@ impl RtpRemote {
             };
             let (name, value) = attr.split_once(':').unwrap_or((attr, ""));
             match name {
-                "rtpmap" => {
-                    let Some((pt, codec)) = value.split_once(' ') else {
-                        continue;
-                    };
-                    let Ok(pt) = pt.parse::<u8>() else { continue };
-                    let codec = codec.to_ascii_lowercase();
-                    if codec.starts_with("opus/48000") && opus_pt.is_none() {
-                        opus_pt = Some(pt);
-                    } else if codec == "telephone-event/8000" && dtmf_pt.is_none() {
-                        dtmf_pt = Some(pt);
-                    }
-                }
+                "rtpmap" => rtpmap(value, &mut opus_pt, &mut dtmf_pt),
                 "ssrc" if ssrc.is_none() => {
                     ssrc = value.split(' ').next().and_then(|s| s.parse().ok());
                 }
@@ -396,6 +374,21 @@ fn answer_line(line: &str, opus_pt: u8, dtmf_pt: Option<u8>) -> Option<String> {
     } else {
         line.to_owned()
     })
+}
+
+/// An `a=rtpmap:` value: notes the first opus/48000 and the first telephone-event/8000
+/// payload types.
+fn rtpmap(value: &str, opus_pt: &mut Option<u8>, dtmf_pt: &mut Option<u8>) {
+    let Some((pt, codec)) = value.split_once(' ') else {
+        return;
+    };
+    let Ok(pt) = pt.parse::<u8>() else { return };
+    let codec = codec.to_ascii_lowercase();
+    if codec.starts_with("opus/48000") && opus_pt.is_none() {
+        *opus_pt = Some(pt);
+    } else if codec == "telephone-event/8000" && dtmf_pt.is_none() {
+        *dtmf_pt = Some(pt);
+    }
 }
 
 #[cfg(test)]
