@@ -42,6 +42,16 @@ const NODE_MAJOR_MIN: u32 = 20;
 /// How long to wait for a webhook to reach an app (real time; the emulator's clock is virtual).
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Opus is lossy: a measured level within this of a tone's is the tone.
+pub const LEVEL_TOLERANCE_DB: f64 = 2.0;
+
+/// Whether a measured `audio_level_dbfs` is `want`, within [`LEVEL_TOLERANCE_DB`].
+pub fn level_near(level: &Value, want: f64) -> bool {
+    level
+        .as_f64()
+        .is_some_and(|l| (l - want).abs() <= LEVEL_TOLERANCE_DB)
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -417,6 +427,15 @@ impl Emulator {
             json!(true),
             "webhook handshake with {url}: {res}"
         );
+    }
+
+    /// The call as `GET /__emulator/calls` lists it.
+    pub fn call_record(&self, call_id: &str) -> Value {
+        let calls = self.admin_ok("GET", "/__emulator/calls", json!({}));
+        calls["calls"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["id"] == call_id).cloned())
+            .unwrap_or_else(|| panic!("no call {call_id} in GET /__emulator/calls: {calls}"))
     }
 
     pub fn deliveries(&self) -> Vec<Value> {

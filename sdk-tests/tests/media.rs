@@ -12,7 +12,7 @@
 //! The emulator's clock is virtual: the 20 s without audio before 138021 pass with
 //! `POST /__emulator/clock/advance`; audio itself flows in real time.
 
-use sdk_tests::{aiortc_python, App, Emulator};
+use sdk_tests::{aiortc_python, level_near, App, Emulator};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 const APP_TONE_DBFS: f64 = -13.5;
 /// The user's tone, RMS (`media::sound`).
 const USER_TONE_DBFS: f64 = -13.0;
-/// Opus is lossy: a level within this of the tone's is the tone.
-const LEVEL_TOLERANCE_DB: f64 = 2.0;
 
 /// Polls `probe` until it returns `Some`, for up to 20 s of real time; on failure shows
 /// both sides' view of the call's media.
@@ -55,21 +53,6 @@ fn media(emu: &Emulator, call_id: &str) -> Value {
 
 fn stats(app: &App, call_id: &str) -> Value {
     app.control("stats", json!({ "call_id": call_id }))
-}
-
-fn near(level: &Value, want: f64) -> bool {
-    level
-        .as_f64()
-        .is_some_and(|l| (l - want).abs() <= LEVEL_TOLERANCE_DB)
-}
-
-/// The call as `GET /__emulator/calls` lists it.
-fn call_record(emu: &Emulator, call_id: &str) -> Value {
-    let calls = emu.admin_ok("GET", "/__emulator/calls", json!({}));
-    calls["calls"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["id"] == call_id).cloned())
-        .unwrap_or_else(|| panic!("no call {call_id} in GET /__emulator/calls: {calls}"))
 }
 
 /// The user calls the app's number; the app gets the connect webhook with the
@@ -128,7 +111,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
     );
     assert!(m["received"]["first_packet_ms"].is_u64(), "{m}");
     assert!(
-        near(&m["received"]["audio_level_dbfs"], APP_TONE_DBFS),
+        level_near(&m["received"]["audio_level_dbfs"], APP_TONE_DBFS),
         "the app's {APP_TONE_DBFS} dBFS tone as the user hears it: {m}"
     );
     // The user's silence reaches the app (opus packets, decoded to nothing audible).
@@ -150,7 +133,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
     );
     assert_eq!(played["playing"], "tone", "{played}");
     until("the app hears the user's tone", &app, &call_id, || {
-        near(&stats(&app, &call_id)["level_dbfs"], USER_TONE_DBFS).then_some(())
+        level_near(&stats(&app, &call_id)["level_dbfs"], USER_TONE_DBFS).then_some(())
     });
 
     // The user presses keys: RFC 4733 events on the app's telephone-event payload type.
@@ -169,7 +152,7 @@ fn aiortc_answers_a_users_call_audio_and_keys_flow_both_ways() {
     // Audio flowed: 30 s later the call is still up (no 138021).
     emu.advance(30);
     assert_eq!(
-        call_record(&emu, &call_id)["state"],
+        emu.call_record(&call_id)["state"],
         "active",
         "no 138021 while audio flows"
     );
@@ -230,7 +213,7 @@ fn aiortc_calls_a_user_who_answers_and_audio_flows_both_ways() {
     });
     assert_eq!(m["dtls"], "connected", "{m}");
     assert!(
-        near(&m["received"]["audio_level_dbfs"], APP_TONE_DBFS),
+        level_near(&m["received"]["audio_level_dbfs"], APP_TONE_DBFS),
         "the app's tone as the user hears it: {m}"
     );
     emu.admin_ok(
@@ -240,7 +223,7 @@ fn aiortc_calls_a_user_who_answers_and_audio_flows_both_ways() {
     );
     let s = until("the app hears the user's tone", &app, &call_id, || {
         let s = stats(&app, &call_id);
-        near(&s["level_dbfs"], USER_TONE_DBFS).then_some(s)
+        level_near(&s["level_dbfs"], USER_TONE_DBFS).then_some(s)
     });
     assert_eq!(s["connection"], "connected", "{s}");
 
@@ -291,7 +274,7 @@ fn a_business_whose_certificate_does_not_match_its_fingerprint_fails_the_call() 
     let term = app.wait_for("call_terminate", "the DTLS failure", |e| e["id"] == call_id);
     assert_eq!(term["status"], "FAILED", "{term}");
     assert_eq!(term["errors"][0]["code"], 138021, "{term}");
-    let record = call_record(&emu, &call_id);
+    let record = emu.call_record(&call_id);
     let why = record["media"]["failure"].as_str().unwrap_or_default();
     assert!(
         why.contains("does not match the a=fingerprint"),

@@ -13,7 +13,7 @@
     reason = "the SIP server and the media run in real time"
 )]
 
-use sdk_tests::{aiortc_python, http, repo_root, Emulator};
+use sdk_tests::{aiortc_python, http, level_near, repo_root, Emulator};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -21,10 +21,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const USER: &str = "16315551234";
-/// The server's tone and the user's, RMS, and how far opus may move them.
+/// The server's tone and the user's, RMS.
 const SERVER_TONE_DBFS: f64 = -13.5;
 const USER_TONE_DBFS: f64 = -13.0;
-const LEVEL_TOLERANCE_DB: f64 = 2.0;
 
 /// The Python SIP server, its stdin (for `stats`) and its stdout lines.
 struct Server {
@@ -158,27 +157,13 @@ fn until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
     }
 }
 
-fn near(level: &Value, want: f64) -> bool {
-    level
-        .as_f64()
-        .is_some_and(|l| (l - want).abs() <= LEVEL_TOLERANCE_DB)
-}
-
-fn call_record(emu: &Emulator, call_id: &str) -> Value {
-    let calls = emu.admin_ok("GET", "/__emulator/calls", json!({}));
-    calls["calls"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["id"] == call_id).cloned())
-        .unwrap_or_else(|| panic!("no call {call_id}: {calls}"))
-}
-
 /// The connected call's audio both ways and the user's keys: the user plays a tone and
 /// hears the server's, the server hears the user's tone and `159#`, and the call outlives
 /// the 20 s rule. `keying` is the media route's `rtp.keying`.
 fn talks_both_ways(emu: &Emulator, server: &mut Server, call_id: &str, keying: &str) {
     // The endpoint exists once the business's SDP has come (the 200 OK, or the offer).
     until("the call connects with media", || {
-        let c = call_record(emu, call_id);
+        let c = emu.call_record(call_id);
         if c["status"] == "active" && c["media"].is_object() {
             Ok(())
         } else {
@@ -195,7 +180,7 @@ fn talks_both_ways(emu: &Emulator, server: &mut Server, call_id: &str, keying: &
         let m = media(emu, call_id);
         // The level is of the last 500 ms: past opus's first frames.
         if m["received"]["packets"].as_u64() >= Some(50)
-            && near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS)
+            && level_near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS)
         {
             Ok(m)
         } else {
@@ -207,13 +192,13 @@ fn talks_both_ways(emu: &Emulator, server: &mut Server, call_id: &str, keying: &
     assert_eq!(m["rtp"]["refused"]["authentication"], 0, "{m}");
     assert!(m["rtp"]["latched"].is_string(), "{m}");
     assert!(
-        near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS),
+        level_near(&m["received"]["audio_level_dbfs"], SERVER_TONE_DBFS),
         "the server's {SERVER_TONE_DBFS} dBFS tone as the user hears it: {m}"
     );
     // The server (libsrtp) decrypts the user's SRTP and hears the user's tone.
     let s = until("the server hears the user's tone", || {
         let s = server.stats();
-        if s["packets"].as_u64() >= Some(25) && near(&s["level_dbfs"], USER_TONE_DBFS) {
+        if s["packets"].as_u64() >= Some(25) && level_near(&s["level_dbfs"], USER_TONE_DBFS) {
             Ok(s)
         } else {
             Err(s.to_string())
@@ -236,7 +221,7 @@ fn talks_both_ways(emu: &Emulator, server: &mut Server, call_id: &str, keying: &
     });
     // Audio flows: past the 20 s rule the call is still up.
     emu.advance(30);
-    assert_eq!(call_record(emu, call_id)["status"], "active");
+    assert_eq!(emu.call_record(call_id)["status"], "active");
 }
 
 #[test]
@@ -246,6 +231,12 @@ fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
     let mut server = Server::start(&py, &["--mode", "tone"]);
     let call_id = user_calls(&emu, &server);
     talks_both_ways(&emu, &mut server, &call_id, "sdes");
+    hang_up(&emu, &call_id, &server);
+}
+
+/// The emulator with `[behaviour] sip_plain_rtp` set to `on`, from a configuration file.
+/// The user hangs up; the server gets the BYE.
+fn hang_up(emu: &Emulator, call_id: &str, server: &Server) {
     emu.admin_ok(
         "POST",
         &format!("/__emulator/calls/{call_id}/hangup"),
@@ -254,7 +245,6 @@ fn a_users_call_to_an_sdes_sip_server_carries_audio_and_keys_both_ways() {
     server.expect("bye");
 }
 
-/// The emulator with `[behaviour] sip_plain_rtp` set to `on`, from a configuration file.
 fn emulator_with_plain_rtp(on: bool) -> Emulator {
     let config = std::env::temp_dir().join(format!(
         "wa-emulator-sdk-plain-rtp-{on}-{}.toml",
@@ -273,12 +263,7 @@ fn with_sip_plain_rtp_a_plain_rtp_sip_server_gets_audio_and_keys_both_ways() {
     let mut server = Server::start(&py, &["--rtp", "plain"]);
     let call_id = user_calls(&emu, &server);
     talks_both_ways(&emu, &mut server, &call_id, "none");
-    emu.admin_ok(
-        "POST",
-        &format!("/__emulator/calls/{call_id}/hangup"),
-        json!({}),
-    );
-    server.expect("bye");
+    hang_up(&emu, &call_id, &server);
 }
 
 /// Meta speaks only SRTP: without `sip_plain_rtp`, the same plain answer gets no media
@@ -291,7 +276,7 @@ fn without_sip_plain_rtp_a_plain_rtp_answer_leaves_the_call_signalling_only() {
     let mut server = Server::start(&py, &["--rtp", "plain"]);
     let call_id = user_calls(&emu, &server);
     until("the call connects", || {
-        let c = call_record(&emu, &call_id);
+        let c = emu.call_record(&call_id);
         if c["status"] == "active" {
             Ok(())
         } else {
@@ -312,7 +297,7 @@ fn without_sip_plain_rtp_a_plain_rtp_answer_leaves_the_call_signalling_only() {
     assert!(!refused.is_success(), "{}", refused.text());
     assert!(refused.text().contains("no_media"), "{}", refused.text());
     emu.advance(30);
-    let call = call_record(&emu, &call_id);
+    let call = emu.call_record(&call_id);
     assert_eq!(
         call["status"], "active",
         "no media, no media timeout: {call}"
@@ -321,12 +306,7 @@ fn without_sip_plain_rtp_a_plain_rtp_answer_leaves_the_call_signalling_only() {
     let s = server.stats();
     assert_eq!(s["packets"], 0, "the user sends nothing: {s}");
     assert!(s["sent"].as_u64() > Some(10), "the server did talk: {s}");
-    emu.admin_ok(
-        "POST",
-        &format!("/__emulator/calls/{call_id}/hangup"),
-        json!({}),
-    );
-    server.expect("bye");
+    hang_up(&emu, &call_id, &server);
 }
 
 /// The business (the script as a UAC) calls the user through the emulator's SIP gateway
@@ -407,7 +387,7 @@ fn a_business_calls_a_user_over_sip_with_sdes_and_audio_and_keys_flow_both_ways(
     let ok = server.expect("bye_ok");
     assert_eq!(ok["status"], 200, "{ok}");
     let call = until("the call ends", || {
-        let c = call_record(&emu, &call_id);
+        let c = emu.call_record(&call_id);
         if c["status"] == "completed" {
             Ok(c)
         } else {
@@ -425,7 +405,7 @@ fn no_audio_ends_the_call(mode: &str) -> Option<(Value, Value)> {
     let server = Server::start(&py, &["--mode", mode]);
     let call_id = user_calls(&emu, &server);
     until("the call connects", || {
-        let c = call_record(&emu, &call_id);
+        let c = emu.call_record(&call_id);
         if c["status"] == "active" {
             Ok(())
         } else {
@@ -445,7 +425,7 @@ fn no_audio_ends_the_call(mode: &str) -> Option<(Value, Value)> {
     emu.advance(21);
     server.expect("bye");
     let call = until("the call ends", || {
-        let c = call_record(&emu, &call_id);
+        let c = emu.call_record(&call_id);
         if c["status"] == "failed" {
             Ok(c)
         } else {
