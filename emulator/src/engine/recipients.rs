@@ -397,7 +397,8 @@ impl Recipients {
             .collect()
     }
 
-    /// Every user's `wa_id`, unordered.
+    /// Every user's `wa_id`, unordered (for the inspector).
+    #[cfg(feature = "server")]
     pub(crate) fn user_ids(&self) -> impl Iterator<Item = WaId> + '_ {
         self.rows
             .iter()

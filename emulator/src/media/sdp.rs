@@ -58,22 +58,7 @@ impl Remote {
         let mut opus_pt = None;
         let mut dtmf_pt = None;
         let mut ssrc = None;
-        let mut in_audio = true;
-        let mut seen_audio = false;
-        for line in sdp.lines().map(str::trim_end) {
-            if let Some(m) = line.strip_prefix("m=") {
-                // Only the first audio section counts; a video section is skipped.
-                in_audio = m.starts_with("audio ") && !seen_audio;
-                seen_audio |= in_audio;
-                continue;
-            }
-            if !in_audio {
-                continue;
-            }
-            let Some(attr) = line.strip_prefix("a=") else {
-                continue;
-            };
-            let (name, value) = attr.split_once(':').unwrap_or((attr, ""));
+        for (name, value) in audio_attributes(sdp) {
             match name {
                 "ice-ufrag" => ufrag = Some(value.to_owned()),
                 "ice-pwd" => pwd = Some(value.to_owned()),
@@ -373,6 +358,22 @@ fn answer_line(line: &str, opus_pt: u8, dtmf_pt: Option<u8>) -> Option<String> {
         format!("a=rtpmap:{} {rest}", dtmf_pt?)
     } else {
         line.to_owned()
+    })
+}
+
+/// The `a=` attributes, as (name, value), of an SDP's session part and its first audio
+/// section: a video section, or a second audio one, is skipped.
+pub(super) fn audio_attributes(sdp: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut in_audio = true;
+    let mut seen_audio = false;
+    sdp.lines().map(str::trim_end).filter_map(move |line| {
+        if let Some(m) = line.strip_prefix("m=") {
+            in_audio = m.starts_with("audio ") && !seen_audio;
+            seen_audio |= in_audio;
+            return None;
+        }
+        let attr = line.strip_prefix("a=").filter(|_| in_audio)?;
+        Some(attr.split_once(':').unwrap_or((attr, "")))
     })
 }
 

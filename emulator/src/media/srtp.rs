@@ -114,21 +114,9 @@ impl Crypto {
     /// The first `a=crypto:` line of an SDP's first audio section, parsed; `None` without
     /// one.
     pub fn of_sdp(sdp: &str) -> Option<Result<Crypto, String>> {
-        let mut in_audio = true;
-        let mut seen_audio = false;
-        for line in sdp.lines().map(str::trim_end) {
-            if let Some(m) = line.strip_prefix("m=") {
-                in_audio = m.starts_with("audio ") && !seen_audio;
-                seen_audio |= in_audio;
-                continue;
-            }
-            if in_audio {
-                if let Some(v) = line.strip_prefix("a=crypto:") {
-                    return Some(Crypto::parse(v));
-                }
-            }
-        }
-        None
+        super::sdp::audio_attributes(sdp)
+            .find(|(name, _)| *name == "crypto")
+            .map(|(_, value)| Crypto::parse(value))
     }
 }
 
