@@ -305,10 +305,7 @@ impl RtpEndpoint {
             state: self.phase.name().into(),
             ice: "none".into(),
             dtls: "none".into(),
-            failure: match &self.phase {
-                Phase::Failed(why) => Some(why.clone()),
-                _ => None,
-            },
+            failure: self.phase.failure(),
             playing: self.voice.playing(),
             received: self.voice.received(),
             sent: self.voice.sent(),

@@ -35,6 +35,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Why the media path failed, once it has.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Phase::Failed(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Phase::Connecting => "connecting",
@@ -352,10 +360,7 @@ impl Endpoint {
                 _ => "connecting",
             }
             .into(),
-            failure: match &self.phase {
-                Phase::Failed(why) => Some(why.clone()),
-                _ => None,
-            },
+            failure: self.phase.failure(),
             playing: self.voice.playing(),
             received: self.voice.received(),
             sent: self.voice.sent(),
