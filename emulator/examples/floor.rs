@@ -118,9 +118,9 @@ mod floor {
                 .enable_all()
                 .build()
         } else {
-            // What `wa-emulator serve` builds, so the ratio compares the work, not the runtime.
+            // What `wa-emulator serve` builds (a worker per CPU it may use), so the ratio
+            // compares the work, not the runtime.
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
                 .enable_all()
                 .build()
         }
