@@ -166,6 +166,14 @@ impl Emulator {
         &self.url
     }
 
+    /// A client that reaches this emulator without a socket: its requests (to any URL)
+    /// are served as if they had come to [`url`](Self::url) over TCP, the same bytes both
+    /// ways. For a driver in this process (the scenario runner); the code under test
+    /// uses [`url`](Self::url). Call it on the emulator's runtime.
+    pub fn in_memory_client(&self) -> Client {
+        Client::in_memory(std::sync::Arc::new(self.running.in_memory()))
+    }
+
     /// The app, WABA and numbers, with the tokens and secrets.
     pub fn tenant(&self) -> &Tenant {
         &self.tenant

@@ -443,3 +443,66 @@ fn events_match_as_logged_or_as_the_body_says() {
         ["seq: expected after #1, got #1"]
     );
 }
+
+#[tokio::test]
+async fn the_in_memory_client_gets_what_tcp_gets_and_fails_once_the_emulator_stops() {
+    let emu = Emulator::start().await;
+    let tcp = Client::new();
+    let memory = emu.in_memory_client();
+    let token = emu.tenant().access_token.clone();
+    let phone = emu.tenant().phone_number_id().clone();
+    // The same Graph request both ways: the same status, headers and body, the second
+    // one over the first's kept connection.
+    let url = format!("{}/v21.0/{phone}", emu.url());
+    let over_tcp = tcp.json("GET", &url, Some(&token), None).await.unwrap();
+    for _ in 0..2 {
+        let in_memory = memory.json("GET", &url, Some(&token), None).await.unwrap();
+        assert_eq!(in_memory.status, over_tcp.status);
+        assert_eq!(in_memory.body, over_tcp.body);
+        let names = |r: &crate::server::client::Response| {
+            let mut h: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
+            h.sort();
+            h
+        };
+        assert_eq!(names(&in_memory), names(&over_tcp));
+    }
+    // A refusal and a body sent both ways.
+    let send = json!({"messaging_product": "whatsapp", "to": ALICE, "type": "text"});
+    let messages = format!("{}/v21.0/{phone}/messages", emu.url());
+    let refused_tcp = tcp
+        .json("POST", &messages, None, Some(&send))
+        .await
+        .unwrap();
+    let refused = memory
+        .json("POST", &messages, None, Some(&send))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, refused_tcp.status);
+    // Every error has a trace id of its own.
+    let (mut a, mut b) = (refused.json(), refused_tcp.json());
+    a["error"]["fbtrace_id"].take();
+    b["error"]["fbtrace_id"].take();
+    assert_eq!(a, b);
+    // The emulator's request history shows both requests alike, Host header included.
+    let history = tcp
+        .json(
+            "GET",
+            &format!("{}/__emulator/requests", emu.url()),
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .json();
+    let entries = history["requests"].as_array().expect("a request list");
+    let hosts: Vec<&Value> = entries
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
+        .map(|r| &r["headers"]["host"])
+        .collect();
+    assert_eq!(hosts.len(), 2, "{history}");
+    assert_eq!(hosts[0], hosts[1]);
+    emu.shutdown().await;
+    let after = memory.json("GET", &url, Some(&token), None).await;
+    assert!(after.is_err(), "{after:?}");
+}

@@ -10,7 +10,8 @@
 //! Connections are pooled per client, so keep one and clone it (clones share the pool).
 //! [`Client::new`] speaks plain `http://` (the emulator is local); [`Client::with_trust`]
 //! also speaks `https://` (hyper-rustls) with a [`Trust`], for `replay` to real receivers,
-//! and names a TLS failure's reason ([`tls::describe_for`]) first.
+//! and names a TLS failure's reason ([`tls::describe_for`]) first; [`Client::in_memory`]
+//! reaches an emulator in this process without a socket (the scenario runner).
 //!
 //! The webhook delivery worker (`delivery.rs`) keeps its own hyper client: a pool tuned for
 //! throughput (hundreds of idle connections per receiver, a connect timeout), a timeout
@@ -20,14 +21,17 @@
 use super::tls::{self, Trust};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, StatusCode};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as Pool};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::DuplexStream;
 
 /// A pooled HTTP/1.1 client with a timeout on each whole exchange.
 #[derive(Clone)]
@@ -44,6 +48,73 @@ enum Pools {
         pool: Pool<HttpsConnector<HttpConnector>, Full<Bytes>>,
         ca_flag: &'static str,
     },
+    /// One emulator in this process, over in-memory streams ([`Client::in_memory`]).
+    Memory(Arc<Memory>),
+}
+
+/// Opens a connection to an emulator in this process (`Running::in_memory`).
+pub type OpenStream = Arc<dyn Fn() -> DuplexStream + Send + Sync>;
+
+/// Idle in-memory connections kept for reuse; more are closed.
+const MEMORY_IDLE: usize = 8;
+
+/// The in-memory door: what opens a connection, and the idle ones kept for reuse (as
+/// the TCP pool keeps its keep-alive connections).
+struct Memory {
+    open: OpenStream,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl Memory {
+    /// An idle connection that can take a request, or a new one.
+    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        loop {
+            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let Some(mut s) = idle else { break };
+            // A connection whose last answer was just read may still be finishing it.
+            if !s.is_closed() && s.ready().await.is_ok() {
+                return Ok(s);
+            }
+        }
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new((self.open)()))
+            .await
+            .map_err(|e| error_chain(&e))?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// Sends `req` as the TCP pool would put it on the wire: the path alone on the
+    /// request line, the URL's authority as `Host`.
+    async fn send(
+        &self,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<
+        (
+            hyper::Response<hyper::body::Incoming>,
+            SendRequest<Full<Bytes>>,
+        ),
+        String,
+    > {
+        if let Some(authority) = req.uri().authority().cloned() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                req.headers_mut().entry(HOST).or_insert(host);
+            }
+        }
+        let origin = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse::<Uri>()
+            .map_err(|e| e.to_string())?;
+        *req.uri_mut() = origin;
+        let mut sender = self.sender().await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        Ok((resp, sender))
+    }
 }
 
 /// An answer: its status, its headers and its whole body.
@@ -106,6 +177,19 @@ impl Client {
         })
     }
 
+    /// A client for one emulator running in this process: every request, whatever its
+    /// URL's host, goes over an in-memory stream from `open` (`Running::in_memory`),
+    /// with the same bytes as over TCP, connections kept and reused as the TCP pool does.
+    pub fn in_memory(open: OpenStream) -> Client {
+        Client {
+            pool: Pools::Memory(Arc::new(Memory {
+                open,
+                idle: Mutex::new(Vec::new()),
+            })),
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
+
     /// The same client (and pool) with another timeout per exchange.
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
@@ -139,8 +223,13 @@ impl Client {
             .body(Full::new(body.into()))
             .map_err(|e| fail(format!("cannot build the request: {e}")))?;
         let exchange = async {
+            let mut reuse = None;
             let resp = match &self.pool {
                 Pools::Http(pool) => pool.request(req).await.map_err(|e| error_chain(&e)),
+                Pools::Memory(memory) => memory.send(req).await.map(|(resp, sender)| {
+                    reuse = Some((memory, sender));
+                    resp
+                }),
                 Pools::Tls { pool, ca_flag } => {
                     pool.request(req)
                         .await
@@ -157,6 +246,14 @@ impl Client {
                 .await
                 .map_err(|e| fail(format!("reading the answer: {}", error_chain(&e))))?
                 .to_bytes();
+            // The whole answer is read: the connection can take the next request.
+            if let Some((memory, sender)) = reuse {
+                if let Ok(mut idle) = memory.idle.lock() {
+                    if idle.len() < MEMORY_IDLE {
+                        idle.push(sender);
+                    }
+                }
+            }
             Ok(Response {
                 status: parts.status,
                 headers: parts.headers,

@@ -146,6 +146,26 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// Opens connections to this emulator inside the process: each call gives one end of
+    /// an in-memory stream whose other end the server serves exactly as an accepted TCP
+    /// connection (same service, same limits), without the loopback round trip. Once the
+    /// emulator has stopped, the stream is closed at once. Call it on the emulator's
+    /// runtime.
+    pub fn in_memory(&self) -> impl Fn() -> tokio::io::DuplexStream + Send + Sync + 'static {
+        let shared = Arc::downgrade(&self.shared);
+        let stop = self.shutdown.subscribe();
+        move || {
+            // Room for a typical request or answer in one write.
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            if let Some(shared) = shared.upgrade() {
+                if !*stop.borrow() {
+                    tokio::spawn(serve_connection(server, shared, stop.clone()));
+                }
+            }
+            client
+        }
+    }
+
     /// The default tenant's `GET /__emulator/config`, read without a request.
     pub(crate) fn config(&self) -> crate::api::admin_types::Config {
         api::admin::config(&self.shared.lock(), &self.shared.ctx)
@@ -298,26 +318,31 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             }
         };
         let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(stream, shared.clone(), stop.clone()));
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it closes or the server stops: an accepted
+/// TCP stream, or an in-process one ([`Running::in_memory`]).
+async fn serve_connection<I>(io: I, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let client_timeout = Duration::from_millis(shared.opts.client_timeout_ms);
+    let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        let client_timeout = Duration::from_millis(shared.opts.client_timeout_ms);
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(serve_one(&shared, req).await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .max_buf_size(256 * 1024)
-                .header_read_timeout(client_timeout)
-                .timer(hyper_util::rt::TokioTimer::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => conn.as_mut().graceful_shutdown(),
-            }
-        });
+        async move { Ok::<_, Infallible>(serve_one(&shared, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .max_buf_size(256 * 1024)
+        .header_read_timeout(client_timeout)
+        .timer(hyper_util::rt::TokioTimer::new());
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
     }
 }
 

@@ -12,6 +12,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Default)]
 pub struct Http {
     client: Client,
+    /// An emulator in this process: requests under its base URL go over `client`'s
+    /// in-memory streams instead ([`Http::with_in_memory`]).
+    in_memory: Option<(String, Client)>,
 }
 
 /// A response: its status and its body as JSON (`null` when empty, a JSON string when it
@@ -48,6 +51,34 @@ impl Http {
     pub fn new() -> Http {
         Http {
             client: Client::new().with_timeout(REQUEST_TIMEOUT),
+            in_memory: None,
+        }
+    }
+
+    /// This client, with requests to `base_url` (an emulator in this process) sent over
+    /// `client` (its in-memory door) instead: the same requests and answers, no loopback
+    /// connection.
+    pub fn with_in_memory(&self, base_url: &str, client: Client) -> Http {
+        Http {
+            client: self.client.clone(),
+            in_memory: Some((
+                base_url.trim_end_matches('/').to_string(),
+                client.with_timeout(REQUEST_TIMEOUT),
+            )),
+        }
+    }
+
+    /// The client for `url`.
+    fn client_for(&self, url: &str) -> &Client {
+        match &self.in_memory {
+            Some((base, client))
+                if url
+                    .strip_prefix(base.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?'])) =>
+            {
+                client
+            }
+            _ => &self.client,
         }
     }
 
@@ -60,7 +91,7 @@ impl Http {
         bearer: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Response, String> {
-        self.client
+        self.client_for(url)
             .json(method, url, bearer, body)
             .await
             .map_err(|e| e.to_string())
@@ -75,7 +106,7 @@ impl Http {
         body: Option<&Value>,
     ) -> Result<Reply, String> {
         let answer = self
-            .client
+            .client_for(url)
             .json(method, url, bearer, body)
             .await
             .map_err(|e| e.to_string())?;

@@ -127,7 +127,15 @@ pub async fn run_scenario_on_fresh(
     let fresh = Fresh {
         setup: target.setup(),
     };
-    run(http, &target.base_url(), Some(fresh), src, scenario, opts).await
+    let base_url = target.base_url();
+    // An emulator in this process is driven without sockets; with an app under test,
+    // everything stays on loopback as the app sees it.
+    let in_memory = match (&opts.app, target.in_memory()) {
+        (None, Some(client)) => Some(http.with_in_memory(&base_url, client)),
+        _ => None,
+    };
+    let http = in_memory.as_ref().unwrap_or(http);
+    run(http, &base_url, Some(fresh), src, scenario, opts).await
 }
 
 /// An emulator started for the scenario.

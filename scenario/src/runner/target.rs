@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use wa_emulator::api::admin_types::BusinessNumber;
+use wa_emulator::server::client::Client;
 use wa_emulator::server::ServeOptions;
 use wa_emulator::Emulator;
 
@@ -35,6 +36,13 @@ pub trait RunningTarget: Send + Sync {
     /// What the runner's setup would read from `GET /__emulator/config`, when the door
     /// knows it already (an emulator it started); `None` (the default): the runner asks.
     fn setup(&self) -> Option<Setup> {
+        None
+    }
+
+    /// A client reaching this emulator without a socket, when it runs in this process
+    /// (see [`Emulator::in_memory_client`]); `None` (the default): HTTP to
+    /// [`base_url`](Self::base_url).
+    fn in_memory(&self) -> Option<Client> {
         None
     }
 }
@@ -78,6 +86,10 @@ impl RunningTarget for InProcessTarget {
             access_token: tenant.access_token.clone(),
             phone_numbers: tenant.phone_numbers.clone(),
         })
+    }
+
+    fn in_memory(&self) -> Option<Client> {
+        Some(self.0.in_memory_client())
     }
 }
 
