@@ -19,6 +19,7 @@ use super::Shared;
 use crate::webhook::outbox::{Job, Outcome};
 use crate::wire::url::percent_encode;
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -67,8 +68,15 @@ fn failure(e: &hyper_util::client::legacy::Error) -> String {
 /// Sends every tenant's due webhooks. It looks only at the tenants something happened to
 /// since its last round ([`Shared::touched`]) and at those whose real clock has a retry
 /// or a timer due (its timetable), so idle tenants cost nothing however many there are.
+///
+/// The deliveries in flight are futures this task drives itself, not a task spawned for
+/// each: a spawn (and the wake-up of an idle runtime thread that came with it) cost more
+/// than the rest of the worker's round. Their outcomes come back here and are recorded
+/// together, one lock of the tenant for all of them, and their tenants are looked at in
+/// the same round instead of being touched one outcome at a time.
 pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut flying = FuturesUnordered::new();
+    let mut finished: Vec<(Arc<Tenant>, Job, Outcome)> = Vec::new();
     // When real-clock tenants next need a look, earliest first; the counter keeps
     // entries of the same millisecond apart. Entries of deleted tenants just lapse.
     let mut timetable: BTreeMap<(u64, u64), Weak<Tenant>> = BTreeMap::new();
@@ -80,20 +88,29 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // The last callback URL's parsed form: every delivery to it clones it.
     let mut target: Option<Target> = None;
     loop {
-        if slots.available_permits() == 0 {
-            // Every slot is busy, so nothing can go out before one frees (the delivery
-            // that frees it touches its tenant). Looking meanwhile made the worker spin,
-            // each round putting the tenant back and waking itself, taking the core from
-            // the deliveries and the sends for as long as a backlog kept every slot busy.
-            // Due timers of real clocks still fire on time.
+        if flying.len() >= MAX_IN_FLIGHT {
+            // Every slot is busy, so nothing can go out before one frees. Looking
+            // meanwhile made the worker spin, each round putting the tenant back and
+            // waking itself, taking the core from the deliveries and the sends for as
+            // long as a backlog kept every slot busy. Due timers of real clocks still
+            // fire on time.
             tokio::select! {
-                p = slots.acquire() => drop(p),
+                Some(done) = flying.next() => finished.push(done),
                 _ = tokio::time::sleep(next_look(&timetable)) => {}
                 _ = stop.changed() => return,
             }
         }
-        let real_now = super::real_now_ms();
+        // Every outcome that is in already, then all of them recorded at once.
+        std::future::poll_fn(|cx| {
+            while let std::task::Poll::Ready(Some(done)) = flying.poll_next_unpin(cx) {
+                finished.push(done);
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
         let mut visit = shared.take_touched();
+        record_finished(&shared, &mut finished, &mut visit);
+        let real_now = super::real_now_ms();
         while let Some(entry) = timetable.first_entry() {
             if entry.key().0 > real_now {
                 break;
@@ -106,7 +123,7 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
-        let mut free = slots.available_permits();
+        let mut free = MAX_IN_FLIGHT.saturating_sub(flying.len());
         seen.clear();
         for tenant in visit {
             if tenant.is_deleted() || !seen.insert(Arc::as_ptr(&tenant) as usize) {
@@ -139,15 +156,6 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 timetable.insert((due_at, entries), Arc::downgrade(&tenant));
             }
         }
-        if jobs.is_empty() {
-            // Sleep until the next retry or timer of a real clock, or until woken.
-            tokio::select! {
-                _ = shared.wake.notified() => {}
-                _ = tokio::time::sleep(next_look(&timetable)) => {}
-                _ = stop.changed() => return,
-            }
-            continue;
-        }
         for (tenant, mut job) in jobs.drain(..) {
             if target.as_ref().is_none_or(|t| t.url != job.url) {
                 target = Target::of(&job.url);
@@ -156,24 +164,49 @@ pub async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             // The job's copy of the signature becomes the header as it is (no second
             // copy); nothing after the request reads it.
             let signature = std::mem::take(&mut job.signature);
-            // Never waits: only this loop takes slots, and it took no more than were free.
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
             let shared = shared.clone();
-            tokio::spawn(async move {
+            flying.push(async move {
                 let outcome = send(&shared, &job, signature, to).await;
-                let delivered = matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
-                // A tenant deleted meanwhile keeps no record.
-                if !tenant.is_deleted() {
-                    record_attempt(&shared, &tenant, job, outcome, delivered);
-                }
-                drop(permit);
-                shared.touched(&tenant);
+                (tenant, job, outcome)
             });
         }
+        // Until a delivery finishes, something is touched, the next retry or timer of a
+        // real clock is due, or the server stops.
+        tokio::select! {
+            Some(done) = flying.next(), if !flying.is_empty() => finished.push(done),
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(next_look(&timetable)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Records the outcomes in `finished` (emptied), the tenant locked once for each run of
+/// outcomes of the same tenant, and puts their tenants in `visit`: the next delivery of
+/// the same call or message may be due now.
+fn record_finished(
+    shared: &Shared,
+    finished: &mut Vec<(Arc<Tenant>, Job, Outcome)>,
+    visit: &mut Vec<Arc<Tenant>>,
+) {
+    let mut outcomes = finished.drain(..).peekable();
+    while let Some((tenant, job, outcome)) = outcomes.next() {
+        // A tenant deleted meanwhile keeps no record.
+        if tenant.is_deleted() {
+            continue;
+        }
+        let mut freed = 0;
+        let mut engine = tenant.lock();
+        freed += record_attempt(shared, &tenant, &mut engine, job, outcome);
+        while let Some((_, job, outcome)) = outcomes.next_if(|(t, ..)| Arc::ptr_eq(t, &tenant)) {
+            freed += record_attempt(shared, &tenant, &mut engine, job, outcome);
+        }
+        drop(engine);
+        // One finished delivery is room for one waiting send (see `admit`).
+        for _ in 0..freed {
+            tenant.room.notify_one();
+        }
+        visit.push(tenant);
     }
 }
 
@@ -289,11 +322,19 @@ fn refuse(tenant: &Tenant, waited: Duration) -> crate::api::Response {
 }
 
 /// An attempt's outcome into the tenant's outbox (logged first for the default tenant),
-/// and, with `--record`, the default tenant's delivered body as a fixture file.
-fn record_attempt(shared: &Shared, tenant: &Tenant, job: Job, outcome: Outcome, delivered: bool) {
-    let mut engine = tenant.lock();
+/// and, with `--record`, the default tenant's delivered body as a fixture file. 1 when
+/// it left the pending deliveries (room for a waiting send), else 0.
+fn record_attempt(
+    shared: &Shared,
+    tenant: &Tenant,
+    engine: &mut crate::engine::Engine,
+    job: Job,
+    outcome: Outcome,
+) -> usize {
+    let delivered =
+        matches!(outcome, Outcome::Status { status, .. } if (200..300).contains(&status));
     let now = engine.now();
-    let _ = shared.log_input(tenant, &mut engine, || {
+    let _ = shared.log_input(tenant, engine, || {
         super::wal::Input::record(now, job.seq, &job.url, &outcome)
     });
     let before = engine.st.outbox.pending_len();
@@ -306,11 +347,7 @@ fn record_attempt(shared: &Shared, tenant: &Tenant, job: Job, outcome: Outcome, 
             }
         }
     }
-    drop(engine);
-    if freed {
-        // One finished delivery is room for one waiting send (see `admit`).
-        tenant.room.notify_one();
-    }
+    usize::from(freed)
 }
 
 async fn send(
