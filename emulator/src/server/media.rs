@@ -82,7 +82,7 @@ impl MediaHub {
             .and_then(|s| {
                 s.set_nonblocking(true).map_err(|e| e.to_string())?;
                 let addr = s.local_addr().map_err(|e| e.to_string())?;
-                Ok((s, addr, super::keys::media_identity(now())?))
+                Ok((s, addr, super::keys::media_identity()?))
             });
         match ready {
             Ok((socket, addr, identity)) => (

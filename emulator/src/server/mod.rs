@@ -30,7 +30,7 @@
 pub mod client;
 pub mod config;
 mod delivery;
-mod keys;
+pub(crate) mod keys;
 mod media;
 mod sip_gateway;
 mod sip_hub;

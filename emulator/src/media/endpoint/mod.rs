@@ -95,6 +95,25 @@ impl Identity {
         let fingerprint = fp.split_once(' ').map(|(_, h)| h).unwrap_or(&fp).to_owned();
         Ok(Identity { cert, fingerprint })
     }
+
+    /// An identity from a certificate and its private key (DER: X.509 and PKCS#8), made
+    /// elsewhere (`server/keys.rs`); the fingerprint is SHA-256 of the certificate, as
+    /// str0m writes it.
+    pub fn from_der(certificate: Vec<u8>, private_key: Vec<u8>) -> Identity {
+        use sha2::Digest as _;
+        let fingerprint = sha2::Sha256::digest(&certificate)
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        Identity {
+            cert: DtlsCert {
+                certificate,
+                private_key,
+            },
+            fingerprint,
+        }
+    }
 }
 
 /// A datagram to send.

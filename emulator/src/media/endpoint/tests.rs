@@ -206,6 +206,27 @@ fn audio_and_keys_flow_both_ways_over_dtls_srtp() {
     );
 }
 
+/// The identity a server uses (made with rcgen on ring, its fingerprint computed here):
+/// the business, checking the fingerprint, completes DTLS and audio flows.
+#[cfg(feature = "server")]
+#[test]
+fn the_servers_identity_completes_dtls_with_its_fingerprint() {
+    let start = Instant::now();
+    let id = crate::server::keys::media_identity().unwrap();
+    let mut biz = business(start, &id, false);
+    let mut ep = user(start, &id, &biz);
+    ep.set_talking(true, start);
+    ep.play(Source::tone(1000.0));
+    run(&mut ep, &mut biz, start, 1500, true);
+    let r = ep.report();
+    assert_eq!(
+        (r.state.as_str(), r.dtls.as_str()),
+        ("connected", "connected"),
+        "{r:?}"
+    );
+    assert!(r.received.packets > 20 && biz.audio_packets > 10, "{r:?}");
+}
+
 #[test]
 fn a_certificate_that_does_not_match_the_fingerprint_fails_the_endpoint() {
     let start = Instant::now();
