@@ -957,9 +957,8 @@ fn messages_json(engine: &Engine) -> Value {
     let now = engine.now();
     let list: Vec<Value> = engine
         .st
-        .message_order
-        .iter()
-        .filter_map(|id| engine.st.messages.get(id))
+        .messages
+        .values()
         .map(|m| {
             let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
             if let Some(exp) = m.button_expires_at_ms() {

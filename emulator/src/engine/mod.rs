@@ -53,7 +53,6 @@ mod webhooks;
 
 use crate::domain::call::Call;
 use crate::domain::ids::{CallId, IdGen, MessageId, PhoneNumberId, TemplateId, WaId, WabaId};
-use crate::domain::message::OutboundMessage;
 use crate::domain::permission::Permission;
 use crate::domain::template::Template;
 use crate::domain::tenant::{Behaviour, Tenants};
@@ -66,6 +65,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 pub use recipients::Recipients;
 pub use request_history::{RecordedRequest, RequestHistory};
+pub use retention::Messages;
 pub use sip::SipLogEntry;
 pub use tenants::{derived_phone_number_id, unknown_object, NewPhoneNumber};
 
@@ -136,9 +136,9 @@ pub struct State {
     /// maps `users`, `windows`, `phone_exchanges` and `conversations`.
     #[serde(flatten)]
     pub recipients: Recipients,
-    /// Boxed: the table holds a pointer per slot, not a whole message per slot.
-    pub messages: HashMap<MessageId, Box<OutboundMessage>>,
-    pub message_order: VecDeque<MessageId>,
+    /// The retained messages, oldest first (snapshots: `messages` and `message_order`).
+    #[serde(flatten)]
+    pub messages: Messages,
     pub messages_evicted: u64,
     /// Recent inbound message ids, so the business can mark them read.
     pub inbound: VecDeque<(MessageId, PhoneNumberId)>,

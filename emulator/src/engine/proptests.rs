@@ -103,7 +103,7 @@ proptest! {
         if let Ok(v) = sent {
             let id = MessageId(v["messages"][0]["id"].as_str().unwrap().to_owned());
             let expected = send_ttl.map(|t| t as u32).unwrap_or(create_ttl);
-            prop_assert_eq!(e.st.messages[&id].button.as_ref().unwrap().ttl_minutes, expected);
+            prop_assert_eq!(e.st.messages.get(&id).unwrap().button.as_ref().unwrap().ttl_minutes, expected);
         }
     }
 }
