@@ -76,10 +76,8 @@ impl Engine {
             MessagesBody::MarkRead(id) => return self.business_mark_read(&id, &phone.id),
             MessagesBody::Send(r) => r,
         };
-        let (recipient, to) = (req.recipient.clone(), req.to.clone());
         self.send(phone, req, messages::visible_text(body))
             .map(|answer| serde_json::to_value(answer).unwrap_or(Value::Null))
-            .map_err(|e| self.hide_number_in(e, phone_id, &recipient, &to))
     }
 
     /// `POST /{phone-number-id}/messages` from the request bytes to the answer's bytes:
@@ -107,28 +105,47 @@ impl Engine {
             kind: fast.kind,
             biz_opaque_callback_data: fast.biz_opaque_callback_data,
         };
-        let (recipient, to) = (req.recipient.clone(), req.to.clone());
         self.send(phone, req, fast.visible_text)
             .map(|answer| serde_json::to_vec(&answer).unwrap_or_default())
-            .map_err(|e| self.hide_number_in(e, phone_id, &recipient, &to))
     }
 
-    /// A send whose recipient is resolved.
+    /// A send whose recipient is resolved; a refusal hides what the sending number may
+    /// not see of the recipient.
     fn send(
         &mut self,
         phone: PhoneNumber,
-        req: messages::SendRequest,
+        mut req: messages::SendRequest,
+        text: Option<String>,
+    ) -> ApiResult<SendAnswer> {
+        self.accept(&phone, &mut req, text)
+            .map_err(|e| self.hide_number_in(e, &phone.id, &req.recipient, &req.to))
+    }
+
+    /// The send itself. On success it has moved what it keeps out of `req` (no copies of
+    /// the button, the recipient and its number); on a refusal `req` is as it came.
+    fn accept(
+        &mut self,
+        phone: &PhoneNumber,
+        req: &mut messages::SendRequest,
         text: Option<String>,
     ) -> ApiResult<SendAnswer> {
         let mut button: Option<CallButton> = None;
         let mut template_ref: Option<TemplateRef> = None;
         let mut is_cpr = false;
         let kind: String;
-        match &req.kind {
+        match &mut req.kind {
             SendKind::Text => kind = "text".into(),
             SendKind::VoiceCall(b) => {
                 kind = "voice_call".into();
-                button = Some(b.clone());
+                // Only errors before this point need the request's button, and there are none.
+                button = Some(std::mem::replace(
+                    b,
+                    CallButton {
+                        display_text: String::new(),
+                        ttl_minutes: 0,
+                        payload: None,
+                    },
+                ));
             }
             SendKind::PermissionRequest => {
                 kind = "call_permission_request".into();
@@ -189,7 +206,7 @@ impl Engine {
         }
         if is_cpr {
             // Permission requests exist only where business-initiated calling does.
-            self.require_business_initiated(&phone, "it cannot ask users for call permission")?;
+            self.require_business_initiated(phone, "it cannot ask users for call permission")?;
             if !phone.calling.enabled {
                 return Err(ApiError::new(
                     ErrorKind::CallingNotEnabled,
@@ -221,17 +238,21 @@ impl Engine {
         }
         let user = self.user_or_create(&req.to);
         let free_form = template_ref.is_none();
-        let fate = self.fate_of(&phone, &user, free_form, button.is_some(), is_cpr)?;
+        let fate = self.fate_of(phone, &user, free_form, button.is_some(), is_cpr)?;
         if !req.recipient.is_bsuid() {
             // The business used the number: it is visible to this number for 30 days.
             self.note_phone_exchange(&phone.id, &req.to);
         }
         let id = self.ids.message_id(&req.to);
         let now = self.now();
+        // No refusal from here on: what the message keeps is moved out of the request.
+        let answer_id = id.0.clone();
+        let to = std::mem::replace(&mut req.to, WaId(String::new()));
+        let recipient = std::mem::replace(&mut req.recipient, Recipient::Bsuid(String::new()));
         let mut msg = OutboundMessage {
-            id: id.clone(),
+            id,
             phone_number_id: phone.id.clone(),
-            to: req.to.clone(),
+            to,
             kind,
             sent_at_ms: now,
             status: MessageStatus::Accepted,
@@ -239,21 +260,21 @@ impl Engine {
             button,
             template: template_ref.map(Box::new),
             is_permission_request: is_cpr,
-            biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
+            biz_opaque_callback_data: req.biz_opaque_callback_data.take(),
             request_lifetime: None,
             graph_version: self.graph_version,
             text,
         };
         match fate {
             Fate::Deliver => {
-                self.emit_status(&phone, &user, &msg, "sent", None);
-                self.emit_status(&phone, &user, &msg, "delivered", None);
+                self.emit_status(phone, &user, &msg, "sent", None);
+                self.emit_status(phone, &user, &msg, "delivered", None);
                 msg.status = MessageStatus::Delivered;
                 if is_cpr {
                     msg.request_lifetime = Some(RequestLifetime::delivered(now));
                     self.st
                         .permissions
-                        .entry(pair_key(&phone.id, &req.to))
+                        .entry(pair_key(&phone.id, &msg.to))
                         .or_default()
                         .requests
                         .push(now);
@@ -262,20 +283,21 @@ impl Engine {
             Fate::Fail(err) => {
                 if self.behaviour.sent_before_undeliverable && err.kind == ErrorKind::Undeliverable
                 {
-                    self.emit_status(&phone, &user, &msg, "sent", None);
+                    self.emit_status(phone, &user, &msg, "sent", None);
                 }
-                self.emit_status(&phone, &user, &msg, "failed", Some(&err));
+                self.emit_status(phone, &user, &msg, "failed", Some(&err));
                 msg.status = MessageStatus::Failed;
                 msg.error_code = Some(err.code());
             }
         }
         let is_template = msg.template.is_some();
+        let contact = self.response_contact(&phone.id, recipient, &msg.to);
         self.remember_message(msg);
         Ok(SendAnswer {
             messaging_product: "whatsapp",
-            contacts: [self.response_contact(&phone.id, req.recipient, &req.to)],
+            contacts: [contact],
             messages: [AnswerMessage {
-                id: id.0,
+                id: answer_id,
                 message_status: is_template.then_some("accepted"),
             }],
         })
