@@ -506,18 +506,36 @@ fn report(shared: &Arc<Shared>, tenant: &Arc<Tenant>, wacid: &str, h: Happening)
 }
 
 /// Whether the shell answers this admin request (routes that reach an endpoint).
+/// Asked of every request (each send too), so it stops at the first segment that is not
+/// `calls` and collects nothing.
 pub(crate) fn owns(req: &Request) -> bool {
-    matches!(
-        (req.method.as_str(), segments(&req.path).as_slice()),
-        ("GET", ["calls", _, "media"]) | ("POST", ["calls", _, "dtmf" | "play"])
-    )
+    let get = match req.method.as_str() {
+        "GET" => true,
+        "POST" => false,
+        _ => return false,
+    };
+    let mut s = segment_iter(&req.path);
+    if s.next() != Some("calls") {
+        return false;
+    }
+    match (s.next(), s.next(), s.next()) {
+        (Some(_), Some(action), None) if get => action == "media",
+        (Some(_), Some(action), None) => matches!(action, "dtmf" | "play"),
+        _ => false,
+    }
+}
+
+fn segment_iter(path: &str) -> impl Iterator<Item = &str> {
+    // `trim_start_matches(ADMIN_PREFIX)` as prefix comparisons, without a substring searcher.
+    let mut path = path;
+    while let Some(rest) = path.strip_prefix(crate::api::ADMIN_PREFIX) {
+        path = rest;
+    }
+    path.split('/').filter(|s| !s.is_empty())
 }
 
 fn segments(path: &str) -> Vec<&str> {
-    path.trim_start_matches(crate::api::ADMIN_PREFIX)
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect()
+    segment_iter(path).collect()
 }
 
 pub(crate) async fn serve(shared: &Arc<Shared>, tenant: &Arc<Tenant>, req: &Request) -> Response {
@@ -659,4 +677,37 @@ fn media_json(call: &crate::domain::call::Call, report: Option<Report>) -> serde
         v["failure"] = serde_json::json!(f);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owns_only_the_media_routes() {
+        let owned = |method: &str, path: &str| owns(&Request::new(method, path, Vec::new(), ""));
+        for (method, path) in [
+            ("GET", "/__emulator/calls/wacid.X/media"),
+            ("POST", "/__emulator/calls/wacid.X/dtmf"),
+            ("POST", "/__emulator/calls/wacid.X/play/"),
+            ("post", "/__emulator//calls/x//play"),
+            ("GET", "/__emulator/__emulator/calls/x/media"),
+            ("GET", "/calls/x/media"),
+        ] {
+            assert!(owned(method, path), "{method} {path}");
+        }
+        for (method, path) in [
+            ("POST", "/__emulator/calls/wacid.X/media"),
+            ("GET", "/__emulator/calls/wacid.X/dtmf"),
+            ("PUT", "/__emulator/calls/wacid.X/play"),
+            ("GET", "/__emulator/calls/media"),
+            ("GET", "/__emulator/calls/x/media/more"),
+            ("GET", "/__emulator/x/calls/x/media"),
+            ("GET", "//__emulator/calls/x/media"),
+            ("POST", "/v21.0/106540352242922/messages"),
+            ("GET", "/"),
+        ] {
+            assert!(!owned(method, path), "{method} {path}");
+        }
+    }
 }

@@ -349,15 +349,34 @@ where
 // Boxed so the inspector's event stream can share the response type with `Full` bodies.
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// Written in place rather than through hyper's builder, which moves the whole response
+/// through a `Result` for each call (every answer passes here); the same checks, the same
+/// `{}` answer when one fails, the headers in the same order.
 fn to_hyper(r: Response) -> hyper::Response<Body> {
-    let mut b = hyper::Response::builder()
-        .status(r.status)
-        .header("content-type", r.content_type);
+    use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+    let fallback = || hyper::Response::new(Full::new(Bytes::from_static(b"{}")).boxed());
+    let Ok(status) = hyper::StatusCode::from_u16(r.status) else {
+        return fallback();
+    };
+    // A static content type is taken as it is, not copied.
+    let Ok(content_type) =
+        HeaderValue::from_maybe_shared(Bytes::from_static(r.content_type.as_bytes()))
+    else {
+        return fallback();
+    };
+    let mut out = hyper::Response::new(Full::new(Bytes::from(r.body)).boxed());
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    headers.append(CONTENT_TYPE, content_type);
     for (k, v) in &r.headers {
-        b = b.header(*k, v.as_str());
+        match (HeaderName::try_from(*k), HeaderValue::try_from(v.as_str())) {
+            (Ok(k), Ok(v)) => {
+                headers.append(k, v);
+            }
+            _ => return fallback(),
+        }
     }
-    b.body(Full::new(Bytes::from(r.body)).boxed())
-        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::from_static(b"{}")).boxed()))
+    out
 }
 
 fn early_error(shared: &Shared, status: u16, e: ApiError) -> hyper::Response<Body> {
@@ -369,11 +388,8 @@ fn early_error(shared: &Shared, status: u16, e: ApiError) -> hyper::Response<Bod
 
 async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper::Response<Body> {
     let (parts, body) = req.into_parts();
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
+    // Read in place: `Request::new` copies what it keeps.
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     if pq.len() > 16 * 1024 {
         return early_error(
             shared,
@@ -466,7 +482,7 @@ async fn serve_one(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> hyper
             )
         })
         .collect();
-    let mut req = Request::new(parts.method.as_str(), &pq, headers, bytes);
+    let mut req = Request::new(parts.method.as_str(), pq, headers, bytes);
     let tenant = match tenants::route(shared, &mut req).await {
         Route::Tenant(t) => t,
         Route::Answered(response) => {
