@@ -398,17 +398,18 @@ fn plain(s: &[u8]) -> bool {
     // A byte of `w` below `n` (n <= 0x80), or equal to `c`, sets its high bit here.
     let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
     let equal = |w: u64, c: u64| below(w ^ (ONES * c), 1);
-    let mut words = s.chunks_exact(8);
-    for chunk in &mut words {
-        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        if (w & HIGH) | below(w, 0x20) | equal(w, 0x22) | equal(w, 0x5c) | equal(w, 0x7f) != 0 {
-            return false;
-        }
+    let bad = |w: &[u8]| {
+        let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        (w & HIGH) | below(w, 0x20) | equal(w, 0x22) | equal(w, 0x5c) | equal(w, 0x7f) != 0
+    };
+    if s.len() < 8 {
+        return s
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
     }
-    words
-        .remainder()
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    // The last eight bytes as one more word (it overlaps the one before when the length
+    // is not a multiple of eight) instead of a byte loop over the rest.
+    !s.chunks_exact(8).any(bad) && !bad(&s[s.len() - 8..])
 }
 
 fn push_opt(o: &mut Vec<u8>, key: &[u8], s: Option<&str>) {
@@ -621,16 +622,13 @@ mod tests {
     fn plain_strings_are_found_eight_bytes_at_a_time() {
         for b in 0u8..=255 {
             let expected = (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
-            for at in [0, 3, 7, 8, 13, 16] {
-                let mut s = vec![b'a'; 17];
-                s[at] = b;
-                assert_eq!(plain(&s), expected, "byte {b:#x} at {at}");
-                assert_eq!(
-                    plain(&s[..at + 1]),
-                    expected,
-                    "byte {b:#x} last of {}",
-                    at + 1
-                );
+            // Every position of every length up to three words, the last word overlapping.
+            for len in 1..=24 {
+                for at in 0..len {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    assert_eq!(plain(&s), expected, "byte {b:#x} at {at} of {len}");
+                }
             }
         }
         assert!(plain(b""));
