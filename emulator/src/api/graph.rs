@@ -79,10 +79,11 @@ fn route_value(
     req: &Request,
     send: &mut Option<(AppId, PhoneNumberId)>,
 ) -> ApiResult<Value> {
-    let mut segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-    engine.graph_version = match segs.first().and_then(|s| path_version(s)) {
+    // Read in place, not collected: every send passes here.
+    let mut segs = req.path.split('/').filter(|s| !s.is_empty()).peekable();
+    engine.graph_version = match segs.peek().and_then(|s| path_version(s)) {
         Some(v) => {
-            segs.remove(0);
+            segs.next();
             v
         }
         None => engine.behaviour.default_graph_version,
@@ -99,22 +100,22 @@ fn route_value(
             ApiError::new(ErrorKind::InvalidToken, format!("The access token {} is not one this emulator issued (see GET /__emulator/config).", mask(t)))
         })?,
     };
-    let (id, edge) = match segs.as_slice() {
-        [] => {
+    let (id, edge) = match (segs.next(), segs.next(), segs.next()) {
+        (None, ..) => {
             return Err(ApiError::new(
                 ErrorKind::UnknownPath,
                 "The request names no object: expected /{version}/{object-id}/{edge}.",
             ))
         }
-        [id] => (*id, None),
-        [id, edge] => (*id, Some(*edge)),
-        [id, rest @ ..] => {
+        (Some(id), edge, None) => (id, edge),
+        (Some(id), edge, Some(third)) => {
+            let rest: Vec<&str> = edge.into_iter().chain([third]).chain(segs).collect();
             return Err(unknown_path(id, &rest.join("/")));
         }
     };
     let method = req.method.as_str();
-    if engine.phone(&PhoneNumberId::from(id)).is_some() {
-        let phone = PhoneNumberId::from(id);
+    let phone = PhoneNumberId::from(id);
+    if engine.phone(&phone).is_some() {
         if matches!(edge, Some("calls" | "call_permissions"))
             && !engine.graph_version.has(Rule::CallingApi)
         {
@@ -248,6 +249,48 @@ fn waba_phones(engine: &Engine, app: &AppId, waba: &WabaId) -> ApiResult<Value> 
 
 #[cfg(test)]
 mod tests {
+    use crate::api::Request;
+    use crate::domain::tenant::{Behaviour, Tenants};
+    use crate::engine::{ClockMode, Engine};
+
+    #[test]
+    fn paths_without_an_object_or_with_too_many_segments_are_refused_by_name() {
+        let mut e = Engine::new(
+            Tenants::default(),
+            Behaviour::default(),
+            1,
+            ClockMode::Virtual,
+            1_700_000_000_000,
+        );
+        let phone = e.st.tenants.phone_numbers[0].id.as_str().to_owned();
+        let auth = || {
+            vec![(
+                "authorization".to_owned(),
+                "Bearer wa-emulator-token".to_owned(),
+            )]
+        };
+        // The whole answer: the detail is in the error's data, not its message.
+        let mut answer = |path: &str| {
+            let r = super::handle(&mut e, &Request::new("GET", path, auth(), ""));
+            String::from_utf8_lossy(&r.body).into_owned()
+        };
+        for path in ["/v21.0", "/v21.0/", "/", "//"] {
+            let m = answer(path);
+            assert!(m.contains("names no object"), "{path}: {m}");
+        }
+        for (path, edge) in [
+            (format!("/v21.0/{phone}/messages/x"), "messages/x"),
+            (format!("/{phone}//a/b/c/"), "a/b/c"),
+            (format!("/v21.0/{phone}/messages"), ""),
+        ] {
+            let m = answer(&path);
+            match edge {
+                "" => assert!(!m.contains("has no edge"), "{path}: {m}"),
+                _ => assert!(m.contains(&format!("has no edge /{edge}.")), "{path}: {m}"),
+            }
+        }
+    }
+
     #[test]
     fn version_prefixes() {
         for v in ["v17.0", "v21.0", "v26.0", "v9", "v100.12"] {
