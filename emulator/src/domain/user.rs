@@ -56,9 +56,24 @@ impl Platform {
 
 /// A dotted client version such as `2.25.27` or `2.24.10.8`, compared numerically
 /// component by component (missing components count as 0).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ClientVersion(Vec<u32>);
+pub struct ClientVersion {
+    // Inline, not a `Vec`: every user carries one, and a fresh user is rebuilt on each
+    // send to them (engine/recipients.rs), so a heap copy per send added up.
+    parts: [u32; MAX_PARTS],
+    len: u8,
+}
+
+/// The most components a version may have.
+const MAX_PARTS: usize = 5;
+
+impl std::fmt::Debug for ClientVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // As the `Vec` it was printed: `ClientVersion([2, 26, 1])`.
+        f.debug_tuple("ClientVersion").field(&self.parts()).finish()
+    }
+}
 
 // Equality follows the numeric order: 2.24 == 2.24.0.
 impl PartialEq for ClientVersion {
@@ -73,14 +88,23 @@ impl ClientVersion {
     pub fn parse(s: &str) -> Option<Self> {
         let parts: Option<Vec<u32>> = s.trim().split('.').map(|p| p.parse().ok()).collect();
         let parts = parts?;
-        if parts.is_empty() || parts.len() > 5 {
+        if parts.is_empty() || parts.len() > MAX_PARTS {
             return None;
         }
-        Some(Self(parts))
+        let mut v = Self {
+            parts: [0; MAX_PARTS],
+            len: parts.len() as u8,
+        };
+        v.parts[..parts.len()].copy_from_slice(&parts);
+        Some(v)
+    }
+
+    fn parts(&self) -> &[u32] {
+        &self.parts[..usize::from(self.len)]
     }
 
     fn component(&self, i: usize) -> u32 {
-        self.0.get(i).copied().unwrap_or(0)
+        self.parts().get(i).copied().unwrap_or(0)
     }
 }
 
@@ -92,7 +116,7 @@ impl PartialOrd for ClientVersion {
 
 impl Ord for ClientVersion {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let n = self.0.len().max(other.0.len());
+        let n = self.parts().len().max(other.parts().len());
         (0..n)
             .map(|i| self.component(i).cmp(&other.component(i)))
             .find(|o| o.is_ne())
@@ -102,7 +126,7 @@ impl Ord for ClientVersion {
 
 impl std::fmt::Display for ClientVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|p| p.to_string()).collect();
+        let parts: Vec<String> = self.parts().iter().map(|p| p.to_string()).collect();
         f.write_str(&parts.join("."))
     }
 }

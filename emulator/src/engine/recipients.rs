@@ -326,13 +326,24 @@ impl Recipients {
     }
 
     pub(crate) fn user(&self, wa: &WaId) -> Option<User> {
-        self.user_by_key(self.key(wa)?)
+        let key = self.key(wa)?;
+        match self.row(key)?.who() {
+            // `wa` is the key's own id (a key prints back as the id it came from): a copy
+            // of it costs less than printing the key.
+            Who::Fresh => Some(fresh(wa, &self.latest)),
+            _ => self.user_by_key(key),
+        }
     }
 
     fn user_by_key(&self, key: u64) -> Option<User> {
         match self.row(key)?.who() {
             Who::None => None,
-            Who::Fresh => Some(fresh(&self.wa_of(key), &self.latest)),
+            Who::Fresh => Some(User::new(
+                self.wa_of(key),
+                None,
+                Platform::Android,
+                self.latest.clone(),
+            )),
             Who::Full => self.users.get(&key).cloned(),
         }
     }
