@@ -223,10 +223,13 @@ const CALLING_CODES: &[(&str, &str)] = &[
 ];
 
 fn calling_code_entry(digits: &str) -> Option<&'static (&'static str, &'static str)> {
-    CALLING_CODES
-        .iter()
-        .filter(|(code, _)| digits.starts_with(code))
-        .max_by_key(|(code, _)| code.len())
+    // The longest code that starts `digits`: its first three, two, then one digits looked
+    // up as they are (a length compared before any byte) rather than every code tested
+    // as a prefix: a fresh user's BSUID asks this on every send to them.
+    (1..=3).rev().find_map(|n| {
+        let prefix = digits.get(..n)?;
+        CALLING_CODES.iter().find(|(code, _)| *code == prefix)
+    })
 }
 
 /// ISO country of a number from its calling code (`US` when the table has no match).
@@ -283,5 +286,18 @@ mod tests {
         assert!(bsuid_for(&WaId::from("5511962185237")).starts_with("BR."));
         assert!(bsuid_for(&WaId::from("972501234567")).starts_with("IL."));
         assert_eq!(bsuid_for(&WaId::from("1")).len(), "US.".len() + 19);
+    }
+
+    #[test]
+    fn a_number_has_the_calling_code_it_starts_with() {
+        assert_eq!(calling_code("2348012345678"), Some("234"));
+        assert_eq!(calling_code("351912345678"), Some("351"));
+        assert_eq!(calling_code("447700900123"), Some("44"));
+        assert_eq!(calling_code("16315551234"), Some("1"));
+        assert_eq!(calling_code("1"), Some("1"));
+        assert_eq!(calling_code("99912345"), None);
+        assert_eq!(calling_code(""), None);
+        assert_eq!(country_of("2348012345678"), "NG");
+        assert_eq!(country_of("99912345"), "US");
     }
 }
