@@ -18,11 +18,13 @@
 
 use crate::domain::ids::{PhoneNumberId, WaId};
 use crate::domain::user::{ClientVersion, Platform, User, VersionRules};
+use crate::webhook::outbox::KeyHasher;
 use hashbrown::HashTable;
 use serde::de::Error as _;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 
 /// Conversation categories a row stores as a code (anything else goes to the side table).
 const CATEGORIES: [&str; 4] = ["service", "marketing", "utility", "authentication"];
@@ -215,7 +217,9 @@ pub struct Recipients {
     users: HashMap<u64, User>,
     /// Business numbers by index.
     phones: Vec<PhoneNumberId>,
-    phone_index: HashMap<PhoneNumberId, u32>,
+    /// Hashed with the outbox's FxHash: looked up four times a send, and only the
+    /// business numbers that sent or were written to are stored (and a snapshot's).
+    phone_index: HashMap<PhoneNumberId, u32, BuildHasherDefault<KeyHasher>>,
     /// Odd `wa_id`s by `key - ODD`.
     odd: Vec<WaId>,
     odd_index: HashMap<WaId, u64>,
@@ -233,7 +237,7 @@ impl Default for Recipients {
             wide: HashMap::new(),
             users: HashMap::new(),
             phones: Vec::new(),
-            phone_index: HashMap::new(),
+            phone_index: HashMap::default(),
             odd: Vec::new(),
             odd_index: HashMap::new(),
             epoch: None,

@@ -153,9 +153,10 @@ impl Index {
 /// FxHash (rustc's own hasher) for the order keys: every delivery hashes its key three
 /// times (queued, advanced, its queue removed), and SipHash cost more than the rest of
 /// that bookkeeping. The keys are the emulator's own message and call ids, not text a
-/// client chooses to collide, so a keyed hash buys nothing here.
+/// client chooses to collide, so a keyed hash buys nothing here. (engine/recipients.rs
+/// hashes business number ids with it too.)
 #[derive(Debug, Clone, Copy, Default)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl KeyHasher {
     fn add(&mut self, word: u64) {
