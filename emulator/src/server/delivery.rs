@@ -491,33 +491,19 @@ mod tests {
 
     #[test]
     fn the_host_header_is_the_one_hyper_would_print() {
-        let host = |url: &str| Target::of(url).map(|t| t.host.to_str().unwrap().to_owned());
         // A receiver sees the port only when it is not the scheme's own.
-        assert_eq!(
-            host("http://127.0.0.1:8080/hook").as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(
-            host("http://receiver.test:80/hook").as_deref(),
-            Some("receiver.test")
-        );
-        assert_eq!(
-            host("http://receiver.test/hook").as_deref(),
-            Some("receiver.test")
-        );
-        assert_eq!(
-            host("https://receiver.test:443/").as_deref(),
-            Some("receiver.test")
-        );
-        assert_eq!(
-            host("https://receiver.test:80/").as_deref(),
-            Some("receiver.test:80")
-        );
-        assert_eq!(
-            host("http://receiver.test:443/").as_deref(),
-            Some("receiver.test:443")
-        );
-        assert_eq!(host("http://[::1]:9000/h").as_deref(), Some("[::1]:9000"));
+        for (url, want) in [
+            ("http://127.0.0.1:8080/hook", "127.0.0.1:8080"),
+            ("http://receiver.test:80/hook", "receiver.test"),
+            ("http://receiver.test/hook", "receiver.test"),
+            ("https://receiver.test:443/", "receiver.test"),
+            ("https://receiver.test:80/", "receiver.test:80"),
+            ("http://receiver.test:443/", "receiver.test:443"),
+            ("http://[::1]:9000/h", "[::1]:9000"),
+        ] {
+            let host = Target::of(url).map(|t| t.host.to_str().unwrap().to_owned());
+            assert_eq!(host.as_deref(), Some(want), "{url}");
+        }
         // Left to the old path, which reports them as invalid URLs.
         assert!(Target::of("/hook").is_none());
         assert!(Target::of("http://bad host/").is_none());

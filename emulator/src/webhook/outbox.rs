@@ -669,6 +669,23 @@ mod tests {
         Some("http://127.0.0.1:1/".into())
     }
 
+    /// A message status webhook of `app`, which the tests give no callback URL (held).
+    fn push_status(o: &mut Outbox, app: &str, event: &str, key: &str, now: u64) {
+        o.push(
+            app,
+            "messages",
+            event,
+            key,
+            None,
+            None,
+            "{}".into(),
+            "sha256=x".into(),
+            now,
+            3_600_000,
+            false,
+        );
+    }
+
     #[test]
     fn a_delivery_written_into_an_evicted_ones_buffers_keeps_nothing_of_it() {
         let mut o = Outbox::new(1);
@@ -999,8 +1016,7 @@ mod tests {
                     }
                     Step::Wait(ms) => now += ms,
                     Step::Held => {
-                        o.push("app-without-url", "messages", "status_sent", "held", None, None,
-                            "{}".into(), "sha256=x".into(), now, 3_600_000, false);
+                        push_status(&mut o, "app-without-url", "status_sent", "held", now);
                     }
                 }
                 // Held ones not yet sorted out by the worker count in `bounded_len`: they
@@ -1041,19 +1057,7 @@ mod tests {
         );
         assert!(o.admits(4), "a delivered one makes room");
         for i in 0..1500 {
-            o.push(
-                "held-app",
-                "messages",
-                "status_sent",
-                &format!("h{i}"),
-                None,
-                None,
-                "{}".into(),
-                "sha256=x".into(),
-                0,
-                3_600_000,
-                false,
-            );
+            push_status(&mut o, "held-app", "status_sent", &format!("h{i}"), 0);
         }
         o.take_due(0, |_| None, 10_000);
         assert_eq!(o.bounded_len(), 3, "held deliveries do not count");
@@ -1067,19 +1071,7 @@ mod tests {
         let mut o = Outbox::new(10_000);
         for i in 0..12_000 {
             for event in ["status_sent", "status_delivered"] {
-                o.push(
-                    "app",
-                    "messages",
-                    event,
-                    &format!("msg:{i}"),
-                    None,
-                    None,
-                    "{}".into(),
-                    "sha256=x".into(),
-                    0,
-                    3_600_000,
-                    false,
-                );
+                push_status(&mut o, "app", event, &format!("msg:{i}"), 0);
             }
             o.take_due(0, |_| None, 256);
         }
