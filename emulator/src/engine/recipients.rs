@@ -18,13 +18,12 @@
 
 use crate::domain::ids::{PhoneNumberId, WaId};
 use crate::domain::user::{ClientVersion, Platform, User, VersionRules};
-use crate::webhook::outbox::KeyHasher;
+
 use hashbrown::HashTable;
 use serde::de::Error as _;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
 
 /// Conversation categories a row stores as a code (anything else goes to the side table).
 const CATEGORIES: [&str; 4] = ["service", "marketing", "utility", "authentication"];
@@ -217,9 +216,9 @@ pub struct Recipients {
     users: HashMap<u64, User>,
     /// Business numbers by index.
     phones: Vec<PhoneNumberId>,
-    /// Hashed with the outbox's FxHash: looked up four times a send, and only the
+    /// Hashed with FxHash (rustc-hash): looked up four times a send, and only the
     /// business numbers that sent or were written to are stored (and a snapshot's).
-    phone_index: HashMap<PhoneNumberId, u32, BuildHasherDefault<KeyHasher>>,
+    phone_index: HashMap<PhoneNumberId, u32, rustc_hash::FxBuildHasher>,
     /// Odd `wa_id`s by `key - ODD`.
     odd: Vec<WaId>,
     odd_index: HashMap<WaId, u64>,

@@ -5,12 +5,12 @@ use super::Engine;
 use crate::domain::call::Call;
 use crate::domain::ids::MessageId;
 use crate::domain::message::OutboundMessage;
-use crate::webhook::outbox::KeyHasher;
+
 use hashbrown::HashTable;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasher;
 
 /// The retained messages, oldest first, found by id.
 ///
@@ -25,9 +25,9 @@ pub struct Messages {
     index: HashTable<u64>,
     /// The absolute position of `order[0]`.
     base: u64,
-    /// The outbox's FxHash: ids are hashed twice a send, and they are the emulator's own
+    /// FxHash (rustc-hash): ids are hashed twice a send, and they are the emulator's own
     /// (a snapshot's at most), not text a client chooses to collide.
-    hasher: BuildHasherDefault<KeyHasher>,
+    hasher: rustc_hash::FxBuildHasher,
 }
 
 impl std::fmt::Debug for Messages {

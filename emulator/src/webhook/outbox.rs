@@ -11,7 +11,6 @@
 use crate::domain::tenant::Chaos;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Back-off after the n-th failed attempt (seconds); the last value repeats.
 const BACKOFF_SECS: [u64; 10] = [5, 15, 60, 300, 900, 3600, 7200, 14400, 28800, 43200];
@@ -150,44 +149,12 @@ impl Index {
     }
 }
 
-/// FxHash (rustc's own hasher) for the order keys: every delivery hashes its key three
-/// times (queued, advanced, its queue removed), and SipHash cost more than the rest of
-/// that bookkeeping. The keys are the emulator's own message and call ids, not text a
-/// client chooses to collide, so a keyed hash buys nothing here. (engine/recipients.rs
-/// hashes business number ids with it too.)
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl KeyHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.add(u64::from_le_bytes(w.try_into().unwrap_or_default()));
-        }
-        let mut last = [0u8; 8];
-        let rest = words.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(last) ^ rest.len() as u64);
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 struct Index {
-    queues: HashMap<String, VecDeque<u64>, BuildHasherDefault<KeyHasher>>,
+    /// FxHash (rustc-hash): every delivery hashes its key three times (queued, advanced,
+    /// its queue removed), and the keys are the emulator's own message and call ids, not
+    /// text a client chooses to collide.
+    queues: HashMap<String, VecDeque<u64>, rustc_hash::FxBuildHasher>,
     ready: BTreeSet<(u64, u64)>,
     held: BTreeSet<(u64, u64)>,
     /// Pending deliveries marked `held`, heads or not.
